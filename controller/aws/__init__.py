@@ -1,0 +1,1 @@
+"""The one path every EC2 and ELBv2 call takes."""
