@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+import pytest
+
+from controller.config import ConfigError, parse_config, validate
+from controller.flagtypes import parse_bool, parse_duration, parse_string_list, parse_string_map
+
+
+def test_defaults_match_upstream() -> None:
+    config = parse_config(["--cluster-name=my-cluster"])
+    assert config.enable_backend_security_group is True
+    assert config.backend_security_group == ""
+    assert config.enable_manage_backend_security_group_rules is False
+    assert config.disable_restricted_sg_rules is False
+    assert config.max_port_ranges_per_source == 8
+    assert config.ingress_class == "alb"
+    assert config.load_balancer_class == "service.k8s.aws/nlb"
+    assert config.default_target_type == "instance"
+    assert config.default_load_balancer_scheme == "internal"
+    assert config.aws_max_retries == 10
+    assert config.targetgroupbinding_max_exponential_backoff_delay == 1000.0
+    assert config.targetgroupbinding_requeue_duration == 15.0
+    assert config.sync_period == 36000.0
+    assert config.enable_leader_election is True
+    assert config.leader_election_id == "aws-load-balancer-controller-leader"
+    assert config.metrics_bind_addr == ":8080"
+    assert config.health_probe_bind_addr == ":61779"
+    assert config.feature_enabled("NLBSecurityGroup")
+    assert not config.feature_enabled("EnableDefaultTagsLowPriority")
+
+
+def test_go_style_flags_are_accepted() -> None:
+    config = parse_config(
+        [
+            "--cluster-name",
+            "c",
+            "--enable-backend-security-group=false",
+            "--disable-restricted-sg-rules",
+            "--default-tags=team=a,env=prod",
+            "--external-managed-tags=owner, cost-center",
+            "--sync-period=1h30m",
+            "--feature-gates=EnableDefaultTagsLowPriority=true",
+            "--service-target-eni-security-group-tags=k=v",
+        ]
+    )
+    assert config.enable_backend_security_group is False
+    assert config.disable_restricted_sg_rules is True
+    assert dict(config.default_tags) == {"team": "a", "env": "prod"}
+    assert config.external_managed_tags == ("owner", "cost-center")
+    assert config.sync_period == 5400.0
+    assert config.feature_enabled("EnableDefaultTagsLowPriority")
+    assert dict(config.service_target_eni_security_group_tags) == {"k": "v"}
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        ([], "cluster name must be specified"),
+        (["--cluster-name=c", "--backend-security-group=foo"], "must start with sg-"),  # scenario 35
+        (
+            [
+                "--cluster-name=c",
+                "--enable-backend-security-group=false",
+                "--enable-manage-backend-security-group-rules",
+            ],
+            "backend security group must be enabled",
+        ),
+        (["--cluster-name=c", "--default-tags=elbv2.k8s.aws/cluster=x"], "reserved for tracking"),
+        (["--cluster-name=c", "--external-managed-tags=ingress.k8s.aws/stack"], "reserved for tracking"),
+        (["--cluster-name=c", "--default-tags=a=1", "--external-managed-tags=a"], "cannot be both"),
+        (["--cluster-name=c", "--max-port-ranges-per-source=0"], "at least 1"),
+        (["--cluster-name=c", "--feature-gates=Bogus=true"], "unknown feature gates"),
+        (["--cluster-name=c", "--sync-period=10 hours"], "invalid duration value"),
+        (["--cluster-name=c", "--enable-leader-election=maybe"], "invalid boolean value"),
+    ],
+)
+def test_invalid_flags_exit_with_usage_error(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        parse_config(argv)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_backend_security_group_id_is_accepted() -> None:
+    config = parse_config(["--cluster-name=c", "--backend-security-group=sg-123"])
+    validate(config)
+    assert config.backend_security_group == "sg-123"
+    assert not isinstance(config, ConfigError)
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("0", 0.0), ("15s", 15.0), ("16m40s", 1000.0), ("10h", 36000.0), ("1.5h", 5400.0), ("500ms", 0.5)],
+)
+def test_parse_duration(text: str, seconds: float) -> None:
+    assert parse_duration(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("text", ["", "h", "10", "1d", "5 s", "s5"])
+def test_parse_duration_rejects(text: str) -> None:
+    with pytest.raises(ValueError, match="invalid duration"):
+        parse_duration(text)
+
+
+def test_parse_helpers() -> None:
+    assert parse_bool("T") is True
+    assert parse_bool("0") is False
+    with pytest.raises(ValueError):
+        parse_bool("yes")
+    assert parse_string_map("") == {}
+    with pytest.raises(ValueError, match="invalid key=value"):
+        parse_string_map("novalue")
+    assert parse_string_list(" a, ,b ") == ("a", "b")
