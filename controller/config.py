@@ -20,6 +20,7 @@ from controller.flagtypes import (
     parse_string_list,
     parse_string_map,
 )
+from controller.naming import TRACKING_TAG_KEYS
 
 T = TypeVar("T")
 
@@ -29,22 +30,6 @@ DEFAULT_FEATURE_GATES: Mapping[str, bool] = {
     "EnableIPTargetType": True,
     "EnableServiceController": True,
 }
-
-# Tag keys the controller uses to track what it owns; users may not set or shadow them.
-TRACKING_TAG_KEYS = frozenset(
-    {
-        "elbv2.k8s.aws/cluster",
-        "elbv2.k8s.aws/resource",
-        "ingress.k8s.aws/stack",
-        "ingress.k8s.aws/resource",
-        "service.k8s.aws/stack",
-        "service.k8s.aws/resource",
-        "gateway.k8s.aws.alb/stack",
-        "gateway.k8s.aws.alb/resource",
-        "gateway.k8s.aws.nlb/stack",
-        "gateway.k8s.aws.nlb/resource",
-    }
-)
 
 
 class ConfigError(ValueError):
