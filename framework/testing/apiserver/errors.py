@@ -1,0 +1,199 @@
+"""API errors rendered as the `Status` bodies a real kube-apiserver returns.
+
+Messages, reasons and `details` follow k8s.io/apimachinery/pkg/api/errors so that client code which
+inspects them (reason, code, details.causes) behaves here as it does against a cluster.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+# Go's field.ErrorType strings and the StatusCause reasons they map to.
+_FIELD_ERROR_TEXT = {
+    "FieldValueRequired": "Required value",
+    "FieldValueInvalid": "Invalid value",
+    "FieldValueForbidden": "Forbidden",
+    "FieldValueNotSupported": "Unsupported value",
+    "FieldValueDuplicate": "Duplicate value",
+    "FieldValueTooLong": "Too long",
+}
+
+
+def go_quote(value: Any) -> str:
+    """Render a value the way Go's `%#v`/`%q` does in field error messages (close enough for strings/ints)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    return json.dumps(value, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One entry of a 422 Invalid error (Go's `field.Error`)."""
+
+    reason: str  # a key of _FIELD_ERROR_TEXT
+    field: str
+    detail: str = ""
+    value: Any = None
+    has_value: bool = False
+
+    @classmethod
+    def required(cls, field: str, detail: str = "") -> FieldError:
+        return cls("FieldValueRequired", field, detail)
+
+    @classmethod
+    def invalid(cls, field: str, value: Any, detail: str) -> FieldError:
+        return cls("FieldValueInvalid", field, detail, value, True)
+
+    @classmethod
+    def forbidden(cls, field: str, detail: str) -> FieldError:
+        return cls("FieldValueForbidden", field, detail)
+
+    @classmethod
+    def not_supported(cls, field: str, value: Any, supported: list[str]) -> FieldError:
+        detail = "supported values: " + ", ".join(json.dumps(s) for s in supported)
+        return cls("FieldValueNotSupported", field, detail, value, True)
+
+    @classmethod
+    def duplicate(cls, field: str, value: Any) -> FieldError:
+        return cls("FieldValueDuplicate", field, "", value, True)
+
+    def body(self) -> str:
+        """The message without the field path, as used in `details.causes[].message`."""
+        text = _FIELD_ERROR_TEXT[self.reason]
+        if self.has_value:
+            text += f": {go_quote(self.value)}"
+        if self.detail:
+            text += f": {self.detail}"
+        return text
+
+    def message(self) -> str:
+        return f"{self.field}: {self.body()}"
+
+
+class ApiError(Exception):
+    """An error response; `status()` is the JSON body and `code` the HTTP status."""
+
+    def __init__(self, code: int, reason: str, message: str, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.reason = reason
+        self.message = message
+        self.details = details
+
+    def status(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.message,
+            "reason": self.reason,
+        }
+        if self.details is not None:
+            body["details"] = self.details
+        body["code"] = self.code
+        return body
+
+
+def qualified_resource(group: str, plural: str) -> str:
+    """`pods` for the core group, `leases.coordination.k8s.io` otherwise (Go's GroupResource.String)."""
+    return f"{plural}.{group}" if group else plural
+
+
+def _resource_details(group: str, plural: str, name: str) -> dict[str, Any]:
+    details: dict[str, Any] = {"name": name}
+    if group:
+        details["group"] = group
+    details["kind"] = plural
+    return details
+
+
+def not_found(group: str, plural: str, name: str) -> ApiError:
+    return ApiError(
+        404,
+        "NotFound",
+        f'{qualified_resource(group, plural)} "{name}" not found',
+        _resource_details(group, plural, name),
+    )
+
+
+def unknown_resource() -> ApiError:
+    """What the API server answers for a path that names no resource it serves."""
+    return ApiError(404, "NotFound", "the server could not find the requested resource", {})
+
+
+def already_exists(group: str, plural: str, name: str) -> ApiError:
+    return ApiError(
+        409,
+        "AlreadyExists",
+        f'{qualified_resource(group, plural)} "{name}" already exists',
+        _resource_details(group, plural, name),
+    )
+
+
+def conflict(group: str, plural: str, name: str, why: str) -> ApiError:
+    return ApiError(
+        409,
+        "Conflict",
+        f'Operation cannot be fulfilled on {qualified_resource(group, plural)} "{name}": {why}',
+        _resource_details(group, plural, name),
+    )
+
+
+STALE_OBJECT = "the object has been modified; please apply your changes to the latest version and try again"
+
+
+def invalid(group: str, kind: str, name: str, errors: list[FieldError]) -> ApiError:
+    summary = errors[0].message() if len(errors) == 1 else "[" + ", ".join(e.message() for e in errors) + "]"
+    details: dict[str, Any] = {}
+    if name:
+        details["name"] = name
+    if group:
+        details["group"] = group
+    details["kind"] = kind
+    details["causes"] = [{"reason": e.reason, "message": e.body(), "field": e.field} for e in errors]
+    qualified_kind = f"{kind}.{group}" if group else kind
+    return ApiError(422, "Invalid", f'{qualified_kind} "{name}" is invalid: {summary}', details)
+
+
+def bad_request(message: str) -> ApiError:
+    return ApiError(400, "BadRequest", message)
+
+
+def unsupported_media_type(content_type: str, accepted: list[str]) -> ApiError:
+    del content_type  # the real server does not echo the offending type
+    return ApiError(
+        415,
+        "UnsupportedMediaType",
+        "the body of the request was in an unknown format - accepted media types include: "
+        + ", ".join(accepted),
+    )
+
+
+def method_not_allowed() -> ApiError:
+    return ApiError(
+        405, "MethodNotAllowed", "the server does not allow this method on the requested resource"
+    )
+
+
+def expired(message: str) -> ApiError:
+    return ApiError(410, "Expired", message)
+
+
+def forbidden(group: str, plural: str, name: str, why: str) -> ApiError:
+    return ApiError(
+        403,
+        "Forbidden",
+        f'{qualified_resource(group, plural)} "{name}" is forbidden: {why}',
+        _resource_details(group, plural, name),
+    )
+
+
+def timeout(message: str) -> ApiError:
+    return ApiError(504, "Timeout", message, {})
