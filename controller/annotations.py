@@ -1,0 +1,255 @@
+"""Annotation keys, value parsers and the typed errors model builders raise for bad user input.
+
+Every parser here takes the object that carries the annotation, the key and the raw value, and
+either returns a parsed value or raises ``InvalidAnnotationError`` naming all three, so the
+controller can post one clear ``FailedBuildModel`` Warning event and count a metric. Parsers never
+raise anything else for user input (the property tests feed them arbitrary strings).
+
+Value syntaxes follow upstream's annotation parser: comma lists are trimmed with empty items
+dropped; booleans use Go's ``strconv.ParseBool``; ``k=v`` maps are comma separated.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from controller.flagtypes import parse_bool as _go_parse_bool
+
+INGRESS_PREFIX: Final = "alb.ingress.kubernetes.io/"
+SERVICE_PREFIX: Final = "service.beta.kubernetes.io/"
+
+# --- Ingress (alb.ingress.kubernetes.io/...) ------------------------------------------------------
+ING_GROUP_NAME: Final = INGRESS_PREFIX + "group.name"
+ING_GROUP_ORDER: Final = INGRESS_PREFIX + "group.order"
+ING_LISTEN_PORTS: Final = INGRESS_PREFIX + "listen-ports"
+ING_INBOUND_CIDRS: Final = INGRESS_PREFIX + "inbound-cidrs"
+ING_PREFIX_LISTS: Final = INGRESS_PREFIX + "security-group-prefix-lists"
+ING_SECURITY_GROUPS: Final = INGRESS_PREFIX + "security-groups"
+ING_MANAGE_BACKEND_SG_RULES: Final = INGRESS_PREFIX + "manage-backend-security-group-rules"
+ING_SCHEME: Final = INGRESS_PREFIX + "scheme"
+ING_IP_ADDRESS_TYPE: Final = INGRESS_PREFIX + "ip-address-type"
+ING_TARGET_TYPE: Final = INGRESS_PREFIX + "target-type"
+ING_SUBNETS: Final = INGRESS_PREFIX + "subnets"
+ING_HEALTHCHECK_PORT: Final = INGRESS_PREFIX + "healthcheck-port"
+ING_HEALTHCHECK_PATH: Final = INGRESS_PREFIX + "healthcheck-path"
+ING_HEALTHCHECK_PROTOCOL: Final = INGRESS_PREFIX + "healthcheck-protocol"
+ING_BACKEND_PROTOCOL: Final = INGRESS_PREFIX + "backend-protocol"
+ING_BACKEND_PROTOCOL_VERSION: Final = INGRESS_PREFIX + "backend-protocol-version"
+ING_CERTIFICATE_ARN: Final = INGRESS_PREFIX + "certificate-arn"
+ING_TAGS: Final = INGRESS_PREFIX + "tags"
+ING_LOAD_BALANCER_NAME: Final = INGRESS_PREFIX + "load-balancer-name"
+
+INGRESS_CLASS_ANNOTATION: Final = "kubernetes.io/ingress.class"
+DEFAULT_INGRESS_CLASS_ANNOTATION: Final = "ingressclass.kubernetes.io/is-default-class"
+
+# --- Service (service.beta.kubernetes.io/...) -----------------------------------------------------
+SVC_LOAD_BALANCER_TYPE: Final = SERVICE_PREFIX + "aws-load-balancer-type"
+SVC_NLB_TARGET_TYPE: Final = SERVICE_PREFIX + "aws-load-balancer-nlb-target-type"
+SVC_SCHEME: Final = SERVICE_PREFIX + "aws-load-balancer-scheme"
+SVC_SECURITY_GROUPS: Final = SERVICE_PREFIX + "aws-load-balancer-security-groups"
+SVC_MANAGE_BACKEND_SG_RULES: Final = SERVICE_PREFIX + "aws-load-balancer-manage-backend-security-group-rules"
+SVC_SOURCE_RANGES: Final = SERVICE_PREFIX + "load-balancer-source-ranges"
+SVC_PREFIX_LISTS: Final = SERVICE_PREFIX + "aws-load-balancer-security-group-prefix-lists"
+SVC_IP_ADDRESS_TYPE: Final = SERVICE_PREFIX + "aws-load-balancer-ip-address-type"
+SVC_ICMP_PATH_MTU: Final = SERVICE_PREFIX + "aws-load-balancer-enable-icmp-for-path-mtu-discovery"
+SVC_HEALTHCHECK_PORT: Final = SERVICE_PREFIX + "aws-load-balancer-healthcheck-port"
+SVC_HEALTHCHECK_PROTOCOL: Final = SERVICE_PREFIX + "aws-load-balancer-healthcheck-protocol"
+SVC_HEALTHCHECK_PATH: Final = SERVICE_PREFIX + "aws-load-balancer-healthcheck-path"
+SVC_ADDITIONAL_TAGS: Final = SERVICE_PREFIX + "aws-load-balancer-additional-resource-tags"
+SVC_DISABLE_NLB_SG: Final = SERVICE_PREFIX + "aws-load-balancer-disable-nlb-sg"
+SVC_SUBNETS: Final = SERVICE_PREFIX + "aws-load-balancer-subnets"
+SVC_LOAD_BALANCER_NAME: Final = SERVICE_PREFIX + "aws-load-balancer-name"
+SVC_TARGET_GROUP_ATTRIBUTES: Final = SERVICE_PREFIX + "aws-load-balancer-target-group-attributes"
+
+
+# --------------------------------------------------------------------------------------------------
+# Errors
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, order=True)
+class ObjectRef:
+    """Which Kubernetes object a setting came from; printed as ``Ingress ns/name``."""
+
+    kind: str
+    namespace: str
+    name: str
+
+    @classmethod
+    def of(cls, kind: str, obj: Mapping[str, Any]) -> ObjectRef:
+        meta = obj.get("metadata") or {}
+        return cls(kind, str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.namespace}/{self.name}"
+
+
+class ModelBuildError(Exception):
+    """User input that cannot be turned into a load balancer model.
+
+    The message is written for a ``FailedBuildModel`` Warning event; ``objects`` are the objects
+    the problem was found on (the controller posts the event on every member of the stack anyway).
+    """
+
+    def __init__(self, message: str, objects: Sequence[ObjectRef]) -> None:
+        super().__init__(message)
+        self.message = message
+        self.objects = tuple(objects)
+
+
+class InvalidAnnotationError(ModelBuildError):
+    """One annotation (or spec field, or IngressClassParams field) has a value we cannot use."""
+
+    def __init__(self, object_ref: ObjectRef, key: str, value: str, reason: str) -> None:
+        super().__init__(f"{object_ref}: invalid {key}={value!r}: {reason}", [object_ref])
+        self.object_ref = object_ref
+        self.key = key
+        self.value = value
+        self.reason = reason
+
+
+class ConflictingGroupSettingError(ModelBuildError):
+    """Members of one Ingress group (or one stack) disagree on a setting that must be shared."""
+
+    def __init__(self, setting: str, key: str, values: Sequence[tuple[ObjectRef, str]]) -> None:
+        shown = "; ".join(f"{ref} has {value!r}" for ref, value in values)
+        super().__init__(f"conflicting {setting} ({key}): {shown}", [ref for ref, _ in values])
+        self.setting = setting
+        self.key = key
+        self.values = tuple(values)
+
+
+class InvalidObjectError(ModelBuildError):
+    """A spec field (not an annotation) is unusable, e.g. a backend Service or port that is missing."""
+
+    def __init__(self, object_ref: ObjectRef, field: str, value: str, reason: str) -> None:
+        super().__init__(f"{object_ref}: invalid {field}={value!r}: {reason}", [object_ref])
+        self.object_ref = object_ref
+        self.field = field
+        self.value = value
+        self.reason = reason
+
+
+# --------------------------------------------------------------------------------------------------
+# Parsers
+# --------------------------------------------------------------------------------------------------
+
+
+def annotations_of(obj: Mapping[str, Any]) -> Mapping[str, str]:
+    raw = (obj.get("metadata") or {}).get("annotations") or {}
+    return {str(k): str(v) for k, v in raw.items()}
+
+
+def parse_string_list(raw: str) -> tuple[str, ...]:
+    """Comma list: items trimmed, empty items dropped (upstream ``ParseStringSliceAnnotation``)."""
+    return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+
+def parse_bool(ref: ObjectRef, key: str, raw: str) -> bool:
+    """Go ``strconv.ParseBool``: 1/t/T/TRUE/true/True and their false counterparts."""
+    try:
+        return _go_parse_bool(raw)
+    except ValueError:
+        raise InvalidAnnotationError(ref, key, raw, "not a boolean") from None
+
+
+def parse_int(ref: ObjectRef, key: str, raw: str, minimum: int, maximum: int) -> int:
+    text = raw.strip()
+    # Go's strconv.ParseInt accepts an optional sign and decimal digits only.
+    body = text[1:] if text[:1] in "+-" else text
+    if not body.isascii() or not body.isdigit():
+        raise InvalidAnnotationError(ref, key, raw, "not an integer")
+    value = int(text)
+    if not minimum <= value <= maximum:
+        raise InvalidAnnotationError(ref, key, raw, f"must be within [{minimum}, {maximum}]")
+    return value
+
+
+def parse_string_map(ref: ObjectRef, key: str, raw: str) -> dict[str, str]:
+    """``k1=v1,k2=v2`` with items and both sides trimmed; an item without ``=`` is an error."""
+    result: dict[str, str] = {}
+    for item in parse_string_list(raw):
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise InvalidAnnotationError(ref, key, raw, f"item {item!r} is not key=value")
+        result[name.strip()] = value.strip()
+    return result
+
+
+@dataclass(frozen=True)
+class ParsedCidrs:
+    """CIDRs as the user wrote them, split by family (a CIDR containing ``:`` is IPv6)."""
+
+    ipv4: tuple[str, ...] = ()
+    ipv6: tuple[str, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return not self.ipv4 and not self.ipv6
+
+
+def parse_cidrs(ref: ObjectRef, key: str, items: Sequence[str], raw: str | None = None) -> ParsedCidrs:
+    """Validate each CIDR (host bits allowed, as Go's ``net.ParseCIDR``) and split by family.
+
+    CIDRs are kept as written: upstream sends them to AWS verbatim.
+    """
+    ipv4: list[str] = []
+    ipv6: list[str] = []
+    for cidr in items:
+        address, slash, prefix_length = cidr.partition("/")
+        # Go's net.ParseCIDR wants a decimal prefix length and no IPv6 zone; Python alone would also
+        # accept netmasks ("/255.0.0.0") and zones ("%eth0"), which AWS rejects later.
+        valid = bool(slash) and prefix_length.isascii() and prefix_length.isdigit() and "%" not in address
+        if valid:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                valid = False
+        if not valid:
+            raise InvalidAnnotationError(ref, key, raw if raw is not None else cidr, f"invalid CIDR {cidr!r}")
+        (ipv6 if ":" in cidr else ipv4).append(cidr)
+    return ParsedCidrs(tuple(ipv4), tuple(ipv6))
+
+
+LISTEN_PROTOCOLS: Final = ("HTTP", "HTTPS")
+
+
+def parse_listen_ports(ref: ObjectRef, key: str, raw: str) -> dict[int, str]:
+    """``[{"HTTP": 80}, {"HTTPS": 443}]`` → ``{80: "HTTP", 443: "HTTPS"}`` (later entries win).
+
+    Matches upstream's decoding into ``[]map[string]int64``: integers only, ports 1..65535,
+    protocol HTTP or HTTPS; an empty list (or ``null``) is an error.
+    """
+    try:
+        entries = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise InvalidAnnotationError(ref, key, raw, "not valid JSON") from None
+    if entries is not None and not isinstance(entries, list):
+        raise InvalidAnnotationError(ref, key, raw, 'must be a JSON list like [{"HTTP": 80}]')
+    if not entries:
+        raise InvalidAnnotationError(ref, key, raw, "empty listen-ports configuration")
+    ports: dict[int, str] = {}
+    for entry in entries:
+        if entry is None:
+            continue
+        if not isinstance(entry, dict):
+            raise InvalidAnnotationError(ref, key, raw, 'each entry must be an object like {"HTTP": 80}')
+        for protocol, port in entry.items():
+            if isinstance(port, bool) or not isinstance(port, int):
+                raise InvalidAnnotationError(ref, key, raw, f"port {port!r} is not an integer")
+            if not 1 <= port <= 65535:
+                raise InvalidAnnotationError(ref, key, raw, f"listen port must be within [1, 65535]: {port}")
+            if protocol not in LISTEN_PROTOCOLS:
+                raise InvalidAnnotationError(
+                    ref, key, raw, f"listen protocol must be within [HTTP, HTTPS]: {protocol}"
+                )
+            ports[port] = protocol
+    return ports

@@ -1,0 +1,117 @@
+"""Which Ingresses belong to this controller (upstream ``group_loader.classifyIngress``).
+
+Order of checks, as upstream: the legacy ``kubernetes.io/ingress.class`` annotation, when present,
+decides alone (equal to ``--ingress-class``); otherwise ``spec.ingressClassName`` names an
+IngressClass whose controller must be ``ingress.k8s.aws/alb``; otherwise the cluster's default
+IngressClass (annotation ``ingressclass.kubernetes.io/is-default-class: "true"``) decides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final, Protocol
+
+from controller.annotations import (
+    DEFAULT_INGRESS_CLASS_ANNOTATION,
+    INGRESS_CLASS_ANNOTATION,
+    InvalidObjectError,
+    ObjectRef,
+    annotations_of,
+)
+
+ALB_INGRESS_CONTROLLER: Final = "ingress.k8s.aws/alb"
+PARAMS_API_GROUP: Final = "elbv2.k8s.aws"
+PARAMS_KIND: Final = "IngressClassParams"
+
+
+class IngressClassSource(Protocol):
+    """Read access to IngressClasses and IngressClassParams (the controller passes its informer caches)."""
+
+    def get_ingress_class(self, name: str) -> Mapping[str, Any] | None: ...
+
+    def list_ingress_classes(self) -> Iterable[Mapping[str, Any]]: ...
+
+    def get_ingress_class_params(self, name: str) -> Mapping[str, Any] | None: ...
+
+
+@dataclass(frozen=True)
+class ClassifiedIngress:
+    """An Ingress this controller owns, with the IngressClassParams object its class points at."""
+
+    ingress: Mapping[str, Any]
+    class_params: Mapping[str, Any] | None = None
+
+    @property
+    def ref(self) -> ObjectRef:
+        return ObjectRef.of("Ingress", self.ingress)
+
+    @property
+    def annotations(self) -> Mapping[str, str]:
+        return annotations_of(self.ingress)
+
+    @property
+    def params_spec(self) -> Mapping[str, Any]:
+        return (self.class_params or {}).get("spec") or {}
+
+    @property
+    def params_ref(self) -> ObjectRef:
+        return ObjectRef.of(PARAMS_KIND, self.class_params or {})
+
+
+def _is_default_class(ingress_class: Mapping[str, Any]) -> bool:
+    return annotations_of(ingress_class).get(DEFAULT_INGRESS_CLASS_ANNOTATION) == "true"
+
+
+class IngressClassMatcher:
+    def __init__(self, classes: IngressClassSource, ingress_class: str = "alb") -> None:
+        self._classes = classes
+        self._ingress_class = ingress_class
+
+    def classify(self, ingress: Mapping[str, Any]) -> ClassifiedIngress | None:
+        """The classified Ingress if it is ours, else None.
+
+        Raises ``InvalidObjectError`` only for an Ingress of our class whose IngressClassParams is missing.
+        """
+        legacy = annotations_of(ingress).get(INGRESS_CLASS_ANNOTATION)
+        if legacy is not None:
+            # An empty --ingress-class still owns the upstream default value "alb".
+            ours = legacy == self._ingress_class or (not self._ingress_class and legacy == "alb")
+            return ClassifiedIngress(ingress) if ours else None
+        ingress_class = self._class_of(ingress)
+        if ingress_class is None:
+            return None
+        if (ingress_class.get("spec") or {}).get("controller") != ALB_INGRESS_CONTROLLER:
+            return None
+        return ClassifiedIngress(ingress, self._params_of(ingress, ingress_class))
+
+    def _class_of(self, ingress: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        name = (ingress.get("spec") or {}).get("ingressClassName")
+        if name:
+            # A class that does not exist (yet) cannot be ours; the Ingress is re-checked when it appears.
+            return self._classes.get_ingress_class(str(name))
+        defaults = [c for c in self._classes.list_ingress_classes() if _is_default_class(c)]
+        if not defaults:
+            return None
+        # Several defaults: Kubernetes admission uses the most recently created one.
+        return max(defaults, key=lambda c: str((c.get("metadata") or {}).get("creationTimestamp") or ""))
+
+    def _params_of(
+        self, ingress: Mapping[str, Any], ingress_class: Mapping[str, Any]
+    ) -> Mapping[str, Any] | None:
+        parameters = (ingress_class.get("spec") or {}).get("parameters")
+        if not parameters:
+            return None
+        if parameters.get("apiGroup") != PARAMS_API_GROUP or parameters.get("kind") != PARAMS_KIND:
+            return None
+        name = str(parameters.get("name") or "")
+        params = self._classes.get_ingress_class_params(name)
+        if params is None:
+            class_name = (ingress_class.get("metadata") or {}).get("name")
+            raise InvalidObjectError(
+                ObjectRef.of("Ingress", ingress),
+                f"IngressClass {class_name} spec.parameters",
+                name,
+                "IngressClassParams not found",
+            )
+        return params

@@ -1,0 +1,261 @@
+"""One ALB target group (and its TargetGroupBinding) per (Ingress, Service, port) backend, as upstream.
+
+Target-group annotations may be set on the Service or the Ingress; the Service's value wins
+(upstream merges ``svc.Annotations`` before ``ing.Annotations``, first writer wins).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from controller.annotations import (
+    ING_BACKEND_PROTOCOL,
+    ING_BACKEND_PROTOCOL_VERSION,
+    ING_HEALTHCHECK_PATH,
+    ING_HEALTHCHECK_PORT,
+    ING_HEALTHCHECK_PROTOCOL,
+    ING_TARGET_TYPE,
+    InvalidAnnotationError,
+    InvalidObjectError,
+    ObjectRef,
+    annotations_of,
+)
+from controller.ingress.class_matcher import ClassifiedIngress
+from controller.ingress.group import IngressGroupId
+from controller.ingress.names import target_group_name
+from controller.model.load_balancer import IpAddressType
+from controller.model.service_ports import (
+    find_service_port,
+    resolve_health_check_port,
+    target_group_port,
+    traffic_port,
+)
+from controller.model.target_group import (
+    HEALTH_CHECK_TRAFFIC_PORT,
+    HealthCheckSpec,
+    TargetGroupSpec,
+    TargetType,
+)
+from controller.model.target_group_binding import (
+    NetworkingIngressRule,
+    NetworkingPeer,
+    NetworkingPort,
+    NetworkingSpec,
+    TargetGroupBindingSpec,
+)
+
+ServiceLookup = Callable[[str, str], Mapping[str, Any] | None]
+"""``(namespace, name) → Service dict or None``; the controller passes its informer cache lookup."""
+
+BACKEND_PROTOCOLS: Final = ("HTTP", "HTTPS")
+PROTOCOL_VERSIONS: Final = ("HTTP1", "HTTP2", "GRPC")
+DEFAULT_PROTOCOL_VERSION: Final = "HTTP1"
+# Upstream ALB health-check defaults (``--default-...`` flags are not exposed by us).
+HC_INTERVAL_SECONDS: Final = 15
+HC_TIMEOUT_SECONDS: Final = 5
+HC_HEALTHY_THRESHOLD: Final = 2
+HC_UNHEALTHY_THRESHOLD: Final = 2
+HC_DEFAULT_PATH: Final = "/"
+HC_GRPC_DEFAULT_PATH: Final = "/AWS.ALB/healthcheck"
+
+
+@dataclass(frozen=True)
+class BackendRef:
+    """``spec.rules[].http.paths[].backend.service`` (or ``spec.defaultBackend.service``)."""
+
+    service_name: str
+    port: int | str
+
+
+@dataclass(frozen=True)
+class TargetGroupSettings:
+    """What the builder decides outside this module and passes in."""
+
+    cluster_name: str
+    group_id: IngressGroupId
+    default_target_type: TargetType
+    lb_ip_address_type: IpAddressType
+    tags: Mapping[str, str]
+    disable_restricted_sg_rules: bool
+    networking_source: str | None
+    """SG id or placeholder every rule is sourced from; None → no networking (custom SGs, unmanaged)."""
+
+
+def parse_backend(backend: Mapping[str, Any] | None, ref: ObjectRef, field: str) -> BackendRef:
+    service = (backend or {}).get("service")
+    if not service:
+        raise InvalidObjectError(ref, field, str(backend), "only Service backends are supported")
+    name = str(service.get("name") or "")
+    port = service.get("port") or {}
+    if port.get("name"):
+        port_ref: int | str = str(port["name"])
+    elif port.get("number"):
+        port_ref = int(port["number"])
+    else:
+        raise InvalidObjectError(ref, f"{field}.service.port", str(port), "a port number or name is required")
+    if port_ref == "use-annotation":
+        raise InvalidObjectError(
+            ref, f"{field}.service.port", "use-annotation", "action annotations are not supported"
+        )
+    return BackendRef(name, port_ref)
+
+
+class _SourcedAnnotations:
+    """Service annotations over Ingress annotations, remembering which object a value came from."""
+
+    def __init__(self, service: Mapping[str, Any], member: ClassifiedIngress) -> None:
+        self._service = annotations_of(service)
+        self._service_ref = ObjectRef.of("Service", service)
+        self._ingress = member.annotations
+        self._ingress_ref = member.ref
+
+    def get(self, key: str) -> tuple[ObjectRef, str] | None:
+        if key in self._service:
+            return self._service_ref, self._service[key]
+        if key in self._ingress:
+            return self._ingress_ref, self._ingress[key]
+        return None
+
+    def choice(self, key: str, allowed: tuple[str, ...], default: str, reason: str) -> str:
+        found = self.get(key)
+        if found is None:
+            return default
+        ref, raw = found
+        if raw not in allowed:
+            raise InvalidAnnotationError(ref, key, raw, reason)
+        return raw
+
+
+def build_target_group(
+    member: ClassifiedIngress, backend: BackendRef, service: Mapping[str, Any], settings: TargetGroupSettings
+) -> tuple[TargetGroupSpec, TargetGroupBindingSpec]:
+    ref = member.ref
+    ann = _SourcedAnnotations(service, member)
+    target_type = TargetType(
+        ann.choice(
+            ING_TARGET_TYPE,
+            ("instance", "ip"),
+            settings.default_target_type.value,
+            "unknown targetType, must be instance or ip",
+        )
+    )
+    service_ref = ObjectRef.of("Service", service)
+    service_type = str((service.get("spec") or {}).get("type") or "ClusterIP")
+    if target_type is TargetType.INSTANCE and service_type not in ("NodePort", "LoadBalancer"):
+        raise InvalidObjectError(
+            ref,
+            "backend service",
+            service_ref.key,
+            f"{service_ref} is of type {service_type}; instance targets need a NodePort or LoadBalancer Service",
+        )
+    protocol = ann.choice(
+        ING_BACKEND_PROTOCOL, BACKEND_PROTOCOLS, "HTTP", "backend protocol must be within [HTTP, HTTPS]"
+    )
+    protocol_version = ann.choice(
+        ING_BACKEND_PROTOCOL_VERSION,
+        PROTOCOL_VERSIONS,
+        DEFAULT_PROTOCOL_VERSION,
+        "backend protocol version must be within [HTTP1, HTTP2, GRPC]",
+    )
+    port = find_service_port(service, backend.port, ref, "backend service port")
+    if target_type is TargetType.INSTANCE and not port.get("nodePort"):
+        raise InvalidObjectError(
+            ref, "backend service port", str(backend.port), f"{service_ref} port has no nodePort allocated"
+        )
+    tg_port = target_group_port(port, target_type)
+
+    hc_source = ann.get(ING_HEALTHCHECK_PORT)
+    hc_port = resolve_health_check_port(
+        hc_source[1] if hc_source else None,
+        service,
+        target_type,
+        hc_source[0] if hc_source else ref,
+        ING_HEALTHCHECK_PORT,
+    )
+    hc_protocol = ann.choice(
+        ING_HEALTHCHECK_PROTOCOL,
+        BACKEND_PROTOCOLS,
+        protocol,
+        "healthCheckProtocol must be within [HTTP, HTTPS]",
+    )
+    grpc = protocol_version == "GRPC"
+    hc_path_source = ann.get(ING_HEALTHCHECK_PATH)
+    hc_path = hc_path_source[1] if hc_path_source else (HC_GRPC_DEFAULT_PATH if grpc else HC_DEFAULT_PATH)
+    health_check = HealthCheckSpec(
+        port=hc_port,
+        protocol=hc_protocol,
+        path=hc_path,
+        interval_seconds=HC_INTERVAL_SECONDS,
+        timeout_seconds=HC_TIMEOUT_SECONDS,
+        healthy_threshold=HC_HEALTHY_THRESHOLD,
+        unhealthy_threshold=HC_UNHEALTHY_THRESHOLD,
+        matcher="12" if grpc else "200",
+    )
+
+    ip_families = (service.get("spec") or {}).get("ipFamilies") or ()
+    ip_address_type = "ipv6" if target_type is TargetType.IP and ip_families[:1] == ["IPv6"] else "ipv4"
+    if ip_address_type == "ipv6" and not settings.lb_ip_address_type.is_dualstack:
+        raise InvalidObjectError(
+            ref, "backend service", service_ref.key, "unsupported IPv6 target group on an ipv4 load balancer"
+        )
+
+    ingress_meta = member.ingress.get("metadata") or {}
+    service_meta = service.get("metadata") or {}
+    name = target_group_name(
+        cluster_name=settings.cluster_name,
+        group_id=settings.group_id,
+        ingress_namespace=str(ingress_meta.get("namespace") or ""),
+        ingress_name=str(ingress_meta.get("name") or ""),
+        service_namespace=str(service_meta.get("namespace") or ""),
+        service_name=str(service_meta.get("name") or ""),
+        service_uid=str(service_meta.get("uid") or ""),
+        service_port=backend.port,
+        target_group_port=tg_port,
+        target_type=target_type.value,
+        protocol=protocol,
+        protocol_version=protocol_version,
+    )
+    # Upstream's resource id: "<ingNs>/<ingName>-<svcName>:<port>".
+    resource_id = (
+        f"{ingress_meta.get('namespace')}/{ingress_meta.get('name')}-{backend.service_name}:{backend.port}"
+    )
+    target_group = TargetGroupSpec(
+        resource_id=resource_id,
+        name=name,
+        target_type=target_type,
+        protocol=protocol,
+        port=tg_port,
+        ip_address_type=ip_address_type,
+        health_check=health_check,
+        protocol_version=protocol_version,
+        tags=dict(settings.tags),
+    )
+    binding = TargetGroupBindingSpec(
+        name=name,
+        namespace=str(service_meta.get("namespace") or ""),
+        target_group_id=resource_id,
+        target_type=target_type.value,
+        service_name=backend.service_name,
+        service_port=backend.port,
+        ip_address_type=ip_address_type,
+        networking=_networking(traffic_port(port, target_type), health_check, settings),
+    )
+    return target_group, binding
+
+
+def _networking(
+    traffic: int | str, health_check: HealthCheckSpec, settings: TargetGroupSettings
+) -> NetworkingSpec | None:
+    """Reference §4.2 (ALB): one TCP rule per needed port from the source SG, or all TCP ports."""
+    if settings.networking_source is None:
+        return None
+    source = (NetworkingPeer.security_group(settings.networking_source),)
+    if settings.disable_restricted_sg_rules:
+        ports = [NetworkingPort("TCP", None)]
+    else:
+        ports = [NetworkingPort("TCP", traffic)]
+        if health_check.port != HEALTH_CHECK_TRAFFIC_PORT:
+            ports.append(NetworkingPort("TCP", int(health_check.port)))
+    return NetworkingSpec(tuple(NetworkingIngressRule(source, (port,)) for port in ports))

@@ -1,0 +1,507 @@
+"""Service (``type: LoadBalancer``) → ``StackModel`` for one NLB.
+
+Security group mode, in upstream's order (reference §1.1): an existing NLB without SGs stays
+without SGs (legacy CIDR rules); feature gate ``NLBSecurityGroup`` off or ``disable-nlb-sg`` → no
+SGs (an existing NLB with SGs is then an error); custom SGs from the annotation; else a managed SG.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from controller.annotations import (
+    SVC_ADDITIONAL_TAGS,
+    SVC_DISABLE_NLB_SG,
+    SVC_HEALTHCHECK_PATH,
+    SVC_HEALTHCHECK_PORT,
+    SVC_HEALTHCHECK_PROTOCOL,
+    SVC_ICMP_PATH_MTU,
+    SVC_IP_ADDRESS_TYPE,
+    SVC_LOAD_BALANCER_NAME,
+    SVC_LOAD_BALANCER_TYPE,
+    SVC_MANAGE_BACKEND_SG_RULES,
+    SVC_NLB_TARGET_TYPE,
+    SVC_PREFIX_LISTS,
+    SVC_SCHEME,
+    SVC_SECURITY_GROUPS,
+    SVC_SUBNETS,
+    SVC_TARGET_GROUP_ATTRIBUTES,
+    InvalidAnnotationError,
+    InvalidObjectError,
+    ObjectRef,
+    annotations_of,
+    parse_bool,
+    parse_string_list,
+    parse_string_map,
+)
+from controller.config import ControllerConfig
+from controller.model.load_balancer import (
+    ForwardAction,
+    IpAddressType,
+    ListenerSpec,
+    LoadBalancerSpec,
+    LoadBalancerType,
+    Scheme,
+    SubnetSelector,
+)
+from controller.model.resolver import SecurityGroupIdResolver, resolve_custom_sgs
+from controller.model.security_group import BACKEND_SG_REF, MANAGED_SG_REF, ManagedSecurityGroupSpec
+from controller.model.service_ports import (
+    node_port_of,
+    resolve_health_check_port,
+    service_ports,
+    target_group_port,
+    target_port_of,
+    traffic_port,
+)
+from controller.model.stack import StackKind, StackModel
+from controller.model.tags import compose_resource_tags, merge_spec_tags
+from controller.model.target_group import (
+    HEALTH_CHECK_TRAFFIC_PORT,
+    HealthCheckSpec,
+    TargetGroupSpec,
+    TargetType,
+)
+from controller.model.target_group_binding import NetworkingSpec, TargetGroupBindingSpec
+from controller.naming import (
+    MANAGED_SG_DESCRIPTION,
+    MANAGED_SG_RESOURCE_ID,
+    SERVICE_TAG_PREFIX,
+    StackTags,
+    managed_sg_name_for_service,
+)
+from controller.service.managed_sg import SourceRanges, nlb_ingress_rules, source_ranges
+from controller.service.matcher import LOAD_BALANCER_TYPE_NLB_IP, is_managed_service
+from controller.service.names import load_balancer_name, target_group_name
+from controller.service.networking import LegacyInputs, legacy_networking, sg_networking
+
+LOAD_BALANCER_RESOURCE_ID: Final = "LoadBalancer"
+PRESERVE_CLIENT_IP_ATTRIBUTE: Final = "preserve_client_ip.enabled"
+HC_PROTOCOLS: Final = ("TCP", "HTTP", "HTTPS")
+LISTENER_PROTOCOLS: Final = ("TCP", "UDP")
+
+
+@dataclass(frozen=True)
+class ExistingLoadBalancer:
+    """What the builder must know about the stack's NLB if it already exists in AWS."""
+
+    security_group_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class _Listen:
+    port: int
+    protocol: str
+    """TCP, UDP or TCP_UDP (a TCP and a UDP Service port sharing one port number)."""
+    service_port: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class _SgPlan:
+    managed_sg: ManagedSecurityGroupSpec | None
+    refs: tuple[str, ...]
+    needs_backend_sg: bool
+    source: str | None
+    legacy: bool
+    manage_legacy: bool
+
+
+@dataclass(frozen=True)
+class _Context:
+    """Everything about one Service that the parts of its model are built from."""
+
+    service: Mapping[str, Any]
+    ref: ObjectRef
+    annotations: Mapping[str, str]
+    stack_tags: StackTags
+    spec_tags: Mapping[str, str]
+    scheme: Scheme
+    ip_address_type: IpAddressType
+    target_type: TargetType
+    ranges: SourceRanges
+
+
+class ServiceModelBuilder:
+    def __init__(self, config: ControllerConfig, sg_resolver: SecurityGroupIdResolver) -> None:
+        self._config = config
+        self._sg_resolver = sg_resolver
+
+    async def build(
+        self, service: Mapping[str, Any], existing: ExistingLoadBalancer | None = None
+    ) -> StackModel | None:
+        """The desired stack; None if the Service is not (or no longer) ours or is being deleted."""
+        meta = service.get("metadata") or {}
+        if meta.get("deletionTimestamp") or not is_managed_service(service, self._config.load_balancer_class):
+            return None
+        config = self._config
+        ref = ObjectRef.of("Service", service)
+        annotations = annotations_of(service)
+        namespace, name, uid = (
+            str(meta.get("namespace") or ""),
+            str(meta.get("name") or ""),
+            str(meta.get("uid") or ""),
+        )
+        stack_id = f"{namespace}/{name}"
+        stack_tags = StackTags(config.cluster_name, SERVICE_TAG_PREFIX, stack_id)
+
+        scheme = self._scheme(ref, annotations)
+        ip_address_type = self._ip_address_type(ref, annotations)
+        target_type = self._target_type(ref, annotations)
+        user_tags = self._user_tags(ref, annotations)
+        spec_tags = merge_spec_tags(
+            user_tags, config.default_tags, config.feature_enabled("EnableDefaultTagsLowPriority")
+        )
+        listens = _listens(service, ref)
+        ctx = _Context(
+            service=service,
+            ref=ref,
+            annotations=annotations,
+            stack_tags=stack_tags,
+            spec_tags=spec_tags,
+            scheme=scheme,
+            ip_address_type=ip_address_type,
+            target_type=target_type,
+            ranges=source_ranges(service, ref),
+        )
+        sg_plan = await self._plan_security_groups(ctx, existing)
+
+        explicit_name = annotations.get(SVC_LOAD_BALANCER_NAME)
+        if explicit_name is not None and len(explicit_name) > 32:
+            raise InvalidAnnotationError(
+                ref,
+                SVC_LOAD_BALANCER_NAME,
+                explicit_name,
+                "load balancer name cannot be longer than 32 characters",
+            )
+        load_balancer = LoadBalancerSpec(
+            resource_id=LOAD_BALANCER_RESOURCE_ID,
+            name=explicit_name or load_balancer_name(config.cluster_name, namespace, name, uid, scheme.value),
+            type=LoadBalancerType.NETWORK,
+            scheme=scheme,
+            ip_address_type=ip_address_type,
+            subnets=SubnetSelector.for_scheme(
+                parse_string_list(annotations.get(SVC_SUBNETS, "")), scheme, config.cluster_name
+            ),
+            tags=compose_resource_tags(stack_tags, LOAD_BALANCER_RESOURCE_ID, spec_tags),
+        )
+
+        listeners: list[ListenerSpec] = []
+        target_groups: list[TargetGroupSpec] = []
+        bindings: list[TargetGroupBindingSpec] = []
+        for listen in listens:
+            target_group, binding = self._target_group(ctx, listen, sg_plan)
+            target_groups.append(target_group)
+            bindings.append(binding)
+            listeners.append(
+                ListenerSpec(listen.port, listen.protocol, ForwardAction(target_group.resource_id))
+            )
+
+        return StackModel(
+            stack_id=stack_id,
+            kind=StackKind.SERVICE,
+            tags=spec_tags,
+            load_balancer=load_balancer,
+            listeners=tuple(listeners),
+            target_groups=tuple(target_groups),
+            managed_sg=sg_plan.managed_sg,
+            security_group_refs=sg_plan.refs,
+            needs_backend_sg=sg_plan.needs_backend_sg,
+            target_group_bindings=tuple(bindings),
+        )
+
+    # ----------------------------------------------------------------------------------------------
+
+    def _scheme(self, ref: ObjectRef, annotations: Mapping[str, str]) -> Scheme:
+        raw = annotations.get(SVC_SCHEME)
+        if raw is None:
+            return Scheme(self._config.default_load_balancer_scheme)
+        try:
+            return Scheme(raw)
+        except ValueError:
+            raise InvalidAnnotationError(
+                ref, SVC_SCHEME, raw, "must be internal or internet-facing"
+            ) from None
+
+    def _ip_address_type(self, ref: ObjectRef, annotations: Mapping[str, str]) -> IpAddressType:
+        raw = annotations.get(SVC_IP_ADDRESS_TYPE)
+        if raw is None:
+            return IpAddressType.IPV4
+        if raw not in (IpAddressType.IPV4.value, IpAddressType.DUALSTACK.value):
+            raise InvalidAnnotationError(ref, SVC_IP_ADDRESS_TYPE, raw, "must be ipv4 or dualstack")
+        return IpAddressType(raw)
+
+    def _target_type(self, ref: ObjectRef, annotations: Mapping[str, str]) -> TargetType:
+        if annotations.get(SVC_LOAD_BALANCER_TYPE) == LOAD_BALANCER_TYPE_NLB_IP:
+            target_type = TargetType.IP
+        else:
+            raw = annotations.get(SVC_NLB_TARGET_TYPE)
+            if raw is None:
+                target_type = TargetType(self._config.default_target_type)
+            else:
+                try:
+                    target_type = TargetType(raw)
+                except ValueError:
+                    raise InvalidAnnotationError(
+                        ref, SVC_NLB_TARGET_TYPE, raw, "must be instance or ip"
+                    ) from None
+        if target_type is TargetType.IP and not self._config.feature_enabled("EnableIPTargetType"):
+            raise InvalidAnnotationError(
+                ref, SVC_NLB_TARGET_TYPE, "ip", "unsupported targetType ip when EnableIPTargetType is false"
+            )
+        return target_type
+
+    def _user_tags(self, ref: ObjectRef, annotations: Mapping[str, str]) -> dict[str, str]:
+        raw = annotations.get(SVC_ADDITIONAL_TAGS)
+        if raw is None:
+            return {}
+        tags = parse_string_map(ref, SVC_ADDITIONAL_TAGS, raw)
+        for key in tags:
+            if key in self._config.external_managed_tags:
+                raise InvalidAnnotationError(
+                    ref, SVC_ADDITIONAL_TAGS, raw, f"external managed tag key {key} cannot be specified"
+                )
+        return tags
+
+    async def _plan_security_groups(self, ctx: _Context, existing: ExistingLoadBalancer | None) -> _SgPlan:
+        config = self._config
+        service, ref, annotations = ctx.service, ctx.ref, ctx.annotations
+        raw_manage = annotations.get(SVC_MANAGE_BACKEND_SG_RULES)
+        manage_explicit = (
+            parse_bool(ref, SVC_MANAGE_BACKEND_SG_RULES, raw_manage) if raw_manage is not None else None
+        )
+        raw_disable = annotations.get(SVC_DISABLE_NLB_SG)
+        disabled = parse_bool(ref, SVC_DISABLE_NLB_SG, raw_disable) if raw_disable is not None else False
+        gate_on = config.feature_enabled("NLBSecurityGroup")
+
+        # Legacy (no SGs): CIDR rules are managed unless the annotation says false.
+        legacy = _SgPlan(None, (), False, None, True, manage_explicit is not False)
+        if existing is not None and not existing.security_group_ids:
+            return legacy
+        if not gate_on or disabled:
+            if existing is not None and existing.security_group_ids:
+                reason = (
+                    "conflicting security groups configuration: the existing NLB has security groups "
+                    f"{', '.join(existing.security_group_ids)}, which cannot be removed"
+                )
+                if disabled:
+                    raise InvalidAnnotationError(ref, SVC_DISABLE_NLB_SG, raw_disable or "", reason)
+                raise InvalidObjectError(ref, "feature gate NLBSecurityGroup", "false", reason)
+            return legacy
+
+        custom = parse_string_list(annotations.get(SVC_SECURITY_GROUPS, ""))
+        if not custom:
+            ports = [
+                (int(p.get("port") or 0), str(p.get("protocol") or "TCP").lower())
+                for p in service_ports(service)
+            ]
+            raw_icmp = annotations.get(SVC_ICMP_PATH_MTU)
+            managed = ManagedSecurityGroupSpec(
+                name=managed_sg_name_for_service(
+                    config.cluster_name,
+                    ref.namespace,
+                    ref.name,
+                    str((service.get("metadata") or {}).get("uid") or ""),
+                ),
+                description=MANAGED_SG_DESCRIPTION,
+                tags=compose_resource_tags(ctx.stack_tags, MANAGED_SG_RESOURCE_ID, ctx.spec_tags),
+                ingress=nlb_ingress_rules(
+                    ports,
+                    ctx.ranges,
+                    parse_string_list(annotations.get(SVC_PREFIX_LISTS, "")),
+                    ctx.ip_address_type.is_dualstack,
+                    raw_icmp == "on",
+                    ref,
+                ),
+            )
+            backend = config.enable_backend_security_group
+            return _SgPlan(
+                managed,
+                (MANAGED_SG_REF, BACKEND_SG_REF) if backend else (MANAGED_SG_REF,),
+                backend,
+                BACKEND_SG_REF if backend else MANAGED_SG_REF,
+                False,
+                False,
+            )
+        manage = (
+            config.enable_manage_backend_security_group_rules if manage_explicit is None else manage_explicit
+        )
+        if manage and not config.enable_backend_security_group:
+            raise InvalidAnnotationError(
+                ref,
+                SVC_MANAGE_BACKEND_SG_RULES,
+                raw_manage if raw_manage is not None else "true",
+                "backendSG feature is required to manage worker node SG rules when frontendSG manually specified",
+            )
+        ids = await resolve_custom_sgs(self._sg_resolver, custom, ref, SVC_SECURITY_GROUPS)
+        return _SgPlan(
+            None,
+            (*ids, BACKEND_SG_REF) if manage else tuple(ids),
+            manage,
+            BACKEND_SG_REF if manage else None,
+            False,
+            False,
+        )
+
+    def _health_check(self, ctx: _Context) -> HealthCheckSpec:
+        service, ref, annotations, target_type = ctx.service, ctx.ref, ctx.annotations, ctx.target_type
+        spec = service.get("spec") or {}
+        local = (
+            target_type is TargetType.INSTANCE
+            and spec.get("externalTrafficPolicy") == "Local"
+            and bool(spec.get("healthCheckNodePort"))
+        )
+        if local:
+            # kube-proxy answers on healthCheckNodePort only on nodes with local endpoints.
+            port, protocol, path = str(int(spec["healthCheckNodePort"])), "HTTP", "/healthz"
+            interval, timeout, healthy, unhealthy = 10, 6, 2, 2
+        else:
+            port, protocol, path = HEALTH_CHECK_TRAFFIC_PORT, "TCP", "/"
+            interval, timeout, healthy, unhealthy = 10, 10, 3, 3
+        raw_port = annotations.get(SVC_HEALTHCHECK_PORT)
+        if raw_port is not None:
+            port = resolve_health_check_port(raw_port, service, target_type, ref, SVC_HEALTHCHECK_PORT)
+        raw_protocol = annotations.get(SVC_HEALTHCHECK_PROTOCOL)
+        if raw_protocol is not None:
+            protocol = raw_protocol.upper()
+            if protocol not in HC_PROTOCOLS:
+                raise InvalidAnnotationError(
+                    ref, SVC_HEALTHCHECK_PROTOCOL, raw_protocol, "must be TCP, HTTP or HTTPS"
+                )
+        path = annotations.get(SVC_HEALTHCHECK_PATH, path)
+        http = protocol != "TCP"
+        return HealthCheckSpec(
+            port=port,
+            protocol=protocol,
+            path=path if http else None,
+            interval_seconds=interval,
+            timeout_seconds=timeout,
+            healthy_threshold=healthy,
+            unhealthy_threshold=unhealthy,
+            matcher="200-399" if http else None,
+        )
+
+    def _target_group(
+        self, ctx: _Context, listen: _Listen, sg_plan: _SgPlan
+    ) -> tuple[TargetGroupSpec, TargetGroupBindingSpec]:
+        config = self._config
+        service, ref, target_type = ctx.service, ctx.ref, ctx.target_type
+        port = listen.service_port
+        if target_type is TargetType.INSTANCE and not node_port_of(port):
+            raise InvalidObjectError(
+                ref,
+                "spec.ports[].nodePort",
+                str(port.get("port")),
+                "unable to support instance target type with an unallocated NodePort",
+            )
+        health_check = self._health_check(ctx)
+        tg_port = target_group_port(port, target_type)
+        ip_families = (service.get("spec") or {}).get("ipFamilies") or ()
+        ipv6_targets = target_type is TargetType.IP and list(ip_families[:1]) == ["IPv6"]
+        if ipv6_targets and not ctx.ip_address_type.is_dualstack:
+            raise InvalidObjectError(
+                ref, "spec.ipFamilies", "IPv6", "unsupported IPv6 target group on an ipv4 load balancer"
+            )
+        name = target_group_name(
+            cluster_name=config.cluster_name,
+            namespace=ref.namespace,
+            name=ref.name,
+            uid=str((service.get("metadata") or {}).get("uid") or ""),
+            service_port=listen.port,
+            target_group_port=tg_port,
+            target_type=target_type.value,
+            protocol=listen.protocol,
+            health_check_protocol=health_check.protocol,
+            health_check_interval=health_check.interval_seconds,
+        )
+        # Upstream's resource id: "<ns>/<name>:<port>".
+        resource_id = f"{ref.namespace}/{ref.name}:{listen.port}"
+        target_group = TargetGroupSpec(
+            resource_id=resource_id,
+            name=name,
+            target_type=target_type,
+            protocol=listen.protocol,
+            port=tg_port,
+            ip_address_type="ipv6" if ipv6_targets else "ipv4",
+            health_check=health_check,
+            tags=compose_resource_tags(ctx.stack_tags, resource_id, ctx.spec_tags),
+        )
+        traffic = traffic_port(port, target_type)
+        networking: NetworkingSpec | None
+        if sg_plan.legacy:
+            networking = (
+                legacy_networking(
+                    LegacyInputs(
+                        protocol=listen.protocol,
+                        traffic=traffic,
+                        health_check_port=health_check.port,
+                        ipv6_targets=ipv6_targets,
+                        preserve_client_ip=self._preserve_client_ip(ctx),
+                        internal=ctx.scheme is Scheme.INTERNAL,
+                        source_ipv4=ctx.ranges.cidrs.ipv4,
+                        source_ipv6=ctx.ranges.cidrs.ipv6,
+                    )
+                )
+                if sg_plan.manage_legacy
+                else None
+            )
+        elif sg_plan.source is not None:
+            networking = sg_networking(
+                sg_plan.source,
+                listen.protocol,
+                traffic,
+                health_check.port,
+                not config.disable_restricted_sg_rules,
+            )
+        else:
+            networking = None
+        binding = TargetGroupBindingSpec(
+            name=name,
+            namespace=ref.namespace,
+            target_group_id=resource_id,
+            target_type=target_type.value,
+            service_name=ref.name,
+            service_port=listen.port,
+            ip_address_type=target_group.ip_address_type,
+            networking=networking,
+        )
+        return target_group, binding
+
+    def _preserve_client_ip(self, ctx: _Context) -> bool:
+        ref, annotations, target_type = ctx.ref, ctx.annotations, ctx.target_type
+        raw = annotations.get(SVC_TARGET_GROUP_ATTRIBUTES)
+        if raw is not None:
+            attributes = parse_string_map(ref, SVC_TARGET_GROUP_ATTRIBUTES, raw)
+            if PRESERVE_CLIENT_IP_ATTRIBUTE in attributes:
+                return parse_bool(ref, SVC_TARGET_GROUP_ATTRIBUTES, attributes[PRESERVE_CLIENT_IP_ATTRIBUTE])
+        # AWS's default: preserved for instance targets, not for ip targets.
+        return target_type is TargetType.INSTANCE
+
+
+def _listens(service: Mapping[str, Any], ref: ObjectRef) -> list[_Listen]:
+    """One listener per port number; a TCP and a UDP Service port on the same number become TCP_UDP."""
+    by_port: dict[int, _Listen] = {}
+    for port in service_ports(service):
+        number = int(port.get("port") or 0)
+        protocol = str(port.get("protocol") or "TCP")
+        if protocol not in LISTENER_PROTOCOLS:
+            raise InvalidObjectError(
+                ref, "spec.ports[].protocol", protocol, "NLB listeners support TCP and UDP"
+            )
+        previous = by_port.get(number)
+        if previous is None:
+            by_port[number] = _Listen(number, protocol, port)
+            continue
+        same_target = target_port_of(previous.service_port) == target_port_of(port) and node_port_of(
+            previous.service_port
+        ) == node_port_of(port)
+        if {previous.protocol, protocol} != {"TCP", "UDP"} or not same_target:
+            raise InvalidObjectError(
+                ref,
+                "spec.ports[].port",
+                str(number),
+                "ports sharing a number must be one TCP and one UDP port with the same targetPort and nodePort",
+            )
+        by_port[number] = _Listen(number, "TCP_UDP", previous.service_port)
+    return [by_port[number] for number in sorted(by_port)]
