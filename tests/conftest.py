@@ -8,6 +8,12 @@ from collections.abc import AsyncIterator
 import pytest
 import pytest_asyncio
 
+pytest_plugins = [
+    "controller.sandbox.pytest_plugin",
+    "framework.testing.controlplane_plugin",
+    "framework.testing.pytest_plugin",
+]
+
 
 @pytest_asyncio.fixture(autouse=True)
 async def _no_leaked_asyncio_tasks() -> AsyncIterator[None]:

@@ -21,7 +21,8 @@ class AwsApiError(Exception):
         status_code: int | None = None,
         attempts: int = 1,
     ) -> None:
-        super().__init__(f"{service}:{operation} failed: {code}: {message}")
+        after = f" (after {attempts} attempts)" if attempts > 1 else ""
+        super().__init__(f"{service}:{operation} failed{after}: {code}: {message}")
         self.service = service
         self.operation = operation
         self.code = code
@@ -35,7 +36,9 @@ class AwsRetriesExhaustedError(AwsApiError):
 
 
 THROTTLING_CODES = frozenset({"RequestLimitExceeded", "Throttling", "ThrottlingException"})
-PERMISSION_CODES = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthFailure"})
+PERMISSION_CODES = frozenset(
+    {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthFailure"}
+)
 VALIDATION_CODES = frozenset({"ValidationError"})
 
 # Local codes for failures that never produced an AWS error response.

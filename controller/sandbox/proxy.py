@@ -1,0 +1,261 @@
+"""An aiohttp proxy in front of moto that makes it answer like AWS.
+
+It adds what moto lacks (DependencyViolation, duplicate group-pair detection), enforces
+per-operation token buckets and answers throttling errors the way EC2 and ELBv2 do, injects
+scripted faults, and counts and logs every request so tests and benchmarks can assert on the
+calls a controller made.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import partial
+from types import TracebackType
+from typing import Literal
+from urllib.parse import parse_qsl
+
+import aiohttp
+from aiohttp import web
+
+from controller.aws.clock import Clock, SystemClock
+from controller.aws.throttle import TokenBucket
+from controller.sandbox.aws_errors import error_response, throttling_response
+from controller.sandbox.ec2_semantics import (
+    MotoBackend,
+    RuleViolation,
+    check_authorize_duplicate_pairs,
+    check_delete_security_group,
+)
+from controller.sandbox.faults import FaultKind, FaultPlan
+
+SandboxService = Literal["ec2", "elbv2", "other"]
+_CREDENTIAL = re.compile(r"Credential=([^/]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")
+_API_VERSIONS: dict[str, SandboxService] = {"2016-11-15": "ec2", "2015-12-01": "elbv2"}
+_SIGNING_NAMES: dict[str, SandboxService] = {"ec2": "ec2", "elasticloadbalancing": "elbv2"}
+# Hop-by-hop or recomputed headers that must not be copied between the two legs. Bodies are
+# relayed as raw bytes (no decompression), so Content-Encoding stays.
+_DROP_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
+_UPSTREAM_TIMEOUT = aiohttp.ClientTimeout(total=60, connect=5)
+
+# Amazon EC2 API reference, "Request throttling for the Amazon EC2 API": non-mutating actions have
+# a bucket of 100 tokens refilled at 20/s; mutating actions a bucket of 50 refilled at 5/s.
+AWS_EC2_DOCUMENTED_LIMITS: tuple[tuple[str, float, int], ...] = (
+    ("Describe.*", 20.0, 100),
+    ("(Authorize|Revoke|Create|Delete|Modify).*", 5.0, 50),
+)
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One request as the proxy saw it and what it answered."""
+
+    service: SandboxService
+    operation: str
+    status: int
+    outcome: str  # forwarded | throttled | fault | reset | dependency | duplicate
+    params: dict[str, str] = field(default_factory=dict)
+    region: str = ""
+
+
+@dataclass
+class _ThrottleRule:
+    pattern: str
+    rate: float
+    burst: int
+    buckets: dict[str, TokenBucket] = field(default_factory=dict)
+
+
+class AwsProxy:
+    """Async context manager: ``async with AwsProxy(moto.url) as proxy: ... proxy.url``.
+
+    Binds 127.0.0.1 on ``port`` (0: a free port). ``clock`` drives the throttling buckets, so
+    tests can freeze or advance time.
+    """
+
+    def __init__(self, moto_url: str, *, clock: Clock | None = None, port: int = 0) -> None:
+        self._moto_url = moto_url.rstrip("/")
+        self._port = port
+        self._clock = clock or SystemClock()
+        self.faults = FaultPlan()
+        self._throttles: list[_ThrottleRule] = []
+        self._calls: Counter[str] = Counter()
+        self._throttled: Counter[str] = Counter()
+        self.request_log: list[RequestRecord] = []
+        self._backend = MotoBackend(self._moto_url)
+        self._runner: web.AppRunner | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._url: str | None = None
+
+    @property
+    def url(self) -> str:
+        if self._url is None:
+            raise RuntimeError("proxy is not running")
+        return self._url
+
+    # ---- configuration -------------------------------------------------------------------
+
+    def throttle(self, operation_regex: str, rate: float, burst: int) -> None:
+        """Throttle operations fully matching ``operation_regex``; each operation gets its own
+        bucket, as AWS evaluates each API individually. A later rule wins over an earlier one."""
+        self._throttles.insert(0, _ThrottleRule(operation_regex, rate, burst))
+
+    def use_documented_aws_limits(self) -> None:
+        for pattern, rate, burst in AWS_EC2_DOCUMENTED_LIMITS:
+            self.throttle(pattern, rate, burst)
+
+    def clear_throttles(self) -> None:
+        self._throttles.clear()
+
+    # ---- observations --------------------------------------------------------------------
+
+    def calls_by_operation(self) -> Counter[str]:
+        """Every request received (including throttled and faulted ones), by operation."""
+        return Counter(self._calls)
+
+    def throttled_by_operation(self) -> Counter[str]:
+        """Requests answered with a throttling error, by operation."""
+        return Counter(self._throttled)
+
+    def reset_counts(self) -> None:
+        self._calls.clear()
+        self._throttled.clear()
+        self.request_log.clear()
+
+    # ---- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._session = aiohttp.ClientSession(timeout=_UPSTREAM_TIMEOUT, auto_decompress=False)
+        # A client that gives up (timeout) cancels its request here too, as it would at AWS; and
+        # shutdown does not wait long for requests still held by a delay fault.
+        self._runner = web.AppRunner(
+            app, access_log=None, handle_signals=False, handler_cancellation=True, shutdown_timeout=1.0
+        )
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", self._port)
+        await site.start()
+        host, port = self._runner.addresses[0][:2]
+        self._url = f"http://{host}:{port}"
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+        await self._backend.close()
+        self._url = None
+
+    async def __aenter__(self) -> AwsProxy:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    # ---- request handling ----------------------------------------------------------------
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        params = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+        params.update(request.query)
+        operation = params.get("Action", "")
+        if not operation:
+            return await self._forward(request, body)
+        service, region, access_key = _identify(request, params)
+        self._calls[operation] += 1
+        log = partial(self._log, service, operation, params=params, region=region)
+
+        fault = self.faults.take(operation)
+        if fault is not None:
+            if fault.kind is FaultKind.DELAY:
+                await asyncio.sleep(fault.seconds)
+            elif fault.kind is FaultKind.RESET:
+                log(0, "reset")
+                if request.transport is not None:
+                    request.transport.abort()
+                raise asyncio.CancelledError  # nothing can be sent on an aborted connection
+            else:
+                log(fault.status, "fault")
+                return error_response(service, fault.code, fault.message, fault.status)
+
+        if not self.admit(operation):
+            self._throttled[operation] += 1
+            response = throttling_response(service)
+            log(response.status, "throttled")
+            return response
+
+        violation = await self._check_semantics(service, operation, region, access_key, params)
+        if violation is not None:
+            outcome = "dependency" if violation.code == "DependencyViolation" else "duplicate"
+            log(violation.status, outcome)
+            return error_response(service, violation.code, violation.message, violation.status)
+
+        response = await self._forward(request, body)
+        log(response.status, "forwarded")
+        return response
+
+    def admit(self, operation: str) -> bool:
+        """Take a token for ``operation`` from its bucket, as each request does; ``False`` means
+        the request is answered with a throttling error. Operations without a rule always pass."""
+        for rule in self._throttles:
+            if re.fullmatch(rule.pattern, operation):
+                bucket = rule.buckets.get(operation)
+                if bucket is None:
+                    bucket = rule.buckets[operation] = TokenBucket(rule.rate, rule.burst, self._clock)
+                return bucket.try_take()
+        return True
+
+    async def _check_semantics(
+        self, service: SandboxService, operation: str, region: str, access_key: str, params: dict[str, str]
+    ) -> RuleViolation | None:
+        if service != "ec2":
+            return None
+        if operation == "DeleteSecurityGroup":
+            return await check_delete_security_group(self._backend, region, access_key, params)
+        if operation in ("AuthorizeSecurityGroupIngress", "AuthorizeSecurityGroupEgress"):
+            return await check_authorize_duplicate_pairs(
+                self._backend, region, access_key, params, egress=operation.endswith("Egress")
+            )
+        return None
+
+    async def _forward(self, request: web.Request, body: bytes) -> web.Response:
+        assert self._session is not None, "proxy is not running"
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in _DROP_HEADERS}
+        async with self._session.request(
+            request.method, self._moto_url + request.path_qs, data=body, headers=headers
+        ) as upstream:
+            payload = await upstream.read()
+            response_headers = {k: v for k, v in upstream.headers.items() if k.lower() not in _DROP_HEADERS}
+            return web.Response(status=upstream.status, body=payload, headers=response_headers)
+
+    def _log(
+        self,
+        service: SandboxService,
+        operation: str,
+        status: int,
+        outcome: str,
+        *,
+        params: dict[str, str],
+        region: str,
+    ) -> None:
+        self.request_log.append(RequestRecord(service, operation, status, outcome, params, region))
+
+
+def _identify(request: web.Request, params: dict[str, str]) -> tuple[SandboxService, str, str]:
+    """(service, region, access key) from the SigV4 credential scope, else from the API version."""
+    match = _CREDENTIAL.search(request.headers.get("Authorization", ""))
+    if match:
+        access_key, region, signing_name = match.groups()
+        return _SIGNING_NAMES.get(signing_name, "other"), region, access_key
+    return _API_VERSIONS.get(params.get("Version", ""), "other"), "us-east-1", "testing"

@@ -1,0 +1,115 @@
+"""Client-side buckets keep a burst under the server's limits: nothing is throttled, on either side."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from prometheus_client import CollectorRegistry
+
+from controller.aws.client import open_aws_client
+from controller.aws.settings import RetrySettings
+from controller.aws.throttle import ThrottleConfig, ThrottleRule
+from controller.sandbox.proxy import AwsProxy
+from controller.sandbox.pytest_plugin import sandbox_settings
+from controller.sandbox.seed import SandboxVpc
+
+SERVER_RATE, SERVER_BURST = 25.0, 10
+# Under the server's limits: a request leaves the client when its bucket allows, but the server
+# counts it on arrival, and arrivals bunch up (new connections, an event loop shared by client,
+# proxy and 200 callers on a busy machine). The burst margin absorbs 6 tokens (240 ms at 25/s)
+# of such jitter, and the rate margin earns 5 more every second.
+CLIENT_RATE, CLIENT_BURST = 20.0, 4
+READS = WRITES = 100
+
+
+async def test_burst_of_200_calls_is_paced_without_any_throttling(
+    aws_proxy: AwsProxy, sandbox_vpc: SandboxVpc
+) -> None:
+    aws_proxy.throttle("DescribeSecurityGroups", SERVER_RATE, SERVER_BURST)
+    aws_proxy.throttle("AuthorizeSecurityGroupIngress", SERVER_RATE, SERVER_BURST)
+    rules = (
+        ThrottleRule("ec2", "^DescribeSecurityGroups$", CLIENT_RATE, CLIENT_BURST),
+        ThrottleRule("ec2", "^AuthorizeSecurityGroupIngress$", CLIENT_RATE, CLIENT_BURST),
+    )
+    registry = CollectorRegistry()
+    settings = sandbox_settings(
+        aws_proxy.url,
+        throttle=ThrottleConfig(rules=rules),
+        # a connection for every caller, so requests are not bunched up waiting for the pool
+        max_pool_connections=READS + WRITES,
+        retry=RetrySettings(max_retries=10, backoff_base=0.05),
+    )
+    async with open_aws_client(settings, registry) as aws:
+        # moto allows 60 rules per group: spread the writes over 4 groups
+        groups = [
+            (
+                await aws.call(
+                    "ec2", "CreateSecurityGroup", GroupName=f"g{i}", Description="d", VpcId=sandbox_vpc.vpc_id
+                )
+            )["GroupId"]
+            for i in range(4)
+        ]
+        aws_proxy.reset_counts()
+
+        async def read(index: int) -> None:
+            await aws.call("ec2", "DescribeSecurityGroups", GroupIds=[groups[index % 4]])
+
+        async def write(index: int) -> None:
+            await aws.call(
+                "ec2",
+                "AuthorizeSecurityGroupIngress",
+                GroupId=groups[index % 4],
+                IpPermissions=[
+                    {
+                        "IpProtocol": "tcp",
+                        "FromPort": 443,
+                        "ToPort": 443,
+                        "IpRanges": [{"CidrIp": f"10.1.{index}.0/24"}],
+                    }
+                ],
+            )
+
+        started = time.monotonic()
+        await asyncio.gather(*(read(i) for i in range(READS)), *(write(i) for i in range(WRITES)))
+        elapsed = time.monotonic() - started
+        described = await aws.call("ec2", "DescribeSecurityGroups", GroupIds=groups)
+        written = sum(len(p["IpRanges"]) for g in described["SecurityGroups"] for p in g["IpPermissions"])
+        assert written == WRITES
+
+    assert aws_proxy.throttled_by_operation() == {}
+    calls = aws_proxy.calls_by_operation()
+    assert calls["DescribeSecurityGroups"] == READS + 1  # no retries were needed (+1 check above)
+    assert calls["AuthorizeSecurityGroupIngress"] == WRITES
+    throttled = [
+        s for m in registry.collect() if m.name == "aws_api_call_throttled_errors" for s in m.samples
+    ]
+    assert throttled == []
+    # each stream: a burst of 4, then 96 more at 20/s ≈ 4.8 s: the buckets really did pace it
+    assert elapsed >= (READS - CLIENT_BURST) / CLIENT_RATE * 0.95
+
+
+async def test_without_client_buckets_the_same_server_throttles_and_retries_recover(
+    aws_proxy: AwsProxy, sandbox_vpc: SandboxVpc
+) -> None:
+    aws_proxy.throttle("DescribeSecurityGroups", SERVER_RATE, SERVER_BURST)
+    registry = CollectorRegistry()
+    settings = sandbox_settings(
+        aws_proxy.url,
+        throttle=ThrottleConfig(rules=()),
+        max_pool_connections=50,
+        retry=RetrySettings(max_retries=10, backoff_base=0.1, backoff_cap=2.0),
+    )
+    async with open_aws_client(settings, registry) as aws:
+        await asyncio.gather(*(aws.call("ec2", "DescribeSecurityGroups") for _ in range(50)))
+
+    throttled = aws_proxy.throttled_by_operation()["DescribeSecurityGroups"]
+    assert throttled > 0
+    assert aws_proxy.calls_by_operation()["DescribeSecurityGroups"] == 50 + throttled
+    labels = {
+        "service": "EC2",
+        "operation": "DescribeSecurityGroups",
+        "status_code": "503",
+        "error_code": "RequestLimitExceeded",
+    }
+    assert registry.get_sample_value("aws_api_call_throttled_errors_total", labels) == throttled
