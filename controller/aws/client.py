@@ -16,7 +16,6 @@ from prometheus_client import CollectorRegistry
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from controller.aws.api import Service
-from controller.aws.clock import Clock, SystemClock
 from controller.aws.errors import (
     CONNECTION_ERROR,
     PARAM_VALIDATION_ERROR,
@@ -30,6 +29,7 @@ from controller.aws.metrics import AwsMetrics
 from controller.aws.session import new_session
 from controller.aws.settings import AwsSettings
 from controller.aws.throttle import OperationThrottler
+from framework.clock import REAL_CLOCK, Clock
 
 # boto3 client names for our services.
 _BOTO_SERVICE_NAMES: Mapping[Service, str] = {"ec2": "ec2", "elbv2": "elbv2"}
@@ -115,25 +115,25 @@ class AwsClient:
         method = getattr(client, xform_name(operation))
         service_id = self._service_ids[service]
         retry = self._settings.retry
-        started = self._clock.monotonic()
+        started = self._clock.now()
         attempts = 0
 
         async def attempt() -> dict[str, Any]:
             nonlocal attempts
             attempts += 1
             await self._throttler.wait(service, operation)
-            sent = self._clock.monotonic()
+            sent = self._clock.now()
             try:
                 async with asyncio.timeout(self._settings.attempt_timeout):
                     response: dict[str, Any] = await method(**params)
             except Exception as raw:
                 error = translate_error(service, operation, raw)
                 self._metrics.observe_request(
-                    service_id, operation, error.status_code, error.code, self._clock.monotonic() - sent
+                    service_id, operation, error.status_code, error.code, self._clock.now() - sent
                 )
                 raise error from raw
             status = response.get("ResponseMetadata", {}).get("HTTPStatusCode", 200)
-            self._metrics.observe_request(service_id, operation, status, "", self._clock.monotonic() - sent)
+            self._metrics.observe_request(service_id, operation, status, "", self._clock.now() - sent)
             return response
 
         retrying = AsyncRetrying(
@@ -151,7 +151,7 @@ class AwsClient:
                 operation,
                 error.status_code,
                 error.code,
-                self._clock.monotonic() - started,
+                self._clock.now() - started,
                 attempts - 1,
             )
             error.attempts = attempts
@@ -167,7 +167,7 @@ class AwsClient:
             raise
         status = result.get("ResponseMetadata", {}).get("HTTPStatusCode", 200)
         self._metrics.observe_call(
-            service_id, operation, status, "", self._clock.monotonic() - started, attempts - 1
+            service_id, operation, status, "", self._clock.now() - started, attempts - 1
         )
         return result
 
@@ -228,4 +228,4 @@ async def open_aws_client(
                     **credentials,
                 )
             )
-        yield AwsClient(clients, settings, AwsMetrics(registry), clock or SystemClock())
+        yield AwsClient(clients, settings, AwsMetrics(registry), clock or REAL_CLOCK)

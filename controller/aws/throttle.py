@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from controller.aws.api import Service
-from controller.aws.clock import Clock
+from framework.clock import Clock
 
 # Service names accepted in the flag, lower-cased. Upstream uses the SDK's service IDs ("EC2",
 # "Elastic Load Balancing v2"); we also accept the boto client names and signing names.
@@ -147,11 +147,11 @@ class TokenBucket:
         self.burst = burst
         self._clock = clock
         self._tokens = float(burst)
-        self._updated = clock.monotonic()
+        self._updated = clock.now()
         self._queue = asyncio.Lock()  # asyncio.Lock wakes waiters in FIFO order
 
     def _refill(self) -> None:
-        now = self._clock.monotonic()
+        now = self._clock.now()
         elapsed = now - self._updated
         if elapsed > 0:
             self._tokens = min(float(self.burst), self._tokens + elapsed * self.rate)
@@ -174,11 +174,11 @@ class TokenBucket:
 
     async def acquire(self) -> float:
         """Wait (in FIFO order) until a token is ours; return how long we waited."""
-        started = self._clock.monotonic()
+        started = self._clock.now()
         async with self._queue:
             while not self.try_take():
                 await self._clock.sleep((1.0 - self._tokens) / self.rate)
-        return self._clock.monotonic() - started
+        return self._clock.now() - started
 
 
 class OperationThrottler:

@@ -1,31 +1,39 @@
-"""A virtual clock for tests: sleeping advances time instantly, so timing logic runs in zero wall time."""
+"""A stepping virtual clock for tests of code that paces itself (token buckets, retry backoff).
+
+Unlike ``framework.clock.FakeClock``, whose sleepers wait until a test calls ``advance()``, this
+clock moves forward by exactly the requested amount whenever someone sleeps, so a self-pacing
+caller runs in zero wall time and the test reads the schedule it followed from ``sleeps``.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+
+from framework.clock import TimerHandle
 
 
-class FakeClock:
-    """Implements ``controller.aws.clock.Clock`` in virtual time.
-
-    ``sleep(s)`` moves the clock forward by ``s`` and yields once to the event loop, so a single
-    task that paces itself sees exactly the delays it asked for. Every sleep is recorded in
-    ``sleeps`` so tests can assert on backoff schedules.
-    """
+class SteppingClock:
+    """Implements ``framework.clock.Clock``; sleeping advances virtual time instantly."""
 
     def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
+        self._now = start
         self.sleeps: list[float] = []
 
-    def monotonic(self) -> float:
-        return self.now
+    def now(self) -> float:
+        return self._now
 
     async def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
         if seconds > 0:
-            self.now += seconds
+            self._now += seconds
         await asyncio.sleep(0)
+
+    def call_later(self, delay: float, callback: Callable[[], object]) -> TimerHandle:
+        """Time jumps to the deadline and the callback runs on the next loop iteration."""
+        self._now += max(delay, 0.0)
+        return asyncio.get_running_loop().call_soon(callback)
 
     def advance(self, seconds: float) -> None:
         """Move time forward without sleeping (for code that only reads the clock)."""
-        self.now += seconds
+        self._now += seconds

@@ -20,7 +20,6 @@ from urllib.parse import parse_qsl
 import aiohttp
 from aiohttp import web
 
-from controller.aws.clock import Clock, SystemClock
 from controller.aws.throttle import TokenBucket
 from controller.sandbox.aws_errors import error_response, throttling_response
 from controller.sandbox.ec2_semantics import (
@@ -30,6 +29,7 @@ from controller.sandbox.ec2_semantics import (
     check_delete_security_group,
 )
 from controller.sandbox.faults import FaultKind, FaultPlan
+from framework.clock import REAL_CLOCK, Clock
 
 SandboxService = Literal["ec2", "elbv2", "other"]
 _CREDENTIAL = re.compile(r"Credential=([^/]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")
@@ -78,7 +78,7 @@ class AwsProxy:
     def __init__(self, moto_url: str, *, clock: Clock | None = None, port: int = 0) -> None:
         self._moto_url = moto_url.rstrip("/")
         self._port = port
-        self._clock = clock or SystemClock()
+        self._clock = clock or REAL_CLOCK
         self.faults = FaultPlan()
         self._throttles: list[_ThrottleRule] = []
         self._calls: Counter[str] = Counter()

@@ -15,7 +15,7 @@ from controller.aws.errors import (
     AwsRetriesExhaustedError,
 )
 from controller.aws.settings import RetrySettings
-from controller.sandbox.clock import FakeClock
+from controller.sandbox.clock import SteppingClock
 from controller.sandbox.proxy import AwsProxy
 from controller.sandbox.pytest_plugin import sandbox_settings
 from controller.sandbox.seed import SandboxVpc
@@ -241,7 +241,7 @@ async def test_metrics_count_calls_requests_retries_and_error_kinds(
 
 
 async def test_backoff_is_exponential_with_full_jitter_in_virtual_time(aws_proxy: AwsProxy) -> None:
-    clock = FakeClock()
+    clock = SteppingClock()
     aws_proxy.faults.fail(DESCRIBE, code="InternalError", status=500, times=6)
     settings = sandbox_settings(
         aws_proxy.url, retry=RetrySettings(max_retries=10, backoff_base=1.0, backoff_cap=8.0)

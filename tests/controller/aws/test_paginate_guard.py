@@ -13,7 +13,7 @@ from controller.aws.errors import AwsApiError
 from controller.aws.metrics import AwsMetrics
 from controller.aws.settings import AwsSettings
 from controller.aws.throttle import ThrottleConfig
-from controller.sandbox.clock import FakeClock
+from controller.sandbox.clock import SteppingClock
 
 
 class RepeatingPagesClient:
@@ -34,7 +34,7 @@ class RepeatingPagesClient:
 async def test_repeated_page_token_is_a_typed_error_not_an_endless_loop() -> None:
     fake = RepeatingPagesClient()
     settings = AwsSettings(region="us-west-2", throttle=ThrottleConfig(rules=()))
-    client = AwsClient({"ec2": fake}, settings, AwsMetrics(CollectorRegistry()), FakeClock())
+    client = AwsClient({"ec2": fake}, settings, AwsMetrics(CollectorRegistry()), SteppingClock())
 
     with pytest.raises(AwsApiError) as caught:
         await client.paginate("ec2", "DescribeSecurityGroups", "SecurityGroups")

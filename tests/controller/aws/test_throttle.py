@@ -15,7 +15,7 @@ from controller.aws.throttle import (
     normalize_service,
     parse_throttle_rules,
 )
-from controller.sandbox.clock import FakeClock
+from controller.sandbox.clock import SteppingClock
 from controller.sandbox.proxy import AwsProxy
 
 
@@ -92,7 +92,7 @@ def test_defaults_cover_what_the_controller_calls() -> None:
 
 
 def test_bucket_allows_burst_then_refills_at_rate() -> None:
-    clock = FakeClock()
+    clock = SteppingClock()
     bucket = TokenBucket(rate=10, burst=5, clock=clock)
     assert [bucket.try_take() for _ in range(6)] == [True] * 5 + [False]
     clock.advance(0.1)
@@ -103,14 +103,14 @@ def test_bucket_allows_burst_then_refills_at_rate() -> None:
 
 
 async def test_acquire_waits_for_the_next_token_in_virtual_time() -> None:
-    clock = FakeClock()
+    clock = SteppingClock()
     bucket = TokenBucket(rate=4, burst=2, clock=clock)
     waits = [await bucket.acquire() for _ in range(5)]
     assert waits == pytest.approx([0, 0, 0.25, 0.25, 0.25])
 
 
 async def test_a_stall_releases_at_most_a_burst() -> None:
-    clock = FakeClock()
+    clock = SteppingClock()
     bucket = TokenBucket(rate=10, burst=3, clock=clock)
     for _ in range(3):
         await bucket.acquire()
@@ -120,14 +120,14 @@ async def test_a_stall_releases_at_most_a_burst() -> None:
 
 
 async def test_concurrent_acquires_are_paced_in_virtual_time() -> None:
-    clock = FakeClock()
+    clock = SteppingClock()
     throttler = OperationThrottler(ThrottleConfig(rules=(ThrottleRule("ec2", "^Describe", 10, 10),)), clock)
-    start = clock.monotonic()
+    start = clock.now()
     finished: list[float] = []
 
     async def one() -> None:
         await throttler.wait("ec2", "DescribeSecurityGroups")
-        finished.append(clock.monotonic() - start)
+        finished.append(clock.now() - start)
 
     await asyncio.gather(*(one() for _ in range(30)))
     # 10 from the burst at once, the other 20 at 10/s: the last one is 2 s later
@@ -136,7 +136,7 @@ async def test_concurrent_acquires_are_paced_in_virtual_time() -> None:
 
 
 async def test_an_operation_waits_for_every_matching_bucket() -> None:
-    clock = FakeClock()
+    clock = SteppingClock()
     rules = (ThrottleRule("elbv2", "Targets$", 1, 1), ThrottleRule("elbv2", ".*", 100, 100))
     throttler = OperationThrottler(ThrottleConfig(rules=rules), clock)
     assert len(throttler.buckets_for("elbv2", "RegisterTargets")) == 2
@@ -149,7 +149,7 @@ async def test_an_operation_waits_for_every_matching_bucket() -> None:
 async def test_default_buckets_stay_under_the_documented_ec2_limits() -> None:
     """Drive the default client buckets flat out in virtual time against a proxy enforcing AWS's
     documented EC2 buckets on the same clock: not one request may be refused."""
-    clock = FakeClock()
+    clock = SteppingClock()
     throttler = OperationThrottler(ThrottleConfig(), clock)
     server = AwsProxy("http://127.0.0.1:1", clock=clock)  # never started: buckets only
     server.use_documented_aws_limits()
@@ -176,4 +176,4 @@ async def test_default_buckets_stay_under_the_documented_ec2_limits() -> None:
 
     assert refused == []
     # the four mutating operations share one bucket: 1800 calls, a burst of 40, then 4/s
-    assert clock.now - 1000.0 >= (4 * 450 - 40) / 4
+    assert clock.now() - 1000.0 >= (4 * 450 - 40) / 4

@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry
 from controller.aws.client import AwsClient, open_aws_client
 from controller.aws.errors import AwsApiError, AwsRetriesExhaustedError
 from controller.aws.settings import RetrySettings
-from controller.sandbox.clock import FakeClock
+from controller.sandbox.clock import SteppingClock
 from controller.sandbox.proxy import AwsProxy
 from controller.sandbox.pytest_plugin import sandbox_settings
 
@@ -94,7 +94,7 @@ async def test_each_operation_has_its_own_bucket_and_later_rules_win(aws_proxy: 
 
 
 def test_documented_aws_limits_in_virtual_time() -> None:
-    clock = FakeClock()
+    clock = SteppingClock()
     proxy = AwsProxy("http://127.0.0.1:1", clock=clock)  # never started: buckets only
     proxy.use_documented_aws_limits()
 
