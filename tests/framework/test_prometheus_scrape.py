@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import shutil
 import socket
-import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -39,18 +38,22 @@ def _free_port() -> int:
 
 
 class _CountingReconciler:
-    def __init__(self) -> None:
+    def __init__(self, expected: int) -> None:
         self.seen: list[str] = []
+        self._expected = expected
+        self.all_seen = asyncio.Event()
 
     async def reconcile(self, key: str) -> Result:
         self.seen.append(key)
+        if len(self.seen) >= self._expected:
+            self.all_seen.set()
         return Result()
 
 
 @contextlib.asynccontextmanager
 async def _served_controller_metrics() -> AsyncIterator[tuple[int, _CountingReconciler]]:
     registry = CollectorRegistry()
-    reconciler = _CountingReconciler()
+    reconciler = _CountingReconciler(expected=5)
     controller: Controller[str] = Controller(
         "scrape-test",
         reconciler,
@@ -70,8 +73,7 @@ async def _served_controller_metrics() -> AsyncIterator[tuple[int, _CountingReco
         for index in range(5):
             controller.queue.add(f"ns/object-{index}")
         async with asyncio.timeout(10):
-            while len(reconciler.seen) < 5:
-                await asyncio.sleep(0.01)
+            await reconciler.all_seen.wait()
         port = server.metrics_port
         assert port is not None
         yield port, reconciler
@@ -94,10 +96,17 @@ async def test_promtool_accepts_our_exposition(tmp_path: Path) -> None:
     async with _served_controller_metrics() as (port, _):
         text = await _scrape(port)
     assert 'controller_runtime_reconcile_total{controller="scrape-test",result="success"} 5.0' in text
-    checked = subprocess.run(
-        [promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=30, check=False
+    process = await asyncio.create_subprocess_exec(
+        promtool,
+        "check",
+        "metrics",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
-    assert checked.returncode == 0, checked.stdout + checked.stderr
+    async with asyncio.timeout(30):
+        output, _ = await process.communicate(text.encode())
+    assert process.returncode == 0, output.decode()
 
 
 async def test_prometheus_scrapes_upstream_metric_names(tmp_path: Path) -> None:
