@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 RUN_DIR := .run
 API_PORT ?= 8001
 
-.PHONY: setup test lint typecheck unit run bench clean
+.PHONY: setup test lint typecheck unit run bench clean kube-binaries
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,14 +24,21 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy framework controller
 
-unit: setup
+# The real etcd + kube-apiserver the tests run against, built from tools/kube/go.mod into .cache/kube/bin
+# (needs Go; a second run with nothing changed returns at once). See docs/control-plane.md.
+kube-binaries:
+	@tools/kube/build.sh
+
+unit: setup kube-binaries
 	$(BIN)/pytest -q
 
 test: lint typecheck unit
 
+# The controller, as its own process, against the embedded sandbox: the Kubernetes API stand-in,
+# moto behind the AWS-like proxy, seeded worker nodes. kubectl --kubeconfig .run/kubeconfig works.
 run: setup
 	@mkdir -p $(RUN_DIR)
-	$(BIN)/python -m framework.testing.apiserver --port $(API_PORT) --kubeconfig $(RUN_DIR)/kubeconfig
+	$(BIN)/python -m controller.sandbox.run --api-port $(API_PORT) --kubeconfig $(RUN_DIR)/kubeconfig
 
 bench: setup
 	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done

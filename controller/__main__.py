@@ -1,0 +1,40 @@
+"""``python -m controller`` / ``aws-lb-sg-controller``: parse upstream's flags and run until stopped.
+
+Exit codes: 0 after a graceful shutdown (SIGTERM/SIGINT), 1 when leadership was lost or start-up
+failed (the Deployment restarts the pod, as with upstream), 2 for invalid flags.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from controller.config import ControllerConfig, parse_config
+
+_LOG_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "error": logging.ERROR}
+
+
+def configure_logging(config: ControllerConfig) -> None:
+    logging.basicConfig(
+        level=_LOG_LEVELS[config.log_level],
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+    # aiobotocore/botocore debug logs include request bodies; keep them out of info-level output.
+    for noisy in ("botocore", "aiobotocore", "urllib3", "aiohttp.access"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, _LOG_LEVELS[config.log_level]))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    config = parse_config(sys.argv[1:] if argv is None else argv)
+    configure_logging(config)
+    # Imported after flag parsing so `--help` and flag errors answer without loading the AWS SDK.
+    from controller.app import run_controller
+
+    return asyncio.run(run_controller(config))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

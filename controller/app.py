@@ -1,0 +1,252 @@
+"""The controller process: one manager, shared informers, and the controllers built on them.
+
+Composition only; each piece lives in its own package. What runs where:
+
+* every replica: the metrics/probe server and the informers (so a standby has warm caches);
+* the leader only: the controllers below, started in this order and stopped in reverse:
+
+  ``endpointSecurityGroup``  one key per node/pod ENI security group: desired = packed union of
+                             every TargetGroupBinding's contributions; authorize, then revoke ours;
+  ``targetGroupBinding``     endpoints → registered targets, and this binding's contributions;
+  endpoint SG GC             once per leadership: cluster-tagged SGs are checked for stale rules.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry
+
+from controller.aws.api import AwsApi
+from controller.aws.client import open_aws_client
+from controller.aws.errors import AwsApiError
+from controller.aws.settings import AwsSettings
+from controller.config import ControllerConfig
+from controller.endpointsg.discovery import EndpointSGDiscovery
+from controller.endpointsg.eni_sg import EniSGSelector
+from controller.endpointsg.ownership import RuleOwnership
+from controller.endpointsg.reconciler import EndpointSGReconciler, EndpointSGRules
+from controller.endpointsg.service import EndpointRuleService
+from controller.networking.rule_reconciler import SecurityGroupRuleReconciler
+from controller.networking.sg_reader import SecurityGroupReader
+from controller.targetgroupbinding.controller import (
+    TargetGroupBindingController,
+    TargetGroupBindingSettings,
+)
+from controller.targetgroupbinding.informers import BindingInformers
+from controller.vpc import VpcResolutionError, resolve_vpc_id
+from framework.controller import Controller, ControllerOptions
+from framework.events import EventRecorder, EventRecorderSettings
+from framework.httpserver import BindAddress
+from framework.kube import KubeClient
+from framework.leaderelection import LeaderElectionConfig
+from framework.manager import CacheSyncTimeout, LeaderElectionLost, Manager, ManagerSettings
+from framework.metrics import default_registry
+
+logger = logging.getLogger(__name__)
+
+ENDPOINT_SG_CONTROLLER = "endpointSecurityGroup"
+ENDPOINT_SG_WORKERS = 3
+SERVICE_ACCOUNT_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+
+
+class ControllerStartupError(RuntimeError):
+    """The process cannot start (bad environment, unreachable AWS, unknown VPC)."""
+
+
+def aws_settings_from(config: ControllerConfig) -> AwsSettings:
+    endpoints = {url for url in config.aws_api_endpoints.values() if url}
+    if len(endpoints) > 1:
+        # One endpoint serves both services in every setup we support (VPC endpoints behind one
+        # proxy, moto); different per-service endpoints would silently send calls to the wrong one.
+        raise ControllerStartupError(
+            f"--aws-api-endpoints must name one endpoint for ec2 and elasticloadbalancing, got {sorted(endpoints)}"
+        )
+    return AwsSettings.resolve(
+        region=config.aws_region or None,
+        endpoint_url=next(iter(endpoints), None),
+        max_retries=config.aws_max_retries,
+        throttle=config.aws_api_throttle or None,
+        # Every worker of every controller may hold one connection, plus informer-independent
+        # background work (GC, backend SG deletion).
+        max_pool_connections=max(
+            32,
+            ENDPOINT_SG_WORKERS
+            + config.targetgroupbinding_max_concurrent_reconciles
+            + config.ingress_max_concurrent_reconciles
+            + config.service_max_concurrent_reconciles
+            + 8,
+        ),
+    )
+
+
+def leader_election_namespace(config: ControllerConfig) -> str:
+    """Upstream's default is the pod's own namespace; off-cluster we fall back to kube-system."""
+    if config.leader_election_namespace:
+        return config.leader_election_namespace
+    if os.environ.get("POD_NAMESPACE"):
+        return os.environ["POD_NAMESPACE"]
+    with contextlib.suppress(OSError):
+        return SERVICE_ACCOUNT_NAMESPACE_FILE.read_text().strip()
+    return "kube-system"
+
+
+def manager_settings(config: ControllerConfig) -> ManagerSettings:
+    leader_election = None
+    if config.enable_leader_election:
+        leader_election = LeaderElectionConfig(
+            lease_name=config.leader_election_id,
+            lease_namespace=leader_election_namespace(config),
+            # A clean shutdown hands over at once instead of after the 15 s lease expiry.
+            release_on_cancel=True,
+        )
+    return ManagerSettings(
+        metrics_address=BindAddress.parse(config.metrics_bind_addr),
+        probe_address=BindAddress.parse(config.health_probe_bind_addr),
+        leader_election=leader_election,
+    )
+
+
+class EndpointSGGarbageCollection:
+    """Once per leadership: track every cluster-tagged SG so stale rules of ours get revoked.
+
+    Retries with backoff until it succeeds (AWS may be throttling right after a failover); it never
+    blocks the controllers, which run meanwhile.
+    """
+
+    name = "endpointSecurityGroupGC"
+
+    def __init__(self, endpoint_rules: EndpointRuleService, *, retry_cap: float = 60.0) -> None:
+        self._endpoint_rules = endpoint_rules
+        self._retry_cap = retry_cap
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._seed(), name=self.name)
+
+    async def stop(self, timeout: float | None = 30.0) -> None:  # noqa: ASYNC109 - LeaderRunnable
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _seed(self) -> None:
+        delay = 1.0
+        while True:
+            try:
+                seeded = await self._endpoint_rules.seed_from_aws()
+            except AwsApiError as error:
+                logger.warning(
+                    "Tracking cluster-tagged security groups failed, retrying in %.0fs: %s", delay, error
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self._retry_cap)
+                continue
+            logger.info("Tracking %d cluster-tagged endpoint security groups", len(seeded))
+            return
+
+
+class ControllerApp:
+    """Everything one controller process runs, wired together; ``run`` until shutdown."""
+
+    def __init__(
+        self,
+        config: ControllerConfig,
+        *,
+        kube: KubeClient,
+        aws: AwsApi,
+        vpc_id: str,
+        registry: CollectorRegistry,
+    ) -> None:
+        self.config = config
+        self.manager = Manager(
+            kube,
+            manager_settings(config),
+            registry=registry,
+            namespace=config.watch_namespace or None,
+        )
+        self.events = EventRecorder(kube, EventRecorderSettings(reporting_instance=_instance_name()))
+        reader = SecurityGroupReader(aws)
+        self.ownership = RuleOwnership(max_port_ranges_per_source=config.max_port_ranges_per_source)
+        self.endpoint_sg_controller: Controller[str] = Controller(
+            ENDPOINT_SG_CONTROLLER,
+            EndpointSGReconciler(EndpointSGRules(self.ownership, SecurityGroupRuleReconciler(aws, reader))),
+            options=ControllerOptions(max_concurrent_reconciles=ENDPOINT_SG_WORKERS),
+            registry=registry,
+        )
+        self.endpoint_rules = EndpointRuleService(
+            self.ownership,
+            self.endpoint_sg_controller.queue.add,
+            api=aws,
+            vpc_id=vpc_id,
+            cluster_name=config.cluster_name,
+        )
+        discovery = EndpointSGDiscovery(
+            aws,
+            vpc_id=vpc_id,
+            selector=EniSGSelector(config.cluster_name, dict(config.service_target_eni_security_group_tags)),
+            reader=reader,
+        )
+        self.tgb_controller = TargetGroupBindingController(
+            client=kube,
+            informers=BindingInformers.from_factory(self.manager.informers),
+            aws=aws,
+            discovery=discovery,
+            endpoint_rules=self.endpoint_rules,
+            events=self.events,
+            settings=TargetGroupBindingSettings.from_config(config),
+            registry=registry,
+        )
+        self.manager.add_controller(self.endpoint_sg_controller)
+        self.manager.add_controller(self.tgb_controller.controller)
+        self.manager.add_controller(EndpointSGGarbageCollection(self.endpoint_rules))
+
+    async def run(self) -> None:
+        self.events.start()
+        try:
+            await self.manager.run()
+        finally:
+            await self.events.stop()
+
+
+def _instance_name() -> str:
+    return os.environ.get("POD_NAME") or os.uname().nodename
+
+
+@contextlib.asynccontextmanager
+async def _kube_client(config: ControllerConfig) -> AsyncIterator[KubeClient]:
+    client = await KubeClient.from_environment(kubeconfig=config.kubeconfig or None)
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+async def run_controller(config: ControllerConfig, *, registry: CollectorRegistry | None = None) -> int:
+    """Run until SIGTERM/SIGINT (exit 0) or until leadership is lost or start-up fails (exit 1)."""
+    registry = registry if registry is not None else default_registry()
+    try:
+        async with (
+            _kube_client(config) as kube,
+            open_aws_client(aws_settings_from(config), registry) as aws,
+        ):
+            vpc_id = await resolve_vpc_id(aws, vpc_id=config.aws_vpc_id, vpc_tags=config.aws_vpc_tags)
+            logger.info("Cluster %s in VPC %s", config.cluster_name, vpc_id)
+            app = ControllerApp(config, kube=kube, aws=aws, vpc_id=vpc_id, registry=registry)
+            await app.run()
+    except LeaderElectionLost:
+        logger.error("Leader election lost; exiting so the pod restarts as a standby")
+        return 1
+    except (ControllerStartupError, VpcResolutionError, CacheSyncTimeout) as error:
+        logger.error("Cannot start: %s", error)
+        return 1
+    except AwsApiError as error:
+        logger.error("Cannot start: AWS call failed: %s", error)
+        return 1
+    return 0

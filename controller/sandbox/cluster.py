@@ -1,0 +1,161 @@
+"""Seed a sandbox cluster: EC2 worker instances, their Node objects, our CRD and IngressClass.
+
+Used by ``make run`` and by the end-to-end tests, so both start from the same world: nodes whose
+``spec.providerID`` points at real (moto) instances, whose primary ENIs carry one security group
+tagged ``kubernetes.io/cluster/<cluster>=owned`` (the endpoint SG our rules go to).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from controller.aws.api import AwsApi
+from controller.naming import cluster_tag_key
+from controller.sandbox.seed import SandboxVpc
+from framework.kube import INGRESS_CLASSES, NODES, KubeApiError, KubeClient, Resource
+
+CRD_DIR = Path(__file__).resolve().parents[2] / "config" / "crd"
+CRDS: Resource = Resource(
+    "apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", namespaced=False
+)
+# moto ships this AMI id without loading its default AMI catalogue.
+SANDBOX_AMI = "ami-12c6146b"
+
+
+@dataclass(frozen=True)
+class SandboxNode:
+    name: str
+    instance_id: str
+    private_ip: str
+    availability_zone: str
+
+
+@dataclass(frozen=True)
+class SandboxCluster:
+    vpc: SandboxVpc
+    node_security_group_id: str
+    nodes: tuple[SandboxNode, ...]
+
+
+async def create_node_security_group(aws: AwsApi, vpc: SandboxVpc) -> str:
+    """The worker nodes' SG, tagged for the cluster like EKS managed node groups tag theirs."""
+    created = await aws.call(
+        "ec2",
+        "CreateSecurityGroup",
+        GroupName=f"{vpc.cluster_name}-nodes",
+        Description="sandbox worker nodes",
+        VpcId=vpc.vpc_id,
+        TagSpecifications=[
+            {
+                "ResourceType": "security-group",
+                "Tags": [
+                    {"Key": cluster_tag_key(vpc.cluster_name), "Value": "owned"},
+                    {"Key": "Name", "Value": f"{vpc.cluster_name}-nodes"},
+                ],
+            }
+        ],
+    )
+    return str(created["GroupId"])
+
+
+async def launch_nodes(aws: AwsApi, vpc: SandboxVpc, node_sg: str, count: int) -> tuple[SandboxNode, ...]:
+    """One instance per node, spread over the VPC's subnets."""
+    subnets = await aws.call("ec2", "DescribeSubnets", SubnetIds=list(vpc.subnet_ids))
+    zone_by_subnet = {s["SubnetId"]: s["AvailabilityZone"] for s in subnets["Subnets"]}
+    nodes: list[SandboxNode] = []
+    for index in range(count):
+        subnet_id = vpc.subnet_ids[index % len(vpc.subnet_ids)]
+        reservation = await aws.call(
+            "ec2",
+            "RunInstances",
+            ImageId=SANDBOX_AMI,
+            MinCount=1,
+            MaxCount=1,
+            InstanceType="m5.large",
+            SubnetId=subnet_id,
+            SecurityGroupIds=[node_sg],
+        )
+        instance = reservation["Instances"][0]
+        nodes.append(
+            SandboxNode(
+                name=f"node-{index}",
+                instance_id=str(instance["InstanceId"]),
+                private_ip=str(instance["PrivateIpAddress"]),
+                availability_zone=zone_by_subnet[subnet_id],
+            )
+        )
+    return tuple(nodes)
+
+
+def node_object(node: SandboxNode) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": node.name,
+            "labels": {
+                "kubernetes.io/hostname": node.name,
+                "topology.kubernetes.io/zone": node.availability_zone,
+            },
+        },
+        "spec": {"providerID": f"aws:///{node.availability_zone}/{node.instance_id}"},
+        "status": {
+            "addresses": [{"type": "InternalIP", "address": node.private_ip}],
+            "conditions": [{"type": "Ready", "status": "True"}],
+        },
+    }
+
+
+async def apply_crds(kube: KubeClient) -> None:
+    for path in sorted(CRD_DIR.glob("*.yaml")):
+        if path.name == "kustomization.yaml":
+            continue
+        for document in yaml.safe_load_all(path.read_text()):
+            if document:
+                await _create_if_absent(kube, CRDS, document)
+
+
+async def register_nodes(kube: KubeClient, nodes: tuple[SandboxNode, ...]) -> None:
+    for node in nodes:
+        created = await _create_if_absent(kube, NODES, node_object(node))
+        # A Node's status is written through its status subresource, as the kubelet does.
+        body = dict(created)
+        body["status"] = node_object(node)["status"]
+        await kube.request("PUT", NODES.object_path(node.name) + "/status", body=body, request_timeout=10)
+
+
+async def create_alb_ingress_class(kube: KubeClient) -> None:
+    await _create_if_absent(
+        kube,
+        INGRESS_CLASSES,
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "IngressClass",
+            "metadata": {"name": "alb"},
+            "spec": {"controller": "ingress.k8s.aws/alb"},
+        },
+    )
+
+
+async def seed_cluster(
+    aws: AwsApi, kube: KubeClient, vpc: SandboxVpc, *, node_count: int = 2
+) -> SandboxCluster:
+    node_sg = await create_node_security_group(aws, vpc)
+    nodes = await launch_nodes(aws, vpc, node_sg, node_count)
+    await apply_crds(kube)
+    await create_alb_ingress_class(kube)
+    await register_nodes(kube, nodes)
+    return SandboxCluster(vpc=vpc, node_security_group_id=node_sg, nodes=nodes)
+
+
+async def _create_if_absent(kube: KubeClient, resource: Resource, body: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return await kube.create(resource, body, request_timeout=10)
+    except KubeApiError as error:
+        if error.status != 409:
+            raise
+        return await kube.get(resource, str(body["metadata"]["name"]), request_timeout=10)
