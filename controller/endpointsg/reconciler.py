@@ -1,0 +1,130 @@
+"""Reconcile one endpoint SG to the packed union of its live contributions (DESIGN differences 3, 5).
+
+Keyed by SG id on a deduplicating work queue: any number of TGB publishes touching one SG collapse
+into one pass here, and one pass is at most one AuthorizeSecurityGroupIngress and one
+RevokeSecurityGroupIngress (authorize first). Only rules labelled
+``elbv2.k8s.aws/targetGroupBinding=shared`` are ever revoked; before every TGB with networking has
+published, only rules this process itself authorized (and no longer needs) are revoked.
+
+Why that exception is safe: before every TGB has published, a labelled rule may belong to a TGB we
+have not heard from, so rules found on AWS are left alone. A rule we authorized in this process was
+derived from published needs only; if nobody known needs it now, an unheard-from TGB relies on the
+rules that were there before we started, which stay. Without this, start-up churn (each publish
+re-packing the ranges) piles up stale ranges until the SG hits its rule quota.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from controller.aws.errors import AwsApiError
+from controller.endpointsg.aws_rules import to_labelled_rules
+from controller.endpointsg.ownership import RuleOwnership
+from controller.networking.errors import INVALID_GROUP_NOT_FOUND
+from controller.networking.labels import OWN_TGB_SHARED_RULES, OwnershipSelector
+from controller.networking.rule_reconciler import RuleChanges, SecurityGroupRuleReconciler
+from controller.networking.rules import Rule
+from framework.clock import REAL_CLOCK, Clock
+from framework.controller import Result
+
+DEFAULT_RECHECK_SECONDS = 600.0
+"""How long a converged SG is trusted without reading AWS again (the SG info cache's TTL)."""
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EndpointSGOutcome:
+    """What one pass did: the changes, whether revoking was suppressed, or that the SG is gone."""
+
+    changes: RuleChanges
+    authorize_only: bool
+    untracked: bool = False
+    skipped: bool = False
+    """Nothing to do: the packed rules equal those of the last successful pass (no AWS call)."""
+
+
+@dataclass(frozen=True)
+class _AuthorizedHere(OwnershipSelector):
+    """Labelled rules that this process authorized itself (the authorize-only revoke set)."""
+
+    rules: frozenset[Rule] = field(default_factory=frozenset)
+
+    def owns(self, rule: Rule) -> bool:
+        return rule in self.rules and OWN_TGB_SHARED_RULES.owns(rule)
+
+
+class EndpointSGRules:
+    """The per-SG reconcile; ``reconcile_sg`` is what the framework reconciler calls per key."""
+
+    def __init__(
+        self,
+        ownership: RuleOwnership,
+        rules: SecurityGroupRuleReconciler,
+        *,
+        clock: Clock = REAL_CLOCK,
+        recheck_after: float = DEFAULT_RECHECK_SECONDS,
+    ) -> None:
+        self._ownership = ownership
+        self._rules = rules
+        self._clock = clock
+        self._recheck_after = recheck_after
+        self._authorized_here: dict[str, set[Rule]] = {}
+        # sg -> (desired, authorize_only, when): the last pass that fully succeeded.
+        self._converged: dict[str, tuple[frozenset[Rule], bool, float]] = {}
+
+    def forget_converged(self) -> None:
+        """Make the next pass of every SG read AWS again (periodic drift repair, resync)."""
+        self._converged.clear()
+
+    async def reconcile_sg(self, sg_id: str) -> EndpointSGOutcome:
+        """Converge ``sg_id``; raises ``AwsApiError`` for anything but a vanished SG."""
+        # Snapshot before awaiting: a publish during the pass re-queues the key (the queue marks it
+        # dirty while processing), so the next pass sees it.
+        authorize_only = not self._ownership.revoke_allowed
+        if sg_id not in self._ownership.tracked_sgs:
+            return EndpointSGOutcome(RuleChanges(), authorize_only)
+        desired = to_labelled_rules(self._ownership.desired_rules(sg_id))
+        converged = self._converged.get(sg_id)
+        now = self._clock.now()
+        if (
+            converged is not None
+            and converged[:2] == (frozenset(desired), authorize_only)
+            and now - converged[2] < self._recheck_after
+        ):
+            # A publish changed who needs what but not the packed rules (e.g. a new NodePort that an
+            # existing range already covers): AWS was converged to exactly this moments ago.
+            return EndpointSGOutcome(RuleChanges(), authorize_only, skipped=True)
+        self._converged.pop(sg_id, None)
+        mine = self._authorized_here.setdefault(sg_id, set())
+        selector = _AuthorizedHere(rules=frozenset(mine)) if authorize_only else OWN_TGB_SHARED_RULES
+        try:
+            changes = await self._rules.reconcile(sg_id, desired, selector=selector)
+        except AwsApiError as error:
+            if error.code != INVALID_GROUP_NOT_FOUND:
+                raise
+            _log.info("endpoint security group %s no longer exists; untracking it", sg_id)
+            self._ownership.untrack(sg_id)
+            self._authorized_here.pop(sg_id, None)
+            self._converged.pop(sg_id, None)
+            return EndpointSGOutcome(RuleChanges(), authorize_only, untracked=True)
+        mine.update(changes.authorized)
+        mine.difference_update(changes.revoked)
+        self._converged[sg_id] = (frozenset(desired), authorize_only, now)
+        return EndpointSGOutcome(changes, authorize_only)
+
+
+class EndpointSGReconciler:
+    """The framework ``Reconciler`` keyed by endpoint SG id (run it with N workers).
+
+    AWS errors propagate so the controller retries the key with exponential backoff; a vanished SG
+    is untracked and not retried.
+    """
+
+    def __init__(self, rules: EndpointSGRules) -> None:
+        self._rules = rules
+
+    async def reconcile(self, key: str) -> Result:
+        await self._rules.reconcile_sg(key)
+        return Result()

@@ -1,0 +1,74 @@
+"""The face of endpoint-SG rule management for the TGB controller: publish needs, enqueue SGs.
+
+The TGB reconciler calls ``publish``/``withdraw``; the controller calls ``set_expected_tgbs`` with the
+TGBs that have networking (from the informer cache) after sync and on every TGB change, and
+``seed_from_aws`` once after start-up so cluster-tagged SGs nobody needs any more are cleaned (GC,
+reference §4.8). Every call enqueues exactly the SG ids whose desired state changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+
+from controller.aws.api import AwsApi
+from controller.endpointsg.model import EndpointRule
+from controller.endpointsg.ownership import RuleOwnership
+from controller.naming import cluster_tag_key
+
+CLUSTER_TAG_VALUES = ("owned", "shared")
+
+
+class EndpointRuleService:
+    def __init__(
+        self,
+        ownership: RuleOwnership,
+        enqueue: Callable[[str], None],
+        *,
+        api: AwsApi,
+        vpc_id: str,
+        cluster_name: str,
+    ) -> None:
+        self._ownership = ownership
+        self._enqueue = enqueue
+        self._api = api
+        self._vpc_id = vpc_id
+        self._cluster_name = cluster_name
+        self._seeded = False
+
+    @property
+    def ownership(self) -> RuleOwnership:
+        return self._ownership
+
+    def publish(
+        self, tgb_key: str, contributions_by_sg: Mapping[str, Iterable[EndpointRule]]
+    ) -> frozenset[str]:
+        return self._enqueue_all(self._ownership.publish(tgb_key, contributions_by_sg))
+
+    def withdraw(self, tgb_key: str) -> frozenset[str]:
+        return self._enqueue_all(self._ownership.withdraw(tgb_key))
+
+    def set_expected_tgbs(self, keys: Iterable[str]) -> frozenset[str]:
+        return self._enqueue_all(self._ownership.set_expected_tgbs(keys))
+
+    async def seed_from_aws(self) -> frozenset[str]:
+        """Track every SG in the VPC tagged ``kubernetes.io/cluster/<c>`` = owned|shared (once)."""
+        if self._seeded:
+            return frozenset()
+        groups = await self._api.paginate(
+            "ec2",
+            "DescribeSecurityGroups",
+            "SecurityGroups",
+            Filters=[
+                {"Name": "vpc-id", "Values": [self._vpc_id]},
+                {"Name": f"tag:{cluster_tag_key(self._cluster_name)}", "Values": list(CLUSTER_TAG_VALUES)},
+            ],
+        )
+        self._seeded = True
+        self._ownership.track(str(g["GroupId"]) for g in groups)
+        # Enqueue all of them, not only the new ones: each must be checked for stale rules once.
+        return self._enqueue_all(frozenset(str(g["GroupId"]) for g in groups))
+
+    def _enqueue_all(self, sg_ids: frozenset[str]) -> frozenset[str]:
+        for sg in sorted(sg_ids):
+            self._enqueue(sg)
+        return sg_ids

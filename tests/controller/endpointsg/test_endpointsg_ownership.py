@@ -1,0 +1,82 @@
+"""Reference counting of endpoint SG rules (DESIGN difference 2)."""
+
+from __future__ import annotations
+
+from controller.endpointsg.model import EndpointRule, PortRange, Source
+from controller.endpointsg.ownership import RuleOwnership
+
+BACKEND = Source.security_group("sg-backend")
+
+
+def tcp(port: int) -> EndpointRule:
+    return EndpointRule("tcp", PortRange.single(port), BACKEND)
+
+
+def test_publish_returns_only_sgs_whose_contributions_changed() -> None:
+    own = RuleOwnership(max_port_ranges_per_source=8)
+    assert own.publish("ns/a", {"sg-1": [tcp(30080)], "sg-2": [tcp(30080)]}) == {"sg-1", "sg-2"}
+    assert own.publish("ns/a", {"sg-1": [tcp(30080)], "sg-2": [tcp(30080)]}) == frozenset()
+    assert own.publish("ns/a", {"sg-1": [tcp(30081)]}) == {"sg-1", "sg-2"}
+    assert own.desired_rules("sg-2") == frozenset()
+
+
+def test_desired_is_the_packed_union_and_owners_are_counted() -> None:
+    own = RuleOwnership(max_port_ranges_per_source=1)
+    own.publish("ns/a", {"sg-n": [tcp(30080)]})
+    own.publish("ns/b", {"sg-n": [tcp(31443)]})
+    wide = EndpointRule("tcp", PortRange(30080, 31443), BACKEND)
+    assert own.desired_rules("sg-n") == {wide}
+    assert own.owners("sg-n", wide) == {"ns/a", "ns/b"}
+    own.withdraw("ns/b")
+    assert own.desired_rules("sg-n") == {tcp(30080)}
+    assert own.owners("sg-n", wide) == {"ns/a"}
+
+
+def test_revoke_is_allowed_only_after_every_expected_tgb_published() -> None:
+    own = RuleOwnership(max_port_ranges_per_source=8)
+    assert not own.revoke_allowed  # nothing known about the cluster yet
+    own.track(["sg-gc"])
+    assert own.set_expected_tgbs(["ns/a", "ns/b"]) == frozenset()
+    assert own.publish("ns/a", {"sg-n": [tcp(30080)]}) == {"sg-n"}
+    assert not own.revoke_allowed
+    assert own.unpublished_tgbs == {"ns/b"}
+    # The last publish flips the switch: every tracked SG must be re-checked for revokes.
+    assert own.publish("ns/b", {}) == {"sg-n", "sg-gc"}
+    assert own.revoke_allowed
+
+
+def test_a_new_tgb_suspends_revoking_until_it_publishes() -> None:
+    own = RuleOwnership(max_port_ranges_per_source=8)
+    own.set_expected_tgbs(["ns/a"])
+    own.publish("ns/a", {"sg-n": [tcp(1)]})
+    assert own.revoke_allowed
+    own.set_expected_tgbs(["ns/a", "ns/new"])
+    assert not own.revoke_allowed
+
+
+def test_tgbs_gone_from_the_cache_lose_their_contributions() -> None:
+    own = RuleOwnership(max_port_ranges_per_source=8)
+    own.publish("ns/a", {"sg-n": [tcp(30080)]})
+    own.publish("ns/b", {"sg-n": [tcp(30081)], "sg-m": [tcp(1)]})
+    assert own.set_expected_tgbs(["ns/a"]) == {"sg-n", "sg-m"}
+    assert own.desired_rules("sg-n") == {tcp(30080)}
+    assert own.desired_rules("sg-m") == frozenset()
+    assert own.revoke_allowed
+
+
+def test_withdrawn_tgb_counts_as_published() -> None:
+    own = RuleOwnership(max_port_ranges_per_source=8)
+    own.set_expected_tgbs(["ns/a", "ns/deleting"])
+    own.publish("ns/a", {})
+    own.withdraw("ns/deleting")
+    assert own.revoke_allowed
+
+
+def test_untrack_forgets_the_sg_and_its_contributions() -> None:
+    own = RuleOwnership(max_port_ranges_per_source=8)
+    own.publish("ns/a", {"sg-gone": [tcp(1)], "sg-n": [tcp(2)]})
+    own.untrack("sg-gone")
+    assert own.tracked_sgs == {"sg-n"}
+    assert own.desired_rules("sg-gone") == frozenset()
+    # Republishing the same needs for the live SG changes nothing; the gone SG comes back if named.
+    assert own.publish("ns/a", {"sg-n": [tcp(2)]}) == frozenset()

@@ -1,0 +1,236 @@
+"""Per-SG reconcile of endpoint rules against moto behind the AWS-like proxy (reference §4.5-4.8)."""
+
+from __future__ import annotations
+
+from endpoint_stack import EndpointStack, IdleWatcher
+
+from controller.endpointsg.model import EndpointRule, PortRange, Source
+from controller.endpointsg.reconciler import EndpointSGReconciler, EndpointSGRules
+from controller.endpointsg.service import EndpointRuleService
+from controller.naming import TGB_RULE_DESCRIPTION, cluster_tag_key
+from controller.networking.rule_reconciler import SecurityGroupRuleReconciler
+from framework.clock import FakeClock
+from framework.controller import Controller, ControllerOptions
+
+
+def tcp(port: int, source: str, to_port: int | None = None) -> EndpointRule:
+    return EndpointRule(
+        "tcp", PortRange(port, to_port if to_port is not None else port), Source.security_group(source)
+    )
+
+
+async def test_single_tgb_rule_is_authorized_with_the_shared_label(stack: EndpointStack) -> None:
+    # Scenario 36.
+    node_sg, backend = await stack.create_sg("node"), await stack.create_sg("backend")
+    stack.service.set_expected_tgbs(["ns/svc"])
+    stack.service.publish("ns/svc", {node_sg: [tcp(31223, backend)]})
+    assert await stack.drain() == []
+    rules = await stack.ingress(node_sg)
+    assert [(r.protocol, r.from_port, r.to_port, r.description) for r in rules] == [
+        ("tcp", 31223, 31223, TGB_RULE_DESCRIPTION)
+    ]
+
+
+async def test_r1_merges_two_tgbs_into_one_range_and_shrinks_when_one_goes(stack: EndpointStack) -> None:
+    # Scenario 37 and 46, with R = 1 (upstream behaviour).
+    stack.restart(max_ranges=1)
+    node_sg, backend = await stack.create_sg("node"), await stack.create_sg("backend")
+    stack.service.set_expected_tgbs(["ns/a", "ns/b"])
+    stack.service.publish("ns/a", {node_sg: [tcp(30080, backend)]})
+    stack.service.publish("ns/b", {node_sg: [tcp(31443, backend)]})
+    assert await stack.drain() == []
+    assert await stack.labelled(node_sg) == {tcp(30080, backend, 31443)}
+    stack.service.withdraw("ns/b")
+    stack.proxy.reset_counts()
+    assert await stack.drain() == []
+    assert await stack.labelled(node_sg) == {tcp(30080, backend)}
+    calls = stack.proxy.calls_by_operation()
+    assert calls["AuthorizeSecurityGroupIngress"] == 1 and calls["RevokeSecurityGroupIngress"] == 1
+
+
+async def test_default_budget_keeps_distant_ports_apart(stack: EndpointStack) -> None:
+    node_sg, backend = await stack.create_sg("node"), await stack.create_sg("backend")
+    stack.service.set_expected_tgbs(["ns/a", "ns/b"])
+    stack.service.publish("ns/a", {node_sg: [tcp(30080, backend)]})
+    stack.service.publish("ns/b", {node_sg: [tcp(31443, backend)]})
+    assert await stack.drain() == []
+    assert await stack.labelled(node_sg) == {tcp(30080, backend), tcp(31443, backend)}
+
+
+async def test_manual_rules_count_as_present_and_are_never_revoked(stack: EndpointStack) -> None:
+    # Scenarios 44 and 54: identity ignores the description; unlabelled rules are not ours.
+    node_sg, backend = await stack.create_sg("node"), await stack.create_sg("backend")
+    await stack.authorize_raw(
+        node_sg,
+        {
+            "IpProtocol": "tcp",
+            "FromPort": 443,
+            "ToPort": 443,
+            "IpRanges": [{"CidrIp": "0.0.0.0/0", "Description": "ops"}],
+        },
+    )
+    await stack.authorize_raw(
+        node_sg,
+        {
+            "IpProtocol": "tcp",
+            "FromPort": 30080,
+            "ToPort": 30080,
+            "UserIdGroupPairs": [{"GroupId": backend, "Description": "terraform"}],
+        },
+    )
+    stack.service.set_expected_tgbs(["ns/a"])
+    stack.service.publish("ns/a", {node_sg: [tcp(30080, backend)]})
+    stack.proxy.reset_counts()
+    assert await stack.drain() == []
+    assert stack.proxy.calls_by_operation()["AuthorizeSecurityGroupIngress"] == 0
+    stack.service.withdraw("ns/a")
+    assert await stack.drain() == []
+    descriptions = sorted(r.description for r in await stack.ingress(node_sg))
+    assert descriptions == ["ops", "terraform"]
+    assert stack.proxy.calls_by_operation()["RevokeSecurityGroupIngress"] == 0
+
+
+async def test_restart_revokes_nothing_until_every_tgb_has_published(stack: EndpointStack) -> None:
+    # Scenario 45: after a restart, A publishes first and drops a rule; B still needs its own.
+    node_sg, backend = await stack.create_sg("node"), await stack.create_sg("backend")
+    stack.service.set_expected_tgbs(["ns/a", "ns/b"])
+    stack.service.publish("ns/a", {node_sg: [tcp(30080, backend), tcp(30090, backend)]})
+    stack.service.publish("ns/b", {node_sg: [tcp(31443, backend)]})
+    assert await stack.drain() == []
+
+    stack.restart()
+    stack.service.set_expected_tgbs(["ns/a", "ns/b"])
+    stack.service.publish("ns/a", {node_sg: [tcp(30080, backend)]})
+    stack.proxy.reset_counts()
+    assert await stack.drain() == []
+    assert stack.proxy.calls_by_operation()["RevokeSecurityGroupIngress"] == 0
+    assert await stack.labelled(node_sg) == {tcp(30080, backend), tcp(30090, backend), tcp(31443, backend)}
+
+    stack.service.publish("ns/b", {node_sg: [tcp(31443, backend)]})
+    assert await stack.drain() == []
+    assert await stack.labelled(node_sg) == {tcp(30080, backend), tcp(31443, backend)}
+
+
+async def test_gc_cleans_cluster_tagged_sgs_nobody_needs(stack: EndpointStack) -> None:
+    cluster_tag = {cluster_tag_key(stack.vpc.cluster_name): "owned"}
+    stale_sg = await stack.create_sg("stale-node", cluster_tag)
+    other_cluster = await stack.create_sg("other", {cluster_tag_key("other-cluster"): "owned"})
+    backend = await stack.create_sg("backend")
+    for sg in (stale_sg, other_cluster):
+        await stack.authorize_raw(
+            sg,
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 30000,
+                "ToPort": 30000,
+                "UserIdGroupPairs": [{"GroupId": backend, "Description": TGB_RULE_DESCRIPTION}],
+            },
+        )
+    assert await stack.service.seed_from_aws() == {stale_sg}
+    assert await stack.service.seed_from_aws() == frozenset()  # once per process
+    stack.service.set_expected_tgbs([])
+    assert await stack.drain() == []
+    assert await stack.labelled(stale_sg) == set()
+    assert await stack.labelled(other_cluster) == {tcp(30000, backend)}
+
+
+async def test_deleted_sg_is_untracked(stack: EndpointStack) -> None:
+    # Scenario 47.
+    node_sg, backend = await stack.create_sg("node"), await stack.create_sg("backend")
+    stack.service.set_expected_tgbs(["ns/a"])
+    stack.service.publish("ns/a", {node_sg: [tcp(30080, backend)]})
+    await stack.api.call("ec2", "DeleteSecurityGroup", GroupId=node_sg)
+    assert await stack.drain() == []
+    assert stack.outcomes[-1][1].untracked
+    assert node_sg not in stack.ownership.tracked_sgs
+
+
+async def test_a_thousand_publishes_on_three_sgs_coalesce_into_three_authorizes(stack: EndpointStack) -> None:
+    node_sgs = [await stack.create_sg(f"node-{i}") for i in range(3)]
+    backend = await stack.create_sg("backend")
+    keys = [f"ns/tgb-{i}" for i in range(1000)]
+    stack.service.set_expected_tgbs(keys)
+    stack.proxy.reset_counts()
+    for i, key in enumerate(keys):
+        stack.service.publish(key, {sg: [tcp(30000 + i, backend)] for sg in node_sgs})
+    assert len(stack.queue) == 3
+    assert await stack.drain() == []
+    calls = stack.proxy.calls_by_operation()
+    assert calls["AuthorizeSecurityGroupIngress"] <= 3
+    assert calls["RevokeSecurityGroupIngress"] == 0
+    for sg in node_sgs:
+        assert await stack.labelled(sg) == {tcp(30000, backend, 30999)}  # 1,000 adjacent ports: one run
+
+
+async def test_controller_workers_coalesce_a_burst_per_sg(stack: EndpointStack) -> None:
+    # The same burst through the framework controller (3 workers): still one pass per SG.
+    node_sgs = [await stack.create_sg(f"node-{i}") for i in range(3)]
+    backend = await stack.create_sg("backend")
+    watcher = IdleWatcher(EndpointSGReconciler(stack.rules))
+    controller: Controller[str] = Controller(
+        "endpoint-sg", watcher, options=ControllerOptions(max_concurrent_reconciles=3)
+    )
+    watcher.queue = controller.queue
+    service = EndpointRuleService(
+        stack.ownership, controller.queue.add, api=stack.api, vpc_id=stack.vpc.vpc_id, cluster_name="c"
+    )
+    keys = [f"ns/tgb-{i}" for i in range(1000)]
+    service.set_expected_tgbs(keys)
+    for i, key in enumerate(keys):
+        service.publish(key, {sg: [tcp(30000 + 2 * i, backend)] for sg in node_sgs})
+    stack.proxy.reset_counts()
+    controller.start()
+    try:
+        await watcher.wait_idle()
+    finally:
+        await controller.stop()
+    calls = stack.proxy.calls_by_operation()
+    assert calls["AuthorizeSecurityGroupIngress"] == 3
+    assert calls["DescribeSecurityGroups"] == 1  # the three reads were batched into one describe
+    for sg in node_sgs:
+        assert len(await stack.labelled(sg)) == 8  # 1,000 ports 2 apart packed into R = 8 ranges
+
+
+async def test_before_all_published_only_rules_added_by_this_process_are_revoked(
+    stack: EndpointStack,
+) -> None:
+    # Start-up churn must not pile up stale ranges (they would hit the SG rule quota), and rules
+    # found on AWS must stay until every TGB has published.
+    node_sg, backend = await stack.create_sg("node"), await stack.create_sg("backend")
+    stack.service.set_expected_tgbs(["ns/a", "ns/b"])
+    stack.service.publish("ns/a", {node_sg: [tcp(30080, backend)]})
+    stack.service.publish("ns/b", {node_sg: [tcp(31443, backend)]})
+    assert await stack.drain() == []
+
+    stack.restart()
+    stack.service.set_expected_tgbs(["ns/a", "ns/b", "ns/c"])
+    stack.service.publish("ns/c", {node_sg: [tcp(32000, backend)]})
+    assert await stack.drain() == []
+    stack.service.publish("ns/c", {node_sg: [tcp(32001, backend)]})
+    assert await stack.drain() == []
+    assert not stack.ownership.revoke_allowed
+    # 32000 was added by this process and nobody needs it now: gone. a's and b's rules stay.
+    assert await stack.labelled(node_sg) == {tcp(30080, backend), tcp(31443, backend), tcp(32001, backend)}
+
+
+async def test_unchanged_packing_skips_aws_until_the_recheck_interval(stack: EndpointStack) -> None:
+    node_sg, backend = await stack.create_sg("node"), await stack.create_sg("backend")
+    clock = FakeClock()
+    stack.rules = EndpointSGRules(
+        stack.ownership, SecurityGroupRuleReconciler(stack.api, stack.reader), clock=clock, recheck_after=600
+    )
+    stack.service.set_expected_tgbs(["ns/a", "ns/b"])
+    stack.service.publish("ns/a", {node_sg: [tcp(30080, backend, 30090)]})
+    stack.service.publish("ns/b", {})
+    assert await stack.drain() == []
+    stack.proxy.reset_counts()
+    # b's new port lies inside a's range: the packed rules do not change, so AWS is not read.
+    stack.service.publish("ns/b", {node_sg: [tcp(30085, backend)]})
+    assert await stack.drain() == []
+    assert stack.outcomes[-1][1].skipped
+    assert sum(stack.proxy.calls_by_operation().values()) == 0
+    clock.advance(600)
+    stack.queue.add(node_sg)
+    assert await stack.drain() == []
+    assert not stack.outcomes[-1][1].skipped
+    assert stack.proxy.calls_by_operation()["DescribeSecurityGroups"] == 1
