@@ -8,7 +8,8 @@ Composition only; each piece lives in its own package. What runs where:
   ``endpointSecurityGroup``  one key per node/pod ENI security group: desired = packed union of
                              every TargetGroupBinding's contributions; authorize, then revoke ours;
   ``targetGroupBinding``     endpoints → registered targets, and this binding's contributions;
-  endpoint SG GC             once per leadership: cluster-tagged SGs are checked for stale rules.
+  endpoint SG maintenance    once per leadership, cluster-tagged SGs are checked for stale rules;
+                             then every ``--sync-period`` all tracked SGs are re-checked.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry
@@ -40,6 +41,7 @@ from controller.targetgroupbinding.controller import (
 )
 from controller.targetgroupbinding.informers import BindingInformers
 from controller.vpc import VpcResolutionError, resolve_vpc_id
+from framework.clock import REAL_CLOCK, Clock
 from framework.controller import Controller, ControllerOptions
 from framework.events import EventRecorder, EventRecorderSettings
 from framework.httpserver import BindAddress
@@ -112,22 +114,38 @@ def manager_settings(config: ControllerConfig) -> ManagerSettings:
     )
 
 
-class EndpointSGGarbageCollection:
-    """Once per leadership: track every cluster-tagged SG so stale rules of ours get revoked.
+class EndpointSGMaintenance:
+    """While leading: find the endpoint SGs to look after, then re-check them every sync period.
 
-    Retries with backoff until it succeeds (AWS may be throttling right after a failover); it never
-    blocks the controllers, which run meanwhile.
+    First it tracks every cluster-tagged SG in the VPC so stale rules of ours get revoked (GC,
+    reference §4.8), retrying with backoff (AWS may be throttling right after a failover). Then,
+    every ``--sync-period``, it forgets which SGs were converged and enqueues all tracked ones, so
+    a rule someone deleted by hand is restored within one period, as upstream's resync does.
+    Neither step blocks the controllers, which run meanwhile.
     """
 
-    name = "endpointSecurityGroupGC"
+    name = "endpointSecurityGroupMaintenance"
 
-    def __init__(self, endpoint_rules: EndpointRuleService, *, retry_cap: float = 60.0) -> None:
+    def __init__(
+        self,
+        endpoint_rules: EndpointRuleService,
+        rules: EndpointSGRules,
+        enqueue: Callable[[str], None],
+        *,
+        sync_period: float,
+        clock: Clock = REAL_CLOCK,
+        retry_cap: float = 60.0,
+    ) -> None:
         self._endpoint_rules = endpoint_rules
+        self._rules = rules
+        self._enqueue = enqueue
+        self._sync_period = sync_period
+        self._clock = clock
         self._retry_cap = retry_cap
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._seed(), name=self.name)
+        self._task = asyncio.create_task(self._run(), name=self.name)
 
     async def stop(self, timeout: float | None = 30.0) -> None:  # noqa: ASYNC109 - LeaderRunnable
         task, self._task = self._task, None
@@ -135,6 +153,16 @@ class EndpointSGGarbageCollection:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+    async def _run(self) -> None:
+        await self._seed()
+        while True:
+            await self._clock.sleep(self._sync_period)
+            self._rules.forget_converged()
+            tracked = sorted(self._endpoint_rules.ownership.tracked_sgs)
+            logger.info("Periodic re-check of %d endpoint security groups", len(tracked))
+            for group_id in tracked:
+                self._enqueue(group_id)
 
     async def _seed(self) -> None:
         delay = 1.0
@@ -145,7 +173,7 @@ class EndpointSGGarbageCollection:
                 logger.warning(
                     "Tracking cluster-tagged security groups failed, retrying in %.0fs: %s", delay, error
                 )
-                await asyncio.sleep(delay)
+                await self._clock.sleep(delay)
                 delay = min(delay * 2, self._retry_cap)
                 continue
             logger.info("Tracking %d cluster-tagged endpoint security groups", len(seeded))
@@ -174,9 +202,10 @@ class ControllerApp:
         self.events = EventRecorder(kube, EventRecorderSettings(reporting_instance=_instance_name()))
         reader = SecurityGroupReader(aws)
         self.ownership = RuleOwnership(max_port_ranges_per_source=config.max_port_ranges_per_source)
+        endpoint_sg_rules = EndpointSGRules(self.ownership, SecurityGroupRuleReconciler(aws, reader))
         self.endpoint_sg_controller: Controller[str] = Controller(
             ENDPOINT_SG_CONTROLLER,
-            EndpointSGReconciler(EndpointSGRules(self.ownership, SecurityGroupRuleReconciler(aws, reader))),
+            EndpointSGReconciler(endpoint_sg_rules),
             options=ControllerOptions(max_concurrent_reconciles=ENDPOINT_SG_WORKERS),
             registry=registry,
         )
@@ -205,7 +234,14 @@ class ControllerApp:
         )
         self.manager.add_controller(self.endpoint_sg_controller)
         self.manager.add_controller(self.tgb_controller.controller)
-        self.manager.add_controller(EndpointSGGarbageCollection(self.endpoint_rules))
+        self.manager.add_controller(
+            EndpointSGMaintenance(
+                self.endpoint_rules,
+                endpoint_sg_rules,
+                self.endpoint_sg_controller.queue.add,
+                sync_period=config.sync_period,
+            )
+        )
 
     async def run(self) -> None:
         self.events.start()
