@@ -1,0 +1,83 @@
+"""The informers the TGB controller reads, and the indices it adds to them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from controller.targetgroupbinding.endpoints import SERVICE_NAME_LABEL
+from controller.targetgroupbinding.model import TARGET_GROUP_BINDINGS, service_ref_key, target_type_of
+from framework.informer import IndexFunc, InformerFactory, SharedInformer
+from framework.kube import ENDPOINT_SLICES, NODES, PODS, SERVICES, KubeObject
+
+BINDINGS_BY_SERVICE_INDEX: Final = "targetgroupbinding/serviceRef"
+"""TGB index: ``namespace/spec.serviceRef.name``."""
+BINDINGS_BY_TARGET_TYPE_INDEX: Final = "targetgroupbinding/targetType"
+"""TGB index: ``spec.targetType`` (``ip`` / ``instance``)."""
+SLICES_BY_SERVICE_INDEX: Final = "targetgroupbinding/service"
+"""EndpointSlice index: ``namespace/<kubernetes.io/service-name label>``."""
+SLICES_BY_POD_INDEX: Final = "targetgroupbinding/pod"
+"""EndpointSlice index: ``namespace/name`` of every Pod an endpoint's ``targetRef`` names."""
+
+
+def _binding_service(obj: KubeObject) -> list[str]:
+    key = service_ref_key(obj)
+    return [key] if key else []
+
+
+def _binding_target_type(obj: KubeObject) -> list[str]:
+    return [target_type_of(obj)]
+
+
+def slice_service_key(obj: KubeObject) -> str | None:
+    meta = obj.get("metadata") or {}
+    service = (meta.get("labels") or {}).get(SERVICE_NAME_LABEL)
+    return f"{meta.get('namespace')}/{service}" if service and meta.get("namespace") else None
+
+
+def _slice_service(obj: KubeObject) -> list[str]:
+    key = slice_service_key(obj)
+    return [key] if key else []
+
+
+def _slice_pods(obj: KubeObject) -> list[str]:
+    namespace = (obj.get("metadata") or {}).get("namespace")
+    pods = set()
+    for endpoint in obj.get("endpoints") or ():
+        ref = endpoint.get("targetRef") or {}
+        if ref.get("kind") == "Pod" and ref.get("name"):
+            pods.add(f"{ref.get('namespace') or namespace}/{ref['name']}")
+    return sorted(pods)
+
+
+@dataclass(frozen=True)
+class BindingInformers:
+    """TGBs, Services, EndpointSlices, Nodes and Pods (cluster-wide or one watched namespace)."""
+
+    bindings: SharedInformer
+    services: SharedInformer
+    endpoint_slices: SharedInformer
+    nodes: SharedInformer
+    pods: SharedInformer
+
+    @classmethod
+    def from_factory(cls, factory: InformerFactory) -> BindingInformers:
+        return cls(
+            bindings=factory.informer(TARGET_GROUP_BINDINGS),
+            services=factory.informer(SERVICES),
+            endpoint_slices=factory.informer(ENDPOINT_SLICES),
+            nodes=factory.informer(NODES),
+            pods=factory.informer(PODS),
+        )
+
+    def add_indexers(self) -> None:
+        """Register the indices the TGB reconciler and handlers read (idempotent)."""
+        wanted: list[tuple[SharedInformer, str, IndexFunc]] = [
+            (self.bindings, BINDINGS_BY_SERVICE_INDEX, _binding_service),
+            (self.bindings, BINDINGS_BY_TARGET_TYPE_INDEX, _binding_target_type),
+            (self.endpoint_slices, SLICES_BY_SERVICE_INDEX, _slice_service),
+            (self.endpoint_slices, SLICES_BY_POD_INDEX, _slice_pods),
+        ]
+        for informer, name, func in wanted:
+            if name not in informer.store.indexer_names:
+                informer.add_indexer(name, func)

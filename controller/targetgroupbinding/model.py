@@ -1,0 +1,138 @@
+"""The TargetGroupBinding resource (reference §8) as the reconciler reads it: a frozen view of the dict."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from framework.kube import KubeObject, Resource
+
+TARGET_GROUP_BINDINGS: Final = Resource(
+    "elbv2.k8s.aws", "v1beta1", "targetgroupbindings", "TargetGroupBinding"
+)
+TGB_FINALIZER: Final = "elbv2.k8s.aws/resources"
+CONTROLLER_NAME: Final = "targetGroupBinding"
+
+TARGET_TYPE_IP: Final = "ip"
+TARGET_TYPE_INSTANCE: Final = "instance"
+
+
+class InvalidBindingError(ValueError):
+    """The TGB's spec cannot be acted on; the message is meant for a Warning event."""
+
+
+@dataclass(frozen=True)
+class NodeSelector:
+    """``spec.nodeSelector``: a Kubernetes label selector (matchLabels and matchExpressions)."""
+
+    match_labels: tuple[tuple[str, str], ...] = ()
+    match_expressions: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
+
+    @classmethod
+    def parse(cls, raw: Mapping[str, Any] | None) -> NodeSelector:
+        if not raw:
+            return cls()
+        labels = tuple(sorted((str(k), str(v)) for k, v in (raw.get("matchLabels") or {}).items()))
+        expressions = []
+        for expression in raw.get("matchExpressions") or ():
+            operator = str(expression.get("operator", ""))
+            values = tuple(str(v) for v in expression.get("values") or ())
+            if operator not in ("In", "NotIn", "Exists", "DoesNotExist"):
+                raise InvalidBindingError(f"nodeSelector: unsupported operator {operator!r}")
+            if operator in ("In", "NotIn") and not values:
+                raise InvalidBindingError(f"nodeSelector: operator {operator} needs values")
+            expressions.append((str(expression.get("key", "")), operator, values))
+        return cls(labels, tuple(expressions))
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        if any(labels.get(key) != value for key, value in self.match_labels):
+            return False
+        for key, operator, values in self.match_expressions:
+            present = key in labels
+            if operator == "In" and not (present and labels[key] in values):
+                return False
+            if operator == "NotIn" and present and labels[key] in values:
+                return False
+            if operator == "Exists" and not present:
+                return False
+            if operator == "DoesNotExist" and present:
+                return False
+        return True
+
+
+@dataclass(frozen=True)
+class Binding:
+    """What one reconcile needs from a TargetGroupBinding object."""
+
+    key: str
+    namespace: str
+    name: str
+    generation: int
+    observed_generation: int | None
+    target_group_arn: str
+    target_type: str
+    service_name: str
+    service_port: int | str
+    ip_address_type: str
+    node_selector: NodeSelector
+    networking: Mapping[str, Any] | None
+    deleting: bool
+    has_finalizer: bool
+
+    @classmethod
+    def parse(cls, obj: KubeObject) -> Binding:
+        meta = obj.get("metadata") or {}
+        spec = obj.get("spec") or {}
+        namespace, name = str(meta.get("namespace") or ""), str(meta.get("name") or "")
+        service_ref = spec.get("serviceRef") or {}
+        port = service_ref.get("port")
+        if not service_ref.get("name") or port is None or port == "":
+            raise InvalidBindingError("spec.serviceRef needs a name and a port")
+        arn = str(spec.get("targetGroupARN") or "")
+        if not arn:
+            raise InvalidBindingError(
+                "spec.targetGroupARN is not set (targetGroupName is resolved by the webhook)"
+            )
+        target_type = str(spec.get("targetType") or TARGET_TYPE_INSTANCE)
+        if target_type not in (TARGET_TYPE_IP, TARGET_TYPE_INSTANCE):
+            raise InvalidBindingError(f"spec.targetType must be ip or instance, got {target_type!r}")
+        if target_type == TARGET_TYPE_IP and spec.get("nodeSelector"):
+            raise InvalidBindingError("spec.nodeSelector cannot be used with ip targets")
+        status = obj.get("status") or {}
+        observed = status.get("observedGeneration")
+        return cls(
+            key=f"{namespace}/{name}",
+            namespace=namespace,
+            name=name,
+            generation=int(meta.get("generation") or 0),
+            observed_generation=int(observed) if observed is not None else None,
+            target_group_arn=arn,
+            target_type=target_type,
+            service_name=str(service_ref["name"]),
+            service_port=port if isinstance(port, int) and not isinstance(port, bool) else str(port),
+            ip_address_type=str(spec.get("ipAddressType") or "ipv4"),
+            node_selector=NodeSelector.parse(spec.get("nodeSelector")),
+            networking=spec.get("networking"),
+            deleting=bool(meta.get("deletionTimestamp")),
+            has_finalizer=TGB_FINALIZER in (meta.get("finalizers") or ()),
+        )
+
+    @property
+    def service_key(self) -> str:
+        return f"{self.namespace}/{self.service_name}"
+
+
+def service_ref_key(obj: KubeObject) -> str | None:
+    """``namespace/serviceName`` a TGB object points at, or None if it names no Service."""
+    name = ((obj.get("spec") or {}).get("serviceRef") or {}).get("name")
+    namespace = (obj.get("metadata") or {}).get("namespace")
+    return f"{namespace}/{name}" if name and namespace else None
+
+
+def target_type_of(obj: KubeObject) -> str:
+    return str((obj.get("spec") or {}).get("targetType") or TARGET_TYPE_INSTANCE)
+
+
+def has_networking(obj: KubeObject) -> bool:
+    return (obj.get("spec") or {}).get("networking") is not None

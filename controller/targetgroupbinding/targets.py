@@ -1,0 +1,77 @@
+"""Register and deregister a target group's targets by diffing with DescribeTargetHealth.
+
+New targets are registered before stale ones are deregistered, so a rolling change never leaves
+the target group with fewer targets than it needs. Calls go out in batches of ``batch_size``
+(upstream's chunk size is 200).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from controller.aws.api import AwsApi
+from controller.aws.errors import AwsApiError
+from controller.targetgroupbinding.endpoints import Target
+
+TARGET_GROUP_NOT_FOUND: Final = "TargetGroupNotFound"
+DRAINING: Final = "draining"
+DEFAULT_BATCH_SIZE: Final = 200
+
+
+@dataclass(frozen=True)
+class TargetChanges:
+    registered: tuple[Target, ...] = ()
+    deregistered: tuple[Target, ...] = ()
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.registered or self.deregistered)
+
+
+class TargetRegistrar:
+    def __init__(self, api: AwsApi, *, batch_size: int = DEFAULT_BATCH_SIZE) -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size must be >= 1")
+        self._api = api
+        self._batch_size = batch_size
+
+    async def registered(self, target_group_arn: str) -> set[Target]:
+        """Targets currently registered and not already draining (those are on their way out)."""
+        response = await self._api.call("elbv2", "DescribeTargetHealth", TargetGroupArn=target_group_arn)
+        found: set[Target] = set()
+        for description in response.get("TargetHealthDescriptions") or ():
+            state = (description.get("TargetHealth") or {}).get("State")
+            target = description.get("Target") or {}
+            if state == DRAINING or "Id" not in target or target.get("Port") is None:
+                continue
+            found.add(Target(str(target["Id"]), int(target["Port"])))
+        return found
+
+    async def sync(self, target_group_arn: str, desired: Iterable[Target]) -> TargetChanges:
+        wanted = set(desired)
+        current = await self.registered(target_group_arn)
+        to_register = sorted(wanted - current)
+        to_deregister = sorted(current - wanted)
+        await self._in_batches("RegisterTargets", target_group_arn, to_register)
+        await self._in_batches("DeregisterTargets", target_group_arn, to_deregister)
+        return TargetChanges(tuple(to_register), tuple(to_deregister))
+
+    async def deregister_all(self, target_group_arn: str) -> TargetChanges:
+        """Deregister every target; a target group that no longer exists has none."""
+        try:
+            current = sorted(await self.registered(target_group_arn))
+            await self._in_batches("DeregisterTargets", target_group_arn, current)
+        except AwsApiError as error:
+            if error.code == TARGET_GROUP_NOT_FOUND:
+                return TargetChanges()
+            raise
+        return TargetChanges(deregistered=tuple(current))
+
+    async def _in_batches(self, operation: str, target_group_arn: str, targets: Sequence[Target]) -> None:
+        for start in range(0, len(targets), self._batch_size):
+            batch = targets[start : start + self._batch_size]
+            await self._api.call(
+                "elbv2", operation, TargetGroupArn=target_group_arn, Targets=[t.as_aws() for t in batch]
+            )
