@@ -1,0 +1,25 @@
+"""Deploy a stack model to EC2/ELBv2 (SG → TGs → LB → listeners → rules → TGBs; delete in reverse)."""
+
+from controller.deploy.deployer import StackDeployer, stack_tags_of
+from controller.deploy.errors import (
+    DEFAULT_REQUEUE_AFTER_SECONDS,
+    DeployError,
+    DeploymentPending,
+    SubnetResolutionError,
+    UnexpectedResourceError,
+)
+from controller.deploy.result import DeleteResult, DeployResult
+from controller.deploy.security_group import DependencyViolationHook
+
+__all__ = [
+    "DEFAULT_REQUEUE_AFTER_SECONDS",
+    "DeleteResult",
+    "DependencyViolationHook",
+    "DeployError",
+    "DeployResult",
+    "DeploymentPending",
+    "StackDeployer",
+    "SubnetResolutionError",
+    "UnexpectedResourceError",
+    "stack_tags_of",
+]

@@ -1,0 +1,309 @@
+"""``StackDeployer``: make AWS match a ``StackModel``, in upstream's order (reference §1.9).
+
+Creations and updates run first, in dependency order: managed SG → target groups → load balancer
+→ listeners → listener rules → TargetGroupBinding objects (rendered; the caller applies them).
+Then whatever the stack has in AWS but the model no longer needs is deleted in reverse order:
+rules → listeners → load balancers → target groups → SGs. So an LB switched to other SGs lets go
+of its old managed SG (SetSecurityGroups) before that SG is deleted, and a listener stops
+forwarding to a target group before the group is deleted.
+
+Every resource is found by tags (tracking tags plus ``<prefix>/resource``), never by name; names
+are used only when creating. A deletion that AWS refuses for now (SG ``DependencyViolation``,
+target group ``ResourceInUse``) does not stop the other deletions; at the end it surfaces as one
+``DeploymentPending`` so the caller requeues instead of sleeping in a worker (DESIGN difference 6).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from controller.aws.api import AwsApi
+from controller.deploy.bindings import needs_vpc_cidrs, render_target_group_bindings
+from controller.deploy.elbv2_tags import StackResources, TaggedResource
+from controller.deploy.errors import (
+    DEFAULT_REQUEUE_AFTER_SECONDS,
+    DeploymentPending,
+    UnexpectedResourceError,
+)
+from controller.deploy.listeners import Leftovers, ListenerDeployer
+from controller.deploy.load_balancer import LoadBalancerDeployer, requires_replacement
+from controller.deploy.result import DeleteResult, DeployResult
+from controller.deploy.security_group import (
+    DependencyViolationHook,
+    ManagedSecurityGroupDeployer,
+    SecurityGroupStillInUse,
+)
+from controller.deploy.subnets import Subnet, SubnetResolver
+from controller.deploy.target_groups import TargetGroupDeployer, TargetGroupStillInUse
+from controller.model.security_group import BACKEND_SG_REF, resolve_sg_refs
+from controller.model.stack import StackKind, StackModel
+from controller.model.target_group_binding import PeerValues
+from controller.naming import (
+    INGRESS_TAG_PREFIX,
+    MANAGED_SG_RESOURCE_ID,
+    SERVICE_TAG_PREFIX,
+    StackTags,
+)
+from controller.networking.sg_manager import StackSecurityGroups, UnexpectedSecurityGroupError
+from controller.networking.sg_reader import SecurityGroupReader
+from controller.networking.tags import managed_sg_ignored_tag_keys
+
+_log = logging.getLogger(__name__)
+
+_TAG_PREFIXES = {StackKind.INGRESS: INGRESS_TAG_PREFIX, StackKind.SERVICE: SERVICE_TAG_PREFIX}
+
+
+def stack_tags_of(model: StackModel, cluster_name: str) -> StackTags:
+    """The tracking tags of ``model``'s stack (what ``delete_stack`` takes once the model is gone)."""
+    return StackTags(cluster_name, _TAG_PREFIXES[model.kind], model.stack_id)
+
+
+@dataclass
+class _Deletions:
+    """What the clean-up phase deleted so far, and what AWS would not let it delete yet."""
+
+    rule_arns: list[str] = field(default_factory=list)
+    listener_arns: list[str] = field(default_factory=list)
+    load_balancer_arns: list[str] = field(default_factory=list)
+    target_group_arns: list[str] = field(default_factory=list)
+    security_group_ids: list[str] = field(default_factory=list)
+    blocked: list[str] = field(default_factory=list)
+
+    def freeze(self) -> DeleteResult:
+        return DeleteResult(
+            load_balancer_arns=tuple(self.load_balancer_arns),
+            target_group_arns=tuple(self.target_group_arns),
+            security_group_ids=tuple(self.security_group_ids),
+            listener_arns=tuple(self.listener_arns),
+            rule_arns=tuple(self.rule_arns),
+        )
+
+
+@dataclass(frozen=True)
+class _Doomed:
+    """Resources of the stack to delete at the end of a deploy (or all of them, for a delete)."""
+
+    leftovers: Leftovers = field(default_factory=Leftovers)
+    load_balancer_arns: tuple[str, ...] = ()
+    target_group_arns: tuple[str, ...] = ()
+    security_group_ids: tuple[str, ...] = ()
+
+
+class StackDeployer:
+    """Deploys and deletes stacks of one cluster in one VPC.
+
+    ``reader`` is the process-wide SG reader (its cache is shared with the endpoint-SG layer).
+    ``external_managed_tags``: tag keys another tool owns; never added, changed or removed.
+    ``on_dependency_violation(sg_id)``: see ``DependencyViolationHook``.
+    ``requeue_after``: seconds suggested in ``DeploymentPending`` when a deletion is blocked.
+    """
+
+    def __init__(
+        self,
+        api: AwsApi,
+        reader: SecurityGroupReader,
+        *,
+        cluster_name: str,
+        vpc_id: str,
+        external_managed_tags: Collection[str] = (),
+        on_dependency_violation: DependencyViolationHook | None = None,
+        requeue_after: float = DEFAULT_REQUEUE_AFTER_SECONDS,
+    ) -> None:
+        self._api = api
+        self._cluster_name = cluster_name
+        self._vpc_id = vpc_id
+        self._requeue_after = requeue_after
+        elbv2_ignored = frozenset(external_managed_tags)
+        self._sgs = ManagedSecurityGroupDeployer(
+            api,
+            reader,
+            vpc_id=vpc_id,
+            ignored_tag_keys=managed_sg_ignored_tag_keys(cluster_name, external_managed_tags),
+            on_dependency_violation=on_dependency_violation,
+        )
+        self._tgs = TargetGroupDeployer(api, vpc_id=vpc_id, ignored_tag_keys=elbv2_ignored)
+        self._lbs = LoadBalancerDeployer(api, vpc_id=vpc_id, ignored_tag_keys=elbv2_ignored)
+        self._listeners = ListenerDeployer(api)
+        self._subnets = SubnetResolver(api, vpc_id)
+
+    def stack_tags(self, model: StackModel) -> StackTags:
+        return stack_tags_of(model, self._cluster_name)
+
+    async def deploy(self, model: StackModel, *, backend_sg_id: str | None) -> DeployResult:
+        """Converge AWS to ``model``; returns what the caller needs (LB, TG ARNs, TGBs to apply).
+
+        ``backend_sg_id`` is the shared backend SG (required when the model references it).
+        Raises ``DeploymentPending`` (with ``.result`` set) when the stack converged but a
+        leftover could not be deleted yet; ``UnexpectedResourceError``, ``SubnetResolutionError``
+        or ``AwsApiError`` when the deploy failed (retry with backoff).
+        """
+        if BACKEND_SG_REF in model.security_group_refs and backend_sg_id is None:
+            # Checked before any change: the caller forgot to allocate the shared backend SG.
+            raise ValueError(f"stack {model.stack_id} attaches the backend SG but no backend_sg_id was given")
+        stack = self.stack_tags(model)
+
+        found_sgs = await self._find_security_groups(stack)
+        managed_sg_id: str | None = None
+        if model.managed_sg is not None:
+            existing_sg = found_sgs.by_resource_id.get(MANAGED_SG_RESOURCE_ID)
+            managed_sg_id = await self._sgs.ensure(model.managed_sg, existing_sg)
+        doomed_sgs = [g.group_id for g in found_sgs.duplicates] + [
+            info.group_id for info in found_sgs.by_resource_id.values() if info.group_id != managed_sg_id
+        ]
+
+        found_tgs = await self._tgs.find(stack)
+        target_group_arns: dict[str, str] = {}
+        doomed_tgs = [r.arn for r in found_tgs.duplicates]
+        for spec in model.target_groups:
+            ensured = await self._tgs.ensure(spec, found_tgs.by_resource_id.get(spec.resource_id))
+            target_group_arns[spec.resource_id] = ensured.arn
+            if ensured.replaced is not None:
+                doomed_tgs.append(ensured.replaced.arn)
+        doomed_tgs += [
+            r.arn
+            for resource_id, r in found_tgs.by_resource_id.items()
+            if resource_id not in target_group_arns
+        ]
+
+        security_groups = resolve_sg_refs(model.security_group_refs, managed_sg_id, backend_sg_id)
+        subnets = await self._subnets.resolve(model.load_balancer.subnets)
+        lb, doomed_lbs, deleted_early = await self._ensure_load_balancer(
+            model, stack, security_groups, subnets
+        )
+
+        leftovers = await self._listeners.ensure(
+            str(lb["LoadBalancerArn"]), model.listeners, target_group_arns
+        )
+
+        values = PeerValues(
+            managed_sg_id=managed_sg_id,
+            backend_sg_id=backend_sg_id,
+            lb_subnet_cidrs_ipv4=tuple(s.ipv4_cidr for s in subnets if s.ipv4_cidr),
+            lb_subnet_cidrs_ipv6=tuple(c for s in subnets for c in s.ipv6_cidrs),
+            **(await self._vpc_cidrs() if needs_vpc_cidrs(model) else {}),
+        )
+        tgb_specs = render_target_group_bindings(model, stack, target_group_arns, values)
+
+        deletions = _Deletions(load_balancer_arns=list(deleted_early))
+        await self._delete(
+            _Doomed(leftovers, tuple(doomed_lbs), tuple(doomed_tgs), tuple(doomed_sgs)), deletions
+        )
+        result = DeployResult(
+            lb_arn=str(lb["LoadBalancerArn"]),
+            lb_dns_name=str(lb.get("DNSName", "")),
+            managed_sg_id=managed_sg_id,
+            load_balancer_security_groups=tuple(security_groups),
+            target_group_arns=target_group_arns,
+            tgb_specs=tgb_specs,
+            deleted=deletions.freeze(),
+        )
+        if deletions.blocked:
+            raise DeploymentPending(
+                "; ".join(deletions.blocked), requeue_after=self._requeue_after, result=result
+            )
+        return result
+
+    async def delete_stack(self, stack: StackTags) -> DeleteResult:
+        """Delete every LB, target group and managed SG carrying ``stack``'s tags, in that order.
+
+        Raises ``DeploymentPending`` if something could not be deleted yet (everything else was).
+        The caller deletes the stack's TargetGroupBindings first, as upstream does.
+        """
+        found_lbs = await self._lbs.find(stack)
+        found_tgs = await self._tgs.find(stack)
+        found_sgs = await self._find_security_groups(stack)
+        doomed = _Doomed(
+            load_balancer_arns=_all_arns(found_lbs),
+            target_group_arns=_all_arns(found_tgs),
+            security_group_ids=tuple(
+                [g.group_id for g in found_sgs.by_resource_id.values()]
+                + [g.group_id for g in found_sgs.duplicates]
+            ),
+        )
+        deletions = _Deletions()
+        await self._delete(doomed, deletions)
+        if deletions.blocked:
+            raise DeploymentPending("; ".join(deletions.blocked), requeue_after=self._requeue_after)
+        return deletions.freeze()
+
+    # ----------------------------------------------------------------------------------------------
+
+    async def _find_security_groups(self, stack: StackTags) -> StackSecurityGroups:
+        try:
+            return await self._sgs.find(stack)
+        except UnexpectedSecurityGroupError as error:
+            raise UnexpectedResourceError(str(error)) from error
+
+    async def _ensure_load_balancer(
+        self, model: StackModel, stack: StackTags, security_groups: list[str], subnets: list[Subnet]
+    ) -> tuple[dict[str, Any], list[str], list[str]]:
+        """(the LB's description, LBs to delete at the end, LBs deleted before creating)."""
+        spec = model.load_balancer
+        found = await self._lbs.find(stack)
+        subnet_ids = [s.subnet_id for s in subnets]
+        existing = found.by_resource_id.get(spec.resource_id)
+        if existing is not None and requires_replacement(spec, existing.description):
+            _log.info("load balancer %s must be replaced (name, type or scheme changed)", existing.arn)
+            existing = None
+        doomed = [r for r in _all_resources(found) if existing is None or r.arn != existing.arn]
+        if existing is not None:
+            await self._lbs.update(spec, existing, security_groups=security_groups, subnet_ids=subnet_ids)
+            return dict(existing.description), [r.arn for r in doomed], []
+        # LB names are unique: one of ours holding the name must go before the create.
+        deleted_early = []
+        for resource in doomed:
+            if resource.description.get("LoadBalancerName") == spec.name:
+                await self._lbs.delete(resource.arn)
+                deleted_early.append(resource.arn)
+        created = await self._lbs.create(spec, security_groups=security_groups, subnet_ids=subnet_ids)
+        return created, [r.arn for r in doomed if r.arn not in deleted_early], deleted_early
+
+    async def _vpc_cidrs(self) -> dict[str, tuple[str, ...]]:
+        response = await self._api.call("ec2", "DescribeVpcs", VpcIds=[self._vpc_id])
+        vpc: Mapping[str, Any] = (response.get("Vpcs") or [{}])[0]
+        ipv4 = [
+            str(a["CidrBlock"])
+            for a in vpc.get("CidrBlockAssociationSet") or ()
+            if (a.get("CidrBlockState") or {}).get("State", "associated") == "associated"
+        ] or ([str(vpc["CidrBlock"])] if vpc.get("CidrBlock") else [])
+        ipv6 = [
+            str(a["Ipv6CidrBlock"])
+            for a in vpc.get("Ipv6CidrBlockAssociationSet") or ()
+            if (a.get("Ipv6CidrBlockState") or {}).get("State", "associated") == "associated"
+        ]
+        return {"vpc_cidrs_ipv4": tuple(ipv4), "vpc_cidrs_ipv6": tuple(ipv6)}
+
+    async def _delete(self, doomed: _Doomed, deletions: _Deletions) -> None:
+        """Delete in reverse dependency order; record what AWS refused for now and go on."""
+        for rule_arn in doomed.leftovers.rule_arns:
+            if await self._listeners.delete_rule(rule_arn):
+                deletions.rule_arns.append(rule_arn)
+        for listener_arn in doomed.leftovers.listener_arns:
+            if await self._listeners.delete_listener(listener_arn):
+                deletions.listener_arns.append(listener_arn)
+        for lb_arn in doomed.load_balancer_arns:
+            if await self._lbs.delete(lb_arn):
+                deletions.load_balancer_arns.append(lb_arn)
+        for tg_arn in doomed.target_group_arns:
+            try:
+                if await self._tgs.delete(tg_arn):
+                    deletions.target_group_arns.append(tg_arn)
+            except TargetGroupStillInUse as error:
+                deletions.blocked.append(str(error))
+        for group_id in doomed.security_group_ids:
+            try:
+                if await self._sgs.delete(group_id):
+                    deletions.security_group_ids.append(group_id)
+            except SecurityGroupStillInUse as error:
+                deletions.blocked.append(str(error))
+
+
+def _all_resources(found: StackResources) -> list[TaggedResource]:
+    return [*found.by_resource_id.values(), *found.duplicates]
+
+
+def _all_arns(found: StackResources) -> tuple[str, ...]:
+    return tuple(r.arn for r in _all_resources(found))

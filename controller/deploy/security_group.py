@@ -1,0 +1,106 @@
+"""The stack's managed frontend SG: find by tags, create, reconcile tags and rules, delete (§1.7-§1.9)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Collection
+
+from controller.aws.api import AwsApi
+from controller.aws.errors import AwsApiError
+from controller.model.security_group import ManagedSecurityGroupSpec
+from controller.naming import MANAGED_SG_RESOURCE_ID, StackTags
+from controller.networking.errors import DEPENDENCY_VIOLATION
+from controller.networking.labels import OWN_ALL_RULES
+from controller.networking.rule_reconciler import SecurityGroupRuleReconciler
+from controller.networking.sg_info import SecurityGroupInfo
+from controller.networking.sg_manager import SecurityGroupManager, StackSecurityGroups
+from controller.networking.sg_reader import SecurityGroupReader
+from controller.networking.tags import reconcile_security_group_tags
+
+_log = logging.getLogger(__name__)
+
+DependencyViolationHook = Callable[[str], Awaitable[object]]
+"""Called with the SG id when deleting a managed SG hits ``DependencyViolation``: the endpoint-SG
+layer revokes our labelled rules that reference that SG (upstream runs its networking GC, §1.9)."""
+
+
+class SecurityGroupStillInUse(Exception):
+    """DeleteSecurityGroup keeps answering ``DependencyViolation`` (after the hook and one retry)."""
+
+    def __init__(self, group_id: str, cause: AwsApiError) -> None:
+        super().__init__(f"failed to delete securityGroup {group_id}: {cause.code}: {cause.message}")
+        self.group_id = group_id
+        self.cause = cause
+
+
+class ManagedSecurityGroupDeployer:
+    def __init__(
+        self,
+        api: AwsApi,
+        reader: SecurityGroupReader,
+        *,
+        vpc_id: str,
+        ignored_tag_keys: Collection[str],
+        on_dependency_violation: DependencyViolationHook | None,
+    ) -> None:
+        self._reader = reader
+        self._manager = SecurityGroupManager(api, reader)
+        self._rules = SecurityGroupRuleReconciler(api, reader)
+        self._api = api
+        self._vpc_id = vpc_id
+        self._ignored_tag_keys = ignored_tag_keys
+        self._on_dependency_violation = on_dependency_violation
+
+    async def find(self, stack: StackTags) -> StackSecurityGroups:
+        """Both tag lookups of §1.8; raises ``UnexpectedSecurityGroupError`` for an SG without a resource id."""
+        return await self._manager.find_stack_security_groups(vpc_id=self._vpc_id, stack=stack)
+
+    async def ensure(self, spec: ManagedSecurityGroupSpec, existing: SecurityGroupInfo | None) -> str:
+        """Create the SG if missing, else converge its tags; then converge its inbound rules
+        (every inbound rule is ours, authorize before revoke). Returns the SG id."""
+        if existing is None:
+            group_id = await self._manager.create(
+                name=spec.name, description=spec.description, vpc_id=self._vpc_id, tags=spec.tags
+            )
+            _log.info("created managed security group %s (%s)", group_id, spec.name)
+        else:
+            group_id = existing.group_id
+            await reconcile_security_group_tags(
+                self._api,
+                self._reader,
+                group_id,
+                spec.tags,
+                ignored_keys=self._ignored_tag_keys,
+                current=existing.tags,
+            )
+        # A fresh read: the lookup above just saw the SG, but a rule a human added minutes ago may
+        # not be in the reader's cache yet, and drift repair is the point of this reconcile.
+        await self._rules.reconcile(group_id, spec.ingress, selector=OWN_ALL_RULES, fresh_read=True)
+        return group_id
+
+    async def delete(self, group_id: str) -> bool:
+        """Delete the SG; ``False`` if it was already gone.
+
+        On ``DependencyViolation`` the hook runs once and the delete is retried once right away
+        (the hook may just have removed the last reference); if it is still in use,
+        ``SecurityGroupStillInUse`` is raised for the caller to requeue.
+        """
+        try:
+            return await self._manager.delete(group_id)
+        except AwsApiError as error:
+            if error.code != DEPENDENCY_VIOLATION:
+                raise
+            first = error
+        _log.info("security group %s is still in use (%s); releasing our references", group_id, first.message)
+        if self._on_dependency_violation is not None:
+            await self._on_dependency_violation(group_id)
+        try:
+            return await self._manager.delete(group_id)
+        except AwsApiError as error:
+            if error.code != DEPENDENCY_VIOLATION:
+                raise
+            raise SecurityGroupStillInUse(group_id, error) from error
+
+
+def managed_sg_of(found: StackSecurityGroups) -> SecurityGroupInfo | None:
+    return found.by_resource_id.get(MANAGED_SG_RESOURCE_ID)

@@ -1,0 +1,172 @@
+"""Look-ups and comparisons the deployer relies on: tag batching, action/condition equivalence,
+subnet resolution and resources we cannot attribute."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from deploy_factories import DeployerFactory, build_alb_model, ingress
+
+from controller.aws.api import AwsApi, Service
+from controller.deploy import SubnetResolutionError, UnexpectedResourceError, stack_tags_of
+from controller.deploy.elbv2_tags import describe_elbv2_tags
+from controller.deploy.listeners import action_key, condition_key
+from controller.deploy.subnets import SubnetResolver
+from controller.model import SubnetSelector
+from controller.model.load_balancer import Scheme
+from controller.networking.sg_manager import SecurityGroupManager
+from controller.networking.sg_reader import SecurityGroupReader
+from controller.sandbox.proxy import AwsProxy
+from controller.sandbox.seed import SandboxVpc
+
+
+class RecordingApi:
+    """Answers DescribeTags with one tag per ARN and records the ARNs of each call."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[str]] = []
+
+    async def call(self, service: Service, operation: str, **params: Any) -> dict[str, Any]:
+        assert (service, operation) == ("elbv2", "DescribeTags")
+        arns = list(params["ResourceArns"])
+        self.batches.append(arns)
+        return {"TagDescriptions": [{"ResourceArn": a, "Tags": [{"Key": "arn", "Value": a}]} for a in arns]}
+
+    async def paginate(
+        self, service: Service, operation: str, result_key: str, **params: Any
+    ) -> list[dict[str, Any]]:
+        raise AssertionError("not used")
+
+
+async def test_elbv2_tags_are_read_in_batches_of_twenty() -> None:
+    api = RecordingApi()
+    arns = [f"arn:{i}" for i in range(45)]
+
+    tags = await describe_elbv2_tags(api, arns)
+
+    assert [len(batch) for batch in api.batches] == [20, 20, 5]
+    assert tags == {a: {"arn": a} for a in arns}
+
+
+def test_equivalent_action_spellings_compare_equal() -> None:
+    plain = {"Type": "forward", "TargetGroupArn": "tg-1"}
+    described = {
+        "Type": "forward",
+        "TargetGroupArn": "tg-1",
+        "Order": 1,
+        "ForwardConfig": {"TargetGroups": [{"TargetGroupArn": "tg-1", "Weight": 1}]},
+    }
+    assert action_key(plain) == action_key(described)
+    assert action_key(plain) != action_key({"Type": "forward", "TargetGroupArn": "tg-2"})
+    fixed = {
+        "Type": "fixed-response",
+        "FixedResponseConfig": {"StatusCode": "404", "ContentType": "text/plain"},
+    }
+    assert action_key(fixed) != action_key(
+        {"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "503", "ContentType": "text/plain"}}
+    )
+
+
+def test_condition_values_and_config_block_compare_equal() -> None:
+    config = {"Field": "path-pattern", "PathPatternConfig": {"Values": ["/a/*", "/a"]}}
+    both = {
+        "Field": "path-pattern",
+        "Values": ["/a", "/a/*"],
+        "PathPatternConfig": {"Values": ["/a", "/a/*"]},
+    }
+    assert condition_key(config) == condition_key(both) == ("path-pattern", ("/a", "/a/*"))
+    assert condition_key(config) != condition_key({"Field": "path-pattern", "Values": ["/b"]})
+
+
+async def _subnet(api: AwsApi, vpc: SandboxVpc, cidr: str, zone: str, tags: dict[str, str]) -> str:
+    created = await api.call(
+        "ec2",
+        "CreateSubnet",
+        VpcId=vpc.vpc_id,
+        CidrBlock=cidr,
+        AvailabilityZone=f"{vpc.region}{zone}",
+        TagSpecifications=[
+            {"ResourceType": "subnet", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
+        ],
+    )
+    return str(created["Subnet"]["SubnetId"])
+
+
+async def test_subnet_discovery_picks_one_usable_subnet_per_zone(
+    aws_api: AwsApi, sandbox_vpc: SandboxVpc
+) -> None:
+    role, ours = "kubernetes.io/role/internal-elb", f"kubernetes.io/cluster/{sandbox_vpc.cluster_name}"
+    untagged_a = await _subnet(aws_api, sandbox_vpc, "10.0.10.0/24", "a", {role: "1"})
+    tagged_a = await _subnet(aws_api, sandbox_vpc, "10.0.11.0/24", "a", {role: "1", ours: "owned"})
+    untagged_b = await _subnet(aws_api, sandbox_vpc, "10.0.12.0/24", "b", {role: ""})
+    await _subnet(
+        aws_api, sandbox_vpc, "10.0.13.0/24", "c", {role: "1", "kubernetes.io/cluster/other": "owned"}
+    )
+    await _subnet(aws_api, sandbox_vpc, "10.0.14.0/24", "d", {role: "1", ours: "unexpected"})
+    await _subnet(aws_api, sandbox_vpc, "10.0.15.0/24", "c", {ours: "shared"})  # no role tag
+    selector = SubnetSelector.for_scheme((), Scheme.INTERNAL, sandbox_vpc.cluster_name)
+
+    subnets = await SubnetResolver(aws_api, sandbox_vpc.vpc_id).resolve(selector)
+
+    # Zone a prefers the subnet tagged for our cluster; c and d have nothing usable.
+    assert [s.subnet_id for s in subnets] == sorted([tagged_a, untagged_b])
+    assert untagged_a not in [s.subnet_id for s in subnets]
+    assert {s.ipv4_cidr for s in subnets} == {"10.0.11.0/24", "10.0.12.0/24"}
+
+
+async def test_explicit_subnets_resolve_by_id_and_name_tag_or_fail(
+    aws_api: AwsApi, sandbox_vpc: SandboxVpc
+) -> None:
+    named = await _subnet(aws_api, sandbox_vpc, "10.0.20.0/24", "c", {"Name": "edge"})
+    resolver = SubnetResolver(aws_api, sandbox_vpc.vpc_id)
+    cluster = sandbox_vpc.cluster_name
+
+    found = await resolver.resolve(
+        SubnetSelector.for_scheme((sandbox_vpc.subnet_ids[0], "edge"), Scheme.INTERNET_FACING, cluster)
+    )
+    assert [s.subnet_id for s in found] == sorted([sandbox_vpc.subnet_ids[0], named])
+
+    with pytest.raises(SubnetResolutionError, match="missing names \\[nowhere\\]"):
+        await resolver.resolve(
+            SubnetSelector.for_scheme(("edge", "nowhere"), Scheme.INTERNET_FACING, cluster)
+        )
+    with pytest.raises(SubnetResolutionError, match="couldn't find all subnets"):
+        await resolver.resolve(
+            SubnetSelector.for_scheme(("subnet-0123456789abcdef0",), Scheme.INTERNET_FACING, cluster)
+        )
+
+
+async def test_sg_with_stack_tags_but_no_resource_id_stops_the_deploy(
+    aws_api: AwsApi,
+    aws_proxy: AwsProxy,
+    make_deployer: DeployerFactory,
+    backend_sg: str,
+    deploy_reader: SecurityGroupReader,
+    sandbox_vpc: SandboxVpc,
+) -> None:
+    model = await build_alb_model(ingress())
+    stray = await SecurityGroupManager(aws_api, deploy_reader).create(
+        name="stray",
+        description="stray",
+        vpc_id=sandbox_vpc.vpc_id,
+        tags=stack_tags_of(model, sandbox_vpc.cluster_name).tracking_tags(),
+    )
+    aws_proxy.reset_counts()
+
+    with pytest.raises(UnexpectedResourceError, match=f"no resourceID: {stray}"):
+        await make_deployer().deploy(model, backend_sg_id=backend_sg)
+
+    assert {op for op in aws_proxy.calls_by_operation() if not op.startswith("Describe")} == set()
+
+
+async def test_missing_backend_sg_id_is_refused_before_any_change(
+    aws_proxy: AwsProxy, make_deployer: DeployerFactory
+) -> None:
+    model = await build_alb_model(ingress())
+    aws_proxy.reset_counts()
+
+    with pytest.raises(ValueError, match="backend_sg_id"):
+        await make_deployer().deploy(model, backend_sg_id=None)
+
+    assert aws_proxy.calls_by_operation() == {}
