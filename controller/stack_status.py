@@ -1,0 +1,312 @@
+"""What the Ingress-group and Service reconcilers share once a stack is deployed (or deleted).
+
+* the seams they call (``StackDeployerLike``, ``BackendSGUsers``, ``ObjectCache``), so tests and
+  the app can plug in the real deployer / backend-SG manager / informer stores;
+* the load balancer status (``status.loadBalancer.ingress``), written only when it changed;
+* finalizer writes that survive a stale cache (409 → re-read → retry once; 404 → gone);
+* ``TargetGroupBindingApplier``: make the stack's TargetGroupBinding objects equal to the rendered
+  ones. A stack's TGBs are found by upstream's tracking labels (``<prefix>/stack-namespace`` +
+  ``<prefix>/stack-name``, or ``<prefix>/stack`` for an explicit group) through a label-selected
+  LIST on the API server, not an informer cache: the cache may not yet hold a TGB our previous
+  reconcile created, and a missed extra would keep registering targets into a deleted group.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, Protocol
+
+from controller.deploy.bindings import stack_labels
+from controller.deploy.result import DeleteResult, DeployResult
+from controller.model.stack import StackModel
+from controller.naming import StackTags
+from controller.targetgroupbinding.model import TARGET_GROUP_BINDINGS
+from framework import objects
+from framework.events import ObjectReference
+from framework.kube import KubeApiError, KubeClient, KubeObject, Resource
+
+_log = logging.getLogger(__name__)
+
+TGB_REPLACE_REQUEUE_SECONDS: Final = 2.0
+"""A TGB whose target group ARN changed is deleted and re-created; while the old object is still
+held by its finalizer the create is retried after this long."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Seams
+# --------------------------------------------------------------------------------------------------
+
+
+class StackDeployerLike(Protocol):
+    """``controller.deploy.StackDeployer``."""
+
+    async def deploy(self, model: StackModel, *, backend_sg_id: str | None) -> DeployResult: ...
+
+    async def delete_stack(self, stack: StackTags) -> DeleteResult: ...
+
+
+class BackendSGUsers(Protocol):
+    """``controller.backendsg.BackendSGManager``: users are ``ingress/ns/name`` / ``service/ns/name``."""
+
+    async def get(self, users: Iterable[str]) -> str: ...
+
+    def release(self, users: Iterable[str]) -> bool:
+        """True when no user is left (the caller then triggers the backend SG's deletion check)."""
+        ...
+
+
+class ObjectCache(Protocol):
+    """Read access to an informer store (``framework.informer.Store``)."""
+
+    def get(self, key: str) -> KubeObject | None: ...
+
+    def list(self) -> list[KubeObject]: ...
+
+
+# --------------------------------------------------------------------------------------------------
+# Objects, status, finalizers
+# --------------------------------------------------------------------------------------------------
+
+
+def meta_of(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    meta: Mapping[str, Any] = obj.get("metadata") or {}
+    return meta
+
+
+def key_of(obj: Mapping[str, Any]) -> str:
+    meta = meta_of(obj)
+    return f"{meta.get('namespace') or ''}/{meta.get('name') or ''}"
+
+
+def reference_of(resource: Resource, obj: Mapping[str, Any]) -> ObjectReference:
+    """The Event ``regarding`` of a cached object (list items carry no apiVersion/kind)."""
+    meta = meta_of(obj)
+    return ObjectReference(
+        api_version=resource.api_version,
+        kind=resource.kind,
+        name=str(meta.get("name") or ""),
+        namespace=str(meta.get("namespace") or ""),
+        uid=str(meta.get("uid") or ""),
+    )
+
+
+def load_balancer_ingress(dns_name: str) -> list[dict[str, Any]]:
+    """``status.loadBalancer.ingress`` for an LB: its DNS name, lowercased as upstream does."""
+    return [{"hostname": dns_name.lower()}]
+
+
+async def write_load_balancer_status(
+    client: KubeClient, resource: Resource, obj: Mapping[str, Any], ingress: list[dict[str, Any]] | None
+) -> bool:
+    """Set (or, with None, clear) ``status.loadBalancer.ingress``; True when a write was needed.
+
+    A merge patch through the status subresource: it never races spec edits, and a list value
+    replaces the old list whole. An object that is already gone needs no status.
+    """
+    current = ((obj.get("status") or {}).get("loadBalancer") or {}).get("ingress")
+    if (current or None) == (ingress or None):
+        return False
+    meta = meta_of(obj)
+    try:
+        await objects.patch_status(
+            client,
+            resource,
+            str(meta.get("name")),
+            meta.get("namespace"),
+            {"loadBalancer": {"ingress": ingress}},
+        )
+    except KubeApiError as error:
+        if error.is_not_found:
+            return False
+        raise
+    return True
+
+
+async def _fresh(client: KubeClient, resource: Resource, obj: Mapping[str, Any]) -> KubeObject:
+    meta = meta_of(obj)
+    return await client.get(resource, str(meta.get("name")), meta.get("namespace"))
+
+
+async def ensure_finalizer(
+    client: KubeClient, resource: Resource, obj: KubeObject, finalizer: str
+) -> KubeObject:
+    """Add ``finalizer``; when the cached ``obj`` is stale (409, often our own last write), re-read it
+    from the server and try once more."""
+    try:
+        return await objects.add_finalizer(client, resource, obj, finalizer)
+    except KubeApiError as error:
+        if not error.is_conflict:
+            raise
+    return await objects.add_finalizer(client, resource, await _fresh(client, resource, obj), finalizer)
+
+
+async def drop_finalizer(client: KubeClient, resource: Resource, obj: KubeObject, finalizer: str) -> None:
+    """Remove ``finalizer`` (re-reading once on 409); an object already gone is fine."""
+    try:
+        try:
+            await objects.remove_finalizer(client, resource, obj, finalizer)
+            return
+        except KubeApiError as error:
+            if not error.is_conflict:
+                raise
+        await objects.remove_finalizer(client, resource, await _fresh(client, resource, obj), finalizer)
+    except KubeApiError as error:
+        if not error.is_not_found:
+            raise
+
+
+# --------------------------------------------------------------------------------------------------
+# TargetGroupBindings
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TgbApplyResult:
+    created: tuple[str, ...] = ()
+    updated: tuple[str, ...] = ()
+    deleted: tuple[str, ...] = ()
+    pending: tuple[str, ...] = ()
+    """TGBs that could not be (re-)created yet because an old object of that name is still being
+    deleted (its finalizer runs in the TGB controller); the caller requeues."""
+
+
+def _label_selector(labels: Mapping[str, str]) -> str:
+    return ",".join(f"{key}={value}" for key, value in sorted(labels.items()))
+
+
+def _needs_update(existing: Mapping[str, Any], desired: Mapping[str, Any]) -> bool:
+    labels = meta_of(existing).get("labels") or {}
+    if any(labels.get(key) != value for key, value in (meta_of(desired).get("labels") or {}).items()):
+        return True
+    spec: Mapping[str, Any] = existing.get("spec") or {}
+    wanted: Mapping[str, Any] = desired.get("spec") or {}
+    # Only the fields we render are compared: the server may default others (CRD defaults).
+    if any(spec.get(key) != value for key, value in wanted.items()):
+        return True
+    return "networking" not in wanted and spec.get("networking") is not None
+
+
+def _merged(existing: Mapping[str, Any], desired: Mapping[str, Any]) -> KubeObject:
+    body = copy.deepcopy(dict(existing))
+    meta = body.setdefault("metadata", {})
+    meta["labels"] = {**(meta.get("labels") or {}), **(meta_of(desired).get("labels") or {})}
+    spec = {**(body.get("spec") or {}), **desired["spec"]}
+    if "networking" not in desired["spec"]:
+        spec.pop("networking", None)
+    body["spec"] = spec
+    body["apiVersion"], body["kind"] = TARGET_GROUP_BINDINGS.api_version, TARGET_GROUP_BINDINGS.kind
+    return body
+
+
+class TargetGroupBindingApplier:
+    """Creates, updates and deletes the TargetGroupBindings of one stack.
+
+    ``namespace``: where TGBs may live (``--watch-namespace``); None searches all namespaces for an
+    explicit Ingress group and the stack's own namespace otherwise.
+    """
+
+    def __init__(self, client: KubeClient, *, namespace: str | None = None) -> None:
+        self._client = client
+        self._namespace = namespace
+
+    async def apply(self, stack: StackTags, desired: Sequence[Mapping[str, Any]]) -> TgbApplyResult:
+        existing = {key_of(tgb): tgb for tgb in await self._list(stack)}
+        created: list[str] = []
+        updated: list[str] = []
+        deleted: list[str] = []
+        pending: list[str] = []
+        for tgb in desired:
+            key = key_of(tgb)
+            current = existing.pop(key, None)
+            if current is not None and meta_of(current).get("deletionTimestamp"):
+                pending.append(key)
+                continue
+            if current is not None and (current.get("spec") or {}).get("targetGroupARN") != tgb["spec"].get(
+                "targetGroupARN"
+            ):
+                # The target group was replaced; upstream re-creates the binding rather than
+                # retargeting it, so the TGB controller deregisters from the old group cleanly.
+                await self._delete(current)
+                deleted.append(key)
+                current = None
+            if current is None:
+                outcome = await self._create(tgb)
+                if outcome == "created":
+                    created.append(key)
+                elif outcome == "updated":
+                    updated.append(key)
+                else:
+                    pending.append(key)
+            elif _needs_update(current, tgb):
+                await self._replace(current, tgb)
+                updated.append(key)
+        for key, extra in sorted(existing.items()):
+            if not meta_of(extra).get("deletionTimestamp"):
+                await self._delete(extra)
+                deleted.append(key)
+        if created or updated or deleted:
+            _log.info(
+                "stack %s TargetGroupBindings: created %s, updated %s, deleted %s",
+                stack.stack_id,
+                created,
+                updated,
+                deleted,
+            )
+        return TgbApplyResult(tuple(created), tuple(updated), tuple(deleted), tuple(pending))
+
+    async def delete_all(self, stack: StackTags) -> tuple[str, ...]:
+        deleted = []
+        for tgb in await self._list(stack):
+            if not meta_of(tgb).get("deletionTimestamp"):
+                await self._delete(tgb)
+                deleted.append(key_of(tgb))
+        return tuple(deleted)
+
+    async def _list(self, stack: StackTags) -> list[KubeObject]:
+        namespace = self._namespace
+        if namespace is None:
+            stack_namespace, slash, _ = stack.stack_id.partition("/")
+            namespace = stack_namespace if slash else None
+        listed = await self._client.list(
+            TARGET_GROUP_BINDINGS,
+            namespace,
+            query=[("labelSelector", _label_selector(stack_labels(stack)))],
+        )
+        return list(listed.get("items") or ())
+
+    async def _create(self, tgb: Mapping[str, Any]) -> str:
+        """``created``; ``updated`` when an object of that name existed without our labels (it is
+        adopted, as upstream matches TGBs by name); ``pending`` while such an object is being deleted."""
+        namespace = meta_of(tgb).get("namespace")
+        try:
+            await self._client.create(TARGET_GROUP_BINDINGS, dict(tgb), namespace)
+            return "created"
+        except KubeApiError as error:
+            if not error.is_conflict:
+                raise
+        current = await self._client.get(TARGET_GROUP_BINDINGS, str(meta_of(tgb).get("name")), namespace)
+        if meta_of(current).get("deletionTimestamp"):
+            return "pending"
+        await self._replace(current, tgb)
+        return "updated"
+
+    async def _replace(self, current: Mapping[str, Any], tgb: Mapping[str, Any]) -> None:
+        await self._client.replace(
+            TARGET_GROUP_BINDINGS,
+            str(meta_of(current).get("name")),
+            _merged(current, tgb),
+            meta_of(current).get("namespace"),
+        )
+
+    async def _delete(self, tgb: Mapping[str, Any]) -> None:
+        meta = meta_of(tgb)
+        await objects.delete(
+            self._client,
+            TARGET_GROUP_BINDINGS,
+            str(meta.get("name")),
+            meta.get("namespace"),
+            uid=str(meta.get("uid") or "") or None,
+        )

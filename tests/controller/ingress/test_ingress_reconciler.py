@@ -1,0 +1,500 @@
+"""The Ingress-group reconciler against the Kubernetes API stand-in (over HTTP) and the real stack
+deployer and backend-SG manager against moto behind the AWS-like proxy."""
+
+from __future__ import annotations
+
+import asyncio
+import pathlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import pytest_asyncio
+import yaml
+from prometheus_client import CollectorRegistry
+
+from controller.annotations import (
+    ING_GROUP_NAME,
+    ING_INBOUND_CIDRS,
+    ING_SCHEME,
+    ING_SECURITY_GROUPS,
+    INGRESS_CLASS_ANNOTATION,
+)
+from controller.aws.api import AwsApi
+from controller.backendsg import BackendSGManager, BackendSGSettings
+from controller.config import parse_config
+from controller.deploy import StackDeployer
+from controller.ingress import IngressClassMatcher, IngressModelBuilder
+from controller.ingress.reconciler import (
+    IngressGroupReconciler,
+    group_id_from_key,
+    ingress_event_keys,
+    ingress_group_handlers,
+    service_event_keys,
+)
+from controller.metrics import controller_metrics
+from controller.networking.sg_manager import SecurityGroupManager
+from controller.networking.sg_reader import SecurityGroupReader
+from controller.networking.sg_resolver import SecurityGroupResolver
+from controller.sandbox.proxy import AwsProxy
+from controller.sandbox.seed import SandboxVpc
+from controller.targetgroupbinding.model import TARGET_GROUP_BINDINGS
+from framework import objects
+from framework.clock import FakeClock
+from framework.controller import Controller, Result, TerminalError
+from framework.events import EVENTS_V1, EventRecorder, EventRecorderSettings
+from framework.informer import InformerFactory, SharedInformer, Store
+from framework.kube import (
+    INGRESS_CLASSES,
+    INGRESSES,
+    NAMESPACES,
+    SERVICES,
+    KubeApiError,
+    KubeClient,
+    KubeObject,
+)
+from framework.testing.apiserver import StandInApiServer
+
+CRD_PATH = pathlib.Path(__file__).resolve().parents[3] / "config/crd/elbv2.k8s.aws_targetgroupbindings.yaml"
+NAMESPACE = "shop"
+WAIT_SECONDS = 10.0
+T = TypeVar("T")
+
+
+class StoreClassSource:
+    """IngressClasses from the informer cache; no IngressClassParams CRD in these tests."""
+
+    def __init__(self, classes: Store) -> None:
+        self._classes = classes
+
+    def get_ingress_class(self, name: str) -> Mapping[str, Any] | None:
+        return self._classes.get(name)
+
+    def list_ingress_classes(self) -> Iterable[Mapping[str, Any]]:
+        return self._classes.list()
+
+    def get_ingress_class_params(self, name: str) -> Mapping[str, Any] | None:
+        return None
+
+
+@dataclass
+class World:
+    client: KubeClient
+    api: AwsApi
+    vpc: SandboxVpc
+    registry: CollectorRegistry
+    factory: InformerFactory
+    ingresses: SharedInformer
+    services: SharedInformer
+    matcher: IngressClassMatcher
+    events: EventRecorder
+    backend_sg: BackendSGManager
+    reconciler: IngressGroupReconciler
+    backend_sg_unused: list[bool] = field(default_factory=list)
+
+    async def until(self, probe: Callable[[], Awaitable[T]], what: str) -> T:
+        deadline = asyncio.get_running_loop().time() + WAIT_SECONDS
+        while True:
+            try:
+                return await probe()
+            except AssertionError:
+                if asyncio.get_running_loop().time() > deadline:
+                    raise AssertionError(f"timed out waiting for {what}") from None
+            await asyncio.sleep(0.02)
+
+    async def cached(self, name: str, check: Callable[[KubeObject | None], bool]) -> None:
+        async def probe() -> None:
+            assert check(self.ingresses.store.get(f"{NAMESPACE}/{name}"))
+
+        await self.until(probe, f"the cache to show {name}")
+
+    async def create_service(self, name: str = "web") -> None:
+        await self.client.create(
+            SERVICES,
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": name},
+                "spec": {
+                    "type": "NodePort",
+                    "selector": {"app": name},
+                    "ports": [
+                        {"name": "http", "port": 80, "targetPort": 8080, "nodePort": 30080, "protocol": "TCP"}
+                    ],
+                },
+            },
+            NAMESPACE,
+        )
+
+    async def create_ingress(self, name: str, annotations: Mapping[str, str] | None = None) -> KubeObject:
+        body = {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "Ingress",
+            "metadata": {
+                "name": name,
+                "annotations": {
+                    INGRESS_CLASS_ANNOTATION: "alb",
+                    ING_SCHEME: "internet-facing",
+                    **(annotations or {}),
+                },
+            },
+            "spec": {
+                "rules": [
+                    {
+                        "http": {
+                            "paths": [
+                                {
+                                    "path": "/",
+                                    "pathType": "Prefix",
+                                    "backend": {"service": {"name": "web", "port": {"name": "http"}}},
+                                }
+                            ]
+                        }
+                    }
+                ]
+            },
+        }
+        created = await self.client.create(INGRESSES, body, NAMESPACE)
+        await self.cached(name, lambda obj: obj is not None)
+        return created
+
+    async def ingress(self, name: str) -> KubeObject:
+        return await self.client.get(INGRESSES, name, NAMESPACE)
+
+    async def events_for(self, name: str, reason: str) -> list[KubeObject]:
+        await asyncio.wait_for(self.events.flush(), WAIT_SECONDS)
+        listed = await self.client.list(EVENTS_V1, NAMESPACE)
+        return [e for e in listed["items"] if e["regarding"]["name"] == name and e["reason"] == reason]
+
+    async def tgbs(self) -> list[KubeObject]:
+        return list((await self.client.list(TARGET_GROUP_BINDINGS, NAMESPACE))["items"])
+
+    async def load_balancers(self) -> list[dict[str, Any]]:
+        found = await self.api.paginate("elbv2", "DescribeLoadBalancers", "LoadBalancers")
+        return [lb for lb in found if lb.get("VpcId") == self.vpc.vpc_id]
+
+    async def target_groups(self) -> list[dict[str, Any]]:
+        found = await self.api.paginate("elbv2", "DescribeTargetGroups", "TargetGroups")
+        return [tg for tg in found if tg.get("VpcId") == self.vpc.vpc_id]
+
+    async def stack_sgs(self, stack_id: str) -> list[str]:
+        found = await self.api.paginate(
+            "ec2",
+            "DescribeSecurityGroups",
+            "SecurityGroups",
+            Filters=[{"Name": "tag:ingress.k8s.aws/stack", "Values": [stack_id]}],
+        )
+        return [g["GroupId"] for g in found]
+
+    def error_count(self, category: str) -> float:
+        value = self.registry.get_sample_value(
+            "awslbc_controller_reconcile_errors_total", {"controller": "ingress", "error_category": category}
+        )
+        return value or 0.0
+
+
+@pytest_asyncio.fixture
+async def world(
+    standin_server: StandInApiServer, aws_api: AwsApi, sandbox_vpc: SandboxVpc
+) -> AsyncIterator[World]:
+    async with KubeClient.from_configuration(standin_server.client_configuration()) as client:
+        await client.request(
+            "POST",
+            "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+            body=yaml.safe_load(CRD_PATH.read_text()),
+        )
+        await client.create(
+            NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}
+        )
+        config = parse_config(["--cluster-name", sandbox_vpc.cluster_name])
+        registry = CollectorRegistry()
+        factory = InformerFactory(client)
+        ingresses = factory.informer(INGRESSES)
+        services = factory.informer(SERVICES)
+        classes = factory.informer(INGRESS_CLASSES)
+        matcher = IngressClassMatcher(StoreClassSource(classes.store), config.ingress_class)
+        reader = SecurityGroupReader(aws_api, clock=FakeClock())
+        backend_sg = BackendSGManager(
+            BackendSGSettings.from_config(config, sandbox_vpc.vpc_id),
+            aws_api,
+            sg_manager=SecurityGroupManager(aws_api, reader),
+            reader=reader,
+        )
+        events = EventRecorder(client, EventRecorderSettings(reporting_instance="test"), clock=FakeClock())
+        unused: list[bool] = []
+        reconciler = IngressGroupReconciler(
+            config=config,
+            client=client,
+            ingresses=ingresses.store,
+            matcher=matcher,
+            builder=IngressModelBuilder(
+                config,
+                SecurityGroupResolver(aws_api, sandbox_vpc.vpc_id),
+                lambda namespace, name: services.store.get(f"{namespace}/{name}"),
+            ),
+            deployer=StackDeployer(
+                aws_api, reader, cluster_name=config.cluster_name, vpc_id=sandbox_vpc.vpc_id
+            ),
+            backend_sg=backend_sg,
+            events=events,
+            metrics=controller_metrics(registry),
+            on_backend_sg_unused=lambda: unused.append(True),
+        )
+        built = World(
+            client, aws_api, sandbox_vpc, registry, factory, ingresses, services, matcher, events, backend_sg,
+            reconciler, unused,
+        )  # fmt: skip
+        factory.start()
+        events.start()
+        try:
+            assert await factory.wait_for_sync(WAIT_SECONDS)
+            await built.create_service()
+            await built.until(_has(services.store, f"{NAMESPACE}/web"), "the Service in the cache")
+            yield built
+        finally:
+            await events.stop(timeout=5.0)
+            await factory.stop()
+            await reader.aclose()
+
+
+def _has(store: Store, key: str) -> Callable[[], Awaitable[None]]:
+    async def probe() -> None:
+        assert store.get(key) is not None
+
+    return probe
+
+
+# --------------------------------------------------------------------------------------------------
+
+
+async def test_ingress_is_deployed_then_deleted(world: World) -> None:
+    await world.create_ingress("shop-front")
+
+    assert await world.reconciler.reconcile(f"{NAMESPACE}/shop-front") == Result()
+
+    ingress = await world.ingress("shop-front")
+    assert ingress["metadata"]["finalizers"] == ["ingress.k8s.aws/resources"]
+    (lb,) = await world.load_balancers()
+    assert lb["Type"] == "application"
+    assert ingress["status"]["loadBalancer"]["ingress"] == [{"hostname": lb["DNSName"].lower()}]
+    # [managed SG, backend SG] on the ALB; the TGB sources its rules from the backend SG.
+    backend_sg = world.backend_sg.cached_group_id
+    assert backend_sg is not None and lb["SecurityGroups"][1] == backend_sg
+    assert world.backend_sg.users == {f"ingress/{NAMESPACE}/shop-front"}
+    (tgb,) = await world.tgbs()
+    assert tgb["metadata"]["labels"] == {
+        "ingress.k8s.aws/stack-namespace": NAMESPACE,
+        "ingress.k8s.aws/stack-name": "shop-front",
+    }
+    (tg,) = await world.target_groups()
+    assert tgb["spec"]["targetGroupARN"] == tg["TargetGroupArn"]
+    assert tgb["spec"]["serviceRef"] == {"name": "web", "port": "http"}
+    assert tgb["spec"]["networking"]["ingress"][0]["from"] == [{"securityGroup": {"groupID": backend_sg}}]
+    (event,) = await world.events_for("shop-front", "SuccessfullyReconciled")
+    assert event["type"] == "Normal"
+    for stage in ("add_finalizers", "build_model", "deploy_model", "update_status"):
+        labels = {"controller": "ingress", "reconcile_stage": stage}
+        assert world.registry.get_sample_value("awslbc_controller_reconcile_stage_duration_count", labels), (
+            stage
+        )
+
+    # A second pass converges without changes and keeps everything.
+    await world.cached("shop-front", lambda obj: bool(obj and obj.get("status")))
+    assert await world.reconciler.reconcile(f"{NAMESPACE}/shop-front") == Result()
+    assert len(await world.load_balancers()) == 1 and len(await world.tgbs()) == 1
+
+    await objects.delete(world.client, INGRESSES, "shop-front", NAMESPACE)
+    await world.cached("shop-front", lambda obj: bool(obj and obj["metadata"].get("deletionTimestamp")))
+    assert await world.reconciler.reconcile(f"{NAMESPACE}/shop-front") == Result()
+
+    assert await world.load_balancers() == []
+    assert await world.target_groups() == []
+    assert await world.stack_sgs(f"{NAMESPACE}/shop-front") == []
+    assert await world.tgbs() == []
+    try:
+        await world.ingress("shop-front")
+        raise AssertionError("the Ingress should be gone once its finalizer is removed")
+    except KubeApiError as error:
+        assert error.is_not_found
+    # The backend SG lost its last user: the reconciler asks for the deletion check.
+    assert world.backend_sg.users == frozenset()
+    assert world.backend_sg_unused == [True]
+
+
+async def test_conflicting_inbound_cidrs_fail_only_their_group(world: World) -> None:
+    """Scenario 14, through the informer handlers and a work-queue controller."""
+    await world.create_ingress("team-a", {ING_GROUP_NAME: "shared", ING_INBOUND_CIDRS: "10.0.0.0/8"})
+    await world.create_ingress("team-b", {ING_GROUP_NAME: "shared", ING_INBOUND_CIDRS: "172.16.0.0/12"})
+    await world.create_ingress("solo")
+    # Handlers registered after the informers synced receive the cached Ingresses as adds.
+    controller: Controller[str] = Controller(
+        "ingress", world.reconciler, clock=FakeClock(), registry=CollectorRegistry()
+    )
+    handlers = ingress_group_handlers(controller.queue.add, world.matcher, world.ingresses.store)
+    world.ingresses.add_handler(handlers.ingress)
+    world.services.add_handler(handlers.service)
+    controller.start()
+    try:
+
+        async def solo_deployed() -> KubeObject:
+            ingress = await world.ingress("solo")
+            assert (ingress.get("status") or {}).get("loadBalancer", {}).get("ingress")
+            return ingress
+
+        solo = await world.until(solo_deployed, "the other group to deploy")
+        (lb,) = await world.load_balancers()
+        assert solo["status"]["loadBalancer"]["ingress"] == [{"hostname": lb["DNSName"].lower()}]
+
+        for name, value in (("team-a", "10.0.0.0/8"), ("team-b", "172.16.0.0/12")):
+
+            async def warned(name: str = name) -> list[KubeObject]:
+                found = await world.events_for(name, "FailedBuildModel")
+                assert found
+                return found
+
+            (event,) = await world.until(warned, f"FailedBuildModel on {name}")
+            assert event["type"] == "Warning"
+            assert ING_INBOUND_CIDRS in event["note"]
+            assert "10.0.0.0/8" in event["note"] and "172.16.0.0/12" in event["note"], value
+            # Finalizers come before the build (upstream order); nothing was deployed for the group.
+            assert (await world.ingress(name))["metadata"]["finalizers"] == ["group.ingress.k8s.aws/shared"]
+        assert world.error_count("build_model_error") >= 1
+        assert await world.stack_sgs("shared") == []
+    finally:
+        await controller.stop(timeout=5.0)
+
+
+async def test_member_leaving_an_explicit_group_is_released(world: World) -> None:
+    """Scenario 32: one of two group members is deleted; the stack and the backend SG stay."""
+    await world.create_ingress("cart", {ING_GROUP_NAME: "mall"})
+    await world.create_ingress("checkout", {ING_GROUP_NAME: "mall"})
+    assert await world.reconciler.reconcile("mall") == Result()
+    assert world.backend_sg.users == {f"ingress/{NAMESPACE}/cart", f"ingress/{NAMESPACE}/checkout"}
+    (lb,) = await world.load_balancers()
+
+    await objects.delete(world.client, INGRESSES, "checkout", NAMESPACE)
+    await world.cached("checkout", lambda obj: bool(obj and obj["metadata"].get("deletionTimestamp")))
+    assert await world.reconciler.reconcile("mall") == Result()
+
+    assert [x["LoadBalancerArn"] for x in await world.load_balancers()] == [lb["LoadBalancerArn"]]
+    assert world.backend_sg.users == {f"ingress/{NAMESPACE}/cart"}
+    assert world.backend_sg_unused == []
+    try:
+        await world.ingress("checkout")
+        raise AssertionError("the deleted member's finalizer should have been removed")
+    except KubeApiError as error:
+        assert error.is_not_found
+    cart = await world.ingress("cart")
+    assert cart["metadata"]["finalizers"] == ["group.ingress.k8s.aws/mall"]
+    assert cart["status"]["loadBalancer"]["ingress"] == [{"hostname": lb["DNSName"].lower()}]
+
+
+async def test_ingress_of_another_class_costs_nothing(world: World, aws_proxy: AwsProxy) -> None:
+    await world.client.create(
+        INGRESSES,
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "Ingress",
+            "metadata": {"name": "nginx-one", "annotations": {INGRESS_CLASS_ANNOTATION: "nginx"}},
+            "spec": {"defaultBackend": {"service": {"name": "web", "port": {"number": 80}}}},
+        },
+        NAMESPACE,
+    )
+    await world.cached("nginx-one", lambda obj: obj is not None)
+    before = sum(aws_proxy.calls_by_operation().values())
+    assert (
+        ingress_event_keys(world.ingresses.store.get(f"{NAMESPACE}/nginx-one") or {}, world.matcher) == set()
+    )
+    assert await world.reconciler.reconcile(f"{NAMESPACE}/nginx-one") == Result()
+    assert sum(aws_proxy.calls_by_operation().values()) == before
+    assert "finalizers" not in (await world.ingress("nginx-one"))["metadata"]
+
+
+async def test_missing_backend_service_is_a_terminal_build_error(world: World) -> None:
+    created = await world.create_ingress("broken")
+    body = {**created, "spec": {"defaultBackend": {"service": {"name": "nope", "port": {"number": 80}}}}}
+    await world.client.replace(INGRESSES, "broken", body, NAMESPACE)
+    await world.cached("broken", lambda obj: bool(obj and "defaultBackend" in obj["spec"]))
+    try:
+        await world.reconciler.reconcile(f"{NAMESPACE}/broken")
+        raise AssertionError("expected a TerminalError")
+    except TerminalError as error:
+        assert "nope" in str(error)
+    (event,) = await world.events_for("broken", "FailedBuildModel")
+    assert "Service not found" in event["note"]
+    assert world.error_count("build_model_error") == 1
+    assert await world.load_balancers() == []
+
+
+def test_keys_and_service_mapping() -> None:
+    assert str(group_id_from_key("ns/name")) == "ns/name" and not group_id_from_key("ns/name").is_explicit
+    assert group_id_from_key("my-group.prod").is_explicit
+    matcher = IngressClassMatcher(StoreClassSource(Store()), "alb")
+    ours: dict[str, Any] = {
+        "metadata": {"namespace": "a", "name": "i1", "annotations": {INGRESS_CLASS_ANNOTATION: "alb"}},
+        "spec": {
+            "rules": [{"http": {"paths": [{"backend": {"service": {"name": "svc", "port": {"number": 1}}}}]}}]
+        },
+    }
+    grouped = {
+        "metadata": {
+            "namespace": "a",
+            "name": "i2",
+            "annotations": {INGRESS_CLASS_ANNOTATION: "alb", ING_GROUP_NAME: "g"},
+            "finalizers": ["ingress.k8s.aws/resources"],
+        },
+        "spec": {"defaultBackend": {"service": {"name": "svc", "port": {"number": 1}}}},
+    }
+    other_ns = {**ours, "metadata": {**ours["metadata"], "namespace": "b"}}
+    service = {"metadata": {"namespace": "a", "name": "svc"}}
+    # The moved Ingress still holds its implicit finalizer: both groups must look again.
+    assert service_event_keys(service, [ours, grouped, other_ns], matcher) == {"a/i1", "a/i2", "g"}
+    assert service_event_keys({"metadata": {"namespace": "a", "name": "other"}}, [ours], matcher) == set()
+
+
+async def test_switch_to_custom_sg_detaches_before_deleting_the_managed_sg(
+    world: World, aws_proxy: AwsProxy
+) -> None:
+    """Scenario 51, with the old managed SG still referenced by a rule: the stack converges, the
+    deletion waits (requeue, no hot loop), and finishes once the reference is gone."""
+    created = await world.create_ingress("api")
+    assert await world.reconciler.reconcile(f"{NAMESPACE}/api") == Result()
+    (managed_sg,) = await world.stack_sgs(f"{NAMESPACE}/api")
+    custom = await _security_group(world, "custom-x")
+    other = await _security_group(world, "other")
+    reference = [
+        {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "UserIdGroupPairs": [{"GroupId": managed_sg}]}
+    ]
+    await world.api.call("ec2", "AuthorizeSecurityGroupIngress", GroupId=other, IpPermissions=reference)
+
+    current = await world.ingress("api")
+    current["metadata"]["annotations"][ING_SECURITY_GROUPS] = custom
+    await world.client.replace(INGRESSES, "api", current, NAMESPACE)
+    await world.cached("api", lambda obj: bool(obj and ING_SECURITY_GROUPS in obj["metadata"]["annotations"]))
+
+    aws_proxy.reset_counts()
+    result = await world.reconciler.reconcile(f"{NAMESPACE}/api")
+    assert result.requeue_after is not None and result.requeue_after > 0
+    (lb,) = await world.load_balancers()
+    assert lb["SecurityGroups"] == [custom]
+    assert await world.stack_sgs(f"{NAMESPACE}/api") == [managed_sg]  # still referenced
+    # The LB let go of the managed SG before its deletion was attempted (§1.9).
+    operations = [r.operation for r in aws_proxy.request_log]
+    assert operations.index("SetSecurityGroups") < operations.index("DeleteSecurityGroup")
+    (tgb,) = await world.tgbs()
+    assert "networking" not in tgb["spec"]  # custom SGs without rule management (scenario 28)
+    # The backend SG is no longer needed by this Ingress.
+    assert world.backend_sg.users == frozenset() and world.backend_sg_unused == [True]
+    assert len(await world.events_for("api", "SuccessfullyReconciled")) == 1  # only the first pass
+
+    await world.api.call("ec2", "RevokeSecurityGroupIngress", GroupId=other, IpPermissions=reference)
+    assert await world.reconciler.reconcile(f"{NAMESPACE}/api") == Result()
+    assert await world.stack_sgs(f"{NAMESPACE}/api") == []
+    assert created["metadata"]["name"] == "api"
+
+
+async def _security_group(world: World, name: str) -> str:
+    response = await world.api.call(
+        "ec2", "CreateSecurityGroup", GroupName=name, Description=name, VpcId=world.vpc.vpc_id
+    )
+    return str(response["GroupId"])

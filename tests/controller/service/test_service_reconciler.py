@@ -1,0 +1,326 @@
+"""The Service reconciler against the Kubernetes API stand-in (over HTTP) and the real stack deployer
+and backend-SG manager against moto behind the AWS-like proxy."""
+
+from __future__ import annotations
+
+import asyncio
+import pathlib
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import pytest_asyncio
+import yaml
+from prometheus_client import CollectorRegistry
+
+from controller.annotations import SVC_DISABLE_NLB_SG, SVC_LOAD_BALANCER_TYPE, SVC_NLB_TARGET_TYPE, SVC_SCHEME
+from controller.aws.api import AwsApi
+from controller.aws.errors import AwsApiError
+from controller.backendsg import BackendSGManager, BackendSGSettings
+from controller.config import parse_config
+from controller.deploy import StackDeployer
+from controller.metrics import controller_metrics
+from controller.naming import SERVICE_TAG_PREFIX, StackTags
+from controller.networking.sg_manager import SecurityGroupManager
+from controller.networking.sg_reader import SecurityGroupReader
+from controller.networking.sg_resolver import SecurityGroupResolver
+from controller.sandbox.proxy import AwsProxy
+from controller.sandbox.seed import SandboxVpc
+from controller.service import ServiceModelBuilder
+from controller.service.reconciler import AwsExistingLoadBalancerFinder, ServiceReconciler, service_handler
+from controller.targetgroupbinding.model import TARGET_GROUP_BINDINGS
+from framework import objects
+from framework.clock import FakeClock
+from framework.controller import Result
+from framework.events import EVENTS_V1, EventRecorder, EventRecorderSettings
+from framework.informer import InformerFactory, SharedInformer
+from framework.kube import NAMESPACES, SERVICES, KubeApiError, KubeClient, KubeObject
+from framework.testing.apiserver import StandInApiServer
+
+CRD_PATH = pathlib.Path(__file__).resolve().parents[3] / "config/crd/elbv2.k8s.aws_targetgroupbindings.yaml"
+NAMESPACE = "apps"
+WAIT_SECONDS = 10.0
+NLB_ANNOTATIONS = {
+    SVC_LOAD_BALANCER_TYPE: "external",
+    SVC_NLB_TARGET_TYPE: "instance",
+    SVC_SCHEME: "internet-facing",
+}
+
+
+@dataclass
+class World:
+    client: KubeClient
+    api: AwsApi
+    vpc: SandboxVpc
+    registry: CollectorRegistry
+    services: SharedInformer
+    events: EventRecorder
+    backend_sg: BackendSGManager
+    reconciler: ServiceReconciler
+    backend_sg_unused: list[bool] = field(default_factory=list)
+
+    async def cached(self, name: str, check: Callable[[KubeObject | None], bool]) -> KubeObject | None:
+        deadline = asyncio.get_running_loop().time() + WAIT_SECONDS
+        while True:
+            obj = self.services.store.get(f"{NAMESPACE}/{name}")
+            if check(obj):
+                return obj
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"timed out waiting for the cache to show {name}")
+            await asyncio.sleep(0.02)
+
+    async def create_service(self, name: str, annotations: Mapping[str, str]) -> KubeObject:
+        created = await self.client.create(
+            SERVICES,
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": name, "annotations": dict(annotations)},
+                "spec": {
+                    "type": "LoadBalancer",
+                    "selector": {"app": name},
+                    "ports": [
+                        {"name": "tcp", "port": 80, "targetPort": 8080, "nodePort": 31080, "protocol": "TCP"}
+                    ],
+                },
+            },
+            NAMESPACE,
+        )
+        await self.cached(name, lambda obj: obj is not None)
+        return created
+
+    async def service(self, name: str) -> KubeObject:
+        return await self.client.get(SERVICES, name, NAMESPACE)
+
+    async def events_for(self, name: str, reason: str) -> list[KubeObject]:
+        await asyncio.wait_for(self.events.flush(), WAIT_SECONDS)
+        listed = await self.client.list(EVENTS_V1, NAMESPACE)
+        return [e for e in listed["items"] if e["regarding"]["name"] == name and e["reason"] == reason]
+
+    async def tgbs(self) -> list[KubeObject]:
+        return list((await self.client.list(TARGET_GROUP_BINDINGS, NAMESPACE))["items"])
+
+    async def load_balancers(self) -> list[dict[str, Any]]:
+        found = await self.api.paginate("elbv2", "DescribeLoadBalancers", "LoadBalancers")
+        return [lb for lb in found if lb.get("VpcId") == self.vpc.vpc_id]
+
+    async def target_groups(self) -> list[dict[str, Any]]:
+        found = await self.api.paginate("elbv2", "DescribeTargetGroups", "TargetGroups")
+        return [tg for tg in found if tg.get("VpcId") == self.vpc.vpc_id]
+
+    async def stack_sgs(self, name: str) -> list[str]:
+        found = await self.api.paginate(
+            "ec2",
+            "DescribeSecurityGroups",
+            "SecurityGroups",
+            Filters=[{"Name": "tag:service.k8s.aws/stack", "Values": [f"{NAMESPACE}/{name}"]}],
+        )
+        return [g["GroupId"] for g in found]
+
+
+@pytest_asyncio.fixture
+async def world(
+    standin_server: StandInApiServer, aws_api: AwsApi, sandbox_vpc: SandboxVpc
+) -> AsyncIterator[World]:
+    async with KubeClient.from_configuration(standin_server.client_configuration()) as client:
+        await client.request(
+            "POST",
+            "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+            body=yaml.safe_load(CRD_PATH.read_text()),
+        )
+        await client.create(
+            NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}
+        )
+        config = parse_config(["--cluster-name", sandbox_vpc.cluster_name])
+        registry = CollectorRegistry()
+        factory = InformerFactory(client)
+        services = factory.informer(SERVICES)
+        reader = SecurityGroupReader(aws_api, clock=FakeClock())
+        backend_sg = BackendSGManager(
+            BackendSGSettings.from_config(config, sandbox_vpc.vpc_id),
+            aws_api,
+            sg_manager=SecurityGroupManager(aws_api, reader),
+            reader=reader,
+        )
+        events = EventRecorder(client, EventRecorderSettings(reporting_instance="test"), clock=FakeClock())
+        unused: list[bool] = []
+        reconciler = ServiceReconciler(
+            config=config,
+            client=client,
+            services=services.store,
+            builder=ServiceModelBuilder(config, SecurityGroupResolver(aws_api, sandbox_vpc.vpc_id)),
+            deployer=StackDeployer(
+                aws_api, reader, cluster_name=config.cluster_name, vpc_id=sandbox_vpc.vpc_id
+            ),
+            backend_sg=backend_sg,
+            events=events,
+            metrics=controller_metrics(registry),
+            existing_load_balancers=AwsExistingLoadBalancerFinder(aws_api, vpc_id=sandbox_vpc.vpc_id),
+            on_backend_sg_unused=lambda: unused.append(True),
+        )
+        factory.start()
+        events.start()
+        try:
+            assert await factory.wait_for_sync(WAIT_SECONDS)
+            yield World(
+                client, aws_api, sandbox_vpc, registry, services, events, backend_sg, reconciler, unused
+            )
+        finally:
+            await events.stop(timeout=5.0)
+            await factory.stop()
+            await reader.aclose()
+
+
+async def test_nlb_service_is_deployed_then_deleted(world: World) -> None:
+    await world.create_service("echo", NLB_ANNOTATIONS)
+
+    assert await world.reconciler.reconcile(f"{NAMESPACE}/echo") == Result()
+
+    service = await world.service("echo")
+    assert service["metadata"]["finalizers"] == ["service.k8s.aws/resources"]
+    (lb,) = await world.load_balancers()
+    assert lb["Type"] == "network" and lb["Scheme"] == "internet-facing"
+    assert service["status"]["loadBalancer"]["ingress"] == [{"hostname": lb["DNSName"].lower()}]
+    backend_sg = world.backend_sg.cached_group_id
+    (managed_sg,) = await world.stack_sgs("echo")
+    assert lb["SecurityGroups"] == [managed_sg, backend_sg]
+    assert world.backend_sg.users == {f"service/{NAMESPACE}/echo"}
+    (tgb,) = await world.tgbs()
+    assert tgb["metadata"]["labels"] == {
+        "service.k8s.aws/stack-namespace": NAMESPACE,
+        "service.k8s.aws/stack-name": "echo",
+    }
+    (tg,) = await world.target_groups()
+    assert tgb["spec"]["targetGroupARN"] == tg["TargetGroupArn"]
+    assert tgb["spec"]["targetType"] == "instance"
+    assert tgb["spec"]["networking"]["ingress"][0]["from"] == [{"securityGroup": {"groupID": backend_sg}}]
+    (event,) = await world.events_for("echo", "SuccessfullyReconciled")
+    assert event["type"] == "Normal"
+
+    # Converged: another pass (now with the existing NLB's SGs given to the builder) changes nothing.
+    await world.cached("echo", lambda obj: bool(obj and obj.get("status", {}).get("loadBalancer")))
+    assert await world.reconciler.reconcile(f"{NAMESPACE}/echo") == Result()
+    (again,) = await world.load_balancers()
+    assert (
+        again["LoadBalancerArn"] == lb["LoadBalancerArn"] and again["SecurityGroups"] == lb["SecurityGroups"]
+    )
+    assert len(await world.tgbs()) == 1
+
+    await objects.delete(world.client, SERVICES, "echo", NAMESPACE)
+    await world.cached("echo", lambda obj: bool(obj and obj["metadata"].get("deletionTimestamp")))
+    assert await world.reconciler.reconcile(f"{NAMESPACE}/echo") == Result()
+
+    assert await world.load_balancers() == []
+    assert await world.target_groups() == []
+    assert await world.stack_sgs("echo") == []
+    assert await world.tgbs() == []
+    with pytest.raises(KubeApiError) as gone:
+        await world.service("echo")
+    assert gone.value.is_not_found
+    assert world.backend_sg.users == frozenset()
+    assert world.backend_sg_unused == [True]
+
+
+async def test_service_no_longer_ours_is_cleaned_up_and_kept(world: World) -> None:
+    await world.create_service("legacy", NLB_ANNOTATIONS)
+    assert await world.reconciler.reconcile(f"{NAMESPACE}/legacy") == Result()
+    assert len(await world.load_balancers()) == 1
+
+    # Dropping the type annotation hands the Service back to the in-tree cloud provider.
+    service = await world.service("legacy")
+    service["metadata"]["annotations"] = {SVC_SCHEME: "internet-facing"}
+    await world.client.replace(SERVICES, "legacy", service, NAMESPACE)
+    await world.cached(
+        "legacy", lambda obj: bool(obj and SVC_LOAD_BALANCER_TYPE not in obj["metadata"]["annotations"])
+    )
+    assert await world.reconciler.reconcile(f"{NAMESPACE}/legacy") == Result()
+
+    assert await world.load_balancers() == []
+    assert await world.tgbs() == []
+    kept = await world.service("legacy")
+    assert not kept["metadata"].get("finalizers")
+    assert not kept.get("status", {}).get("loadBalancer", {}).get("ingress")
+    assert world.backend_sg.users == frozenset()
+
+
+async def test_unmanaged_service_costs_nothing(world: World, aws_proxy: AwsProxy) -> None:
+    await world.create_service("plain", {})
+    before = sum(aws_proxy.calls_by_operation().values())
+    assert await world.reconciler.reconcile(f"{NAMESPACE}/plain") == Result()
+    assert await world.reconciler.reconcile(f"{NAMESPACE}/missing") == Result()
+    assert sum(aws_proxy.calls_by_operation().values()) == before
+    assert not (await world.service("plain"))["metadata"].get("finalizers")
+
+
+def test_service_handler_skips_status_writes() -> None:
+    keys: list[str] = []
+    handler = service_handler(keys.append)
+    old: KubeObject = {
+        "metadata": {"namespace": "a", "name": "s", "uid": "1"},
+        "spec": {"type": "LoadBalancer"},
+    }
+    with_status = {**old, "status": {"loadBalancer": {"ingress": [{"hostname": "x"}]}}}
+    handler.on_update(old, with_status)
+    assert keys == []
+    handler.on_update(old, {**old, "spec": {"type": "ClusterIP"}})
+    handler.on_update(old, old)  # resync
+    handler.on_add(old, True)
+    handler.on_delete(old)
+    assert keys == ["a/s"] * 4
+
+
+async def test_existing_load_balancer_finder_reports_attached_sgs(world: World) -> None:
+    finder = AwsExistingLoadBalancerFinder(world.api, vpc_id=world.vpc.vpc_id)
+    stack = StackTags(world.vpc.cluster_name, SERVICE_TAG_PREFIX, f"{NAMESPACE}/echo")
+    assert await finder.find(stack) is None
+    await world.create_service("echo", NLB_ANNOTATIONS)
+    assert await world.reconciler.reconcile(f"{NAMESPACE}/echo") == Result()
+    (lb,) = await world.load_balancers()
+    found = await finder.find(stack)
+    assert found is not None and list(found.security_group_ids) == lb["SecurityGroups"]
+
+
+async def test_deploy_failure_is_reported_and_retried(world: World, aws_proxy: AwsProxy) -> None:
+    await world.create_service("flaky", NLB_ANNOTATIONS)
+    aws_proxy.faults.fail(
+        "CreateLoadBalancer",
+        code="InvalidConfigurationRequest",
+        status=400,
+        message="subnet capacity exhausted",
+    )
+    with pytest.raises(AwsApiError):
+        await world.reconciler.reconcile(f"{NAMESPACE}/flaky")
+    (event,) = await world.events_for("flaky", "FailedDeployModel")
+    assert event["type"] == "Warning" and "subnet capacity exhausted" in event["note"]
+    labels = {"controller": "service", "error_category": "deploy_model_error"}
+    assert world.registry.get_sample_value("awslbc_controller_reconcile_errors_total", labels) == 1
+    # The finalizer went on before AWS was touched; the retry converges.
+    assert (await world.service("flaky"))["metadata"]["finalizers"] == ["service.k8s.aws/resources"]
+    await world.cached("flaky", lambda obj: bool(obj and obj["metadata"].get("finalizers")))
+    assert await world.reconciler.reconcile(f"{NAMESPACE}/flaky") == Result()
+    assert len(await world.load_balancers()) == 1
+
+
+async def test_existing_nlb_without_sgs_stays_without_sgs(world: World) -> None:
+    """Scenario 21: the builder learns from the existing NLB that it has no SGs (legacy rules)."""
+    await world.create_service("old", {**NLB_ANNOTATIONS, SVC_DISABLE_NLB_SG: "true"})
+    assert await world.reconciler.reconcile(f"{NAMESPACE}/old") == Result()
+    (lb,) = await world.load_balancers()
+    assert not lb.get("SecurityGroups")
+
+    service = await world.service("old")
+    service["metadata"]["annotations"] = dict(NLB_ANNOTATIONS)
+    await world.client.replace(SERVICES, "old", service, NAMESPACE)
+    await world.cached(
+        "old", lambda obj: bool(obj and SVC_DISABLE_NLB_SG not in obj["metadata"]["annotations"])
+    )
+    assert await world.reconciler.reconcile(f"{NAMESPACE}/old") == Result()
+
+    (still,) = await world.load_balancers()
+    assert still["LoadBalancerArn"] == lb["LoadBalancerArn"] and not still.get("SecurityGroups")
+    assert await world.stack_sgs("old") == []
+    assert world.backend_sg.users == frozenset()
+    (tgb,) = await world.tgbs()
+    peers = [peer for rule in tgb["spec"]["networking"]["ingress"] for peer in rule["from"]]
+    assert peers and all("ipBlock" in peer for peer in peers)  # CIDR (legacy) rules
