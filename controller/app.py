@@ -8,6 +8,8 @@ Composition only; each piece lives in its own package. What runs where:
   ``endpointSecurityGroup``  one key per node/pod ENI security group: desired = packed union of
                              every TargetGroupBinding's contributions; authorize, then revoke ours;
   ``targetGroupBinding``     endpoints → registered targets, and this binding's contributions;
+  stack controllers          backend SG users resync, ``backendSecurityGroup``, ``ingress``,
+                             ``service`` (see ``controller.stacks``);
   endpoint SG maintenance    once per leadership, cluster-tagged SGs are checked for stale rules;
                              then every ``--sync-period`` all tracked SGs are re-checked.
 """
@@ -35,6 +37,7 @@ from controller.endpointsg.reconciler import EndpointSGReconciler, EndpointSGRul
 from controller.endpointsg.service import EndpointRuleService
 from controller.networking.rule_reconciler import SecurityGroupRuleReconciler
 from controller.networking.sg_reader import SecurityGroupReader
+from controller.stacks import StackControllers
 from controller.targetgroupbinding.controller import (
     TargetGroupBindingController,
     TargetGroupBindingSettings,
@@ -232,8 +235,22 @@ class ControllerApp:
             settings=TargetGroupBindingSettings.from_config(config),
             registry=registry,
         )
+        self.stacks = StackControllers(
+            config,
+            manager=self.manager,
+            kube=kube,
+            aws=aws,
+            vpc_id=vpc_id,
+            reader=reader,
+            events=self.events,
+            endpoint_rules=self.endpoint_rules,
+            endpoint_sg_rules=endpoint_sg_rules,
+            registry=registry,
+        )
         self.manager.add_controller(self.endpoint_sg_controller)
-        self.manager.add_controller(self.tgb_controller.controller)
+        self.manager.add_controller(self.tgb_controller)
+        for runnable in self.stacks.leader_runnables():
+            self.manager.add_controller(runnable)
         self.manager.add_controller(
             EndpointSGMaintenance(
                 self.endpoint_rules,

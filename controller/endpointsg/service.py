@@ -50,6 +50,13 @@ class EndpointRuleService:
     def set_expected_tgbs(self, keys: Iterable[str]) -> frozenset[str]:
         return self._enqueue_all(self._ownership.set_expected_tgbs(keys))
 
+    def recheck(self, sg_ids: Iterable[str]) -> frozenset[str]:
+        """Track ``sg_ids`` and reconcile them now (say, a security group we are deleting is still
+        the source of rules on them); rules no binding needs are revoked once revoking is allowed."""
+        ids = frozenset(sg_ids)
+        self._ownership.track(ids)
+        return self._enqueue_all(ids)
+
     async def seed_from_aws(self) -> frozenset[str]:
         """Track every SG in the VPC tagged ``kubernetes.io/cluster/<c>`` = owned|shared (once)."""
         if self._seeded:

@@ -85,6 +85,10 @@ class TargetGroupBindingController:
         )
         self.registrations: list[HandlerRegistration] = self.handlers.register()
 
+    @property
+    def name(self) -> str:
+        return self.controller.name
+
     def start(self) -> None:
         # The informers have synced by now: make sure the registry knows every TGB with networking
         # even if no TGB event arrived after the sync.
