@@ -16,7 +16,7 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from controller.aws.api import AwsApi
 from controller.sandbox.cluster import SandboxCluster
@@ -118,7 +118,7 @@ async def eventually(
         raise AssertionError(f"timed out after {within:.0f}s waiting for {what}{detail}") from None
 
 
-async def ingress_rules(aws: AwsApi, group_id: str) -> list[dict[str, object]]:
+async def ingress_rules(aws: AwsApi, group_id: str) -> list[dict[str, Any]]:
     described = await aws.call("ec2", "DescribeSecurityGroups", GroupIds=[group_id])
-    permissions: list[dict[str, object]] = described["SecurityGroups"][0].get("IpPermissions", [])
+    permissions: list[dict[str, Any]] = described["SecurityGroups"][0].get("IpPermissions", [])
     return permissions

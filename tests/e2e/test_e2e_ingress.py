@@ -10,12 +10,10 @@ deletion guarantee: no LB, target group or SG of ours is left, and no rule of ou
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
-import pytest_asyncio
-from e2e_harness import controller_process, eventually, ingress_rules
+from conftest import StartController
+from e2e_harness import eventually, ingress_rules
 
 from controller.aws.client import AwsClient
 from controller.naming import (
@@ -24,24 +22,9 @@ from controller.naming import (
     backend_sg_name,
     managed_sg_name_for_implicit_ingress,
 )
-from controller.sandbox.cluster import SandboxCluster, seed_cluster
+from controller.sandbox.cluster import SandboxCluster
 from controller.sandbox.proxy import AwsProxy
-from controller.sandbox.seed import SandboxVpc
 from framework.kube import INGRESSES, SERVICES, KubeApiError, KubeClient
-from framework.testing.apiserver import StandInApiServer
-
-NAMESPACE = "default"
-
-
-@pytest_asyncio.fixture
-async def kube(standin_server: StandInApiServer) -> AsyncIterator[KubeClient]:
-    async with KubeClient.from_configuration(standin_server.client_configuration()) as client:
-        yield client
-
-
-@pytest_asyncio.fixture
-async def cluster(aws_api: AwsClient, kube: KubeClient, sandbox_vpc: SandboxVpc) -> SandboxCluster:
-    return await seed_cluster(aws_api, kube, sandbox_vpc, node_count=2)
 
 
 def _ingress(name: str, service: str, annotations: dict[str, str]) -> dict[str, Any]:
@@ -68,7 +51,7 @@ def _ingress(name: str, service: str, annotations: dict[str, str]) -> dict[str, 
     }
 
 
-async def _node_port_service(kube: KubeClient, name: str) -> int:
+async def _node_port_service(kube: KubeClient, namespace: str, name: str) -> int:
     service = await kube.create(
         SERVICES,
         {
@@ -81,7 +64,7 @@ async def _node_port_service(kube: KubeClient, name: str) -> int:
                 "ports": [{"port": 80, "targetPort": 8080}],
             },
         },
-        NAMESPACE,
+        namespace,
     )
     return int(service["spec"]["ports"][0]["nodePort"])
 
@@ -99,45 +82,40 @@ def _tags(resource: dict[str, Any]) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in resource.get("Tags", [])}
 
 
-async def _events(kube: KubeClient) -> list[dict[str, Any]]:
-    listed = await kube.request("GET", f"/apis/events.k8s.io/v1/namespaces/{NAMESPACE}/events")
+async def _events(kube: KubeClient, namespace: str) -> list[dict[str, Any]]:
+    listed = await kube.request("GET", f"/apis/events.k8s.io/v1/namespaces/{namespace}/events")
     items: list[dict[str, Any]] = listed.get("items", [])
     return items
 
 
 async def test_ingress_gets_an_alb_with_its_security_groups_and_deleting_it_leaves_nothing(
-    standin_server: StandInApiServer,
     aws_proxy: AwsProxy,
     aws_api: AwsClient,
     kube: KubeClient,
     cluster: SandboxCluster,
-    tmp_path: Path,
+    namespace: str,
+    start_controller: StartController,
 ) -> None:
     vpc_id = cluster.vpc.vpc_id
     cluster_name = cluster.vpc.cluster_name
-    node_port = await _node_port_service(kube, "echo")
-    await _node_port_service(kube, "other")
+    node_port = await _node_port_service(kube, namespace, "echo")
+    await _node_port_service(kube, namespace, "other")
     annotations = {
         "alb.ingress.kubernetes.io/scheme": "internet-facing",
         "alb.ingress.kubernetes.io/listen-ports": '[{"HTTP": 80}, {"HTTP": 8080}]',
         "alb.ingress.kubernetes.io/inbound-cidrs": "10.0.0.0/8, 192.168.0.0/16",
     }
 
-    async with controller_process(
-        kubeconfig=standin_server.kubeconfig_path,
-        aws_endpoint=aws_proxy.url,
-        cluster=cluster,
-        log_dir=tmp_path,
-    ) as running:
+    async with start_controller() as running:
         await kube.create(
             INGRESSES,
             _ingress("broken", "other", {"alb.ingress.kubernetes.io/inbound-cidrs": "10.0.0.0/33"}),
-            NAMESPACE,
+            namespace,
         )
-        await kube.create(INGRESSES, _ingress("echo", "echo", annotations), NAMESPACE)
+        await kube.create(INGRESSES, _ingress("echo", "echo", annotations), namespace)
 
         async def hostname() -> str | None:
-            ingress = await kube.get(INGRESSES, "echo", NAMESPACE)
+            ingress = await kube.get(INGRESSES, "echo", namespace)
             entries = (ingress.get("status") or {}).get("loadBalancer", {}).get("ingress") or []
             return entries[0].get("hostname") if entries else None
 
@@ -149,7 +127,7 @@ async def test_ingress_gets_an_alb_with_its_security_groups_and_deleting_it_leav
         balancers = (await aws_api.call("elbv2", "DescribeLoadBalancers"))["LoadBalancers"]
         assert [lb["DNSName"].lower() for lb in balancers] == [dns_name]
         managed = await _security_groups_named(
-            aws_api, vpc_id, managed_sg_name_for_implicit_ingress(cluster_name, NAMESPACE, "echo")
+            aws_api, vpc_id, managed_sg_name_for_implicit_ingress(cluster_name, namespace, "echo")
         )
         backend = await _security_groups_named(aws_api, vpc_id, backend_sg_name(cluster_name))
         assert len(managed) == 1 and len(backend) == 1
@@ -158,7 +136,7 @@ async def test_ingress_gets_an_alb_with_its_security_groups_and_deleting_it_leav
         # Scenario 1/5: upstream's description and tags on the managed SG.
         assert managed_sg["Description"] == MANAGED_SG_DESCRIPTION
         assert _tags(managed_sg)["elbv2.k8s.aws/cluster"] == cluster_name
-        assert _tags(managed_sg)["ingress.k8s.aws/stack"] == f"{NAMESPACE}/echo"
+        assert _tags(managed_sg)["ingress.k8s.aws/stack"] == f"{namespace}/echo"
         assert _tags(managed_sg)["ingress.k8s.aws/resource"] == "ManagedLBSecurityGroup"
         # Scenario 8: the backend SG's tracking tags.
         assert _tags(backend_sg)["elbv2.k8s.aws/resource"] == "backend-sg"
@@ -191,7 +169,7 @@ async def test_ingress_gets_an_alb_with_its_security_groups_and_deleting_it_leav
 
         # Scenario 16: the malformed Ingress got a Warning naming object, key and value.
         async def warning() -> dict[str, Any] | None:
-            for event in await _events(kube):
+            for event in await _events(kube, namespace):
                 if event.get("reason") == "FailedBuildModel" and event["regarding"]["name"] == "broken":
                     return event
             return None
@@ -200,12 +178,12 @@ async def test_ingress_gets_an_alb_with_its_security_groups_and_deleting_it_leav
         assert event["type"] == "Warning"
         assert "alb.ingress.kubernetes.io/inbound-cidrs" in event["note"] and "10.0.0.0/33" in event["note"]
 
-        await kube.request("DELETE", INGRESSES.object_path("echo", NAMESPACE))
-        await kube.request("DELETE", INGRESSES.object_path("broken", NAMESPACE))
+        await kube.request("DELETE", INGRESSES.object_path("echo", namespace))
+        await kube.request("DELETE", INGRESSES.object_path("broken", namespace))
 
         async def ingress_gone() -> bool | None:
             try:
-                await kube.get(INGRESSES, "echo", NAMESPACE)
+                await kube.get(INGRESSES, "echo", namespace)
             except KubeApiError as error:
                 return True if error.status == 404 else None
             return None

@@ -8,34 +8,17 @@ ours is left on the node security group, and the finalizer lets the object go.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
-import pytest_asyncio
-from e2e_harness import controller_process, eventually, ingress_rules
+from conftest import StartController
+from e2e_harness import eventually, ingress_rules
 
 from controller.aws.client import AwsClient
 from controller.naming import TGB_RULE_DESCRIPTION
-from controller.sandbox.cluster import SandboxCluster, seed_cluster
+from controller.sandbox.cluster import SandboxCluster
 from controller.sandbox.proxy import AwsProxy
-from controller.sandbox.seed import SandboxVpc
 from controller.targetgroupbinding import TARGET_GROUP_BINDINGS
 from framework.kube import SERVICES, KubeApiError, KubeClient
-from framework.testing.apiserver import StandInApiServer
-
-NAMESPACE = "default"
-
-
-@pytest_asyncio.fixture
-async def kube(standin_server: StandInApiServer) -> AsyncIterator[KubeClient]:
-    async with KubeClient.from_configuration(standin_server.client_configuration()) as client:
-        yield client
-
-
-@pytest_asyncio.fixture
-async def cluster(aws_api: AwsClient, kube: KubeClient, sandbox_vpc: SandboxVpc) -> SandboxCluster:
-    return await seed_cluster(aws_api, kube, sandbox_vpc, node_count=2)
 
 
 async def _target_group(aws: AwsClient, vpc_id: str, name: str) -> str:
@@ -52,7 +35,7 @@ async def _source_sg(aws: AwsClient, vpc_id: str) -> str:
     return str(created["GroupId"])
 
 
-async def _node_port_service(kube: KubeClient, name: str) -> int:
+async def _node_port_service(kube: KubeClient, namespace: str, name: str) -> int:
     service = await kube.create(
         SERVICES,
         {
@@ -65,7 +48,7 @@ async def _node_port_service(kube: KubeClient, name: str) -> int:
                 "ports": [{"port": 80, "targetPort": 8080}],
             },
         },
-        NAMESPACE,
+        namespace,
     )
     return int(service["spec"]["ports"][0]["nodePort"])
 
@@ -106,12 +89,12 @@ async def _registered_targets(aws: AwsClient, tg_arn: str) -> set[tuple[str, int
 
 
 async def test_bindings_open_needed_node_ports_and_clean_up_on_delete(
-    standin_server: StandInApiServer,
     aws_proxy: AwsProxy,
     aws_api: AwsClient,
     kube: KubeClient,
     cluster: SandboxCluster,
-    tmp_path: Path,
+    namespace: str,
+    start_controller: StartController,
 ) -> None:
     source_sg = await _source_sg(aws_api, cluster.vpc.vpc_id)
     manual = {
@@ -125,16 +108,11 @@ async def test_bindings_open_needed_node_ports_and_clean_up_on_delete(
     )
     tg_a = await _target_group(aws_api, cluster.vpc.vpc_id, "tg-a")
     tg_b = await _target_group(aws_api, cluster.vpc.vpc_id, "tg-b")
-    port_a = await _node_port_service(kube, "svc-a")
-    port_b = await _node_port_service(kube, "svc-b")
-    bindings = TARGET_GROUP_BINDINGS.collection_path(NAMESPACE)
+    port_a = await _node_port_service(kube, namespace, "svc-a")
+    port_b = await _node_port_service(kube, namespace, "svc-b")
+    bindings = TARGET_GROUP_BINDINGS.collection_path(namespace)
 
-    async with controller_process(
-        kubeconfig=standin_server.kubeconfig_path,
-        aws_endpoint=aws_proxy.url,
-        cluster=cluster,
-        log_dir=tmp_path,
-    ) as running:
+    async with start_controller() as running:
         await kube.request("POST", bindings, body=_binding("tgb-a", "svc-a", tg_a, source_sg, port_a))
         await kube.request("POST", bindings, body=_binding("tgb-b", "svc-b", tg_b, source_sg, port_b))
 
@@ -155,7 +133,7 @@ async def test_bindings_open_needed_node_ports_and_clean_up_on_delete(
         await eventually(targets_registered, what="node targets registered on the NodePort")
 
         # Scenario 46: deleting one binding revokes only its port; the other stays.
-        await kube.request("DELETE", TARGET_GROUP_BINDINGS.object_path("tgb-a", NAMESPACE))
+        await kube.request("DELETE", TARGET_GROUP_BINDINGS.object_path("tgb-a", namespace))
 
         async def only_b_left() -> bool | None:
             rules = await ingress_rules(aws_api, cluster.node_security_group_id)
@@ -165,7 +143,7 @@ async def test_bindings_open_needed_node_ports_and_clean_up_on_delete(
 
         async def binding_gone() -> bool | None:
             try:
-                await kube.request("GET", TARGET_GROUP_BINDINGS.object_path("tgb-a", NAMESPACE))
+                await kube.request("GET", TARGET_GROUP_BINDINGS.object_path("tgb-a", namespace))
             except KubeApiError as error:
                 return True if error.status == 404 else None
             return None
@@ -173,7 +151,7 @@ async def test_bindings_open_needed_node_ports_and_clean_up_on_delete(
         await eventually(binding_gone, what="tgb-a's finalizer removed")
         assert await _registered_targets(aws_api, tg_a) == set()
 
-        await kube.request("DELETE", TARGET_GROUP_BINDINGS.object_path("tgb-b", NAMESPACE))
+        await kube.request("DELETE", TARGET_GROUP_BINDINGS.object_path("tgb-b", namespace))
 
         async def nothing_of_ours_left() -> bool | None:
             rules = await ingress_rules(aws_api, cluster.node_security_group_id)
