@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from controller.endpointsg.discovery import POD_ENI_ANNOTATION
 from controller.targetgroupbinding.endpoints import SERVICE_NAME_LABEL
 from controller.targetgroupbinding.model import TARGET_GROUP_BINDINGS, service_ref_key, target_type_of
 from framework.informer import IndexFunc, InformerFactory, SharedInformer
@@ -50,6 +51,40 @@ def _slice_pods(obj: KubeObject) -> list[str]:
     return sorted(pods)
 
 
+_POD_METADATA_KEYS = ("name", "namespace", "uid", "resourceVersion", "labels", "deletionTimestamp")
+_POD_STATUS_KEYS = ("phase", "podIP", "podIPs", "conditions")
+
+
+def slim_pod(pod: KubeObject) -> KubeObject:
+    """Keep only what the TGB controller reads of a Pod: identity, node, IPs, container ports and the
+    SG-for-pods branch-ENI annotation.
+
+    Pods are the most numerous objects we cache; a full Pod (env, volumes, probes, managedFields,
+    last-applied annotations) is several KB, this is a few hundred bytes. Idempotent, as transforms
+    must be (a relist passes stored objects through again).
+    """
+    metadata = pod.get("metadata") or {}
+    annotations = metadata.get("annotations") or {}
+    spec = pod.get("spec") or {}
+    status = pod.get("status") or {}
+    slim_metadata = {key: metadata[key] for key in _POD_METADATA_KEYS if key in metadata}
+    if POD_ENI_ANNOTATION in annotations:
+        slim_metadata["annotations"] = {POD_ENI_ANNOTATION: annotations[POD_ENI_ANNOTATION]}
+    return {
+        "apiVersion": pod.get("apiVersion", "v1"),
+        "kind": pod.get("kind", "Pod"),
+        "metadata": slim_metadata,
+        "spec": {
+            "nodeName": spec.get("nodeName"),
+            "containers": [
+                {"name": container.get("name"), "ports": container.get("ports") or []}
+                for container in spec.get("containers") or ()
+            ],
+        },
+        "status": {key: status[key] for key in _POD_STATUS_KEYS if key in status},
+    }
+
+
 @dataclass(frozen=True)
 class BindingInformers:
     """TGBs, Services, EndpointSlices, Nodes and Pods (cluster-wide or one watched namespace)."""
@@ -67,7 +102,7 @@ class BindingInformers:
             services=factory.informer(SERVICES),
             endpoint_slices=factory.informer(ENDPOINT_SLICES),
             nodes=factory.informer(NODES),
-            pods=factory.informer(PODS),
+            pods=factory.informer(PODS, transform=slim_pod),
         )
 
     def add_indexers(self) -> None:

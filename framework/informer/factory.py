@@ -41,6 +41,7 @@ class InformerFactory:
         self._clock = clock
         self._rng = rng
         self._informers: dict[InformerKey, SharedInformer] = {}
+        self._transforms: dict[InformerKey, Transform | None] = {}
         self._started = False
 
     def informer(
@@ -50,11 +51,20 @@ class InformerFactory:
         namespace: str | None = None,
         label_selector: str | None = None,
         field_selector: str | None = None,
+        transform: Transform | None = None,
     ) -> SharedInformer:
-        """The shared informer for this collection; ``namespace`` defaults to the factory's."""
+        """The shared informer for this collection; ``namespace`` defaults to the factory's.
+
+        ``transform`` replaces the factory's transform for this informer (say, to keep only the
+        fields of a Pod a controller reads). Every caller sharing the informer must ask for the
+        same one: a cache cannot be slim for one handler and complete for another.
+        """
         namespace = (namespace or self._default_namespace) if resource.namespaced else None
         key = InformerKey(resource, namespace, label_selector or None, field_selector or None)
         informer = self._informers.get(key)
+        wanted = transform if transform is not None else self._transform
+        if informer is not None and self._transforms.get(key) is not wanted:
+            raise ValueError(f"the shared informer for {key} already exists with another transform")
         if informer is None:
             informer = SharedInformer(
                 self._client,
@@ -62,12 +72,13 @@ class InformerFactory:
                 namespace=namespace,
                 label_selector=key.label_selector,
                 field_selector=key.field_selector,
-                transform=self._transform,
+                transform=wanted,
                 settings=self._settings,
                 clock=self._clock,
                 rng=self._rng,
             )
             self._informers[key] = informer
+            self._transforms[key] = wanted
             if self._started:
                 informer.start()
         return informer

@@ -16,6 +16,8 @@ from framework.informer import (
     split_key,
     strip_managed_fields,
 )
+from framework.informer.factory import InformerFactory
+from framework.kube import PODS, KubeClient, KubeObject
 
 
 class _NoJitter(random.Random):
@@ -62,3 +64,15 @@ def test_strip_managed_fields_is_idempotent() -> None:
     once = strip_managed_fields(obj)
     assert "managedFields" not in once["metadata"]
     assert strip_managed_fields(once) == {"metadata": {"name": "a"}, "spec": {"x": 1}}
+
+
+def test_factory_informer_transform_override_must_agree_between_callers() -> None:
+    def keep_name(obj: KubeObject) -> KubeObject:
+        return {"metadata": {"name": obj["metadata"]["name"]}}
+
+    # No request is made before start(): an unconnected client is enough to build informers.
+    factory = InformerFactory(KubeClient.__new__(KubeClient))
+    slim = factory.informer(PODS, transform=keep_name)
+    assert factory.informer(PODS, transform=keep_name) is slim
+    with pytest.raises(ValueError, match="another transform"):
+        factory.informer(PODS)
