@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import pytest
 import pytest_asyncio
 
 from framework.testing.apiserver import StandInApiServer, StandInSettings
@@ -26,7 +27,11 @@ async def standin_server() -> AsyncIterator[StandInApiServer]:
         yield server
 
 
-@pytest_asyncio.fixture
-async def apiserver(standin_server: StandInApiServer) -> AsyncIterator[ApiServerHandle]:
-    """The API server conformance tests run against (currently the stand-in)."""
-    yield standin_server
+@pytest.fixture(params=["standin", "real"])
+def apiserver(request: pytest.FixtureRequest) -> ApiServerHandle:
+    """The API server conformance tests run against: each test runs on the stand-in (fresh per
+    test) and on a real kube-apiserver (shared by the session; `framework.testing.controlplane_plugin`),
+    so every difference between the two is a failing test."""
+    fixture = "standin_server" if request.param == "standin" else "real_control_plane"
+    handle: ApiServerHandle = request.getfixturevalue(fixture)
+    return handle
