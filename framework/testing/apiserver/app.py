@@ -47,6 +47,20 @@ def json_response(body: Any, status: int = 200) -> web.Response:
     return web.Response(body=payload, status=status, content_type=JSON)
 
 
+def json_response_as(body: Any, content_type: str) -> web.Response:
+    response = web.Response(body=json.dumps(body, separators=(",", ":")).encode(), status=200)
+    response.headers["Content-Type"] = content_type
+    return response
+
+
+class PageNotFound(Exception):
+    """A path no kube-apiserver handler owns; answered with Go's plain-text 404, not a Status."""
+
+
+def page_not_found_response() -> web.Response:
+    return web.Response(status=404, text="404 page not found\n", content_type="text/plain")
+
+
 def error_response(error: ApiError, headers: dict[str, str] | None = None) -> web.Response:
     response = json_response(error.status(), error.code)
     if headers:
@@ -146,61 +160,87 @@ class Handlers:
             return await self._dispatch(request)
         except ApiError as error:
             return error_response(error)
+        except PageNotFound:
+            return page_not_found_response()
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        # Which paths answer which methods, and whether a miss is a JSON Status or Go's plain
+        # "404 page not found", follows kube-apiserver's handler chain: discovery documents for
+        # /, /apis and /apis/<group> and the health checks answer any method; /api, /api/<v>,
+        # /apis/<group>/<v> and /version are GET-only (405 otherwise); a path no handler owns
+        # (an unknown group, a custom resource group's unknown version or resource, /foo) falls
+        # through to the plain-text 404.
         segments = [s for s in request.path.split("/") if s]
-        is_resource_path = (segments[:1] == ["api"] and len(segments) >= 3) or (
-            segments[:1] == ["apis"] and len(segments) >= 4
-        )
-        if request.method != "GET" and not is_resource_path:
-            if not segments or segments[0] in ("api", "apis", "version", "openapi"):
-                raise errors.method_not_allowed()
-            raise errors.unknown_resource()
+        get = request.method == "GET"
         if not segments:
             return json_response(
                 {"paths": ["/api", "/api/v1", "/apis", "/openapi/v3", "/version", "/healthz"]}
             )
         head = segments[0]
-        if head in ("healthz", "livez", "readyz") and len(segments) == 1:
-            return web.Response(text="ok", content_type="text/plain")
-        if head == "version" and len(segments) == 1:
+        if head in ("healthz", "livez", "readyz"):
+            if len(segments) == 1:
+                return web.Response(text="ok", content_type="text/plain")
+            raise PageNotFound()
+        if head == "version":
+            if len(segments) > 1:
+                raise errors.unknown_resource()
+            if not get:
+                raise errors.method_not_allowed()
             return json_response(discovery.VERSION_INFO)
         if head == "openapi":
             return self._openapi(segments[1:])
         if head == "api":
             if len(segments) == 1:
+                if not get:
+                    raise errors.method_not_allowed()
                 return json_response(discovery.api_versions(self.state.server_address))
             if len(segments) == 2:
-                return self._resource_list("", segments[1])
+                return self._resource_list("", segments[1], get=get)
             return await self._resource(request)
         if head == "apis":
             if len(segments) == 1:
                 return json_response(discovery.api_group_list(self.registry.resources))
+            group_name = segments[1]
             if len(segments) == 2:
-                group = discovery.api_group(self.registry.resources, segments[1])
+                group = discovery.api_group(self.registry.resources, group_name)
                 if group is None:
-                    raise errors.unknown_resource()
+                    raise PageNotFound()
                 return json_response(group)
             if len(segments) == 3:
-                return self._resource_list(segments[1], segments[2])
+                if not self._is_builtin_group(group_name):
+                    # The apiextensions handler serves custom groups' version discovery for any method.
+                    return self._resource_list(group_name, segments[2], get=True)
+                return self._resource_list(group_name, segments[2], get=get)
             return await self._resource(request)
-        raise errors.unknown_resource()
+        raise PageNotFound()
 
-    def _resource_list(self, group: str, version: str) -> web.Response:
+    def _is_builtin_group(self, group: str) -> bool:
+        return any(r.builtin and r.group == group for r in self.registry.resources.all())
+
+    def _not_served(self, group: str) -> Exception:
+        """The miss for a path under /api or /apis: built-in groups answer a JSON Status; anything
+        else (unknown groups, custom resource groups) falls through to the plain-text 404."""
+        return errors.unknown_resource() if self._is_builtin_group(group) else PageNotFound()
+
+    def _resource_list(self, group: str, version: str, *, get: bool) -> web.Response:
         body = discovery.api_resource_list(self.registry.resources, group, version)
         if body is None:
-            raise errors.unknown_resource()
+            raise self._not_served(group)
+        if not get:
+            raise errors.method_not_allowed()
         return json_response(body)
 
     def _openapi(self, rest: list[str]) -> web.Response:
         if not rest or rest[0] != "v3":
-            raise errors.unknown_resource()
+            raise PageNotFound()
         documents = discovery.openapi_v3_documents(self.registry.resources)
         if len(rest) == 1:
-            return json_response(discovery.openapi_v3_root(documents))
+            # The real handler writes the index without a Content-Type, so Go sniffs text/plain.
+            return json_response_as(discovery.openapi_v3_root(documents), "text/plain; charset=utf-8")
         document = documents.get("/".join(rest[1:]))
         if document is None:
-            raise errors.unknown_resource()
+            # The real handler answers an unknown document with a bare 404: no body, no type.
+            return web.Response(status=404)
         return json_response(document)
 
     # ---------------------------------------------------------------------------------- resources
@@ -211,13 +251,16 @@ class Handlers:
             self.registry.resources.lookup(info.group, info.version, info.resource) if info.resource else None
         )
         if resource is None:
-            raise errors.unknown_resource()
+            raise self._not_served(info.group)
         # `namespaces/<name>` names the namespace itself, not a namespace scope.
         namespace = "" if resource.key == ("", "namespaces") else info.namespace
         if namespace and not resource.namespaced:
-            raise errors.unknown_resource()
+            raise self._not_served(info.group)
+        if resource.namespaced and not namespace and info.name:
+            # Across namespaces a namespaced type only has its collection (list and watch).
+            raise self._not_served(info.group)
         if info.subresource and (info.subresource != "status" or not resource.has_status):
-            raise errors.unknown_resource()
+            raise self._not_served(info.group)
         target = Target(resource, info.version, namespace, info.name, info.subresource)
         return ResourceRequest(info, target)
 
@@ -239,6 +282,10 @@ class Handlers:
         if verb == "get":
             entry = self.registry.get(target)
             return json_response(self.registry.render(entry, target))
+        # A collection takes POST and DELETE; an object PUT, PATCH and DELETE; anything else is
+        # a method the route does not have.
+        if (verb == "create") == bool(target.name) and verb in ("create", "update", "patch"):
+            raise errors.method_not_allowed()
         manager = _field_manager(request)
         if verb == "create":
             if target.subresource:
@@ -268,7 +315,7 @@ class Handlers:
                 return json_response(self._success(target, entry.obj["metadata"].get("uid", "")))
             return json_response(self.registry.render(entry, target))
         if verb == "deletecollection":
-            if target.subresource:
+            if target.subresource or (target.resource.namespaced and not target.namespace):
                 raise errors.method_not_allowed()
             return await self._delete_collection(request, target)
         raise errors.method_not_allowed()
@@ -299,7 +346,9 @@ class Handlers:
     def _selectors(self, request: web.Request, target: Target) -> tuple[LabelSelector, FieldSelector]:
         labels = LabelSelector.parse(request.query.get("labelSelector", ""))
         fields = FieldSelector.parse(
-            request.query.get("fieldSelector", ""), target.resource.field_selector_paths()
+            request.query.get("fieldSelector", ""),
+            target.resource.field_selector_paths(),
+            default_conversion=target.resource.default_field_labels,
         )
         return labels, fields
 
@@ -313,6 +362,7 @@ class Handlers:
             fields = FieldSelector.parse(
                 ",".join(filter(None, [query.get("fieldSelector", ""), f"metadata.name={target.name}"])),
                 target.resource.field_selector_paths(),
+                default_conversion=target.resource.default_field_labels,
             )
             target = Target(target.resource, target.version, target.namespace)
         resource_version = query.get("resourceVersion", "")

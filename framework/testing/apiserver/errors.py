@@ -146,6 +146,19 @@ def conflict(group: str, plural: str, name: str, why: str) -> ApiError:
     )
 
 
+def precondition_failed(group: str, kind: str, name: str, why: str) -> ApiError:
+    """A DeleteOptions precondition that does not hold. Unlike the other conflicts, the storage
+    layer reports it against the kind (`ConfigMap`, `Lease.coordination.k8s.io`), not the resource."""
+    details: dict[str, Any] = {"name": name}
+    if group:
+        details["group"] = group
+    details["kind"] = kind
+    qualified_kind = f"{kind}.{group}" if group else kind
+    return ApiError(
+        409, "Conflict", f'Operation cannot be fulfilled on {qualified_kind} "{name}": {why}', details
+    )
+
+
 STALE_OBJECT = "the object has been modified; please apply your changes to the latest version and try again"
 
 
@@ -178,7 +191,7 @@ def unsupported_media_type(content_type: str, accepted: list[str]) -> ApiError:
 
 def method_not_allowed() -> ApiError:
     return ApiError(
-        405, "MethodNotAllowed", "the server does not allow this method on the requested resource"
+        405, "MethodNotAllowed", "the server does not allow this method on the requested resource", {}
     )
 
 

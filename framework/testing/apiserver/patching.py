@@ -9,7 +9,7 @@ directives that kubectl emits are honoured.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .errors import ApiError, bad_request
@@ -284,7 +284,17 @@ def _merge_map(original: Any, patch: Mapping[str, Any], path: str, strategies: M
             result[key] = copy_json(value)
     for field, order in orders.items():
         if isinstance(result.get(field), list):
-            result[field] = _apply_order(result[field], order, strategies.get(_child(path, field), ""))
+            strategy = strategies.get(_child(path, field), "")
+            before = original.get(field) if isinstance(original, dict) else None
+            if strategy:
+                # `$setElementOrder` takes the patch list's place as the order the merged items
+                # follow; the items it does not name are the server-only ones.
+                same = _same_item if strategy == "set" else _same_key(strategy)
+                result[field] = _order_like_server(
+                    result[field], order, list(before) if isinstance(before, list) else [], same
+                )
+            else:
+                result[field] = _apply_order(result[field], order, strategy)
     if isinstance(retain, list):
         result = {k: v for k, v in result.items() if k in retain}
     return result
@@ -292,14 +302,16 @@ def _merge_map(original: Any, patch: Mapping[str, Any], path: str, strategies: M
 
 def _merge_list(original: Any, patch: list[Any], path: str, strategies: Mapping[str, str]) -> list[Any]:
     strategy = strategies.get(path, "")
-    current = list(original) if isinstance(original, list) else []
+    original_items = list(original) if isinstance(original, list) else []
+    current = list(original_items)
     if any(isinstance(item, dict) and item.get("$patch") == "replace" for item in patch):
         return [copy_json(i) for i in patch if not (isinstance(i, dict) and i.get("$patch") == "replace")]
     if strategy == "set":
-        for item in patch:
-            if item not in current:
-                current.append(copy_json(item))
-        return current
+        merged: list[Any] = []
+        for item in current + patch:
+            if item not in merged:
+                merged.append(copy_json(item))
+        return _order_like_server(merged, patch, current, _same_item)
     if not strategy:
         return [copy_json(item) for item in patch]
     element_path = path + "[]"
@@ -324,9 +336,57 @@ def _merge_list(original: Any, patch: list[Any], path: str, strategies: Mapping[
         if index is None:
             current.append({k: copy_json(v) for k, v in item.items() if k != "$patch"})
         else:
-            merged = _merge_map(current[index], item, "", nested)
-            current[index] = merged
-    return current
+            current[index] = _merge_map(current[index], item, "", nested)
+    kept = [item for item in patch if item.get("$patch") != "delete"]
+    return _order_like_server(current, kept, original_items, _same_key(strategy))
+
+
+def _same_item(left: Any, right: Any) -> bool:
+    return bool(left == right)
+
+
+def _same_key(key: str) -> Callable[[Any, Any], bool]:
+    def same(left: Any, right: Any) -> bool:
+        return isinstance(left, dict) and isinstance(right, dict) and left.get(key) == right.get(key)
+
+    return same
+
+
+def _position(items: list[Any], wanted: Any, same: Callable[[Any, Any], bool]) -> int:
+    return next((i for i, item in enumerate(items) if same(item, wanted)), -1)
+
+
+def _order_like_server(
+    merged: list[Any], patch: list[Any], original: list[Any], same: Callable[[Any, Any], bool]
+) -> list[Any]:
+    """Order a merged list the way apimachinery's strategic merge does (`normalizeElementOrder`).
+
+    The items the patch (or its `$setElementOrder`) names come in that order; the items only the
+    server had keep their original order; the two are interleaved by inserting each server-only
+    item before the first patch item that followed it in the original list. So a new item is prepended (`[b, a]` for
+    `[a]` patched with `[b]`), not appended, and clients that compare lists see what a cluster gives."""
+    from_patch = sorted(
+        (item for item in merged if _position(patch, item, same) >= 0),
+        key=lambda item: _position(patch, item, same),
+    )
+    server_only = [item for item in merged if _position(patch, item, same) < 0]
+    result: list[Any] = []
+    left = right = 0
+    while left < len(server_only) or right < len(from_patch):
+        if right >= len(from_patch):
+            result.append(server_only[left])
+            left += 1
+            continue
+        if left < len(server_only):
+            left_at = _position(original, server_only[left], same)
+            right_at = _position(original, from_patch[right], same)
+            if left_at >= 0 and right_at >= 0 and left_at < right_at:
+                result.append(server_only[left])
+                left += 1
+                continue
+        result.append(from_patch[right])
+        right += 1
+    return result
 
 
 def _apply_order(items: list[Any], order: list[Any], key: str) -> list[Any]:

@@ -205,7 +205,7 @@ class ObjectRegistry:
         return obj
 
     def _invalid(self, resource: ResourceType, name: str, field_errors: list[FieldError]) -> ApiError:
-        return errors.invalid(resource.group, resource.kind, name, field_errors)
+        return errors.invalid(resource.error_group, resource.kind, name, field_errors)
 
     def _record_manager(self, obj: JsonObject, manager: str, subresource: str, api_version: str) -> None:
         meta = obj["metadata"]
@@ -474,22 +474,23 @@ class ObjectRegistry:
         preconditions = options.get("preconditions") or {}
         meta = prev.obj["metadata"]
         if preconditions.get("uid") and preconditions["uid"] != meta["uid"]:
-            raise errors.conflict(
-                resource.group,
-                resource.plural,
+            raise errors.precondition_failed(
+                resource.error_group,
+                resource.kind,
                 target.name,
-                f"Precondition failed: UID in precondition: {preconditions['uid']}, UID in object meta: {meta['uid']}",
+                f"the UID in the precondition ({preconditions['uid']}) does not match the UID in record "
+                f"({meta['uid']}). The object might have been deleted and then recreated",
             )
         if (
             preconditions.get("resourceVersion")
             and preconditions["resourceVersion"] != meta["resourceVersion"]
         ):
-            raise errors.conflict(
-                resource.group,
-                resource.plural,
+            raise errors.precondition_failed(
+                resource.error_group,
+                resource.kind,
                 target.name,
-                f"Precondition failed: ResourceVersion in precondition: {preconditions['resourceVersion']}, "
-                f"ResourceVersion in object meta: {meta['resourceVersion']}",
+                f"the ResourceVersion in the precondition ({preconditions['resourceVersion']}) does not match "
+                f"the ResourceVersion in record ({meta['resourceVersion']}). The object might have been modified",
             )
         policy = options.get("propagationPolicy")
         if policy is not None and policy not in ("Foreground", "Background", "Orphan"):

@@ -53,10 +53,18 @@ class ResourceType:
     # Field selector labels beyond metadata.name / metadata.namespace, mapped to the dotted
     # path in the object whose value they select on.
     extra_field_selectors: Mapping[str, str] = field(default_factory=dict)
+    # The group of the internal type the server stores this resource as, when it differs from the
+    # served group: events.k8s.io Events are core Events inside, so errors that name the kind
+    # (422 Invalid, precondition conflicts) say `Event`, not `Event.events.k8s.io`.
+    internal_group: str | None = None
 
     @property
     def key(self) -> tuple[str, str]:
         return (self.group, self.plural)
+
+    @property
+    def error_group(self) -> str:
+        return self.group if self.internal_group is None else self.internal_group
 
     @property
     def list_kind(self) -> str:
@@ -69,10 +77,17 @@ class ResourceType:
     def api_version(self, version: str) -> str:
         return f"{self.group}/{version}" if self.group else version
 
+    @property
+    def default_field_labels(self) -> bool:
+        """Built-in types without field label conversion of their own (those with no extra field
+        selectors) get apimachinery's default one, which accepts metadata.namespace even on
+        cluster-scoped types and words its rejection differently."""
+        return self.builtin and not self.extra_field_selectors
+
     def field_selector_paths(self) -> dict[str, str]:
         """Every supported field label and the object path it reads."""
         paths = {name: name for name in _META_FIELDS}
-        if self.namespaced:
+        if self.namespaced or self.default_field_labels:
             paths["metadata.namespace"] = "metadata.namespace"
         paths.update(self.extra_field_selectors)
         return paths
@@ -161,6 +176,7 @@ BUILTIN_RESOURCES: tuple[ResourceType, ...] = (
         True,
         ("ev",),
         extra_field_selectors={label: label for label in _EVENT_FIELDS},
+        internal_group="",
     ),
     ResourceType("discovery.k8s.io", ("v1",), "endpointslices", "endpointslice", "EndpointSlice", True),
     ResourceType(

@@ -20,11 +20,17 @@ def qualified_name_errors(key: str) -> list[str]:
     prefix, _, name = key.rpartition("/")
     if "/" in key and not prefix:
         errors.append("prefix part must be non-empty")
-    elif prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix)):
-        errors.append(
-            "prefix part a lowercase RFC 1123 subdomain must consist of lower case alphanumeric "
-            "characters, '-' or '.', and must start and end with an alphanumeric character"
-        )
+    elif prefix:
+        # Go prefixes each of IsDNS1123Subdomain's messages with "prefix part ".
+        if len(prefix) > 253:
+            errors.append("prefix part must be no more than 253 characters")
+        if not _DNS_SUBDOMAIN.match(prefix):
+            errors.append(
+                "prefix part a lowercase RFC 1123 subdomain must consist of lower case alphanumeric "
+                "characters, '-' or '.', and must start and end with an alphanumeric character "
+                "(e.g. 'example.com', regex used for validation is "
+                "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
+            )
     if not name:
         errors.append("name part must be non-empty")
     elif len(name) > 63:
@@ -259,15 +265,27 @@ class FieldSelector:
         self._paths = paths
 
     @classmethod
-    def parse(cls, text: str, supported: Mapping[str, str]) -> FieldSelector:
+    def parse(
+        cls, text: str, supported: Mapping[str, str], *, default_conversion: bool = False
+    ) -> FieldSelector:
+        """Parse and check every label. `default_conversion` selects apimachinery's default field
+        label conversion (types without their own), whose rejection is worded differently. The
+        real server sorts the terms by label before converting them, so the label an error names
+        is the first unsupported one in sorted order, not in the order given."""
         requirements: list[FieldRequirement] = []
         for term in _split_unescaped(text, ","):
-            if not term:
+            if term:
+                requirements.append(_parse_field_term(term))
+        requirements.sort(key=lambda requirement: requirement.label)
+        for requirement in requirements:
+            if requirement.label in supported:
                 continue
-            requirement = _parse_field_term(term)
-            if requirement.label not in supported:
-                raise bad_request(f"field label not supported: {requirement.label}")
-            requirements.append(requirement)
+            if default_conversion:
+                raise bad_request(
+                    f'"{requirement.label}" is not a known field selector: only "metadata.name", '
+                    '"metadata.namespace"'
+                )
+            raise bad_request(f"field label not supported: {requirement.label}")
         return cls(tuple(requirements), supported)
 
     def matches(self, obj: Mapping[str, Any]) -> bool:

@@ -19,6 +19,8 @@ _DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 
+_STANDARD_FINALIZERS = frozenset({"kubernetes", "orphan", "foregroundDeletion"})
+
 SUBDOMAIN_MESSAGE = (
     "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must "
     "start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is "
@@ -72,24 +74,57 @@ def _path_segment(name: str) -> list[str]:
     return []
 
 
-def name_validator(resource: ResourceType) -> Callable[[str], list[str]]:
+def _mask_trailing_dash(name: str) -> str:
+    """apimachinery's maskTrailingDash, quirk included: a generateName ending in '-' is checked
+    with its last TWO characters replaced by 'a' (the dash will be followed by random characters)."""
+    if len(name) > 1 and name.endswith("-"):
+        return name[:-2] + "a"
+    return name
+
+
+def _as_prefix(check: Callable[[str], list[str]]) -> Callable[[str, bool], list[str]]:
+    def validate(name: str, prefix: bool) -> list[str]:
+        return check(_mask_trailing_dash(name) if prefix else name)
+
+    return validate
+
+
+def _path_segment_name(name: str, prefix: bool) -> list[str]:
+    if prefix:
+        # A prefix may be "." or ".."; only the characters that would break the path are checked.
+        return [f"may not contain '{bad}'" for bad in ("/", "%") if bad in name][:1]
+    return _path_segment(name)
+
+
+def name_validator(resource: ResourceType) -> Callable[[str, bool], list[str]]:
+    """The name check for a resource, called with `prefix=True` for metadata.generateName."""
     if not resource.builtin:
-        return _path_segment
+        return _path_segment_name
+    if resource.key == ("", "events"):
+        # core/v1 Events keep their legacy validation for compatibility: only the generic check
+        # that the name is a usable path segment. events.k8s.io/v1 validates them as subdomains.
+        return _path_segment_name
     if resource.plural == "namespaces":
-        return _label
+        return _as_prefix(_label)
     if resource.plural == "services" and resource.group == "":
-        return _dns1035
-    return _subdomain
+        return _as_prefix(_dns1035)
+    return _as_prefix(_subdomain)
 
 
 def validate_metadata(resource: ResourceType, obj: Mapping[str, Any]) -> list[FieldError]:
     meta = obj.get("metadata") or {}
     errors: list[FieldError] = []
     name = meta.get("name") or ""
+    validate_name = name_validator(resource)
+    generate_name = meta.get("generateName") or ""
+    if generate_name:
+        # Checked as a prefix, before the name (which may have been generated from it).
+        for reason in validate_name(str(generate_name), True):
+            errors.append(FieldError.invalid("metadata.generateName", generate_name, reason))
     if not name:
         errors.append(FieldError.required("metadata.name", "name or generateName is required"))
     else:
-        for reason in name_validator(resource)(name):
+        for reason in validate_name(name, False):
             errors.append(FieldError.invalid("metadata.name", name, reason))
     for key, value in (meta.get("labels") or {}).items():
         for reason in qualified_name_errors(key):
@@ -107,9 +142,6 @@ def validate_metadata(resource: ResourceType, obj: Mapping[str, Any]) -> list[Fi
         errors.append(
             FieldError("FieldValueTooLong", "metadata.annotations", "must have at most 262144 bytes")
         )
-    for index, finalizer in enumerate(meta.get("finalizers") or ()):
-        for reason in qualified_name_errors(str(finalizer)):
-            errors.append(FieldError.invalid(f"metadata.finalizers[{index}]", finalizer, reason))
     for index, owner in enumerate(meta.get("ownerReferences") or ()):
         for required in ("apiVersion", "kind", "name", "uid"):
             if not (isinstance(owner, dict) and owner.get(required)):
@@ -123,6 +155,23 @@ def validate_metadata(resource: ResourceType, obj: Mapping[str, Any]) -> list[Fi
                     if label in ("apiVersion", "kind", "uid")
                     else FieldError.invalid(
                         f"metadata.ownerReferences[{index}].name", "", "name must not be empty"
+                    )
+                )
+    finalizers = [str(f) for f in meta.get("finalizers") or ()]
+    for finalizer in finalizers:
+        # apimachinery reports these against the list, without an index.
+        for reason in qualified_name_errors(finalizer):
+            errors.append(FieldError.invalid("metadata.finalizers", finalizer, reason))
+    if resource.builtin:
+        # Built-in types also require a domain-qualified name unless it is a standard finalizer;
+        # custom resources only get a warning for that.
+        for index, finalizer in enumerate(finalizers):
+            if "/" not in finalizer and finalizer not in _STANDARD_FINALIZERS:
+                errors.append(
+                    FieldError.invalid(
+                        f"metadata.finalizers[{index}]",
+                        finalizer,
+                        "name is neither a standard finalizer name nor is it fully qualified",
                     )
                 )
     return errors

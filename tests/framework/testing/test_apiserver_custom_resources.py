@@ -201,3 +201,45 @@ async def test_deleting_the_crd_removes_its_objects(
         assert status == 404
 
     await _eventually(gone, within=30)
+
+
+async def test_misses_in_a_custom_group_are_plain_404(
+    kube_client: client.ApiClient, namespace: str, crd: Crd
+) -> None:
+    # The apiextensions handler hands what it does not serve to the plain-text 404, unlike a
+    # built-in group's handler (a JSON Status).
+    await _eventually(
+        lambda: client.CustomObjectsApi(kube_client).list_namespaced_custom_object(
+            crd.group, crd.version, namespace, crd.plural
+        )
+    )
+    for path in [
+        f"/apis/{crd.group}/v9",
+        f"/apis/{crd.group}/v9/namespaces/{namespace}/{crd.plural}",
+        f"/apis/{crd.group}/{crd.version}/namespaces/{namespace}/gadgets",
+        f"/apis/{crd.group}/{crd.version}/{crd.plural}/x/status",  # cluster path to a namespaced type's object
+    ]:
+        status, body = await raw_request(kube_client, "GET", path)
+        assert (status, body) == (404, "404 page not found\n"), path
+
+
+async def test_delete_precondition_names_the_kind(
+    kube_client: client.ApiClient, namespace: str, crd: Crd
+) -> None:
+    objects = client.CustomObjectsApi(kube_client)
+    args = (crd.group, crd.version, namespace, crd.plural)
+    created = await _eventually(lambda: objects.create_namespaced_custom_object(*args, _widget(crd, "w")))
+    status, body = await raw_request(
+        kube_client,
+        "DELETE",
+        f"/apis/{crd.group}/{crd.version}/namespaces/{namespace}/{crd.plural}/w",
+        body=b'{"preconditions": {"uid": "x"}}',
+        content_type="application/json",
+    )
+    assert status == 409
+    assert body["message"] == (
+        f'Operation cannot be fulfilled on {crd.kind}.{crd.group} "w": the UID in the precondition (x) '
+        f"does not match the UID in record ({created['metadata']['uid']}). "
+        "The object might have been deleted and then recreated"
+    )
+    assert body["details"] == {"name": "w", "group": crd.group, "kind": crd.kind}

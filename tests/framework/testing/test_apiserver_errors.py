@@ -36,8 +36,55 @@ async def test_unknown_resource_in_known_group_version(kube_client: client.ApiCl
 
 
 async def test_unknown_group(kube_client: client.ApiClient) -> None:
-    status, body = await raw_request(kube_client, "GET", "/apis/nonexistent.example.com/v1/things")
-    assert (status, body) == (404, NOT_FOUND)
+    # No handler owns an unknown group's paths, so Go's mux answers with its plain-text 404.
+    for method, path in [
+        ("GET", "/apis/nonexistent.example.com/v1/things"),
+        ("GET", "/apis/nonexistent.example.com"),
+        ("POST", "/apis/nonexistent.example.com/v1/namespaces/x/things"),
+        ("GET", "/no-such-endpoint"),
+    ]:
+        status, body = await raw_request(kube_client, method, path)
+        assert (status, body) == (404, "404 page not found\n"), (method, path)
+
+
+async def test_unknown_version_of_known_group(kube_client: client.ApiClient) -> None:
+    # A built-in group's handler owns everything under it and answers a JSON Status; across
+    # namespaces a namespaced type has only its collection, so a named object there is unknown.
+    for path in [
+        "/api/v9/pods",
+        "/apis/coordination.k8s.io/v9",
+        "/apis/coordination.k8s.io/v9/leases",
+        "/api/v1/configmaps/x",
+        "/api/v1/pods/x/status",
+    ]:
+        status, body = await raw_request(kube_client, "GET", path)
+        assert (status, body) == (404, NOT_FOUND), path
+
+
+async def test_wrong_method_on_a_route_is_405(kube_client: client.ApiClient, namespace: str) -> None:
+    for method, path in [
+        ("PUT", f"/api/v1/namespaces/{namespace}/configmaps"),
+        ("POST", f"/api/v1/namespaces/{namespace}/configmaps/cm"),
+        ("POST", "/api/v1"),
+        ("DELETE", "/version"),
+        ("DELETE", "/api/v1/configmaps"),  # no deletecollection across namespaces
+    ]:
+        status, body = await raw_request(
+            kube_client, method, path, body=b"{}", content_type="application/json"
+        )
+        assert (status, body) == (
+            405,
+            {
+                "kind": "Status",
+                "apiVersion": "v1",
+                "metadata": {},
+                "status": "Failure",
+                "message": "the server does not allow this method on the requested resource",
+                "reason": "MethodNotAllowed",
+                "details": {},
+                "code": 405,
+            },
+        ), (method, path)
 
 
 async def test_missing_object(kube_client: client.ApiClient, namespace: str) -> None:
@@ -182,9 +229,50 @@ async def test_unsupported_field_selector_is_400(kube_client: client.ApiClient, 
     status, body = await raw_request(
         kube_client, "GET", f"/api/v1/namespaces/{namespace}/configmaps?fieldSelector=data.k%3Dv"
     )
+    # ConfigMaps have no field label conversion of their own, so apimachinery's default one answers.
+    assert (status, body) == (
+        400,
+        {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": '"data.k" is not a known field selector: only "metadata.name", "metadata.namespace"',
+            "reason": "BadRequest",
+            "code": 400,
+        },
+    )
+
+
+async def test_unsupported_field_selector_on_type_with_own_labels(
+    kube_client: client.ApiClient, namespace: str
+) -> None:
+    # Pods convert their own field labels; the terms are sorted before checking, so the error
+    # names the first unsupported label in sorted order.
+    status, body = await raw_request(
+        kube_client, "GET", f"/api/v1/namespaces/{namespace}/pods?fieldSelector=z.z%3D1,a.b%3Dc"
+    )
     assert status == 400
     _failure(body, 400, "BadRequest")
-    assert body["message"] == "field label not supported: data.k"
+    assert body["message"] == "field label not supported: a.b"
+    assert "details" not in body
+
+
+async def test_default_field_labels_accept_namespace_on_cluster_scoped_types(
+    kube_client: client.ApiClient,
+) -> None:
+    # The default conversion accepts metadata.namespace even on a cluster-scoped type (nothing
+    # matches a non-empty namespace); a type with its own labels (Namespace) rejects it.
+    status, body = await raw_request(
+        kube_client, "GET", "/apis/networking.k8s.io/v1/ingressclasses?fieldSelector=metadata.namespace%3Dx"
+    )
+    assert status == 200
+    assert body["items"] == []
+    status, body = await raw_request(
+        kube_client, "GET", "/api/v1/namespaces?fieldSelector=metadata.namespace%3Dx"
+    )
+    assert status == 400
+    assert body["message"] == "field label not supported: metadata.namespace"
 
 
 async def test_bad_label_selector_is_400(kube_client: client.ApiClient, namespace: str) -> None:

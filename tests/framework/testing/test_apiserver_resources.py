@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import datetime
+import json
 
 import pytest
 from conftest import unique_name
@@ -48,19 +49,31 @@ async def test_core_and_events_api_events(kube_client: client.ApiClient, namespa
         )
     assert info.value.status == 422
     events = client.EventsV1Api(kube_client)
-    new_style = client.EventsV1Event(
-        metadata=client.V1ObjectMeta(generate_name="web."),
-        event_time=datetime.datetime.now(datetime.UTC),
-        reporting_controller="example.com/controller",
-        reporting_instance="controller-0",
-        action="Reconcile",
-        reason="Synced",
-        type="Normal",
-        regarding=involved,
-        note="done",
-    )
-    created = await events.create_namespaced_event(namespace, new_style)
-    assert created.metadata.name.startswith("web.")
+
+    def new_style(generate_name: str) -> client.EventsV1Event:
+        return client.EventsV1Event(
+            metadata=client.V1ObjectMeta(generate_name=generate_name),
+            event_time=datetime.datetime.now(datetime.UTC),
+            reporting_controller="example.com/controller",
+            reporting_instance="controller-0",
+            action="Reconcile",
+            reason="Synced",
+            type="Normal",
+            regarding=involved,
+            note="done",
+        )
+
+    created = await events.create_namespaced_event(namespace, new_style("web-"))
+    assert created.metadata.name.startswith("web-")
+    # core/v1 keeps legacy name rules (the "web." prefix above was fine); events.k8s.io/v1 checks
+    # generateName as a DNS subdomain prefix, and "web." cannot start one. The error names the
+    # internal kind, a core Event.
+    with pytest.raises(ApiException) as bad_prefix:
+        await events.create_namespaced_event(namespace, new_style("web."))
+    assert bad_prefix.value.status == 422
+    rejected = json.loads(bad_prefix.value.body)
+    assert [cause["field"] for cause in rejected["details"]["causes"]] == ["metadata.generateName"]
+    assert rejected["details"]["kind"] == "Event" and "group" not in rejected["details"]
     with pytest.raises(ApiException) as missing:
         await events.create_namespaced_event(
             namespace,

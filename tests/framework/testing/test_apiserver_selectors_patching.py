@@ -153,7 +153,8 @@ def test_strategic_merge_keyed_lists_and_directives() -> None:
         {
             "name": "app",
             "image": "a:2",
-            "ports": [{"containerPort": 80, "name": "http"}, {"containerPort": 443, "name": "https"}],
+            # As on a real server: the patch's items first, then those only the original had.
+            "ports": [{"containerPort": 443, "name": "https"}, {"containerPort": 80, "name": "http"}],
         },
         {"name": "new", "image": "n:1"},
     ]

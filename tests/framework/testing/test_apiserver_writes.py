@@ -109,11 +109,12 @@ async def test_finalizers_hold_deletion_and_merge_as_a_set(
     body = _configmap("cm")
     body.metadata.finalizers = ["example.com/a"]
     await core.create_namespaced_config_map(namespace, body)
-    # Strategic merge unions finalizers instead of replacing the list.
+    # Strategic merge unions finalizers instead of replacing the list; as on a real server, the
+    # patch's items come first and the items only the server had follow.
     merged = await core.patch_namespaced_config_map(
         "cm", namespace, {"metadata": {"finalizers": ["example.com/b"]}}
     )
-    assert merged.metadata.finalizers == ["example.com/a", "example.com/b"]
+    assert merged.metadata.finalizers == ["example.com/b", "example.com/a"]
     code, deleting = await raw_json(
         core.delete_namespaced_config_map("cm", namespace, _preload_content=False)
     )
@@ -193,7 +194,28 @@ async def test_delete_precondition_on_uid(kube_client: client.ApiClient, namespa
     with pytest.raises(ApiException) as info:
         await core.delete_namespaced_config_map("cm", namespace, body=options)
     assert info.value.status == 409
-    assert "Precondition failed: UID in precondition" in str(_status(info.value)["message"])
+    current = await core.read_namespaced_config_map("cm", namespace)
+    assert _status(info.value) == {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": 'Operation cannot be fulfilled on ConfigMap "cm": the UID in the precondition '
+        f"(00000000-0000-0000-0000-000000000000) does not match the UID in record ({current.metadata.uid}). "
+        "The object might have been deleted and then recreated",
+        "reason": "Conflict",
+        "details": {"name": "cm", "kind": "ConfigMap"},
+        "code": 409,
+    }
+    stale = client.V1DeleteOptions(preconditions=client.V1Preconditions(resource_version="1"))
+    with pytest.raises(ApiException) as modified:
+        await core.delete_namespaced_config_map("cm", namespace, body=stale)
+    assert modified.value.status == 409
+    assert _status(modified.value)["message"] == (
+        'Operation cannot be fulfilled on ConfigMap "cm": the ResourceVersion in the precondition (1) '
+        f"does not match the ResourceVersion in record ({current.metadata.resource_version}). "
+        "The object might have been modified"
+    )
 
 
 def _pod(name: str) -> client.V1Pod:
@@ -364,7 +386,50 @@ async def test_owner_references_merge_by_uid(kube_client: client.ApiClient, name
     patched = await core.patch_namespaced_config_map(
         "cm", namespace, {"metadata": {"ownerReferences": [owner("u2", "b"), owner("u1", "renamed")]}}
     )
-    assert [(o.uid, o.name) for o in patched.metadata.owner_references] == [("u1", "renamed"), ("u2", "b")]
+    # Merged element-wise by uid, in the patch's order (a real server's strategic merge order).
+    assert [(o.uid, o.name) for o in patched.metadata.owner_references] == [("u2", "b"), ("u1", "renamed")]
+
+
+async def test_strategic_merge_list_order(kube_client: client.ApiClient, namespace: str) -> None:
+    """apimachinery's order for merged lists: the patch's (or `$setElementOrder`'s) items in its
+    order, each item only the server had placed before the first patch item it preceded."""
+    core = client.CoreV1Api(kube_client)
+    body = _configmap("cm")
+    body.metadata.finalizers = ["e.io/a", "e.io/b", "e.io/c"]
+    await core.create_namespaced_config_map(namespace, body)
+    merged = await core.patch_namespaced_config_map(
+        "cm", namespace, {"metadata": {"finalizers": ["e.io/c", "e.io/d", "e.io/a"]}}
+    )
+    assert merged.metadata.finalizers == ["e.io/b", "e.io/c", "e.io/d", "e.io/a"]
+    ordered = await core.patch_namespaced_config_map(
+        "cm", namespace, {"metadata": {"$setElementOrder/finalizers": ["e.io/a", "e.io/c"]}}
+    )
+    assert ordered.metadata.finalizers == ["e.io/b", "e.io/d", "e.io/a", "e.io/c"]
+    await core.patch_namespaced_config_map(
+        "cm", namespace, [{"op": "remove", "path": "/metadata/finalizers"}]
+    )
+
+
+async def test_finalizer_names_are_validated(kube_client: client.ApiClient, namespace: str) -> None:
+    core = client.CoreV1Api(kube_client)
+    body = _configmap("cm")
+    body.metadata.finalizers = ["a", "Ab/c", "orphan", "example.com/ok"]
+    with pytest.raises(ApiException) as info:
+        await core.create_namespaced_config_map(namespace, body)
+    assert info.value.status == 422
+    causes = _status(info.value)["details"]["causes"]  # type: ignore[index]
+    # The qualified-name check reports against the list; the built-in types' own rule (a standard
+    # finalizer or a domain-qualified name) against the item.
+    assert [(c["field"], c["message"].split(": ", 2)[1]) for c in causes] == [
+        ("metadata.finalizers", '"Ab/c"'),
+        ("metadata.finalizers[0]", '"a"'),
+    ]
+    assert causes[0]["message"].endswith(
+        "regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
+    )
+    assert causes[1]["message"].endswith(
+        "name is neither a standard finalizer name nor is it fully qualified"
+    )
 
 
 async def test_namespace_deletion_removes_contents(kube_client: client.ApiClient) -> None:
