@@ -7,6 +7,7 @@ tagged ``kubernetes.io/cluster/<cluster>=owned`` (the endpoint SG our rules go t
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,8 @@ CRD_DIR = Path(__file__).resolve().parents[2] / "config" / "crd"
 CRDS: Resource = Resource(
     "apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", namespaced=False
 )
+# How long a new CRD may take to be Established (served) on a real kube-apiserver.
+CRD_ESTABLISHED_TIMEOUT_S = 30.0
 # moto ships this AMI id without loading its default AMI catalogue.
 SANDBOX_AMI = "ami-12c6146b"
 
@@ -111,12 +114,31 @@ def node_object(node: SandboxNode) -> dict[str, Any]:
 
 
 async def apply_crds(kube: KubeClient) -> None:
+    """Create our CRDs and wait until each is Established: until then a real kube-apiserver
+    answers 404 for the new resources, so objects of them cannot be created yet."""
+    names: list[str] = []
     for path in sorted(CRD_DIR.glob("*.yaml")):
         if path.name == "kustomization.yaml":
             continue
         for document in yaml.safe_load_all(path.read_text()):
             if document:
                 await _create_if_absent(kube, CRDS, document)
+                names.append(str(document["metadata"]["name"]))
+    try:
+        async with asyncio.timeout(CRD_ESTABLISHED_TIMEOUT_S):
+            for name in names:
+                # Polled: the condition is set by the server, there is nothing local to wait on.
+                while True:
+                    if _established(await kube.get(CRDS, name, request_timeout=10)):
+                        break
+                    await asyncio.sleep(0.1)
+    except TimeoutError:
+        raise RuntimeError(f"CRDs {names} not Established within {CRD_ESTABLISHED_TIMEOUT_S:.0f}s") from None
+
+
+def _established(crd: dict[str, Any]) -> bool:
+    conditions = (crd.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
 
 
 async def register_nodes(kube: KubeClient, nodes: tuple[SandboxNode, ...]) -> None:

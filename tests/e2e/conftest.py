@@ -1,17 +1,23 @@
 """Fixtures for end-to-end tests: the world around the controller process.
 
-* ``kube_api``: the Kubernetes API the controller talks to (an ``ApiServerHandle``);
-* ``kube``: a client for the test itself;
+* ``kube_api``: the Kubernetes API the controller talks to (an ``ApiServerHandle``): the session's
+  real kube-apiserver, or a fresh stand-in per test with ``E2E_KUBE=standin``;
+* ``kube``: a client for the test itself (the admin);
 * ``cluster``: a seeded VPC with worker instances, their Nodes, our CRD and the ``alb`` class;
-* ``start_controller``: runs ``python -m controller`` against all of it, as in a cluster.
+* ``start_controller``: runs ``python -m controller`` against all of it, as in a cluster: on the
+  real server as the ServiceAccount ``kube-system/aws-load-balancer-controller`` with only the
+  rights config/rbac grants it.
 
 Test modules import their helpers from ``e2e_harness`` by module name (pytest puts this directory
 on ``sys.path``). Every test uses its own namespace, so tests stay independent on a shared server.
+The real server has no namespace controller, so the ``namespace`` fixture empties the namespace
+itself (a later test's controller must not find this test's Ingresses, Services and bindings).
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
@@ -19,22 +25,60 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from controller_rbac import controller_kubeconfig
 from e2e_harness import RunningController, controller_process
 
 from controller.aws.client import AwsClient
 from controller.sandbox.cluster import SandboxCluster, seed_cluster
 from controller.sandbox.proxy import AwsProxy
 from controller.sandbox.seed import SandboxVpc
-from framework.kube import NAMESPACES, NODES, KubeApiError, KubeClient
-from framework.testing.apiserver import StandInApiServer
+from framework.kube import (
+    ENDPOINT_SLICES,
+    INGRESSES,
+    MERGE_PATCH_CONTENT_TYPE,
+    NAMESPACES,
+    NODES,
+    PODS,
+    SERVICES,
+    KubeApiError,
+    KubeClient,
+    Resource,
+)
+from framework.testing.controlplane import RealControlPlane
 from framework.testing.handle import ApiServerHandle
 
 StartController = Callable[..., AbstractAsyncContextManager[RunningController]]
 
+# "real" (default): the session's kube-apiserver; "standin": a fresh in-repo stand-in per test.
+E2E_KUBE = os.environ.get("E2E_KUBE", "real")
+TARGET_GROUP_BINDINGS = Resource("elbv2.k8s.aws", "v1beta1", "targetgroupbindings", "TargetGroupBinding")
+# What the tests and the controller create in a test's namespace, emptied on teardown.
+_NAMESPACED_KINDS = (INGRESSES, TARGET_GROUP_BINDINGS, SERVICES, ENDPOINT_SLICES, PODS)
+
 
 @pytest.fixture
-def kube_api(standin_server: StandInApiServer) -> ApiServerHandle:
-    return standin_server
+def kube_api(request: pytest.FixtureRequest) -> ApiServerHandle:
+    if E2E_KUBE not in ("real", "standin"):
+        raise pytest.UsageError(f"E2E_KUBE must be 'real' or 'standin', not {E2E_KUBE!r}")
+    handle: ApiServerHandle = request.getfixturevalue(
+        "real_control_plane" if E2E_KUBE == "real" else "standin_server"
+    )
+    return handle
+
+
+@pytest.fixture(scope="session")
+def controller_service_account_kubeconfig(real_control_plane: RealControlPlane) -> Path:
+    """config/rbac applied once per session; a token kubeconfig for the controller's ServiceAccount."""
+    return controller_kubeconfig(real_control_plane)
+
+
+@pytest.fixture
+def controller_identity(kube_api: ApiServerHandle, request: pytest.FixtureRequest) -> Path:
+    """The kubeconfig the controller process runs with (the stand-in has no authorisation)."""
+    if isinstance(kube_api, RealControlPlane):
+        path: Path = request.getfixturevalue("controller_service_account_kubeconfig")
+        return path
+    return kube_api.kubeconfig_path
 
 
 @pytest_asyncio.fixture
@@ -49,8 +93,31 @@ async def namespace(kube: KubeClient) -> AsyncIterator[str]:
     name = f"e2e-{uuid.uuid4().hex[:8]}"
     await kube.create(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
     yield name
+    await _empty_namespace(kube, name)
     with contextlib.suppress(KubeApiError):
         await kube.request("DELETE", NAMESPACES.object_path(name))
+
+
+async def _empty_namespace(kube: KubeClient, namespace: str) -> None:
+    """Do what the namespace controller would: delete everything in it, finalizers included (the
+    controller that owned them has stopped), and pods at once (no kubelet confirms their end)."""
+    for resource in _NAMESPACED_KINDS:
+        listed = await kube.list(resource, namespace, request_timeout=10)
+        for item in listed.get("items", []):
+            path = resource.object_path(item["metadata"]["name"], namespace)
+            try:
+                if item["metadata"].get("finalizers"):
+                    await kube.request(
+                        "PATCH",
+                        path,
+                        body={"metadata": {"finalizers": None}},
+                        content_type=MERGE_PATCH_CONTENT_TYPE,
+                        request_timeout=10,
+                    )
+                await kube.request("DELETE", path, query=[("gracePeriodSeconds", "0")], request_timeout=10)
+            except KubeApiError as error:
+                if not error.is_not_found:  # gone already is fine; anything else would leak
+                    raise
 
 
 @pytest_asyncio.fixture
@@ -67,7 +134,7 @@ async def cluster(
 
 @pytest.fixture
 def start_controller(
-    kube_api: ApiServerHandle, aws_proxy: AwsProxy, cluster: SandboxCluster, tmp_path: Path
+    controller_identity: Path, aws_proxy: AwsProxy, cluster: SandboxCluster, tmp_path: Path
 ) -> StartController:
     """``async with start_controller("--flag=value") as running:`` (SIGTERM and a clean exit on leave)."""
 
@@ -77,7 +144,7 @@ def start_controller(
         log_dir = tmp_path / log_name
         log_dir.mkdir(exist_ok=True)
         return controller_process(
-            kubeconfig=kube_api.kubeconfig_path,
+            kubeconfig=controller_identity,
             aws_endpoint=aws_proxy.url,
             cluster=cluster,
             log_dir=log_dir,

@@ -1,7 +1,9 @@
-"""Lease-based leader election against the stand-in API server over HTTP.
+"""Lease-based leader election over HTTP, against the session's real kube-apiserver.
 
 These tests use the real clock with small lease/renew/retry values (seconds, not minutes): the
-protocol's correctness depends on real HTTP round trips interleaving with the timers.
+protocol's correctness depends on real HTTP round trips interleaving with the timers. The hand-over
+test runs as the controller's ServiceAccount, which config/rbac allows exactly one Lease; tests
+that count requests or inject faults use the stand-in (it has a request log and fault rules).
 """
 
 from __future__ import annotations
@@ -9,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import random
 import re
+import uuid
 from collections.abc import AsyncIterator, Callable
 
 import pytest
 import pytest_asyncio
 from prometheus_client import CollectorRegistry
+from real_kube import RealKube, RestrictedKube
 
 from framework.kube import KubeClient
 from framework.leaderelection import LeaderElectionConfig, LeaderElector, default_identity
@@ -38,10 +42,12 @@ async def eventually(predicate: Callable[[], bool], within: float = 5.0) -> None
         await asyncio.sleep(0.005)
 
 
-def fast_config(identity: str, *, release: bool = False) -> LeaderElectionConfig:
+def fast_config(
+    identity: str, *, release: bool = False, lease: str = LEASE, namespace: str = NAMESPACE
+) -> LeaderElectionConfig:
     return LeaderElectionConfig(
-        LEASE,
-        NAMESPACE,
+        lease,
+        namespace,
         identity=identity,
         lease_duration=2.0,
         renew_deadline=1.5,
@@ -143,18 +149,27 @@ async def test_acquires_by_creating_the_lease_and_renews_with_optimistic_puts(
 
 
 async def test_exactly_one_leader_and_the_second_takes_over_after_the_first_stops_renewing(
-    client: KubeClient,
-    standin_server: StandInApiServer,
+    real_kube: RealKube,
+    restricted_kube: RestrictedKube,
 ) -> None:
+    """Run as the controller's ServiceAccount on its one allowed Lease: create, get and update
+    are all leader election needs."""
+    client = restricted_kube.client
+
+    def config(identity: str) -> LeaderElectionConfig:
+        return fast_config(
+            identity, lease=restricted_kube.lease_name, namespace=restricted_kube.lease_namespace
+        )
+
     tracker = LeaderTracker()
     loop = asyncio.get_running_loop()
-    first = LeaderElector(client, fast_config("first"), report_status=tracker.reporter("first"))
+    first = LeaderElector(client, config("first"), report_status=tracker.reporter("first"))
     first_task = asyncio.create_task(first.run())
     await eventually(lambda: first.is_leader)
     second_started = asyncio.Event()
     second = LeaderElector(
         client,
-        fast_config("second"),
+        config("second"),
         on_started_leading=second_started.set,
         report_status=tracker.reporter("second"),
     )
@@ -173,7 +188,7 @@ async def test_exactly_one_leader_and_the_second_takes_over_after_the_first_stop
         assert takeover >= 2.0 - 0.3 - 0.05
         # ... and then needs at most one jittered retry period to notice.
         assert takeover <= 2.0 + 0.3 * 2.2 + 0.5
-        lease = standin_server.get_object("coordination.k8s.io", "leases", NAMESPACE, LEASE)
+        lease = await real_kube.lease(restricted_kube.lease_name, restricted_kube.lease_namespace)
         assert lease is not None
         assert lease["spec"]["holderIdentity"] == "second"
         assert lease["spec"]["leaseTransitions"] == 1
@@ -191,22 +206,20 @@ async def test_exactly_one_leader_and_the_second_takes_over_after_the_first_stop
     ]
 
 
-async def test_release_on_shutdown_lets_the_successor_take_over_at_once(
-    client: KubeClient,
-    standin_server: StandInApiServer,
-) -> None:
+async def test_release_on_shutdown_lets_the_successor_take_over_at_once(real_kube: RealKube) -> None:
+    client, namespace, lease_name = real_kube.admin, real_kube.namespace, f"lease-{uuid.uuid4().hex[:8]}"
     loop = asyncio.get_running_loop()
-    first = LeaderElector(client, fast_config("first", release=True))
+    first = LeaderElector(client, fast_config("first", release=True, lease=lease_name, namespace=namespace))
     first_task = asyncio.create_task(first.run())
     await eventually(lambda: first.is_leader)
-    second = LeaderElector(client, fast_config("second"))
+    second = LeaderElector(client, fast_config("second", lease=lease_name, namespace=namespace))
     second_task = asyncio.create_task(second.run())
     try:
         await eventually(lambda: second.observed_leader == "first")
         await stop(first_task)
         assert await first.release()
         released_at = loop.time()
-        lease = standin_server.get_object("coordination.k8s.io", "leases", NAMESPACE, LEASE)
+        lease = await real_kube.lease(lease_name)
         assert lease is not None
         assert lease["spec"]["holderIdentity"] == ""
         assert lease["spec"]["leaseDurationSeconds"] == 1
@@ -253,12 +266,13 @@ async def test_a_leader_that_cannot_renew_stops_leading_within_the_renew_deadlin
 
 
 async def test_health_check_fails_when_leading_without_renewal_past_the_tolerance(
-    client: KubeClient,
+    real_kube: RealKube,
 ) -> None:
     from framework.clock import FakeClock
 
     clock = FakeClock()
-    elector = LeaderElector(client, fast_config("a"), clock=clock, rng=NoJitter())
+    config = fast_config("a", lease=f"lease-{uuid.uuid4().hex[:8]}", namespace=real_kube.namespace)
+    elector = LeaderElector(real_kube.admin, config, clock=clock, rng=NoJitter())
     task = asyncio.create_task(elector.run())
     try:
         await eventually(lambda: elector.is_leader)

@@ -1,5 +1,9 @@
-"""The manager against the stand-in API server: start-up order, probes, metrics, leader election
-hand-over, lease loss and the ordered graceful shutdown."""
+"""The manager over HTTP: start-up order, probes, metrics, leader election hand-over, lease loss and
+the ordered graceful shutdown.
+
+The hand-over and SIGTERM tests run on the session's real kube-apiserver, the hand-over as the
+controller's ServiceAccount (config/rbac: its one Lease, reading pods); tests that inject faults
+use the stand-in."""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ import aiohttp
 import pytest
 import pytest_asyncio
 from prometheus_client import CollectorRegistry
+from real_kube import RealKube, RestrictedKube
 
 from framework.controller import Controller, Result
 from framework.httpserver import BindAddress
@@ -37,10 +42,12 @@ async def eventually(predicate: Callable[[], bool], within: float = 5.0) -> None
         await asyncio.sleep(0.005)
 
 
-def election(identity: str, *, release: bool = False) -> LeaderElectionConfig:
+def election(
+    identity: str, *, release: bool = False, lease: str = LEASE, namespace: str = NAMESPACE
+) -> LeaderElectionConfig:
     return LeaderElectionConfig(
-        LEASE,
-        NAMESPACE,
+        lease,
+        namespace,
         identity=identity,
         lease_duration=2.0,
         renew_deadline=1.5,
@@ -193,17 +200,26 @@ async def test_probes_metrics_controllers_and_ordered_graceful_shutdown(
 
 
 async def test_two_managers_exactly_one_leader_and_the_standby_takes_over(
-    client: KubeClient,
-    standin_server: StandInApiServer,
+    real_kube: RealKube,
+    restricted_kube: RestrictedKube,
 ) -> None:
+    client = restricted_kube.client
+
+    def restricted_election(identity: str) -> LeaderElectionConfig:
+        return election(identity, lease=restricted_kube.lease_name, namespace=restricted_kube.lease_namespace)
+
     loop = asyncio.get_running_loop()
     first_runnable, second_runnable = ProbeRunnable("first"), ProbeRunnable("second")
-    first = Manager(client, settings(leader_election=election("first")), registry=CollectorRegistry())
-    second = Manager(client, settings(leader_election=election("second")), registry=CollectorRegistry())
+    first = Manager(
+        client, settings(leader_election=restricted_election("first")), registry=CollectorRegistry()
+    )
+    second = Manager(
+        client, settings(leader_election=restricted_election("second")), registry=CollectorRegistry()
+    )
     first.add_controller(first_runnable)
     second.add_controller(second_runnable)
-    first.informers.informer(PODS, namespace=NAMESPACE)
-    second.informers.informer(PODS, namespace=NAMESPACE)
+    first.informers.informer(PODS, namespace=real_kube.namespace)
+    second.informers.informer(PODS, namespace=real_kube.namespace)
 
     both_leading = 0
     sampling = True
@@ -292,14 +308,11 @@ async def test_cache_sync_timeout_fails_start_and_stops_everything(
         await get(http, probe_port, "/healthz")
 
 
-async def test_sigterm_starts_the_graceful_shutdown(
-    client: KubeClient,
-    standin_server: StandInApiServer,
-) -> None:
+async def test_sigterm_starts_the_graceful_shutdown(real_kube: RealKube) -> None:
     runnable = ProbeRunnable("probe")
-    manager = Manager(client, settings(), registry=CollectorRegistry())  # no leader election
+    manager = Manager(real_kube.admin, settings(), registry=CollectorRegistry())  # no leader election
     manager.add_controller(runnable)
-    manager.informers.informer(PODS)
+    manager.informers.informer(PODS, namespace=real_kube.namespace)
     task = asyncio.create_task(manager.run())
     try:
         await eventually(lambda: runnable.started)
