@@ -203,21 +203,43 @@ class LeaderElector:
             await self._invoke(self._on_stopped_leading)
 
     async def release(self) -> bool:
-        """Give up a lease we hold (empty holder, 1 s duration). True if it was released."""
+        """Give up a lease we hold (empty holder, 1 s duration). True if it was released.
+
+        A renewal cancelled mid-flight may still have been applied by the server, leaving us one
+        resourceVersion behind: on a conflict the lease is read again and, if we still hold it,
+        released at the fresh version, so a successor does not wait for the full lease duration.
+        """
         lease, record = self._observed_lease, self._observed_record
         if lease is None or record is None or record.holder_identity != self.identity:
             return False
-        now = micro_time(self._wall_clock())
-        released = LeaseRecord("", 1, now, now, record.lease_transitions)
         try:
             async with timeout_after(self._clock, self.config.request_timeout):
-                await self._write(lease, released)
+                try:
+                    await self._write(lease, self._released(record))
+                except KubeApiError as error:
+                    if not error.is_conflict:
+                        raise
+                    fresh = await self._client.get(
+                        LEASES,
+                        self.config.lease_name,
+                        self.config.lease_namespace,
+                        request_timeout=self.config.request_timeout,
+                    )
+                    record = LeaseRecord.from_lease(fresh)
+                    if record.holder_identity != self.identity:
+                        self._set_leader(False)
+                        return False
+                    await self._write(fresh, self._released(record))
         except (KubeError, TimeoutError) as error:
             logger.warning("failed to release lease %s: %s", self.config.lease_name, error)
             return False
         self._set_leader(False)
         logger.info("released lease %s/%s", self.config.lease_namespace, self.config.lease_name)
         return True
+
+    def _released(self, record: LeaseRecord) -> LeaseRecord:
+        now = micro_time(self._wall_clock())
+        return LeaseRecord("", 1, now, now, record.lease_transitions)
 
     async def _acquire(self) -> None:
         config = self.config

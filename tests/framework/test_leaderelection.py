@@ -19,7 +19,7 @@ import pytest_asyncio
 from prometheus_client import CollectorRegistry
 from real_kube import RealKube, RestrictedKube
 
-from framework.kube import KubeClient
+from framework.kube import LEASES, KubeClient
 from framework.leaderelection import LeaderElectionConfig, LeaderElector, default_identity
 from framework.metrics import framework_metrics
 from framework.testing.apiserver import FaultRule, StandInApiServer
@@ -228,6 +228,26 @@ async def test_release_on_shutdown_lets_the_successor_take_over_at_once(real_kub
         assert not await first.release()  # nothing left to release
     finally:
         await stop(second_task)
+
+
+async def test_release_after_a_write_we_did_not_see_still_releases(real_kube: RealKube) -> None:
+    """A renewal cancelled mid-flight can still land on the server: the release then conflicts on a
+    stale resourceVersion, re-reads the lease, finds it still ours and releases it anyway."""
+    client, namespace, lease_name = real_kube.admin, real_kube.namespace, f"lease-{uuid.uuid4().hex[:8]}"
+    elector = LeaderElector(client, fast_config("only", release=True, lease=lease_name, namespace=namespace))
+    task = asyncio.create_task(elector.run())
+    try:
+        await eventually(lambda: elector.is_leader)
+    finally:
+        await stop(task)
+    lease = await real_kube.lease(lease_name)
+    assert lease is not None
+    # Bump the resourceVersion behind the elector's back; the holder stays "only".
+    lease["metadata"].setdefault("annotations", {})["touched"] = "yes"
+    await client.replace(LEASES, lease_name, lease, namespace)
+    assert await elector.release()
+    released = await real_kube.lease(lease_name)
+    assert released is not None and released["spec"]["holderIdentity"] == ""
 
 
 async def test_a_leader_that_cannot_renew_stops_leading_within_the_renew_deadline(
