@@ -24,53 +24,35 @@ costs no AWS call.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 from controller.annotations import ModelBuildError
-from controller.backendsg import BackendSGDisabledError
 from controller.config import ControllerConfig
-from controller.deploy import DeploymentPending, DeployResult
 from controller.ingress.class_matcher import IngressClassMatcher
 from controller.ingress.group import IngressGroup, IngressGroupId, build_group, group_ids_for_ingress
 from controller.metrics import LbcControllerMetrics
 from controller.model.stack import StackModel
 from controller.naming import INGRESS_TAG_PREFIX, StackTags
+from controller.stack_reconcile import REASON_FAILED_BUILD_MODEL, StackReconcileSteps, model_inputs_changed
 from controller.stack_status import (
-    TGB_REPLACE_REQUEUE_SECONDS,
     BackendSGUsers,
     ObjectCache,
     StackDeployerLike,
-    TargetGroupBindingApplier,
-    drop_finalizer,
-    ensure_finalizer,
     key_of,
-    load_balancer_ingress,
     meta_of,
-    reference_of,
-    write_load_balancer_status,
 )
 from framework.controller import Result, TerminalError
 from framework.events import EventRecorder
 from framework.informer import NAMESPACE_INDEX, DeletedFinalStateUnknown, FunctionHandler, Store, final_state
-from framework.kube import INGRESSES, KubeClient, KubeError, KubeObject
+from framework.kube import INGRESSES, KubeClient, KubeObject
 
 _log = logging.getLogger(__name__)
 
 CONTROLLER_NAME: Final = "ingress"
 BACKEND_SG_USER_TYPE: Final = "ingress"
-
-REASON_FAILED_ADD_FINALIZER: Final = "FailedAddFinalizer"
-REASON_FAILED_REMOVE_FINALIZER: Final = "FailedRemoveFinalizer"
-REASON_FAILED_BUILD_MODEL: Final = "FailedBuildModel"
-REASON_FAILED_DEPLOY_MODEL: Final = "FailedDeployModel"
-REASON_FAILED_UPDATE_STATUS: Final = "FailedUpdateStatus"
-REASON_SUCCESSFULLY_RECONCILED: Final = "SuccessfullyReconciled"
-REASON_MODEL_WARNING: Final = "ModelWarning"
-"""Non-fatal problems the builder reports (e.g. IPv6 inbound CIDRs on an ipv4 ALB, DESIGN 8)."""
 
 
 class IngressModelBuilderLike(Protocol):
@@ -141,20 +123,6 @@ def ingress_class_event_keys(
     return keys
 
 
-def _ingress_changed(old: KubeObject, new: KubeObject) -> bool:
-    """False for writes that cannot change the group's model: our own status and finalizer writes
-    (a finalizer alone never changes membership; deletion and group moves change other fields)."""
-    if old is new:  # periodic resync
-        return True
-    old_meta, new_meta = meta_of(old), meta_of(new)
-    return (
-        old.get("spec") != new.get("spec")
-        or old_meta.get("annotations") != new_meta.get("annotations")
-        or old_meta.get("deletionTimestamp") != new_meta.get("deletionTimestamp")
-        or old_meta.get("uid") != new_meta.get("uid")
-    )
-
-
 def _service_changed(old: KubeObject, new: KubeObject) -> bool:
     if old is new:
         return True
@@ -188,7 +156,7 @@ def ingress_group_handlers(
         add_keys(ingress_event_keys(obj, matcher))
 
     def on_ingress_update(old: KubeObject, new: KubeObject) -> None:
-        if _ingress_changed(old, new):
+        if model_inputs_changed(old, new):
             add_keys(ingress_event_keys(old, matcher) | ingress_event_keys(new, matcher))
 
     def on_service(obj: KubeObject) -> None:
@@ -249,16 +217,21 @@ class IngressGroupReconciler:
         on_backend_sg_unused: Callable[[], None] | None = None,
     ) -> None:
         self._cluster_name = config.cluster_name
-        self._client = client
         self._ingresses = ingresses
         self._matcher = matcher
         self._builder = builder
-        self._deployer = deployer
-        self._backend_sg = backend_sg
-        self._events = events
-        self._metrics = metrics
-        self._on_backend_sg_unused = on_backend_sg_unused
-        self._tgbs = TargetGroupBindingApplier(client, namespace=config.watch_namespace or None)
+        self._steps = StackReconcileSteps(
+            controller_name=CONTROLLER_NAME,
+            resource=INGRESSES,
+            client=client,
+            deployer=deployer,
+            watch_namespace=config.watch_namespace or None,
+            backend_sg=backend_sg,
+            events=events,
+            metrics=metrics,
+            on_backend_sg_unused=on_backend_sg_unused,
+            log=_log,
+        )
 
     async def reconcile(self, key: str) -> Result:
         group_id = group_id_from_key(key)
@@ -274,120 +247,49 @@ class IngressGroupReconciler:
     # ----------------------------------------------------------------------------- active groups
 
     async def _reconcile_active(self, group: IngressGroup) -> Result:
-        members = await self._add_finalizers(group)
+        steps = self._steps
+        members = await steps.add_finalizer(
+            [dict(m.ingress) for m in group.members], group.id.finalizer, "add_group_finalizer_error"
+        )
         model = await self._build(group, members)
         if model is None:  # the builder saw no active member after all
             return await self._reconcile_deleted(group)
-        for warning in model.warnings:
-            for member in members:
-                self._events.warning(reference_of(INGRESSES, member), REASON_MODEL_WARNING, warning)
-        backend_sg_id = await self._backend_sg_id(model, members)
+        steps.model_warnings(model, members)
+        backend_sg_id = await steps.backend_sg_id(model, [backend_sg_user(m) for m in members], members)
 
-        stack = self._stack(group.id)
-        requeue_after: float | None = None
-        try:
-            with self._stage("deploy_model"):
-                try:
-                    result = await self._deployer.deploy(model, backend_sg_id=backend_sg_id)
-                except DeploymentPending as pending:
-                    if pending.result is None:
-                        raise
-                    _log.info("ingress group %s: %s", group.id, pending)
-                    result, requeue_after = pending.result, pending.requeue_after
-                applied = await self._tgbs.apply(stack, result.tgb_specs)
-        except DeploymentPending as pending:
-            _log.info("ingress group %s: %s", group.id, pending)
-            return Result(requeue_after=pending.requeue_after)
-        except Exception as error:
-            self._fail(
-                members, REASON_FAILED_DEPLOY_MODEL, "deploy_model_error", error, "Failed deploy model"
-            )
-            raise
-        if applied.pending:
-            requeue_after = min(requeue_after or TGB_REPLACE_REQUEUE_SECONDS, TGB_REPLACE_REQUEUE_SECONDS)
+        deployed = await steps.deploy(
+            f"ingress group {group.id}", self._stack(group.id), model, backend_sg_id, members
+        )
+        if isinstance(deployed, Result):
+            return deployed
 
         released_users = [backend_sg_user(i) for i in group.inactive_members]
         if not model.needs_backend_sg:
             released_users += [backend_sg_user(m) for m in members]
-        self._release_backend_sg(released_users)
+        steps.release_backend_sg(released_users)
 
-        await self._update_status(members, result)
+        await steps.write_status(members, deployed.result.lb_dns_name)
         await self._remove_finalizers(group, members)
-        if requeue_after is None:
-            for member in members:
-                self._events.normal(
-                    reference_of(INGRESSES, member), REASON_SUCCESSFULLY_RECONCILED, "Successfully reconciled"
-                )
-        return Result(requeue_after=requeue_after)
-
-    async def _add_finalizers(self, group: IngressGroup) -> list[KubeObject]:
-        members: list[KubeObject] = [dict(m.ingress) for m in group.members]
-        try:
-            with self._stage("add_finalizers"):
-                return [
-                    await ensure_finalizer(self._client, INGRESSES, member, group.id.finalizer)
-                    for member in members
-                ]
-        except KubeError as error:
-            self._fail(
-                members,
-                REASON_FAILED_ADD_FINALIZER,
-                "add_group_finalizer_error",
-                error,
-                "Failed add finalizer",
-            )
-            raise
+        if deployed.requeue_after is None:
+            steps.reconciled(members)
+        return Result(requeue_after=deployed.requeue_after)
 
     async def _build(self, group: IngressGroup, members: Sequence[KubeObject]) -> StackModel | None:
         try:
-            with self._stage("build_model"):
+            with self._steps.stage("build_model"):
                 return await self._builder.build(group)
         except ModelBuildError as error:
             self._build_failed(error, members)
             raise TerminalError(f"ingress group {group.id}: {error}") from error
 
-    async def _backend_sg_id(self, model: StackModel, members: Sequence[KubeObject]) -> str | None:
-        if not model.needs_backend_sg:
-            return None
-        try:
-            with self._stage("build_model"):
-                return await self._backend_sg.get([backend_sg_user(m) for m in members])
-        except BackendSGDisabledError as error:
-            self._fail(members, REASON_FAILED_BUILD_MODEL, "build_model_error", error, "Failed build model")
-            raise TerminalError(str(error)) from error
-        except Exception as error:
-            # An AWS failure while finding/creating the SG: retried with backoff.
-            self._fail(members, REASON_FAILED_BUILD_MODEL, "build_model_error", error, "Failed build model")
-            raise
-
-    async def _update_status(self, members: Sequence[KubeObject], result: DeployResult) -> None:
-        wanted = load_balancer_ingress(result.lb_dns_name)
-        try:
-            with self._stage("update_status"):
-                for member in members:
-                    await write_load_balancer_status(self._client, INGRESSES, member, wanted)
-        except KubeError as error:
-            self._fail(
-                members, REASON_FAILED_UPDATE_STATUS, "update_status_error", error, "Failed update status"
-            )
-            raise
-
     async def _remove_finalizers(self, group: IngressGroup, members: Sequence[KubeObject]) -> None:
+        """Drop the group finalizer from the inactive members; failures are reported on every member."""
         if not group.inactive_members:
             return
-        try:
-            with self._stage("remove_finalizers"):
-                for inactive in group.inactive_members:
-                    await drop_finalizer(self._client, INGRESSES, dict(inactive), group.id.finalizer)
-        except KubeError as error:
-            self._fail(
-                [*members, *map(dict, group.inactive_members)],
-                REASON_FAILED_REMOVE_FINALIZER,
-                "remove_group_finalizer_error",
-                error,
-                "Failed remove finalizer",
-            )
-            raise
+        inactive = [dict(i) for i in group.inactive_members]
+        await self._steps.remove_finalizer(
+            inactive, group.id.finalizer, "remove_group_finalizer_error", report_to=[*members, *inactive]
+        )
 
     # ----------------------------------------------------------------------------- deleted groups
 
@@ -395,22 +297,10 @@ class IngressGroupReconciler:
         holders = [dict(i) for i in group.inactive_members if group.id.finalizer in _finalizers(i)]
         if not holders:
             return Result()  # we add the finalizer before creating anything: nothing of ours exists
-        stack = self._stack(group.id)
-        try:
-            with self._stage("deploy_model"):
-                await self._tgbs.delete_all(stack)
-                deleted = await self._deployer.delete_stack(stack)
-        except DeploymentPending as pending:
-            _log.info("ingress group %s: deletion pending: %s", group.id, pending)
-            return Result(requeue_after=pending.requeue_after)
-        except Exception as error:
-            self._fail(
-                holders, REASON_FAILED_DEPLOY_MODEL, "deploy_model_error", error, "Failed deploy model"
-            )
-            raise
-        if not deleted.is_empty:
-            _log.info("ingress group %s: deleted %s", group.id, deleted)
-        self._release_backend_sg([backend_sg_user(i) for i in group.inactive_members])
+        pending = await self._steps.delete(f"ingress group {group.id}", self._stack(group.id), holders)
+        if pending is not None:
+            return pending
+        self._steps.release_backend_sg([backend_sg_user(i) for i in group.inactive_members])
         await self._remove_finalizers(group, ())
         return Result()
 
@@ -418,10 +308,6 @@ class IngressGroupReconciler:
 
     def _stack(self, group_id: IngressGroupId) -> StackTags:
         return StackTags(self._cluster_name, INGRESS_TAG_PREFIX, str(group_id))
-
-    def _release_backend_sg(self, users: Sequence[str]) -> None:
-        if users and self._backend_sg.release(users) and self._on_backend_sg_unused is not None:
-            self._on_backend_sg_unused()
 
     def _build_failed(self, error: ModelBuildError, members: Sequence[Mapping[str, Any]]) -> None:
         """Warning on every member and on every Ingress the error names (once each)."""
@@ -431,28 +317,13 @@ class IngressGroupReconciler:
                 named = self._ingresses.get(ref.key)
                 if named is not None:
                     targets[ref.key] = named
-        self._fail(
+        self._steps.fail(
             list(targets.values()),
             REASON_FAILED_BUILD_MODEL,
             "build_model_error",
             error,
             "Failed build model",
         )
-
-    def _fail(
-        self,
-        objs: Sequence[Mapping[str, Any]],
-        reason: str,
-        category: str,
-        error: BaseException,
-        prefix: str,
-    ) -> None:
-        self._metrics.error(CONTROLLER_NAME, category)
-        for obj in objs:
-            self._events.warning(reference_of(INGRESSES, obj), reason, f"{prefix} due to {error}")
-
-    def _stage(self, stage: str) -> contextlib.AbstractContextManager[None]:
-        return self._metrics.stage(CONTROLLER_NAME, stage)
 
 
 def _finalizers(obj: Mapping[str, Any]) -> list[str]:

@@ -16,55 +16,37 @@ cleared (Warning ``FailedCleanupStatus`` on failure) and the finalizer removed.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any, Final, Protocol
 
 from controller.annotations import ModelBuildError
 from controller.aws.api import AwsApi
-from controller.backendsg import BackendSGDisabledError
 from controller.config import ControllerConfig
-from controller.deploy import DeploymentPending
 from controller.deploy.load_balancer import LoadBalancerDeployer
 from controller.metrics import LbcControllerMetrics
 from controller.model.stack import StackModel
 from controller.naming import SERVICE_TAG_PREFIX, StackTags
 from controller.service.builder import LOAD_BALANCER_RESOURCE_ID, ExistingLoadBalancer
 from controller.service.matcher import SERVICE_FINALIZER, is_managed_service
+from controller.stack_reconcile import REASON_FAILED_BUILD_MODEL, StackReconcileSteps, model_inputs_changed
 from controller.stack_status import (
-    TGB_REPLACE_REQUEUE_SECONDS,
     BackendSGUsers,
     ObjectCache,
     StackDeployerLike,
-    TargetGroupBindingApplier,
-    drop_finalizer,
-    ensure_finalizer,
     key_of,
-    load_balancer_ingress,
     meta_of,
-    reference_of,
-    write_load_balancer_status,
 )
 from framework import objects
 from framework.controller import Result, TerminalError
 from framework.events import EventRecorder
 from framework.informer import DeletedFinalStateUnknown, FunctionHandler, deletion_key, object_key
-from framework.kube import SERVICES, KubeClient, KubeError, KubeObject
+from framework.kube import SERVICES, KubeClient, KubeObject
 
 _log = logging.getLogger(__name__)
 
 CONTROLLER_NAME: Final = "service"
 BACKEND_SG_USER_TYPE: Final = "service"
-
-REASON_FAILED_ADD_FINALIZER: Final = "FailedAddFinalizer"
-REASON_FAILED_REMOVE_FINALIZER: Final = "FailedRemoveFinalizer"
-REASON_FAILED_BUILD_MODEL: Final = "FailedBuildModel"
-REASON_FAILED_DEPLOY_MODEL: Final = "FailedDeployModel"
-REASON_FAILED_UPDATE_STATUS: Final = "FailedUpdateStatus"
-REASON_FAILED_CLEANUP_STATUS: Final = "FailedCleanupStatus"
-REASON_SUCCESSFULLY_RECONCILED: Final = "SuccessfullyReconciled"
-REASON_MODEL_WARNING: Final = "ModelWarning"
 
 
 class ServiceModelBuilderLike(Protocol):
@@ -100,24 +82,11 @@ def backend_sg_user(service: Mapping[str, Any]) -> str:
     return f"{BACKEND_SG_USER_TYPE}/{key_of(service)}"
 
 
-def _service_changed(old: KubeObject, new: KubeObject) -> bool:
-    """False for our own status and finalizer writes, which cannot change the model."""
-    if old is new:  # periodic resync
-        return True
-    old_meta, new_meta = meta_of(old), meta_of(new)
-    return (
-        old.get("spec") != new.get("spec")
-        or old_meta.get("annotations") != new_meta.get("annotations")
-        or old_meta.get("deletionTimestamp") != new_meta.get("deletionTimestamp")
-        or old_meta.get("uid") != new_meta.get("uid")
-    )
-
-
 def service_handler(enqueue: Callable[[str], None]) -> FunctionHandler:
     """Handler for the Service informer feeding the Service queue (key ``namespace/name``)."""
 
     def on_update(old: KubeObject, new: KubeObject) -> None:
-        if _service_changed(old, new):
+        if model_inputs_changed(old, new):
             enqueue(object_key(new))
 
     def on_delete(obj: KubeObject | DeletedFinalStateUnknown) -> None:
@@ -152,16 +121,21 @@ class ServiceReconciler:
     ) -> None:
         self._cluster_name = config.cluster_name
         self._load_balancer_class = config.load_balancer_class
-        self._client = client
         self._services = services
         self._builder = builder
-        self._deployer = deployer
-        self._backend_sg = backend_sg
-        self._events = events
-        self._metrics = metrics
         self._existing = existing_load_balancers
-        self._on_backend_sg_unused = on_backend_sg_unused
-        self._tgbs = TargetGroupBindingApplier(client, namespace=config.watch_namespace or None)
+        self._steps = StackReconcileSteps(
+            controller_name=CONTROLLER_NAME,
+            resource=SERVICES,
+            client=client,
+            deployer=deployer,
+            watch_namespace=config.watch_namespace or None,
+            backend_sg=backend_sg,
+            events=events,
+            metrics=metrics,
+            on_backend_sg_unused=on_backend_sg_unused,
+            log=_log,
+        )
 
     async def reconcile(self, key: str) -> Result:
         service = self._services.get(key)
@@ -180,137 +154,51 @@ class ServiceReconciler:
         if not (live and is_managed_service(service, self._load_balancer_class)):
             return None
         try:
-            with self._stage("build_model"):
+            with self._steps.stage("build_model"):
                 existing = await self._existing.find(stack) if self._existing is not None else None
                 return await self._builder.build(service, existing=existing)
         except ModelBuildError as error:
-            self._fail(service, REASON_FAILED_BUILD_MODEL, "build_model_error", error, "Failed build model")
+            self._build_failed(service, error)
             raise TerminalError(f"service {stack.stack_id}: {error}") from error
         except Exception as error:
             # Looking up the existing NLB failed (AWS): retried with backoff.
-            self._fail(service, REASON_FAILED_BUILD_MODEL, "build_model_error", error, "Failed build model")
+            self._build_failed(service, error)
             raise
 
     async def _deploy(self, service: KubeObject, model: StackModel, stack: StackTags) -> Result:
-        service = await self._add_finalizer(service)
-        for warning in model.warnings:
-            self._events.warning(reference_of(SERVICES, service), REASON_MODEL_WARNING, warning)
-        backend_sg_id = await self._backend_sg_id(service, model)
-        requeue_after: float | None = None
-        try:
-            with self._stage("deploy_model"):
-                try:
-                    result = await self._deployer.deploy(model, backend_sg_id=backend_sg_id)
-                except DeploymentPending as pending:
-                    if pending.result is None:
-                        raise
-                    _log.info("service %s: %s", stack.stack_id, pending)
-                    result, requeue_after = pending.result, pending.requeue_after
-                applied = await self._tgbs.apply(stack, result.tgb_specs)
-        except DeploymentPending as pending:
-            _log.info("service %s: %s", stack.stack_id, pending)
-            return Result(requeue_after=pending.requeue_after)
-        except Exception as error:
-            self._fail(
-                service, REASON_FAILED_DEPLOY_MODEL, "deploy_model_error", error, "Failed deploy model"
-            )
-            raise
-        if applied.pending:
-            requeue_after = min(requeue_after or TGB_REPLACE_REQUEUE_SECONDS, TGB_REPLACE_REQUEUE_SECONDS)
-        try:
-            with self._stage("update_status"):
-                await write_load_balancer_status(
-                    self._client, SERVICES, service, load_balancer_ingress(result.lb_dns_name)
-                )
-        except KubeError as error:
-            self._fail(
-                service, REASON_FAILED_UPDATE_STATUS, "update_status_error", error, "Failed update status"
-            )
-            raise
+        steps = self._steps
+        [service] = await steps.add_finalizer([service], SERVICE_FINALIZER, "add_finalizers_error")
+        steps.model_warnings(model, [service])
+        backend_sg_id = await steps.backend_sg_id(model, [backend_sg_user(service)], [service])
+        deployed = await steps.deploy(f"service {stack.stack_id}", stack, model, backend_sg_id, [service])
+        if isinstance(deployed, Result):
+            return deployed
+        await steps.write_status([service], deployed.result.lb_dns_name)
         if not model.needs_backend_sg:
-            self._release_backend_sg(service)
-        if requeue_after is None:
-            self._events.normal(
-                reference_of(SERVICES, service), REASON_SUCCESSFULLY_RECONCILED, "Successfully reconciled"
-            )
-        return Result(requeue_after=requeue_after)
-
-    async def _add_finalizer(self, service: KubeObject) -> KubeObject:
-        try:
-            with self._stage("add_finalizers"):
-                return await ensure_finalizer(self._client, SERVICES, service, SERVICE_FINALIZER)
-        except KubeError as error:
-            self._fail(
-                service, REASON_FAILED_ADD_FINALIZER, "add_finalizers_error", error, "Failed add finalizer"
-            )
-            raise
-
-    async def _backend_sg_id(self, service: KubeObject, model: StackModel) -> str | None:
-        if not model.needs_backend_sg:
-            return None
-        try:
-            with self._stage("build_model"):
-                return await self._backend_sg.get([backend_sg_user(service)])
-        except BackendSGDisabledError as error:
-            self._fail(service, REASON_FAILED_BUILD_MODEL, "build_model_error", error, "Failed build model")
-            raise TerminalError(str(error)) from error
-        except Exception as error:
-            self._fail(service, REASON_FAILED_BUILD_MODEL, "build_model_error", error, "Failed build model")
-            raise
+            steps.release_backend_sg([backend_sg_user(service)])
+        if deployed.requeue_after is None:
+            steps.reconciled([service])
+        return Result(requeue_after=deployed.requeue_after)
 
     # ----------------------------------------------------------------------------- clean-up
 
     async def _cleanup(self, service: KubeObject, stack: StackTags) -> Result:
         if not objects.has_finalizer(service, SERVICE_FINALIZER):
             return Result()  # never deployed (the finalizer comes first), or already cleaned up
-        try:
-            with self._stage("deploy_model"):
-                await self._tgbs.delete_all(stack)
-                deleted = await self._deployer.delete_stack(stack)
-        except DeploymentPending as pending:
-            _log.info("service %s: deletion pending: %s", stack.stack_id, pending)
-            return Result(requeue_after=pending.requeue_after)
-        except Exception as error:
-            self._fail(
-                service, REASON_FAILED_DEPLOY_MODEL, "deploy_model_error", error, "Failed deploy model"
-            )
-            raise
-        if not deleted.is_empty:
-            _log.info("service %s: deleted %s", stack.stack_id, deleted)
-        self._release_backend_sg(service)
-        try:
-            with self._stage("update_status"):
-                await write_load_balancer_status(self._client, SERVICES, service, None)
-        except KubeError as error:
-            self._fail(
-                service, REASON_FAILED_CLEANUP_STATUS, "update_status_error", error, "Failed cleanup status"
-            )
-            raise
-        try:
-            with self._stage("remove_finalizers"):
-                await drop_finalizer(self._client, SERVICES, service, SERVICE_FINALIZER)
-        except KubeError as error:
-            self._fail(
-                service,
-                REASON_FAILED_REMOVE_FINALIZER,
-                "remove_finalizers_error",
-                error,
-                "Failed remove finalizer",
-            )
-            raise
+        steps = self._steps
+        pending = await steps.delete(f"service {stack.stack_id}", stack, [service])
+        if pending is not None:
+            return pending
+        steps.release_backend_sg([backend_sg_user(service)])
+        await steps.clear_status(service)
+        await steps.remove_finalizer(
+            [service], SERVICE_FINALIZER, "remove_finalizers_error", report_to=[service]
+        )
         return Result()
 
     # ----------------------------------------------------------------------------- helpers
 
-    def _release_backend_sg(self, service: Mapping[str, Any]) -> None:
-        if self._backend_sg.release([backend_sg_user(service)]) and self._on_backend_sg_unused is not None:
-            self._on_backend_sg_unused()
-
-    def _fail(
-        self, service: Mapping[str, Any], reason: str, category: str, error: BaseException, prefix: str
-    ) -> None:
-        self._metrics.error(CONTROLLER_NAME, category)
-        self._events.warning(reference_of(SERVICES, service), reason, f"{prefix} due to {error}")
-
-    def _stage(self, stage: str) -> contextlib.AbstractContextManager[None]:
-        return self._metrics.stage(CONTROLLER_NAME, stage)
+    def _build_failed(self, service: Mapping[str, Any], error: BaseException) -> None:
+        self._steps.fail(
+            [service], REASON_FAILED_BUILD_MODEL, "build_model_error", error, "Failed build model"
+        )

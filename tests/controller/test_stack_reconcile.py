@@ -1,0 +1,198 @@
+"""The reconcile steps shared by the Ingress-group and Service reconcilers: how failures are
+reported (one metric, one Warning per object), which errors a step reports, and the deploy /
+delete outcomes when AWS refuses a deletion for now."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from controller.deploy import DeploymentPending, DeployResult
+from controller.deploy.result import DeleteResult
+from controller.metrics import controller_metrics
+from controller.model.stack import StackModel
+from controller.naming import StackTags
+from controller.stack_reconcile import (
+    REASON_FAILED_DEPLOY_MODEL,
+    REASON_FAILED_UPDATE_STATUS,
+    Deployed,
+    StackReconcileSteps,
+    model_inputs_changed,
+)
+from framework.controller import Result
+from framework.events import EventRecorder, ObjectReference
+from framework.kube import SERVICES, KubeApiError, KubeClient, KubeObject
+
+STACK = StackTags("cluster", "service.k8s.aws", "apps/web")
+ERRORS = "awslbc_controller_reconcile_errors_total"
+
+
+@dataclass
+class RecordedEvents:
+    recorded: list[tuple[str, str, str, str]] = field(default_factory=list)
+
+    def warning(self, obj: ObjectReference, reason: str, note: str) -> None:
+        self.recorded.append(("Warning", obj.name, reason, note))
+
+    def normal(self, obj: ObjectReference, reason: str, note: str) -> None:
+        self.recorded.append(("Normal", obj.name, reason, note))
+
+
+@dataclass
+class ScriptedDeployer:
+    error: Exception
+
+    async def deploy(self, model: StackModel, *, backend_sg_id: str | None) -> DeployResult:
+        raise self.error
+
+    async def delete_stack(self, stack: StackTags) -> DeleteResult:
+        raise self.error
+
+
+class NoBindingsClient:
+    """Answers the TGB applier's label-selected LIST: the stack has no TargetGroupBindings."""
+
+    async def list(self, resource: object, namespace: str | None, **_: object) -> dict[str, Any]:
+        return {"items": []}
+
+
+class UnusedBackendSG:
+    async def get(self, users: Iterable[str]) -> str:
+        raise AssertionError("not called")
+
+    def release(self, users: Iterable[str]) -> bool:
+        return True
+
+
+def service(name: str) -> KubeObject:
+    return {"metadata": {"name": name, "namespace": "apps", "uid": f"uid-{name}"}}
+
+
+def steps_for(
+    deployer: ScriptedDeployer, events: RecordedEvents, registry: CollectorRegistry
+) -> StackReconcileSteps:
+    return StackReconcileSteps(
+        controller_name="service",
+        resource=SERVICES,
+        client=cast(KubeClient, NoBindingsClient()),
+        deployer=deployer,
+        watch_namespace=None,
+        backend_sg=UnusedBackendSG(),
+        events=cast(EventRecorder, events),
+        metrics=controller_metrics(registry),
+        on_backend_sg_unused=None,
+        log=logging.getLogger(__name__),
+    )
+
+
+def errors(registry: CollectorRegistry, category: str) -> float | None:
+    return registry.get_sample_value(ERRORS, {"controller": "service", "error_category": category})
+
+
+def test_a_failed_step_counts_once_and_warns_on_every_object() -> None:
+    events, registry = RecordedEvents(), CollectorRegistry()
+    steps = steps_for(ScriptedDeployer(RuntimeError("unused")), events, registry)
+    conflict = KubeApiError(409, {"reason": "Conflict", "message": "stale"})
+    with (
+        pytest.raises(KubeApiError),
+        steps.step(
+            "update_status",
+            [service("a"), service("b")],
+            REASON_FAILED_UPDATE_STATUS,
+            "update_status_error",
+            "Failed update status",
+        ),
+    ):
+        raise conflict
+    assert errors(registry, "update_status_error") == 1.0
+    note = f"Failed update status due to {conflict}"
+    assert events.recorded == [
+        ("Warning", "a", "FailedUpdateStatus", note),
+        ("Warning", "b", "FailedUpdateStatus", note),
+    ]
+
+
+def test_a_step_reports_only_kubernetes_errors() -> None:
+    events, registry = RecordedEvents(), CollectorRegistry()
+    steps = steps_for(ScriptedDeployer(RuntimeError("unused")), events, registry)
+    with (
+        pytest.raises(ValueError),
+        steps.step("update_status", [service("a")], REASON_FAILED_UPDATE_STATUS, "update_status_error", "x"),
+    ):
+        raise ValueError("not ours to report")
+    assert errors(registry, "update_status_error") is None
+    assert events.recorded == []
+
+
+async def test_deploy_ends_the_pass_when_aws_refuses_without_a_result() -> None:
+    events, registry = RecordedEvents(), CollectorRegistry()
+    steps = steps_for(ScriptedDeployer(DeploymentPending("SG in use", requeue_after=7.0)), events, registry)
+    outcome = await steps.deploy("service apps/web", STACK, cast(StackModel, None), None, [service("web")])
+    assert outcome == Result(requeue_after=7.0)
+    assert events.recorded == []
+
+
+async def test_a_deploy_failure_is_failed_deploy_model_and_is_raised() -> None:
+    events, registry = RecordedEvents(), CollectorRegistry()
+    boom = RuntimeError("AWS said no")
+    steps = steps_for(ScriptedDeployer(boom), events, registry)
+    with pytest.raises(RuntimeError):
+        await steps.deploy("service apps/web", STACK, cast(StackModel, None), None, [service("web")])
+    assert errors(registry, "deploy_model_error") == 1.0
+    assert events.recorded == [
+        ("Warning", "web", REASON_FAILED_DEPLOY_MODEL, "Failed deploy model due to AWS said no")
+    ]
+
+
+async def test_deploy_applies_the_tgbs_and_requeues_when_only_clean_up_is_pending() -> None:
+    events, registry = RecordedEvents(), CollectorRegistry()
+    converged = DeployResult(
+        lb_arn="arn:lb",
+        lb_dns_name="web.elb",
+        managed_sg_id=None,
+        load_balancer_security_groups=(),
+        target_group_arns={},
+        tgb_specs=(),
+    )
+    pending = DeploymentPending("old TG in use", requeue_after=5.0, result=converged)
+    steps = steps_for(ScriptedDeployer(pending), events, registry)
+    outcome = await steps.deploy("service apps/web", STACK, cast(StackModel, None), None, [service("web")])
+    assert outcome == Deployed(converged, 5.0)
+    assert events.recorded == []
+
+
+async def test_a_pending_deletion_requeues() -> None:
+    events, registry = RecordedEvents(), CollectorRegistry()
+    steps = steps_for(ScriptedDeployer(DeploymentPending("TG in use", requeue_after=3.0)), events, registry)
+    assert await steps.delete("service apps/web", STACK, [service("web")]) == Result(requeue_after=3.0)
+    assert errors(registry, "deploy_model_error") is None
+    assert events.recorded == []
+
+
+async def test_a_failed_deletion_is_failed_deploy_model_and_is_raised() -> None:
+    events, registry = RecordedEvents(), CollectorRegistry()
+    steps = steps_for(ScriptedDeployer(RuntimeError("AWS said no")), events, registry)
+    with pytest.raises(RuntimeError):
+        await steps.delete("service apps/web", STACK, [service("web")])
+    assert errors(registry, "deploy_model_error") == 1.0
+    assert events.recorded == [
+        ("Warning", "web", REASON_FAILED_DEPLOY_MODEL, "Failed deploy model due to AWS said no")
+    ]
+
+
+def test_model_inputs_changed_ignores_status_and_finalizer_writes() -> None:
+    old: dict[str, Any] = {"metadata": {"uid": "1", "annotations": {"a": "1"}}, "spec": {"x": 1}}
+    assert model_inputs_changed(old, old)  # a periodic resync re-queues
+    status_write = {**old, "status": {"loadBalancer": {"ingress": [{"hostname": "h"}]}}}
+    finalizer_write = {**old, "metadata": {**old["metadata"], "finalizers": ["f"]}}
+    assert not model_inputs_changed(old, status_write)
+    assert not model_inputs_changed(old, finalizer_write)
+    assert model_inputs_changed(old, {**old, "spec": {"x": 2}})
+    assert model_inputs_changed(old, {**old, "metadata": {**old["metadata"], "annotations": {}}})
+    assert model_inputs_changed(old, {**old, "metadata": {**old["metadata"], "deletionTimestamp": "t"}})
+    assert model_inputs_changed(old, {**old, "metadata": {**old["metadata"], "uid": "2"}})
