@@ -8,8 +8,9 @@
   real server as the ServiceAccount ``kube-system/aws-load-balancer-controller`` with only the
   rights config/rbac grants it.
 
-Test modules import their helpers from ``e2e_harness`` by module name (pytest puts this directory
-on ``sys.path``). Every test uses its own namespace, so tests stay independent on a shared server.
+Test modules import their helpers by module name (pytest puts this directory on ``sys.path``):
+``e2e_harness`` (the controller process, waiting for outcomes) and ``e2e_objects`` (manifests,
+NodePort Services, AWS lookups, reading inbound rules); test modules never import each other. Every test uses its own namespace, so tests stay independent on a shared server.
 The real server has no namespace controller, so the ``namespace`` fixture empties the namespace
 itself (a later test's controller must not find this test's Ingresses, Services and bindings).
 """
@@ -69,7 +70,9 @@ def kube_api(request: pytest.FixtureRequest) -> ApiServerHandle:
 @pytest.fixture(scope="session")
 def controller_service_account_kubeconfig(real_control_plane: RealControlPlane) -> Path:
     """config/rbac applied once per session; a token kubeconfig for the controller's ServiceAccount."""
-    return controller_kubeconfig(real_control_plane)
+    # Typed here: mypy run on tests/e2e alone sees controller_rbac (one level up) as untyped.
+    kubeconfig: Path = controller_kubeconfig(real_control_plane)
+    return kubeconfig
 
 
 @pytest.fixture

@@ -17,21 +17,18 @@ from __future__ import annotations
 import asyncio
 
 from conftest import StartController
-from test_e2e_security_groups import (
+from e2e_harness import delete_ingresses_and_wait, wait_for, wait_for_load_balancer, wait_for_warning
+from e2e_objects import (
     MANAGE_BACKEND_RULES,
     SECURITY_GROUPS,
+    create_node_port_service,
     create_security_group,
-    delete_ingresses_and_wait,
     describe_security_group,
     ingress_manifest,
     labelled_node_rules,
-    node_port_service,
     security_groups_named,
     security_groups_of_cluster,
     tags_of,
-    wait_for,
-    wait_for_load_balancer,
-    wait_for_warning,
 )
 
 from controller.aws.client import AwsClient
@@ -71,7 +68,7 @@ async def test_invalid_backend_sg_flag_exits_and_a_given_backend_sg_is_used_but_
 
     vpc_id, cluster_name = cluster.vpc.vpc_id, cluster.vpc.cluster_name
     preset = await create_security_group(aws_api, vpc_id, "preset-backend", {"Name": "preset-backend"})
-    node_port = await node_port_service(kube, namespace, "echo")
+    node_port = await create_node_port_service(kube, namespace, "echo")
     aws_proxy.reset_counts()
 
     async with start_controller(f"--backend-security-group={preset}") as running:
@@ -120,7 +117,7 @@ async def test_backend_sg_disabled_makes_the_managed_sg_the_rule_source_and_reje
     """``--enable-backend-security-group=false``: scenario 27, and auto mode without a backend SG."""
     vpc_id, cluster_name = cluster.vpc.vpc_id, cluster.vpc.cluster_name
     await create_security_group(aws_api, vpc_id, "web-group-name", {"Name": "web-sg"})
-    node_port = await node_port_service(kube, namespace, "echo")
+    node_port = await create_node_port_service(kube, namespace, "echo")
 
     async with start_controller("--enable-backend-security-group=false") as running:
         await kube.create(
@@ -170,8 +167,8 @@ async def test_backend_sg_outlives_one_user_and_a_restarted_process_deletes_it_w
     start_controller: StartController,
 ) -> None:
     """Scenarios 32/33, and 34 as DESIGN difference 1 fixes it: users are recomputed after a restart."""
-    port_a = await node_port_service(kube, namespace, "svc-a")
-    port_b = await node_port_service(kube, namespace, "svc-b")
+    port_a = await create_node_port_service(kube, namespace, "svc-a")
+    port_b = await create_node_port_service(kube, namespace, "svc-b")
 
     async with start_controller(log_name="first") as first:
         await kube.create(INGRESSES, ingress_manifest("a", "svc-a"), namespace)
@@ -231,8 +228,8 @@ async def test_port_restriction_modes_on_the_node_sg(
     start_controller: StartController,
 ) -> None:
     """Scenario 37 / DESIGN difference 4 (R=8 default, R=1 like upstream) and scenario 38."""
-    port_a = await node_port_service(kube, namespace, "svc-a")
-    port_b = await node_port_service(kube, namespace, "svc-b")
+    port_a = await create_node_port_service(kube, namespace, "svc-a")
+    port_b = await create_node_port_service(kube, namespace, "svc-b")
     low, high = sorted((port_a, port_b))
     node_sg = cluster.node_security_group_id
     await kube.create(INGRESSES, ingress_manifest("a", "svc-a"), namespace)

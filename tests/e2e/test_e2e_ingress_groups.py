@@ -25,17 +25,24 @@ from functools import partial
 from typing import Any
 
 from conftest import StartController
-from e2e_harness import RunningController, eventually, ingress_rules
+from e2e_harness import RunningController, controller_log_on_failure, delete_and_wait_gone, eventually
+from e2e_objects import (
+    create_node_port_service,
+    describe_security_group,
+    ingress_manifest,
+    ingress_rules,
+    load_balancer_hostname,
+    tags_of,
+)
 
 from controller.aws.client import AwsClient
 from controller.sandbox.cluster import SandboxCluster
 from controller.sandbox.proxy import AwsProxy, RequestRecord
-from framework.kube import INGRESSES, SERVICES, KubeApiError, KubeClient
+from framework.kube import INGRESSES, KubeApiError, KubeClient
 
 GROUP_NAME_ANNOTATION = "alb.ingress.kubernetes.io/group.name"
 INBOUND_CIDRS_ANNOTATION = "alb.ingress.kubernetes.io/inbound-cidrs"
 SECURITY_GROUPS_ANNOTATION = "alb.ingress.kubernetes.io/security-groups"
-SCHEME_ANNOTATION = "alb.ingress.kubernetes.io/scheme"
 SHARED_GROUP = "my-shared-group.prod"
 SHARED_GROUP_FINALIZER = f"group.ingress.k8s.aws/{SHARED_GROUP}"
 IMPLICIT_GROUP_FINALIZER = "ingress.k8s.aws/resources"
@@ -51,48 +58,6 @@ def _explicit_group_sg_name(cluster_name: str, group_name: str) -> str:
     digest = hashlib.sha256((cluster_name + group_name).encode()).hexdigest()[:10]
     sanitized = "".join(c for c in group_name if c.isascii() and c.isalnum())
     return f"k8s-{sanitized[:17]}-{digest}"
-
-
-def _ingress(name: str, annotations: dict[str, str], service: str = "web") -> dict[str, Any]:
-    """An ``alb`` Ingress; internet-facing, as the sandbox VPC's subnets are tagged for public ELBs."""
-    return {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "Ingress",
-        "metadata": {"name": name, "annotations": {SCHEME_ANNOTATION: "internet-facing", **annotations}},
-        "spec": {
-            "ingressClassName": "alb",
-            "rules": [
-                {
-                    "http": {
-                        "paths": [
-                            {
-                                "path": "/",
-                                "pathType": "Prefix",
-                                "backend": {"service": {"name": service, "port": {"number": 80}}},
-                            }
-                        ]
-                    }
-                }
-            ],
-        },
-    }
-
-
-async def _node_port_service(kube: KubeClient, namespace: str, name: str = "web") -> None:
-    await kube.create(
-        SERVICES,
-        {
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": {"name": name},
-            "spec": {
-                "type": "NodePort",
-                "selector": {"app": name},
-                "ports": [{"port": 80, "targetPort": 8080}],
-            },
-        },
-        namespace,
-    )
 
 
 async def _patch_annotations(
@@ -111,22 +76,15 @@ async def _patch_annotations(
 async def _controller(start_controller: StartController, *flags: str) -> AsyncIterator[RunningController]:
     """The controller process; any failed assertion in the body also shows the log's tail."""
     async with start_controller(*flags) as running:
-        try:
+        with controller_log_on_failure(running):
             yield running
-        except AssertionError as error:
-            raise AssertionError(f"{error}\ncontroller log:\n{running.log()[-6000:]}") from None
-
-
-async def _hostname(kube: KubeClient, namespace: str, name: str) -> str | None:
-    ingress = await kube.get(INGRESSES, name, namespace)
-    entries = (ingress.get("status") or {}).get("loadBalancer", {}).get("ingress") or []
-    hostname = entries[0].get("hostname") if entries else None
-    return str(hostname) if hostname else None
 
 
 async def _wait_hostname(kube: KubeClient, namespace: str, name: str) -> str:
     return await eventually(
-        lambda: _hostname(kube, namespace, name), what=f"an ALB hostname on {name}", within=90
+        lambda: load_balancer_hostname(kube, INGRESSES, namespace, name),
+        what=f"an ALB hostname on {name}",
+        within=90,
     )
 
 
@@ -148,23 +106,9 @@ async def _load_balancer_count(aws: AwsClient) -> int:
     return len((await aws.call("elbv2", "DescribeLoadBalancers"))["LoadBalancers"])
 
 
-async def _security_group(aws: AwsClient, group_id: str) -> dict[str, Any] | None:
-    found = await aws.paginate(
-        "ec2",
-        "DescribeSecurityGroups",
-        "SecurityGroups",
-        Filters=[{"Name": "group-id", "Values": [group_id]}],
-    )
-    return dict(found[0]) if found else None
-
-
 async def _create_sg(aws: AwsClient, vpc_id: str, name: str) -> str:
     created = await aws.call("ec2", "CreateSecurityGroup", GroupName=name, Description=name, VpcId=vpc_id)
     return str(created["GroupId"])
-
-
-def _tags(resource: dict[str, Any]) -> dict[str, str]:
-    return {t["Key"]: t["Value"] for t in resource.get("Tags", [])}
 
 
 def _rule_sources(permissions: list[dict[str, Any]]) -> set[tuple[int, str]]:
@@ -196,28 +140,6 @@ async def _warning(
     return None
 
 
-async def _delete_and_wait_gone(
-    kube: KubeClient, namespace: str, names: Iterable[str], within: float = 90
-) -> None:
-    doomed = list(names)
-    for name in doomed:
-        await kube.request("DELETE", INGRESSES.object_path(name, namespace))
-
-    async def all_gone() -> bool | None:
-        left = []
-        for name in doomed:
-            try:
-                await kube.get(INGRESSES, name, namespace)
-                left.append(name)
-            except KubeApiError as error:
-                if error.status != 404:
-                    raise
-        assert not left, f"still present: {left}"
-        return True
-
-    await eventually(all_gone, what=f"Ingresses {doomed} deleted (finalizers released)", within=within)
-
-
 def _records_since(proxy: AwsProxy, start: int, operation: str) -> list[tuple[int, RequestRecord]]:
     return [(i, r) for i, r in enumerate(proxy.request_log) if i >= start and r.operation == operation]
 
@@ -241,7 +163,7 @@ async def test_explicit_group_shares_one_alb_conflicts_are_reported_and_members_
 ) -> None:
     """Scenarios 3, 14, 15, 26 and a member leaving its group."""
     vpc_id, cluster_name = cluster.vpc.vpc_id, cluster.vpc.cluster_name
-    await _node_port_service(kube, namespace)
+    await create_node_port_service(kube, namespace, "web")
     custom_a = await _create_sg(aws_api, vpc_id, "custom-a")
     custom_b = await _create_sg(aws_api, vpc_id, "custom-b")
     members = {
@@ -258,7 +180,7 @@ async def test_explicit_group_shares_one_alb_conflicts_are_reported_and_members_
 
     async with _controller(start_controller) as running:
         for name, annotations in members.items():
-            await kube.create(INGRESSES, _ingress(name, annotations), namespace)
+            await kube.create(INGRESSES, ingress_manifest(name, "web", annotations), namespace)
 
         group_dns = await _wait_hostname(kube, namespace, "alpha")
         assert await _wait_hostname(kube, namespace, "beta") == group_dns
@@ -266,10 +188,10 @@ async def test_explicit_group_shares_one_alb_conflicts_are_reported_and_members_
         # Scenario 3: one ALB for the group, its managed SG named and tagged for the group.
         lb = await _load_balancer(aws_api, group_dns)
         managed_sg_id = lb["SecurityGroups"][0]
-        managed_sg = await _security_group(aws_api, managed_sg_id)
+        managed_sg = await describe_security_group(aws_api, managed_sg_id)
         assert managed_sg is not None
         assert managed_sg["GroupName"] == _explicit_group_sg_name(cluster_name, SHARED_GROUP)
-        assert _tags(managed_sg)["ingress.k8s.aws/stack"] == SHARED_GROUP
+        assert tags_of(managed_sg)["ingress.k8s.aws/stack"] == SHARED_GROUP
         for name in ("alpha", "beta"):
             assert SHARED_GROUP_FINALIZER in await _finalizers(kube, namespace, name)
         # Scenario 15: beta sets no CIDRs, so it neither conflicts nor adds the 0.0.0.0/0 default.
@@ -304,7 +226,7 @@ async def test_explicit_group_shares_one_alb_conflicts_are_reported_and_members_
         async def beta_moved() -> str | None:
             finalizers = await _finalizers(kube, namespace, "beta")
             assert finalizers == [IMPLICIT_GROUP_FINALIZER], f"beta finalizers: {finalizers}"
-            hostname = await _hostname(kube, namespace, "beta")
+            hostname = await load_balancer_hostname(kube, INGRESSES, namespace, "beta")
             assert hostname and hostname != group_dns, f"beta hostname: {hostname}"
             return hostname
 
@@ -313,7 +235,7 @@ async def test_explicit_group_shares_one_alb_conflicts_are_reported_and_members_
         )
         await _load_balancer(aws_api, beta_dns)
         # The group's ALB and SG still serve alpha, unchanged.
-        assert await _hostname(kube, namespace, "alpha") == group_dns
+        assert await load_balancer_hostname(kube, INGRESSES, namespace, "alpha") == group_dns
         assert SHARED_GROUP_FINALIZER in await _finalizers(kube, namespace, "alpha")
         assert (await _load_balancer(aws_api, group_dns))["SecurityGroups"][0] == managed_sg_id
         listeners = (await aws_api.call("elbv2", "DescribeListeners", LoadBalancerArn=lb["LoadBalancerArn"]))[
@@ -322,7 +244,7 @@ async def test_explicit_group_shares_one_alb_conflicts_are_reported_and_members_
         assert [listener["Port"] for listener in listeners] == [80]
         assert _rule_sources(await ingress_rules(aws_api, managed_sg_id)) == {(80, "10.0.0.0/8")}
 
-        await _delete_and_wait_gone(kube, namespace, members)
+        await delete_and_wait_gone(kube, INGRESSES, namespace, members)
         assert await _load_balancer_count(aws_api) == 0
     assert running.process.returncode == 0, running.log()[-4000:]
 
@@ -336,24 +258,25 @@ async def test_managed_sg_drift_is_repaired_and_a_switch_to_custom_sg_detaches_b
     start_controller: StartController,
 ) -> None:
     """Scenarios 6/7 (tags), 53 (hand-made rule revoked, authorize before revoke) and 51 (switch)."""
-    await _node_port_service(kube, namespace)
+    await create_node_port_service(kube, namespace, "web")
     custom_sg_id = await _create_sg(aws_api, cluster.vpc.vpc_id, "custom-frontend")
 
     async with _controller(start_controller, "--default-tags=team=a") as running:
         await kube.create(
             INGRESSES,
-            _ingress(
+            ingress_manifest(
                 "shop",
+                "web",
                 {"alb.ingress.kubernetes.io/tags": "team=b", INBOUND_CIDRS_ANNOTATION: "10.0.0.0/8"},
             ),
             namespace,
         )
         dns_name = await _wait_hostname(kube, namespace, "shop")
         managed_sg_id = (await _load_balancer(aws_api, dns_name))["SecurityGroups"][0]
-        managed_sg = await _security_group(aws_api, managed_sg_id)
+        managed_sg = await describe_security_group(aws_api, managed_sg_id)
         assert managed_sg is not None
         # Scenario 6: with default feature gates --default-tags win over the annotation.
-        assert _tags(managed_sg)["team"] == "a"
+        assert tags_of(managed_sg)["team"] == "a"
 
         # Drift made by hand: an AWS-owned tag, a stray tag and an extra inbound rule.
         await aws_api.call(
@@ -402,9 +325,9 @@ async def test_managed_sg_drift_is_repaired_and_a_switch_to_custom_sg_detaches_b
             "RevokeSecurityGroupIngress",
         ], changes
         # Scenario 7: the stray tag is gone, the aws: tag is untouched, --default-tags still win.
-        managed_sg = await _security_group(aws_api, managed_sg_id)
+        managed_sg = await describe_security_group(aws_api, managed_sg_id)
         assert managed_sg is not None
-        tags = _tags(managed_sg)
+        tags = tags_of(managed_sg)
         assert "foo" not in tags
         assert tags["aws:cloudformation:stack-name"] == "by-hand"
         assert tags["team"] == "a"
@@ -421,7 +344,9 @@ async def test_managed_sg_drift_is_repaired_and_a_switch_to_custom_sg_detaches_b
         async def switched() -> bool | None:
             attached = (await _load_balancer(aws_api, dns_name))["SecurityGroups"]
             assert attached == [custom_sg_id], f"LB security groups: {attached}"
-            assert await _security_group(aws_api, managed_sg_id) is None, "the old managed SG still exists"
+            assert await describe_security_group(aws_api, managed_sg_id) is None, (
+                "the old managed SG still exists"
+            )
             return True
 
         await eventually(switched, what="the LB on the custom SG and the old managed SG deleted")
@@ -439,9 +364,9 @@ async def test_managed_sg_drift_is_repaired_and_a_switch_to_custom_sg_detaches_b
         assert max(set_calls) < min(deletes), "the managed SG was deleted before the LB let go of it"
         assert [aws_proxy.request_log[i].outcome for i in deletes] == ["forwarded"]
 
-        await _delete_and_wait_gone(kube, namespace, ["shop"])
+        await delete_and_wait_gone(kube, INGRESSES, namespace, ["shop"])
         # A custom SG is the user's: never deleted.
-        assert await _security_group(aws_api, custom_sg_id) is not None
+        assert await describe_security_group(aws_api, custom_sg_id) is not None
     assert running.process.returncode == 0, running.log()[-4000:]
 
 
@@ -454,9 +379,9 @@ async def test_a_managed_sg_still_in_use_blocks_only_its_own_deletion(
     start_controller: StartController,
 ) -> None:
     """Scenario 52 with DESIGN difference 6, on a single Ingress worker."""
-    await _node_port_service(kube, namespace)
+    await create_node_port_service(kube, namespace, "web")
     async with _controller(start_controller, "--ingress-max-concurrent-reconciles=1") as running:
-        await kube.create(INGRESSES, _ingress("stuck", {}), namespace)
+        await kube.create(INGRESSES, ingress_manifest("stuck", "web", {}), namespace)
         dns_name = await _wait_hostname(kube, namespace, "stuck")
         managed_sg_id = (await _load_balancer(aws_api, dns_name))["SecurityGroups"][0]
         # Someone else's SG references the managed SG: AWS refuses to delete it.
@@ -484,12 +409,12 @@ async def test_a_managed_sg_still_in_use_blocks_only_its_own_deletion(
         await eventually(refused, what="DeleteSecurityGroup of the managed SG answered DependencyViolation")
 
         # The single worker is free: a new Ingress gets its ALB while the deletion waits.
-        await kube.create(INGRESSES, _ingress("fresh", {}), namespace)
+        await kube.create(INGRESSES, ingress_manifest("fresh", "web", {}), namespace)
         await _wait_hostname(kube, namespace, "fresh")
         stuck = await kube.get(INGRESSES, "stuck", namespace)
         assert stuck["metadata"].get("deletionTimestamp")
         assert IMPLICIT_GROUP_FINALIZER in stuck["metadata"].get("finalizers", [])
-        assert await _security_group(aws_api, managed_sg_id) is not None
+        assert await describe_security_group(aws_api, managed_sg_id) is not None
         # The LB went first (reverse order); only the SG waits.
         balancers = (await aws_api.call("elbv2", "DescribeLoadBalancers"))["LoadBalancers"]
         assert dns_name not in [lb["DNSName"].lower() for lb in balancers]
@@ -510,9 +435,9 @@ async def test_a_managed_sg_still_in_use_blocks_only_its_own_deletion(
             return None
 
         await eventually(stuck_gone, what="the stuck Ingress deleted once the reference is gone", within=90)
-        assert await _security_group(aws_api, managed_sg_id) is None
+        assert await describe_security_group(aws_api, managed_sg_id) is None
 
-        await _delete_and_wait_gone(kube, namespace, ["fresh"])
+        await delete_and_wait_gone(kube, INGRESSES, namespace, ["fresh"])
     assert running.process.returncode == 0, running.log()[-4000:]
 
 
@@ -523,7 +448,7 @@ async def test_ipv6_only_cidrs_on_an_ipv4_alb_open_nothing_and_a_prefix_list_is_
     start_controller: StartController,
 ) -> None:
     """Scenarios 12 (with DESIGN difference 8's Warning) and 13."""
-    await _node_port_service(kube, namespace)
+    await create_node_port_service(kube, namespace, "web")
     created = await aws_api.call(
         "ec2",
         "CreateManagedPrefixList",
@@ -536,12 +461,15 @@ async def test_ipv6_only_cidrs_on_an_ipv4_alb_open_nothing_and_a_prefix_list_is_
 
     async with _controller(start_controller) as running:
         await kube.create(
-            INGRESSES, _ingress("v6only", {INBOUND_CIDRS_ANNOTATION: "2001:db8::/32"}), namespace
+            INGRESSES,
+            ingress_manifest("v6only", "web", {INBOUND_CIDRS_ANNOTATION: "2001:db8::/32"}),
+            namespace,
         )
         await kube.create(
             INGRESSES,
-            _ingress(
+            ingress_manifest(
                 "prefixed",
+                "web",
                 {
                     "alb.ingress.kubernetes.io/security-group-prefix-lists": prefix_list_id,
                     "alb.ingress.kubernetes.io/listen-ports": '[{"HTTP": 443}]',
@@ -575,5 +503,5 @@ async def test_ipv6_only_cidrs_on_an_ipv4_alb_open_nothing_and_a_prefix_list_is_
         assert _rule_sources(permissions) == {(443, prefix_list_id)}
         assert [(p["IpProtocol"], p["FromPort"], p["ToPort"]) for p in permissions] == [("tcp", 443, 443)]
 
-        await _delete_and_wait_gone(kube, namespace, ["v6only", "prefixed"])
+        await delete_and_wait_gone(kube, INGRESSES, namespace, ["v6only", "prefixed"])
     assert running.process.returncode == 0, running.log()[-4000:]

@@ -17,15 +17,14 @@ from __future__ import annotations
 from typing import Any
 
 from conftest import StartController
-from e2e_harness import ingress_rules
-from test_e2e_security_groups import (
-    delete_ingresses_and_wait,
+from e2e_harness import delete_ingresses_and_wait, wait_for, wait_for_load_balancer
+from e2e_objects import (
+    cidr_rules,
+    create_node_port_service,
     ingress_manifest,
-    node_port_service,
+    ingress_rules,
     security_groups_named,
     tags_of,
-    wait_for,
-    wait_for_load_balancer,
 )
 
 from controller.aws.client import AwsClient
@@ -36,19 +35,6 @@ from framework.kube import INGRESSES, KubeClient
 
 LISTEN_PORTS = "alb.ingress.kubernetes.io/listen-ports"
 IP_ADDRESS_TYPE = "alb.ingress.kubernetes.io/ip-address-type"
-
-CidrRule = tuple[str, int, int, str]
-"""(protocol, from port, to port, CIDR) of one CIDR-sourced inbound rule."""
-
-
-def cidr_rules(permissions: list[dict[str, Any]]) -> set[CidrRule]:
-    """Every CIDR-sourced rule, one per source (AWS groups several sources in one permission)."""
-    rules: set[CidrRule] = set()
-    for permission in permissions:
-        key = (str(permission["IpProtocol"]), int(permission["FromPort"]), int(permission["ToPort"]))
-        rules |= {(*key, str(r["CidrIp"])) for r in permission.get("IpRanges", [])}
-        rules |= {(*key, str(r["CidrIpv6"])) for r in permission.get("Ipv6Ranges", [])}
-    return rules
 
 
 def description_of(permissions: list[dict[str, Any]], port: int, cidr: str) -> str | None:
@@ -95,7 +81,7 @@ async def test_default_port_rule_a_description_only_difference_and_backend_sg_re
     deleted at start-up instead: DESIGN difference 1, so a hand-made one cannot be used here.)
     """
     vpc_id, cluster_name = cluster.vpc.vpc_id, cluster.vpc.cluster_name
-    await node_port_service(kube, namespace, "echo")
+    await create_node_port_service(kube, namespace, "echo")
 
     async with start_controller(log_name="first") as first:
         await kube.create(INGRESSES, ingress_manifest("echo", "echo"), namespace)
@@ -199,7 +185,7 @@ async def test_dualstack_alb_opens_each_listen_port_from_both_address_families(
 ) -> None:
     """Scenario 11: ip-address-type dualstack, no inbound-cidrs → 0.0.0.0/0 and ::/0 per port."""
     vpc_id, cluster_name = cluster.vpc.vpc_id, cluster.vpc.cluster_name
-    await node_port_service(kube, namespace, "echo")
+    await create_node_port_service(kube, namespace, "echo")
     annotations = {IP_ADDRESS_TYPE: "dualstack", LISTEN_PORTS: '[{"HTTP": 80}, {"HTTP": 8080}]'}
 
     async with start_controller() as running:

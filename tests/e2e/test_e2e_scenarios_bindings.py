@@ -20,58 +20,30 @@ import json
 from typing import Any
 
 from conftest import StartController
-from e2e_harness import RunningController, ingress_rules
-from test_e2e_security_groups import create_security_group, labelled_node_rules, node_port_service, wait_for
-from test_e2e_service import _endpoint_slice
+from e2e_harness import RunningController, controller_log_on_failure, delete_and_wait_gone, wait_for
+from e2e_objects import (
+    NodeRule,
+    create_node_port_service,
+    create_security_group,
+    create_target_group,
+    endpoint_slice_manifest,
+    ingress_rules,
+    labelled_group_rules,
+    labelled_node_rules,
+    report_pod_running,
+    target_group_binding_manifest,
+)
 
 from controller.aws.client import AwsClient
 from controller.endpointsg.discovery import POD_ENI_ANNOTATION
-from controller.naming import TGB_RULE_DESCRIPTION, cluster_tag_key
+from controller.naming import cluster_tag_key
 from controller.sandbox.cluster import SandboxCluster
 from controller.sandbox.proxy import AwsProxy
 from controller.targetgroupbinding import TARGET_GROUP_BINDINGS
-from framework.kube import ENDPOINT_SLICES, PODS, SERVICES, KubeApiError, KubeClient
+from framework.kube import ENDPOINT_SLICES, PODS, SERVICES, KubeClient
 
-NodeRule = tuple[str, str, int, int]
-"""(source SG, protocol, from port, to port) of one labelled rule."""
-
+BINDINGS_RELEASED = "bindings released by their finalizers"
 ALL_TCP = ("tcp", 0, 65535)
-
-
-async def _target_group(aws: AwsClient, vpc_id: str, name: str, target_type: str) -> str:
-    created = await aws.call(
-        "elbv2",
-        "CreateTargetGroup",
-        Name=name,
-        Protocol="TCP",
-        Port=8080 if target_type == "ip" else 80,
-        VpcId=vpc_id,
-        TargetType=target_type,
-    )
-    return str(created["TargetGroups"][0]["TargetGroupArn"])
-
-
-def _binding(
-    name: str, service: str, tg_arn: str, source_sg: str, ports: list[int], target_type: str = "instance"
-) -> dict[str, Any]:
-    return {
-        "apiVersion": "elbv2.k8s.aws/v1beta1",
-        "kind": "TargetGroupBinding",
-        "metadata": {"name": name},
-        "spec": {
-            "targetGroupARN": tg_arn,
-            "targetType": target_type,
-            "serviceRef": {"name": service, "port": 80},
-            "networking": {
-                "ingress": [
-                    {
-                        "from": [{"securityGroup": {"groupID": source_sg}}],
-                        "ports": [{"protocol": "TCP", "port": port} for port in ports],
-                    }
-                ]
-            },
-        },
-    }
 
 
 async def _wait_for_node_rules(
@@ -83,26 +55,6 @@ async def _wait_for_node_rules(
         return True
 
     await wait_for(running, probe, what)
-
-
-async def _delete_bindings_and_wait(
-    running: RunningController, kube: KubeClient, namespace: str, *names: str
-) -> None:
-    for name in names:
-        await kube.request("DELETE", TARGET_GROUP_BINDINGS.object_path(name, namespace))
-
-    async def all_gone() -> bool | None:
-        for name in names:
-            try:
-                await kube.request("GET", TARGET_GROUP_BINDINGS.object_path(name, namespace))
-            except KubeApiError as error:
-                if error.status == 404:
-                    continue
-                raise
-            return None
-        return True
-
-    await wait_for(running, all_gone, f"bindings {names} released by their finalizers", within=90)
 
 
 async def test_empty_ports_open_all_tcp_and_a_restart_never_revokes_another_bindings_rule(
@@ -117,19 +69,23 @@ async def test_empty_ports_open_all_tcp_and_a_restart_never_revokes_another_bind
     vpc_id, node_sg = cluster.vpc.vpc_id, cluster.node_security_group_id
     source_a = await create_security_group(aws_api, vpc_id, "source-a", {})
     source_b = await create_security_group(aws_api, vpc_id, "source-b", {})
-    port_a = await node_port_service(kube, namespace, "svc-a")
-    await node_port_service(kube, namespace, "svc-b")
+    port_a = await create_node_port_service(kube, namespace, "svc-a")
+    await create_node_port_service(kube, namespace, "svc-b")
     extra_port = 30999 if port_a != 30999 else 30998
-    tg_a = await _target_group(aws_api, vpc_id, "tg-a", "instance")
-    tg_b = await _target_group(aws_api, vpc_id, "tg-b", "instance")
+    tg_a = await create_target_group(aws_api, vpc_id, "tg-a")
+    tg_b = await create_target_group(aws_api, vpc_id, "tg-b")
     bindings = TARGET_GROUP_BINDINGS.collection_path(namespace)
     rule_b: NodeRule = (source_b, *ALL_TCP)
 
     async with start_controller(log_name="first") as first:
         await kube.request(
-            "POST", bindings, body=_binding("tgb-a", "svc-a", tg_a, source_a, [port_a, extra_port])
+            "POST",
+            bindings,
+            body=target_group_binding_manifest("tgb-a", "svc-a", tg_a, source_a, [port_a, extra_port]),
         )
-        await kube.request("POST", bindings, body=_binding("tgb-b", "svc-b", tg_b, source_b, []))
+        await kube.request(
+            "POST", bindings, body=target_group_binding_manifest("tgb-b", "svc-b", tg_b, source_b, [])
+        )
         # Scenario 49: B's empty port list is every TCP port from its source SG.
         await _wait_for_node_rules(
             first,
@@ -179,7 +135,10 @@ async def test_empty_ports_open_all_tcp_and_a_restart_never_revokes_another_bind
             # A's dropped port was revoked (only once every binding had been computed).
             assert any(source_a in p.values() for p in revokes), revokes
 
-            await _delete_bindings_and_wait(second, kube, namespace, "tgb-a", "tgb-b")
+            with controller_log_on_failure(second):
+                await delete_and_wait_gone(
+                    kube, TARGET_GROUP_BINDINGS, namespace, ["tgb-a", "tgb-b"], what=BINDINGS_RELEASED
+                )
             await _wait_for_node_rules(
                 second, aws_api, node_sg, set(), "no labelled rule left on the node SG"
             )
@@ -239,23 +198,10 @@ async def _ip_backend(
         },
         namespace,
     )
-    pod["status"] = {
-        "phase": "Running",
-        "podIP": pod_ip,
-        "podIPs": [{"ip": pod_ip}],
-        "conditions": [{"type": "Ready", "status": "True"}],
-    }
-    await kube.request("PUT", PODS.object_path(pod_name, namespace) + "/status", body=pod)
-    await kube.create(ENDPOINT_SLICES, _endpoint_slice(service, pod_name, namespace, pod_ip), namespace)
-
-
-def _labelled_sources(permissions: list[dict[str, Any]]) -> set[tuple[str, int, int, str]]:
-    return {
-        (str(p["IpProtocol"]), int(p["FromPort"]), int(p["ToPort"]), str(pair["GroupId"]))
-        for p in permissions
-        for pair in p.get("UserIdGroupPairs", [])
-        if pair.get("Description") == TGB_RULE_DESCRIPTION
-    }
+    await report_pod_running(kube, namespace, pod, pod_ip)
+    await kube.create(
+        ENDPOINT_SLICES, endpoint_slice_manifest(service, pod_name, namespace, pod_ip), namespace
+    )
 
 
 async def test_the_rules_go_to_the_one_cluster_tagged_sg_of_a_pod_eni_and_two_are_a_warning(
@@ -285,13 +231,15 @@ async def test_the_rules_go_to_the_one_cluster_tagged_sg_of_a_pod_eni_and_two_ar
     target_groups: dict[str, str] = {}
     for case, (eni_id, pod_ip) in enis.items():
         await _ip_backend(kube, cluster, namespace, case, eni_id, pod_ip)
-        target_groups[case] = await _target_group(aws_api, vpc_id, f"tg-{case}", "ip")
+        target_groups[case] = await create_target_group(aws_api, vpc_id, f"tg-{case}", target_type="ip")
     bindings = TARGET_GROUP_BINDINGS.collection_path(namespace)
     want = {("tcp", 8080, 8080, source)}
 
     async with start_controller() as running:
         for case in target_groups:
-            body = _binding(case, case, target_groups[case], source, [8080], target_type="ip")
+            body = target_group_binding_manifest(
+                case, case, target_groups[case], source, [8080], target_type="ip"
+            )
             await kube.request("POST", bindings, body=body)
 
         async def rules_on_the_chosen_sgs() -> bool | None:
@@ -302,7 +250,7 @@ async def test_the_rules_go_to_the_one_cluster_tagged_sg_of_a_pod_eni_and_two_ar
                 (tagged_42a, set()),
                 (tagged_42b, set()),
             ):
-                actual = _labelled_sources(await ingress_rules(aws_api, group))
+                actual = labelled_group_rules(await ingress_rules(aws_api, group))
                 assert actual == expected, f"{group}: labelled rules {actual}, want {expected}"
             return True
 
@@ -337,8 +285,11 @@ async def test_the_rules_go_to_the_one_cluster_tagged_sg_of_a_pod_eni_and_two_ar
         # Still no rule on either of s42's SGs after its warning.
         await rules_on_the_chosen_sgs()
 
-        await _delete_bindings_and_wait(running, kube, namespace, *target_groups)
+        with controller_log_on_failure(running):
+            await delete_and_wait_gone(
+                kube, TARGET_GROUP_BINDINGS, namespace, target_groups, what=BINDINGS_RELEASED
+            )
         for group in (tagged_41, untagged_43):
-            assert _labelled_sources(await ingress_rules(aws_api, group)) == set(), group
+            assert labelled_group_rules(await ingress_rules(aws_api, group)) == set(), group
 
     assert running.process.returncode == 0, running.log()[-4000:]

@@ -18,8 +18,8 @@ from __future__ import annotations
 from typing import Any
 
 from conftest import StartController
-from e2e_harness import RunningController, ingress_rules
-from test_e2e_security_groups import create_security_group, mutating_operations, wait_for
+from e2e_harness import wait_for, wait_for_service_gone, wait_for_service_hostname
+from e2e_objects import create_security_group, ingress_rules, mutating_operations, security_groups_tagged
 
 from controller.aws.client import AwsClient
 from controller.naming import TGB_RULE_DESCRIPTION, StackTags
@@ -28,7 +28,7 @@ from controller.sandbox.proxy import AwsProxy
 from controller.service.builder import LOAD_BALANCER_RESOURCE_ID
 from controller.service.names import load_balancer_name
 from controller.targetgroupbinding import TARGET_GROUP_BINDINGS
-from framework.kube import SERVICES, KubeApiError, KubeClient
+from framework.kube import SERVICES, KubeClient
 
 NLB_CLASS = "service.k8s.aws/nlb"
 SCHEME = "service.beta.kubernetes.io/aws-load-balancer-scheme"
@@ -81,19 +81,6 @@ async def _load_balancer(aws: AwsClient, arn: str) -> dict[str, Any]:
     return balancer
 
 
-async def _sgs_tagged(aws: AwsClient, cluster: SandboxCluster, key: str, value: str) -> list[str]:
-    groups = await aws.paginate(
-        "ec2",
-        "DescribeSecurityGroups",
-        "SecurityGroups",
-        Filters=[
-            {"Name": "vpc-id", "Values": [cluster.vpc.vpc_id]},
-            {"Name": f"tag:{key}", "Values": [value]},
-        ],
-    )
-    return [str(g["GroupId"]) for g in groups]
-
-
 def _labelled_cidr_rules(permissions: list[dict[str, Any]]) -> set[tuple[str, int, int, str]]:
     return {
         (
@@ -115,28 +102,6 @@ def _labelled_group_sources(permissions: list[dict[str, Any]]) -> list[str]:
         for pair in p.get("UserIdGroupPairs", [])
         if pair.get("Description") == TGB_RULE_DESCRIPTION
     ]
-
-
-async def _wait_for_hostname(running: RunningController, kube: KubeClient, namespace: str, name: str) -> str:
-    async def probe() -> str | None:
-        service = await kube.get(SERVICES, name, namespace)
-        entries = (service.get("status") or {}).get("loadBalancer", {}).get("ingress") or []
-        return str(entries[0]["hostname"]) if entries and entries[0].get("hostname") else None
-
-    return await wait_for(running, probe, f"the NLB hostname in the status of Service {name}", within=90)
-
-
-async def _wait_for_service_gone(
-    running: RunningController, kube: KubeClient, namespace: str, name: str
-) -> None:
-    async def probe() -> bool | None:
-        try:
-            await kube.get(SERVICES, name, namespace)
-        except KubeApiError as error:
-            return True if error.status == 404 else None
-        return None
-
-    await wait_for(running, probe, f"Service {name} released by its finalizer", within=90)
 
 
 async def test_existing_nlb_without_sgs_stays_legacy_and_disabling_sgs_on_one_with_sgs_conflicts(
@@ -172,12 +137,15 @@ async def test_existing_nlb_without_sgs_stays_legacy_and_disabling_sgs_on_one_wi
         assert DISABLE_NLB_SG in event["note"], event["note"]
 
         # Scenario 21: the existing NLB is adopted (its DNS name published) and keeps no SGs.
-        dns_name = await _wait_for_hostname(running, kube, namespace, "legacy")
+        dns_name = await wait_for_service_hostname(running, kube, namespace, "legacy")
         assert dns_name == legacy_nlb["DNSName"].lower()
         assert (await _load_balancer(aws_api, legacy_nlb["LoadBalancerArn"])).get("SecurityGroups", []) == []
         assert len((await aws_api.call("elbv2", "DescribeLoadBalancers"))["LoadBalancers"]) == 2
         # No managed SG for either stack, and no backend SG: nothing SG-shaped was created at all.
-        assert await _sgs_tagged(aws_api, cluster, "elbv2.k8s.aws/cluster", cluster_name) == []
+        tagged = await security_groups_tagged(
+            aws_api, cluster.vpc.vpc_id, "elbv2.k8s.aws/cluster", cluster_name
+        )
+        assert [g["GroupId"] for g in tagged] == []
         assert aws_proxy.calls_by_operation()["CreateSecurityGroup"] == 0
 
         async def legacy_binding() -> dict[str, Any] | None:
@@ -216,7 +184,7 @@ async def test_existing_nlb_without_sgs_stays_legacy_and_disabling_sgs_on_one_wi
 
         # Deleting the legacy Service deletes its adopted NLB and its CIDR rules.
         await kube.request("DELETE", SERVICES.object_path("legacy", namespace))
-        await _wait_for_service_gone(running, kube, namespace, "legacy")
+        await wait_for_service_gone(running, kube, namespace, "legacy")
 
         async def legacy_cleaned() -> bool | None:
             balancers = (await aws_api.call("elbv2", "DescribeLoadBalancers"))["LoadBalancers"]
@@ -229,6 +197,6 @@ async def test_existing_nlb_without_sgs_stays_legacy_and_disabling_sgs_on_one_wi
 
         await wait_for(running, legacy_cleaned, "the legacy NLB and its node SG rules removed", within=90)
         await kube.request("DELETE", SERVICES.object_path("conflict", namespace))
-        await _wait_for_service_gone(running, kube, namespace, "conflict")
+        await wait_for_service_gone(running, kube, namespace, "conflict")
 
     assert running.process.returncode == 0, running.log()[-4000:]

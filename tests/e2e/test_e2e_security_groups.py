@@ -8,239 +8,32 @@ networking and the node SG untouched (28), and with ``manage-backend-security-gr
 the backend SG is appended and becomes the rule source (29). Finally, AWS throttling and internal
 errors on the calls that create things are retried until the Ingress converges, without creating a
 second load balancer.
-
-The helpers here are also used by ``test_e2e_backend_sg.py``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
-
 from conftest import StartController
-from e2e_harness import RunningController, eventually, ingress_rules
-
-from controller.aws.client import AwsClient
-from controller.naming import TGB_RULE_DESCRIPTION, backend_sg_name, managed_sg_name_for_implicit_ingress
-from controller.sandbox.cluster import SandboxCluster
-from controller.sandbox.proxy import AwsProxy
-from controller.targetgroupbinding import TARGET_GROUP_BINDINGS
-from framework.kube import INGRESSES, SERVICES, KubeApiError, KubeClient
-
-T = TypeVar("T")
-
-SECURITY_GROUPS = "alb.ingress.kubernetes.io/security-groups"
-SCHEME = "alb.ingress.kubernetes.io/scheme"
-MANAGE_BACKEND_RULES = "alb.ingress.kubernetes.io/manage-backend-security-group-rules"
-# Operations that change something in AWS; "no AWS change" means none of these was sent.
-MUTATING_PREFIXES = (
-    "Create",
-    "Delete",
-    "Authorize",
-    "Revoke",
-    "Modify",
-    "Register",
-    "Deregister",
-    "Add",
-    "Remove",
-    "Set",
+from e2e_harness import delete_ingresses_and_wait, wait_for, wait_for_load_balancer, wait_for_warning
+from e2e_objects import (
+    MANAGE_BACKEND_RULES,
+    SECURITY_GROUPS,
+    create_node_port_service,
+    create_security_group,
+    describe_security_group,
+    ingress_manifest,
+    ingress_rules,
+    labelled_node_rules,
+    mutating_operations,
+    security_groups_named,
+    security_groups_of_cluster,
+    target_group_bindings,
 )
 
-
-# ---- helpers shared with test_e2e_backend_sg.py ----------------------------------------------
-
-
-def ingress_manifest(name: str, service: str, annotations: dict[str, str] | None = None) -> dict[str, Any]:
-    # The sandbox VPC's subnets are tagged for public load balancers only.
-    return {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "Ingress",
-        "metadata": {"name": name, "annotations": {SCHEME: "internet-facing", **(annotations or {})}},
-        "spec": {
-            "ingressClassName": "alb",
-            "rules": [
-                {
-                    "http": {
-                        "paths": [
-                            {
-                                "path": "/",
-                                "pathType": "Prefix",
-                                "backend": {"service": {"name": service, "port": {"number": 80}}},
-                            }
-                        ]
-                    }
-                }
-            ],
-        },
-    }
-
-
-async def node_port_service(kube: KubeClient, namespace: str, name: str) -> int:
-    """A NodePort Service; returns the NodePort the API server allocated."""
-    service = await kube.create(
-        SERVICES,
-        {
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": {"name": name},
-            "spec": {
-                "type": "NodePort",
-                "selector": {"app": name},
-                "ports": [{"port": 80, "targetPort": 8080}],
-            },
-        },
-        namespace,
-    )
-    return int(service["spec"]["ports"][0]["nodePort"])
-
-
-async def create_security_group(aws: AwsClient, vpc_id: str, group_name: str, tags: dict[str, str]) -> str:
-    extra: dict[str, Any] = {}
-    if tags:  # AWS rejects a tag specification without tags
-        extra["TagSpecifications"] = [
-            {"ResourceType": "security-group", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
-        ]
-    created = await aws.call(
-        "ec2",
-        "CreateSecurityGroup",
-        GroupName=group_name,
-        Description=f"pre-created {group_name}",
-        VpcId=vpc_id,
-        **extra,
-    )
-    return str(created["GroupId"])
-
-
-async def describe_security_group(aws: AwsClient, group_id: str) -> dict[str, Any] | None:
-    """The SG, or None once it no longer exists."""
-    groups = await aws.paginate(
-        "ec2",
-        "DescribeSecurityGroups",
-        "SecurityGroups",
-        Filters=[{"Name": "group-id", "Values": [group_id]}],
-    )
-    return groups[0] if groups else None
-
-
-async def security_groups_named(aws: AwsClient, vpc_id: str, name: str) -> list[dict[str, Any]]:
-    return await aws.paginate(
-        "ec2",
-        "DescribeSecurityGroups",
-        "SecurityGroups",
-        Filters=[{"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "group-name", "Values": [name]}],
-    )
-
-
-async def security_groups_of_cluster(aws: AwsClient, cluster_name: str) -> list[str]:
-    """Ids of every SG carrying our cluster tracking tag (managed and backend SGs)."""
-    groups = await aws.paginate(
-        "ec2",
-        "DescribeSecurityGroups",
-        "SecurityGroups",
-        Filters=[{"Name": "tag:elbv2.k8s.aws/cluster", "Values": [cluster_name]}],
-    )
-    return sorted(str(g["GroupId"]) for g in groups)
-
-
-def tags_of(resource: dict[str, Any]) -> dict[str, str]:
-    return {t["Key"]: t["Value"] for t in resource.get("Tags", [])}
-
-
-async def labelled_node_rules(aws: AwsClient, node_sg: str) -> set[tuple[str, str, int, int]]:
-    """Our rules on the node SG as (source SG, protocol, from port, to port)."""
-    rules: set[tuple[str, str, int, int]] = set()
-    for permission in await ingress_rules(aws, node_sg):
-        for pair in permission.get("UserIdGroupPairs", []):
-            if pair.get("Description") == TGB_RULE_DESCRIPTION:
-                rules.add(
-                    (
-                        str(pair["GroupId"]),
-                        str(permission["IpProtocol"]),
-                        int(permission["FromPort"]),
-                        int(permission["ToPort"]),
-                    )
-                )
-    return rules
-
-
-async def wait_for(
-    running: RunningController, probe: Callable[[], Awaitable[T | None]], what: str, within: float = 60.0
-) -> T:
-    """``eventually``, with the controller's log tail in the failure message."""
-    try:
-        return await eventually(probe, what=what, within=within)
-    except AssertionError as error:
-        raise AssertionError(f"{error}\ncontroller log tail:\n{running.log()[-6000:]}") from None
-
-
-async def wait_for_load_balancer(
-    running: RunningController, aws: AwsClient, kube: KubeClient, namespace: str, ingress: str
-) -> dict[str, Any]:
-    """The ALB whose DNS name the Ingress status reports."""
-
-    async def published() -> dict[str, Any] | None:
-        status = (await kube.get(INGRESSES, ingress, namespace)).get("status") or {}
-        entries = status.get("loadBalancer", {}).get("ingress") or []
-        if not entries or not entries[0].get("hostname"):
-            return None
-        hostname = str(entries[0]["hostname"])
-        for balancer in (await aws.call("elbv2", "DescribeLoadBalancers"))["LoadBalancers"]:
-            if balancer["DNSName"].lower() == hostname:
-                return dict(balancer)
-        raise AssertionError(f"status names {hostname}, but no such load balancer exists")
-
-    return await wait_for(running, published, f"the ALB of Ingress {namespace}/{ingress}", within=90)
-
-
-async def wait_for_warning(
-    running: RunningController, kube: KubeClient, namespace: str, ingress: str, reason: str, text: str
-) -> dict[str, Any]:
-    """A Warning event with ``reason`` on the Ingress whose note contains ``text``."""
-
-    async def found() -> dict[str, Any] | None:
-        listed = await kube.request("GET", f"/apis/events.k8s.io/v1/namespaces/{namespace}/events")
-        for event in listed.get("items", []):
-            if event.get("reason") == reason and event["regarding"]["name"] == ingress:
-                assert text in event.get("note", ""), f"{reason} event says {event.get('note')!r}"
-                assert event["type"] == "Warning", event
-                return dict(event)
-        return None
-
-    return await wait_for(running, found, f"a {reason} event on Ingress {ingress} mentioning {text!r}")
-
-
-async def target_group_bindings(kube: KubeClient, namespace: str) -> list[dict[str, Any]]:
-    listed = await kube.list(TARGET_GROUP_BINDINGS, namespace)
-    items: list[dict[str, Any]] = listed.get("items", [])
-    return items
-
-
-async def delete_ingresses_and_wait(
-    running: RunningController, kube: KubeClient, namespace: str, *names: str
-) -> None:
-    """Delete the Ingresses and wait until their finalizers let them go."""
-    for name in names:
-        await kube.request("DELETE", INGRESSES.object_path(name, namespace))
-
-    async def all_gone() -> bool | None:
-        for name in names:
-            try:
-                await kube.get(INGRESSES, name, namespace)
-            except KubeApiError as error:
-                if error.status == 404:
-                    continue
-                raise
-            return None
-        return True
-
-    await wait_for(running, all_gone, f"Ingresses {names} deleted (finalizers released)", within=90)
-
-
-def mutating_operations(proxy: AwsProxy) -> list[str]:
-    return [r.operation for r in proxy.request_log if r.operation.startswith(MUTATING_PREFIXES)]
-
-
-# ---- tests ------------------------------------------------------------------------------------
+from controller.aws.client import AwsClient
+from controller.naming import backend_sg_name, managed_sg_name_for_implicit_ingress
+from controller.sandbox.cluster import SandboxCluster
+from controller.sandbox.proxy import AwsProxy
+from framework.kube import INGRESSES, KubeClient
 
 
 async def test_custom_security_groups_by_id_and_name_tag_replace_managed_sg_and_leave_nodes_alone(
@@ -259,7 +52,7 @@ async def test_custom_security_groups_by_id_and_name_tag_replace_managed_sg_and_
     shared_b = await create_security_group(aws_api, vpc_id, "shared-b", {"Name": "shared"})
     # Its GroupName is "web-sg", but names are matched against the Name tag only.
     decoy = await create_security_group(aws_api, vpc_id, "web-sg", {"Name": "decoy"})
-    await node_port_service(kube, namespace, "echo")
+    await create_node_port_service(kube, namespace, "echo")
     aws_proxy.reset_counts()
 
     async with start_controller() as running:
@@ -332,7 +125,7 @@ async def test_custom_security_groups_with_managed_backend_rules_append_the_back
     """Scenario 29: LB SGs are [custom..., backend] and the node rule comes from the backend SG."""
     vpc_id, cluster_name = cluster.vpc.vpc_id, cluster.vpc.cluster_name
     web = await create_security_group(aws_api, vpc_id, "web-group-name", {"Name": "web-sg"})
-    node_port = await node_port_service(kube, namespace, "echo")
+    node_port = await create_node_port_service(kube, namespace, "echo")
     annotations = {SECURITY_GROUPS: "web-sg", MANAGE_BACKEND_RULES: "true"}
 
     async with start_controller() as running:
@@ -383,7 +176,7 @@ async def test_throttling_and_internal_errors_are_retried_without_a_duplicate_lo
     start_controller: StartController,
 ) -> None:
     """AWS answers RequestLimitExceeded (503) and InternalError (500) a few times; the Ingress converges."""
-    node_port = await node_port_service(kube, namespace, "echo")
+    node_port = await create_node_port_service(kube, namespace, "echo")
     for operation in ("AuthorizeSecurityGroupIngress", "CreateLoadBalancer"):
         aws_proxy.faults.fail(
             operation, code="RequestLimitExceeded", status=503, message="Request limit exceeded.", times=2

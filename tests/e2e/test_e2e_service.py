@@ -21,24 +21,40 @@ targetPort, and the node SG opened on that targetPort), the status hostname, the
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from conftest import StartController
-from e2e_harness import RunningController, eventually, ingress_rules
+from e2e_harness import (
+    RunningController,
+    wait_for,
+    wait_for_nothing_of_ours_left,
+    wait_for_service_gone,
+    wait_for_service_hostname,
+)
+from e2e_objects import (
+    Rule,
+    cidr_rules,
+    endpoint_slice_manifest,
+    ingress_rules,
+    labelled_group_rules,
+    load_balancer_hostname,
+    namespace_events,
+    registered_targets,
+    report_pod_running,
+    security_groups_named,
+    security_groups_tagged,
+    tags_of,
+)
 
 from controller.aws.client import AwsClient
 from controller.naming import (
     MANAGED_SG_DESCRIPTION,
-    TGB_RULE_DESCRIPTION,
     backend_sg_name,
     managed_sg_name_for_service,
 )
 from controller.sandbox.cluster import SandboxCluster
 from controller.sandbox.proxy import AwsProxy
-from framework.kube import ENDPOINT_SLICES, PODS, SERVICES, KubeApiError, KubeClient
-
-T = TypeVar("T")
+from framework.kube import ENDPOINT_SLICES, PODS, SERVICES, KubeClient
 
 NLB_CLASS = "service.k8s.aws/nlb"
 SERVICE_FINALIZER = "service.k8s.aws/resources"
@@ -50,10 +66,9 @@ IP_ADDRESS_TYPE = "service.beta.kubernetes.io/aws-load-balancer-ip-address-type"
 ICMP_PATH_MTU = "service.beta.kubernetes.io/aws-load-balancer-enable-icmp-for-path-mtu-discovery"
 # The sandbox subnets are tagged for internet-facing load balancers only.
 INTERNET_FACING = {SCHEME: "internet-facing"}
+# What every Service test waits for once its last Service is gone.
+NOTHING_LEFT = "no NLB, TG, SG or labelled rule of ours left"
 ELBV2_CREATES = ("CreateLoadBalancer", "CreateTargetGroup", "CreateListener")
-
-Rule = tuple[str, int, int, str]
-"""(protocol, from port, to port, source) of one single-source inbound rule."""
 
 
 # ------------------------------------------------------------------------------------------------
@@ -93,46 +108,16 @@ def _node_ports(service: dict[str, Any]) -> dict[str, int]:
 # ------------------------------------------------------------------------------------------------
 
 
-async def _within(
-    running: RunningController, probe: Callable[[], Awaitable[T | None]], what: str, within: float = 60
-) -> T:
-    """``eventually`` that shows the controller's log tail when it gives up."""
-    try:
-        return await eventually(probe, what=what, within=within)
-    except AssertionError as error:
-        raise AssertionError(f"{error}\ncontroller log:\n{running.log()[-6000:]}") from None
-
-
-async def _hostname(kube: KubeClient, namespace: str, name: str) -> str | None:
-    service = await kube.get(SERVICES, name, namespace)
-    entries = (service.get("status") or {}).get("loadBalancer", {}).get("ingress") or []
-    return entries[0].get("hostname") if entries else None
-
-
 async def _stack_sgs(
     aws: AwsClient, cluster: SandboxCluster, namespace: str, name: str
 ) -> list[dict[str, Any]]:
-    return await aws.paginate(
-        "ec2",
-        "DescribeSecurityGroups",
-        "SecurityGroups",
-        Filters=[
-            {"Name": "vpc-id", "Values": [cluster.vpc.vpc_id]},
-            {"Name": "tag:service.k8s.aws/stack", "Values": [f"{namespace}/{name}"]},
-        ],
+    return await security_groups_tagged(
+        aws, cluster.vpc.vpc_id, "service.k8s.aws/stack", f"{namespace}/{name}"
     )
 
 
 async def _backend_sgs(aws: AwsClient, cluster: SandboxCluster) -> list[dict[str, Any]]:
-    return await aws.paginate(
-        "ec2",
-        "DescribeSecurityGroups",
-        "SecurityGroups",
-        Filters=[
-            {"Name": "vpc-id", "Values": [cluster.vpc.vpc_id]},
-            {"Name": "group-name", "Values": [backend_sg_name(cluster.vpc.cluster_name)]},
-        ],
-    )
+    return await security_groups_named(aws, cluster.vpc.vpc_id, backend_sg_name(cluster.vpc.cluster_name))
 
 
 async def _load_balancer_by_dns(aws: AwsClient, dns_name: str) -> dict[str, Any]:
@@ -140,41 +125,6 @@ async def _load_balancer_by_dns(aws: AwsClient, dns_name: str) -> dict[str, Any]
     matching = [lb for lb in balancers if lb["DNSName"].lower() == dns_name]
     assert len(matching) == 1, f"one NLB with DNS name {dns_name}, found {balancers}"
     return matching[0]
-
-
-def _tags(resource: dict[str, Any]) -> dict[str, str]:
-    return {t["Key"]: t["Value"] for t in resource.get("Tags", [])}
-
-
-def _cidr_rules(permissions: list[dict[str, Any]]) -> set[Rule]:
-    """Every CIDR-sourced rule, one per source (AWS groups several sources in one permission)."""
-    rules: set[Rule] = set()
-    for permission in permissions:
-        key = (permission["IpProtocol"], int(permission["FromPort"]), int(permission["ToPort"]))
-        rules |= {(*key, r["CidrIp"]) for r in permission.get("IpRanges", [])}
-        rules |= {(*key, r["CidrIpv6"]) for r in permission.get("Ipv6Ranges", [])}
-    return rules
-
-
-def _labelled_group_rules(permissions: list[dict[str, Any]]) -> set[Rule]:
-    """Rules carrying our label whose source is a security group."""
-    return {
-        (permission["IpProtocol"], int(permission["FromPort"]), int(permission["ToPort"]), pair["GroupId"])
-        for permission in permissions
-        for pair in permission.get("UserIdGroupPairs", [])
-        if pair.get("Description") == TGB_RULE_DESCRIPTION
-    }
-
-
-async def _events(kube: KubeClient, namespace: str) -> list[dict[str, Any]]:
-    listed = await kube.request("GET", f"/apis/events.k8s.io/v1/namespaces/{namespace}/events")
-    items: list[dict[str, Any]] = listed.get("items", [])
-    return items
-
-
-async def _registered_targets(aws: AwsClient, tg_arn: str) -> set[tuple[str, int]]:
-    health = await aws.call("elbv2", "DescribeTargetHealth", TargetGroupArn=tg_arn)
-    return {(d["Target"]["Id"], int(d["Target"]["Port"])) for d in health["TargetHealthDescriptions"]}
 
 
 async def _target_groups_of(aws: AwsClient, lb_arn: str) -> list[dict[str, Any]]:
@@ -194,64 +144,17 @@ def _elbv2_creates(aws_proxy: AwsProxy) -> dict[str, int]:
 # ------------------------------------------------------------------------------------------------
 
 
-async def _wait_for_hostname(running: RunningController, kube: KubeClient, namespace: str, name: str) -> str:
-    async def probe() -> str | None:
-        return await _hostname(kube, namespace, name)
-
-    return await _within(running, probe, f"the NLB hostname in the status of Service {name}", within=90)
-
-
 async def _wait_for_node_rules(
     running: RunningController, aws: AwsClient, cluster: SandboxCluster, expected: set[Rule]
 ) -> None:
     """The labelled SG-sourced rules on the node SG become exactly ``expected``."""
 
     async def probe() -> bool | None:
-        actual = _labelled_group_rules(await ingress_rules(aws, cluster.node_security_group_id))
+        actual = labelled_group_rules(await ingress_rules(aws, cluster.node_security_group_id))
         assert actual == expected, f"labelled node SG rules {sorted(actual)}, want {sorted(expected)}"
         return True
 
-    await _within(running, probe, "the labelled rules on the node SG")
-
-
-async def _wait_for_service_gone(
-    running: RunningController, kube: KubeClient, namespace: str, name: str
-) -> None:
-    async def probe() -> bool | None:
-        try:
-            service = await kube.get(SERVICES, name, namespace)
-        except KubeApiError as error:
-            return True if error.status == 404 else None
-        finalizers = service["metadata"].get("finalizers") or []
-        raise AssertionError(f"Service {name} still exists with finalizers {finalizers}")
-
-    await _within(running, probe, f"Service {name} released by its finalizer", within=90)
-
-
-async def _wait_for_nothing_left(running: RunningController, aws: AwsClient, cluster: SandboxCluster) -> None:
-    """No NLB, target group, SG of ours, or labelled node-SG rule is left in AWS."""
-
-    async def probe() -> bool | None:
-        balancers = (await aws.call("elbv2", "DescribeLoadBalancers"))["LoadBalancers"]
-        groups = (await aws.call("elbv2", "DescribeTargetGroups"))["TargetGroups"]
-        ours = await aws.paginate(
-            "ec2",
-            "DescribeSecurityGroups",
-            "SecurityGroups",
-            Filters=[{"Name": "tag:elbv2.k8s.aws/cluster", "Values": [cluster.vpc.cluster_name]}],
-        )
-        labelled = [
-            source
-            for permission in await ingress_rules(aws, cluster.node_security_group_id)
-            for source in [*permission.get("UserIdGroupPairs", []), *permission.get("IpRanges", [])]
-            if source.get("Description") == TGB_RULE_DESCRIPTION
-        ]
-        assert not (balancers or groups or ours or labelled), (
-            f"left: LBs {len(balancers)}, TGs {len(groups)}, SGs {[g['GroupId'] for g in ours]}, rules {labelled}"
-        )
-        return True
-
-    await _within(running, probe, "no NLB, TG, SG or labelled rule of ours left", within=120)
+    await wait_for(running, probe, "the labelled rules on the node SG")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -285,7 +188,7 @@ async def test_instance_nlb_gets_its_security_groups_and_deleting_it_leaves_noth
     async with start_controller() as running:
         created = await kube.create(SERVICES, web, namespace)
         node_ports = _node_ports(created)
-        dns_name = await _wait_for_hostname(running, kube, namespace, "web")
+        dns_name = await wait_for_service_hostname(running, kube, namespace, "web")
 
         balancer = await _load_balancer_by_dns(aws_api, dns_name)
         assert (balancer["Type"], balancer["Scheme"]) == ("network", "internet-facing")
@@ -299,10 +202,10 @@ async def test_instance_nlb_gets_its_security_groups_and_deleting_it_leaves_noth
         first_sg_name = managed_sg_name_for_service(cluster_name, namespace, "web", first_uid)
         assert managed_sg["GroupName"] == first_sg_name
         assert managed_sg["Description"] == MANAGED_SG_DESCRIPTION
-        assert _tags(managed_sg)["elbv2.k8s.aws/cluster"] == cluster_name
-        assert _tags(managed_sg)["service.k8s.aws/resource"] == "ManagedLBSecurityGroup"
+        assert tags_of(managed_sg)["elbv2.k8s.aws/cluster"] == cluster_name
+        assert tags_of(managed_sg)["service.k8s.aws/resource"] == "ManagedLBSecurityGroup"
         # Scenario 17: one rule per Service port from 0.0.0.0/0, with the port's own protocol.
-        assert _cidr_rules(await ingress_rules(aws_api, managed_sg["GroupId"])) == {
+        assert cidr_rules(await ingress_rules(aws_api, managed_sg["GroupId"])) == {
             ("tcp", 80, 80, "0.0.0.0/0"),
             ("udp", 53, 53, "0.0.0.0/0"),
         }
@@ -316,11 +219,11 @@ async def test_instance_nlb_gets_its_security_groups_and_deleting_it_leaves_noth
         nodes = {(node.instance_id, node_ports["http"]) for node in cluster.nodes}
 
         async def nodes_registered() -> bool | None:
-            registered = await _registered_targets(aws_api, tcp_group["TargetGroupArn"])
+            registered = await registered_targets(aws_api, tcp_group["TargetGroupArn"])
             assert registered == nodes, f"registered {registered}, want {nodes}"
             return True
 
-        await _within(running, nodes_registered, "both nodes registered on the http NodePort")
+        await wait_for(running, nodes_registered, "both nodes registered on the http NodePort")
         # Scenario 36 (TCP NodePort) and 39 (UDP target group with a traffic-port health check:
         # UDP and TCP on its NodePort), all from the backend SG.
         await _wait_for_node_rules(
@@ -338,14 +241,16 @@ async def test_instance_nlb_gets_its_security_groups_and_deleting_it_leaves_noth
 
         # Deletion: the finalizer goes only after the NLB, its TGs, both SGs and our rules are gone.
         await kube.request("DELETE", SERVICES.object_path("web", namespace))
-        await _wait_for_service_gone(running, kube, namespace, "web")
-        await _wait_for_nothing_left(running, aws_api, cluster)
+        await wait_for_service_gone(running, kube, namespace, "web")
+        await wait_for_nothing_of_ours_left(
+            running, aws_api, cluster, what=NOTHING_LEFT, count_cidr_sources=True
+        )
 
         # Scenario 4: re-created with the same name, the Service has a new UID and so a new SG name.
         recreated = await kube.create(SERVICES, web, namespace)
         second_uid = str(recreated["metadata"]["uid"])
         assert second_uid != first_uid
-        await _wait_for_hostname(running, kube, namespace, "web")
+        await wait_for_service_hostname(running, kube, namespace, "web")
         again = await _stack_sgs(aws_api, cluster, namespace, "web")
         assert [g["GroupName"] for g in again] == [
             managed_sg_name_for_service(cluster_name, namespace, "web", second_uid)
@@ -365,8 +270,10 @@ async def test_instance_nlb_gets_its_security_groups_and_deleting_it_leaves_noth
             assert not (service.get("status") or {}).get("loadBalancer", {}).get("ingress"), service["status"]
 
         await kube.request("DELETE", SERVICES.object_path("web", namespace))
-        await _wait_for_service_gone(running, kube, namespace, "web")
-        await _wait_for_nothing_left(running, aws_api, cluster)
+        await wait_for_service_gone(running, kube, namespace, "web")
+        await wait_for_nothing_of_ours_left(
+            running, aws_api, cluster, what=NOTHING_LEFT, count_cidr_sources=True
+        )
 
     assert running.process.returncode == 0, running.log()[-4000:]
 
@@ -405,16 +312,16 @@ async def test_source_ranges_icmp_local_policy_and_a_bad_source_range(
         created_mtu = await kube.create(SERVICES, mtu, namespace)
         ranges_ports, mtu_ports = _node_ports(created_ranges), _node_ports(created_mtu)
         health_check_port = int(created_ranges["spec"]["healthCheckNodePort"])
-        await _wait_for_hostname(running, kube, namespace, "ranges")
-        await _wait_for_hostname(running, kube, namespace, "mtu")
+        await wait_for_service_hostname(running, kube, namespace, "ranges")
+        await wait_for_service_hostname(running, kube, namespace, "mtu")
         backend_sg_id = (await _backend_sgs(aws_api, cluster))[0]["GroupId"]
 
         # Scenario 18: spec.loadBalancerSourceRanges wins; the annotation's range is not used.
         ranges_sg = (await _stack_sgs(aws_api, cluster, namespace, "ranges"))[0]["GroupId"]
-        assert _cidr_rules(await ingress_rules(aws_api, ranges_sg)) == {("tcp", 80, 80, "10.0.0.0/8")}
+        assert cidr_rules(await ingress_rules(aws_api, ranges_sg)) == {("tcp", 80, 80, "10.0.0.0/8")}
         # Scenario 20: ICMP "fragmentation needed" per CIDR family next to the port rules.
         mtu_sg = (await _stack_sgs(aws_api, cluster, namespace, "mtu"))[0]["GroupId"]
-        assert _cidr_rules(await ingress_rules(aws_api, mtu_sg)) == {
+        assert cidr_rules(await ingress_rules(aws_api, mtu_sg)) == {
             ("tcp", 8443, 8443, "10.0.0.0/8"),
             ("tcp", 8443, 8443, "2001:db8::/32"),
             ("icmp", 3, 4, "10.0.0.0/8"),
@@ -422,7 +329,9 @@ async def test_source_ranges_icmp_local_policy_and_a_bad_source_range(
         }
         # Scenario 40: with externalTrafficPolicy Local the target group health-checks kube-proxy
         # on healthCheckNodePort, so the node SG opens it next to the NodePort.
-        ranges_lb = await _load_balancer_by_dns(aws_api, str(await _hostname(kube, namespace, "ranges")))
+        ranges_lb = await _load_balancer_by_dns(
+            aws_api, str(await load_balancer_hostname(kube, SERVICES, namespace, "ranges"))
+        )
         [ranges_tg] = await _target_groups_of(aws_api, ranges_lb["LoadBalancerArn"])
         assert (
             ranges_tg["HealthCheckPort"],
@@ -448,12 +357,12 @@ async def test_source_ranges_icmp_local_policy_and_a_bad_source_range(
         # Scenario 19: the IPv6 range on an ipv4 NLB is a Warning naming object, key and value;
         # nothing was created for that Service (the two others reconciled above).
         async def warning() -> dict[str, Any] | None:
-            for event in await _events(kube, namespace):
+            for event in await namespace_events(kube, namespace):
                 if event.get("reason") == "FailedBuildModel" and event["regarding"]["name"] == "broken":
                     return event
             return None
 
-        event = await _within(running, warning, "a FailedBuildModel event on Service broken")
+        event = await wait_for(running, warning, "a FailedBuildModel event on Service broken")
         assert event["type"] == "Warning" and event["regarding"]["kind"] == "Service"
         assert "spec.loadBalancerSourceRanges" in event["note"] and "2001:db8::/32" in event["note"], event
         assert await _stack_sgs(aws_api, cluster, namespace, "broken") == []
@@ -461,7 +370,7 @@ async def test_source_ranges_icmp_local_policy_and_a_bad_source_range(
 
         # Deleting one of two users: its NLB, TG, managed SG and rule go; the backend SG stays.
         await kube.request("DELETE", SERVICES.object_path("mtu", namespace))
-        await _wait_for_service_gone(running, kube, namespace, "mtu")
+        await wait_for_service_gone(running, kube, namespace, "mtu")
         await _wait_for_node_rules(
             running,
             aws_api,
@@ -480,14 +389,16 @@ async def test_source_ranges_icmp_local_policy_and_a_bad_source_range(
             assert await _stack_sgs(aws_api, cluster, namespace, "mtu") == []
             return True
 
-        await _within(running, mtu_resources_gone, "Service mtu's NLB, TG and managed SG deleted")
+        await wait_for(running, mtu_resources_gone, "Service mtu's NLB, TG and managed SG deleted")
         assert [g["GroupId"] for g in await _backend_sgs(aws_api, cluster)] == [backend_sg_id]
 
         await kube.request("DELETE", SERVICES.object_path("ranges", namespace))
         await kube.request("DELETE", SERVICES.object_path("broken", namespace))
-        await _wait_for_service_gone(running, kube, namespace, "ranges")
-        await _wait_for_service_gone(running, kube, namespace, "broken")
-        await _wait_for_nothing_left(running, aws_api, cluster)
+        await wait_for_service_gone(running, kube, namespace, "ranges")
+        await wait_for_service_gone(running, kube, namespace, "broken")
+        await wait_for_nothing_of_ours_left(
+            running, aws_api, cluster, what=NOTHING_LEFT, count_cidr_sources=True
+        )
 
     assert running.process.returncode == 0, running.log()[-4000:]
 
@@ -521,30 +432,7 @@ async def _running_pod(kube: KubeClient, namespace: str, name: str, node_name: s
         },
         namespace,
     )
-    pod["status"] = {
-        "phase": "Running",
-        "podIP": pod_ip,
-        "podIPs": [{"ip": pod_ip}],
-        "conditions": [{"type": "Ready", "status": "True"}],
-    }
-    await kube.request("PUT", PODS.object_path(name, namespace) + "/status", body=pod)
-
-
-def _endpoint_slice(service: str, pod: str, namespace: str, pod_ip: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "discovery.k8s.io/v1",
-        "kind": "EndpointSlice",
-        "metadata": {"name": f"{service}-abcde", "labels": {"kubernetes.io/service-name": service}},
-        "addressType": "IPv4",
-        "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
-        "endpoints": [
-            {
-                "addresses": [pod_ip],
-                "conditions": {"ready": True},
-                "targetRef": {"kind": "Pod", "name": pod, "namespace": namespace},
-            }
-        ],
-    }
+    await report_pod_running(kube, namespace, pod, pod_ip)
 
 
 async def test_ip_target_nlb_registers_the_pod_and_opens_its_port_on_the_node_sg(
@@ -561,7 +449,9 @@ async def test_ip_target_nlb_registers_the_pod_and_opens_its_port_on_the_node_sg
     node = cluster.nodes[0]
     pod_ip = await _pod_ip_on_node(aws_api, node.instance_id)
     await _running_pod(kube, namespace, "echo-0", node.name, pod_ip)
-    await kube.create(ENDPOINT_SLICES, _endpoint_slice("echo", "echo-0", namespace, pod_ip), namespace)
+    await kube.create(
+        ENDPOINT_SLICES, endpoint_slice_manifest("echo", "echo-0", namespace, pod_ip), namespace
+    )
     echo = _service(
         "echo",
         [_port("http", 80, target_port=8080)],
@@ -571,7 +461,7 @@ async def test_ip_target_nlb_registers_the_pod_and_opens_its_port_on_the_node_sg
 
     async with start_controller() as running:
         await kube.create(SERVICES, echo, namespace)
-        dns_name = await _wait_for_hostname(running, kube, namespace, "echo")
+        dns_name = await wait_for_service_hostname(running, kube, namespace, "echo")
         balancer = await _load_balancer_by_dns(aws_api, dns_name)
         [target_group] = await _target_groups_of(aws_api, balancer["LoadBalancerArn"])
         assert (target_group["TargetType"], target_group["Protocol"], target_group["Port"]) == (
@@ -580,14 +470,14 @@ async def test_ip_target_nlb_registers_the_pod_and_opens_its_port_on_the_node_sg
             8080,
         )
         managed_sg = (await _stack_sgs(aws_api, cluster, namespace, "echo"))[0]["GroupId"]
-        assert _cidr_rules(await ingress_rules(aws_api, managed_sg)) == {("tcp", 80, 80, "0.0.0.0/0")}
+        assert cidr_rules(await ingress_rules(aws_api, managed_sg)) == {("tcp", 80, 80, "0.0.0.0/0")}
 
         async def pod_registered() -> bool | None:
-            registered = await _registered_targets(aws_api, target_group["TargetGroupArn"])
+            registered = await registered_targets(aws_api, target_group["TargetGroupArn"])
             assert registered == {(pod_ip, 8080)}, f"registered {registered}"
             return True
 
-        await _within(running, pod_registered, f"pod {pod_ip}:8080 registered")
+        await wait_for(running, pod_registered, f"pod {pod_ip}:8080 registered")
         backend_sg_id = (await _backend_sgs(aws_api, cluster))[0]["GroupId"]
         await _wait_for_node_rules(running, aws_api, cluster, {("tcp", 8080, 8080, backend_sg_id)})
 
@@ -602,8 +492,10 @@ async def test_ip_target_nlb_registers_the_pod_and_opens_its_port_on_the_node_sg
             assert not (service.get("status") or {}).get("loadBalancer", {}).get("ingress"), service["status"]
             return True
 
-        await _within(running, released, "Service echo's finalizer and status released", within=90)
-        await _wait_for_nothing_left(running, aws_api, cluster)
+        await wait_for(running, released, "Service echo's finalizer and status released", within=90)
+        await wait_for_nothing_of_ours_left(
+            running, aws_api, cluster, what=NOTHING_LEFT, count_cidr_sources=True
+        )
         await kube.request("DELETE", SERVICES.object_path("echo", namespace))
 
     assert running.process.returncode == 0, running.log()[-4000:]
@@ -623,7 +515,7 @@ async def test_after_a_restart_deleting_the_last_service_still_deletes_the_backe
     DependencyViolation (the NLB's ENIs linger a while in AWS): retried until they succeed."""
     async with start_controller(log_name="first") as first:
         await kube.create(SERVICES, _service("web", [_port("http", 80)]), namespace)
-        await _wait_for_hostname(first, kube, namespace, "web")
+        await wait_for_service_hostname(first, kube, namespace, "web")
         backend_sg_id = (await _backend_sgs(aws_api, cluster))[0]["GroupId"]
         node_port = _node_ports(await kube.get(SERVICES, "web", namespace))["http"]
         await _wait_for_node_rules(first, aws_api, cluster, {("tcp", node_port, node_port, backend_sg_id)})
@@ -639,8 +531,10 @@ async def test_after_a_restart_deleting_the_last_service_still_deletes_the_backe
     )
     async with start_controller(log_name="second") as second:
         await kube.request("DELETE", SERVICES.object_path("web", namespace))
-        await _wait_for_service_gone(second, kube, namespace, "web")
-        await _wait_for_nothing_left(second, aws_api, cluster)
+        await wait_for_service_gone(second, kube, namespace, "web")
+        await wait_for_nothing_of_ours_left(
+            second, aws_api, cluster, what=NOTHING_LEFT, count_cidr_sources=True
+        )
     assert second.process.returncode == 0, second.log()[-4000:]
     # The managed SG and the backend SG were each deleted once, after the injected failures.
     assert aws_proxy.calls_by_operation()["DeleteSecurityGroup"] == dependency_violations + 2

@@ -11,21 +11,21 @@ from __future__ import annotations
 from typing import Any
 
 from conftest import StartController
-from e2e_harness import eventually, ingress_rules
+from e2e_harness import eventually
+from e2e_objects import (
+    create_node_port_service,
+    create_target_group,
+    ingress_rules,
+    registered_targets,
+    target_group_binding_manifest,
+)
 
 from controller.aws.client import AwsClient
 from controller.naming import TGB_RULE_DESCRIPTION
 from controller.sandbox.cluster import SandboxCluster
 from controller.sandbox.proxy import AwsProxy
 from controller.targetgroupbinding import TARGET_GROUP_BINDINGS
-from framework.kube import SERVICES, KubeApiError, KubeClient
-
-
-async def _target_group(aws: AwsClient, vpc_id: str, name: str) -> str:
-    created = await aws.call(
-        "elbv2", "CreateTargetGroup", Name=name, Protocol="TCP", Port=80, VpcId=vpc_id, TargetType="instance"
-    )
-    return str(created["TargetGroups"][0]["TargetGroupArn"])
+from framework.kube import KubeApiError, KubeClient
 
 
 async def _source_sg(aws: AwsClient, vpc_id: str) -> str:
@@ -35,45 +35,6 @@ async def _source_sg(aws: AwsClient, vpc_id: str) -> str:
     return str(created["GroupId"])
 
 
-async def _node_port_service(kube: KubeClient, namespace: str, name: str) -> int:
-    service = await kube.create(
-        SERVICES,
-        {
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": {"name": name},
-            "spec": {
-                "type": "NodePort",
-                "selector": {"app": name},
-                "ports": [{"port": 80, "targetPort": 8080}],
-            },
-        },
-        namespace,
-    )
-    return int(service["spec"]["ports"][0]["nodePort"])
-
-
-def _binding(name: str, service: str, tg_arn: str, source_sg: str, node_port: int) -> dict[str, Any]:
-    return {
-        "apiVersion": "elbv2.k8s.aws/v1beta1",
-        "kind": "TargetGroupBinding",
-        "metadata": {"name": name},
-        "spec": {
-            "targetGroupARN": tg_arn,
-            "targetType": "instance",
-            "serviceRef": {"name": service, "port": 80},
-            "networking": {
-                "ingress": [
-                    {
-                        "from": [{"securityGroup": {"groupID": source_sg}}],
-                        "ports": [{"protocol": "TCP", "port": node_port}],
-                    }
-                ]
-            },
-        },
-    }
-
-
 def _labelled_ranges(permissions: list[dict[str, Any]], source_sg: str) -> set[tuple[int, int]]:
     ranges = set()
     for permission in permissions:
@@ -81,11 +42,6 @@ def _labelled_ranges(permissions: list[dict[str, Any]], source_sg: str) -> set[t
             if pair.get("GroupId") == source_sg and pair.get("Description") == TGB_RULE_DESCRIPTION:
                 ranges.add((int(permission["FromPort"]), int(permission["ToPort"])))
     return ranges
-
-
-async def _registered_targets(aws: AwsClient, tg_arn: str) -> set[tuple[str, int]]:
-    health = await aws.call("elbv2", "DescribeTargetHealth", TargetGroupArn=tg_arn)
-    return {(d["Target"]["Id"], int(d["Target"]["Port"])) for d in health["TargetHealthDescriptions"]}
 
 
 async def test_bindings_open_needed_node_ports_and_clean_up_on_delete(
@@ -106,15 +62,19 @@ async def test_bindings_open_needed_node_ports_and_clean_up_on_delete(
     await aws_api.call(
         "ec2", "AuthorizeSecurityGroupIngress", GroupId=cluster.node_security_group_id, IpPermissions=[manual]
     )
-    tg_a = await _target_group(aws_api, cluster.vpc.vpc_id, "tg-a")
-    tg_b = await _target_group(aws_api, cluster.vpc.vpc_id, "tg-b")
-    port_a = await _node_port_service(kube, namespace, "svc-a")
-    port_b = await _node_port_service(kube, namespace, "svc-b")
+    tg_a = await create_target_group(aws_api, cluster.vpc.vpc_id, "tg-a")
+    tg_b = await create_target_group(aws_api, cluster.vpc.vpc_id, "tg-b")
+    port_a = await create_node_port_service(kube, namespace, "svc-a")
+    port_b = await create_node_port_service(kube, namespace, "svc-b")
     bindings = TARGET_GROUP_BINDINGS.collection_path(namespace)
 
     async with start_controller() as running:
-        await kube.request("POST", bindings, body=_binding("tgb-a", "svc-a", tg_a, source_sg, port_a))
-        await kube.request("POST", bindings, body=_binding("tgb-b", "svc-b", tg_b, source_sg, port_b))
+        await kube.request(
+            "POST", bindings, body=target_group_binding_manifest("tgb-a", "svc-a", tg_a, source_sg, [port_a])
+        )
+        await kube.request(
+            "POST", bindings, body=target_group_binding_manifest("tgb-b", "svc-b", tg_b, source_sg, [port_b])
+        )
 
         # Scenario 36/37: each NodePort from the source SG, labelled; with the default budget of 8
         # ranges per source the two ports stay separate rules instead of one min-max range.
@@ -128,7 +88,7 @@ async def test_bindings_open_needed_node_ports_and_clean_up_on_delete(
         nodes = {(node.instance_id, port_a) for node in cluster.nodes}
 
         async def targets_registered() -> bool | None:
-            return True if await _registered_targets(aws_api, tg_a) == nodes else None
+            return True if await registered_targets(aws_api, tg_a) == nodes else None
 
         await eventually(targets_registered, what="node targets registered on the NodePort")
 
@@ -149,7 +109,7 @@ async def test_bindings_open_needed_node_ports_and_clean_up_on_delete(
             return None
 
         await eventually(binding_gone, what="tgb-a's finalizer removed")
-        assert await _registered_targets(aws_api, tg_a) == set()
+        assert await registered_targets(aws_api, tg_a) == set()
 
         await kube.request("DELETE", TARGET_GROUP_BINDINGS.object_path("tgb-b", namespace))
 
