@@ -15,9 +15,9 @@ import signal
 from prometheus_client import CollectorRegistry
 
 from controller.aws.client import open_aws_client
+from controller.sandbox.client_settings import sandbox_settings
 from controller.sandbox.moto_server import MotoServer
 from controller.sandbox.proxy import AwsProxy
-from controller.sandbox.pytest_plugin import sandbox_settings
 from controller.sandbox.seed import SANDBOX_CLUSTER, SANDBOX_REGION, seed_vpc
 
 

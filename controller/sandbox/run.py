@@ -24,10 +24,10 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 
 from controller.aws.client import open_aws_client
+from controller.sandbox.client_settings import sandbox_settings
 from controller.sandbox.cluster import SandboxCluster, seed_cluster
 from controller.sandbox.moto_server import MotoServer
 from controller.sandbox.proxy import AwsProxy
-from controller.sandbox.pytest_plugin import sandbox_settings
 from controller.sandbox.seed import SANDBOX_CLUSTER, SANDBOX_REGION, seed_vpc
 from framework.kube import KubeClient
 from framework.testing.apiserver import StandInApiServer, StandInSettings

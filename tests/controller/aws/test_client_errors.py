@@ -15,9 +15,9 @@ from controller.aws.errors import (
     AwsRetriesExhaustedError,
 )
 from controller.aws.settings import RetrySettings
+from controller.sandbox.client_settings import sandbox_settings
 from controller.sandbox.clock import SteppingClock
 from controller.sandbox.proxy import AwsProxy
-from controller.sandbox.pytest_plugin import sandbox_settings
 from controller.sandbox.seed import SandboxVpc
 
 EC2 = "EC2"

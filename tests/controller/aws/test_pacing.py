@@ -10,8 +10,8 @@ from prometheus_client import CollectorRegistry
 from controller.aws.client import open_aws_client
 from controller.aws.settings import RetrySettings
 from controller.aws.throttle import ThrottleConfig, ThrottleRule
+from controller.sandbox.client_settings import sandbox_settings
 from controller.sandbox.proxy import AwsProxy
-from controller.sandbox.pytest_plugin import sandbox_settings
 from controller.sandbox.seed import SandboxVpc
 
 SERVER_RATE, SERVER_BURST = 25.0, 10

@@ -42,9 +42,9 @@ from controller.endpointsg.model import ALL_PORTS, EndpointRule, PortRange, Sour
 from controller.endpointsg.packing import merge_ranges, pack_rules
 from controller.naming import TGB_RULE_DESCRIPTION, cluster_tag_key
 from controller.networking.rules import Rule, expand_ip_permissions
+from controller.sandbox.client_settings import sandbox_settings
 from controller.sandbox.moto_server import MotoServer
 from controller.sandbox.proxy import AwsProxy
-from controller.sandbox.pytest_plugin import sandbox_settings
 from controller.sandbox.seed import seed_vpc
 
 T = TypeVar("T")

@@ -14,9 +14,9 @@ from prometheus_client import CollectorRegistry
 from controller.aws.client import AwsClient, open_aws_client
 from controller.aws.errors import AwsApiError, AwsRetriesExhaustedError
 from controller.aws.settings import RetrySettings
+from controller.sandbox.client_settings import sandbox_settings
 from controller.sandbox.clock import SteppingClock
 from controller.sandbox.proxy import AwsProxy
-from controller.sandbox.pytest_plugin import sandbox_settings
 
 DESCRIBE = "DescribeSecurityGroups"
 EC2_THROTTLE_BODY = re.compile(
