@@ -299,7 +299,10 @@ class Handlers:
         if verb == "update":
             content_type = _content_type(request, _BODY_TYPES)
             body = decode_body(await request.read(), content_type)
-            existed = self.registry.store.get(target.resource.key, target.namespace, target.name) is not None
+            existed = (
+                self.registry.store.get(target.resource.storage_key, target.namespace, target.name)
+                is not None
+            )
             entry = self.registry.update(target, body, manager)
             return json_response(self.registry.render(entry, target), 200 if existed else 201)
         if verb == "patch":
@@ -413,7 +416,7 @@ class Handlers:
         labels, fields = self._selectors(request, target)
         options = await self._delete_options(request)
         deleted = []
-        for entry in list(self.registry.store.iterate(target.resource.key, target.namespace or None)):
+        for entry in list(self.registry.store.iterate(target.resource.storage_key, target.namespace or None)):
             if not labels.matches(entry.obj["metadata"].get("labels")) or not fields.matches(entry.obj):
                 continue
             item_target = Target(target.resource, target.version, entry.namespace, entry.name)

@@ -74,7 +74,7 @@ def _select(request: ListRequest, entries: Iterator[Entry]) -> Iterator[Entry]:
 def list_objects(registry: ObjectRegistry, request: ListRequest) -> bytes:
     store = registry.store
     target = request.target
-    resource_key = target.resource.key
+    resource_key = target.resource.storage_key
     namespace = target.namespace or None
     after: ObjectKey | None = None
     if request.continue_token:
@@ -119,7 +119,7 @@ def list_objects(registry: ObjectRegistry, request: ListRequest) -> bytes:
     else:
         page = first
     if target.resource.builtin:
-        items = b",".join(entry.item_json() for entry in page)
+        items = b",".join(registry.render_list_item(entry, target) for entry in page)
     else:
         items = b",".join(registry.render(entry, target) for entry in page)
     head = json.dumps(

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from . import errors
+from .conversion import is_converted, to_storage, to_view
 from .defaults import ServiceAllocator, allocate_service, apply_defaults, crd_status, release_service
 from .errors import ApiError, FieldError
 from .patching import (
@@ -154,12 +155,31 @@ class ObjectRegistry:
 
     def render(self, entry: Entry, target: Target) -> bytes:
         """The object as JSON in the requested version (served versions share one storage)."""
-        if entry.obj.get("apiVersion") == target.api_version:
+        if entry.obj.get("apiVersion") == target.api_version and not is_converted(target.resource):
             return entry.full_json()
-        return json.dumps({**entry.obj, "apiVersion": target.api_version}, separators=(",", ":")).encode()
+        return json.dumps(self.view(entry, target), separators=(",", ":")).encode()
+
+    def render_list_item(self, entry: Entry, target: Target) -> bytes:
+        """The object as a typed list of a built-in resource renders it: without kind/apiVersion."""
+        if not is_converted(target.resource):
+            return entry.item_json()
+        item = self.view(entry, target)
+        del item["kind"], item["apiVersion"]
+        return json.dumps(item, separators=(",", ":")).encode()
+
+    def view(self, entry: Entry, target: Target) -> JsonObject:
+        """The stored object as the target's resource serves it (values shared, not copied)."""
+        return to_view(target.resource, entry.obj, target.api_version)
+
+    def _to_storage(self, resource: ResourceType, obj: JsonObject) -> JsonObject:
+        if not is_converted(resource):
+            return obj
+        stored = self.resources.get(*resource.storage_key)
+        assert stored is not None, f"{resource.key} is a view of the unregistered {resource.storage_key}"
+        return to_storage(resource, obj, stored.api_version(stored.preferred_version))
 
     def get(self, target: Target) -> Entry:
-        entry = self.store.get(target.resource.key, target.namespace, target.name)
+        entry = self.store.get(target.resource.storage_key, target.namespace, target.name)
         if entry is None:
             raise errors.not_found(target.resource.group, target.resource.plural, target.name)
         return entry
@@ -291,14 +311,14 @@ class ObjectRegistry:
             raise self._invalid(resource, name, field_errors)
         if name:
             self._check_namespace(target, name)
-        if self.store.get(resource.key, meta.get("namespace", ""), name) is not None:
+        if self.store.get(resource.storage_key, meta.get("namespace", ""), name) is not None:
             raise errors.already_exists(resource.group, resource.plural, name)
         if resource.key == ("", "services"):
             allocation_errors = allocate_service(obj, None, self._allocator)
             if allocation_errors:
                 raise self._invalid(resource, name, allocation_errors)
         self._record_manager(obj, manager, "", target.api_version)
-        entry = self.store.put(resource.key, obj, None)
+        entry = self.store.put(resource.storage_key, self._to_storage(resource, obj), None)
         if resource.key == CRD_KEY:
             self.resources.register(resource_from_crd(obj))
         return entry
@@ -327,7 +347,7 @@ class ObjectRegistry:
             raise errors.bad_request(
                 "the namespace of the provided object does not match the namespace sent on the request"
             )
-        prev = self.store.get(resource.key, target.namespace, target.name)
+        prev = self.store.get(resource.storage_key, target.namespace, target.name)
         if prev is None:
             if resource.key in _CREATE_ON_UPDATE and not target.subresource:
                 meta["name"] = target.name
@@ -344,7 +364,8 @@ class ObjectRegistry:
 
     def _commit_update(self, target: Target, prev: Entry, proposed: JsonObject, manager: str) -> Entry:
         resource = target.resource
-        old = prev.obj
+        # Checks, defaults and the no-op test all see the object as the client's version shows it.
+        old = prev.obj if not is_converted(resource) else self.view(prev, target)
         requested_rv = proposed["metadata"].get("resourceVersion")
         if requested_rv and requested_rv != old["metadata"]["resourceVersion"]:
             raise errors.conflict(resource.group, resource.plural, target.name, errors.STALE_OBJECT)
@@ -413,9 +434,10 @@ class ObjectRegistry:
             if allocation_errors:
                 raise self._invalid(resource, target.name, allocation_errors)
         self._record_manager(new, manager, target.subresource, target.api_version)
+        new = self._to_storage(resource, new)
         if meta.get("deletionTimestamp") and not meta.get("finalizers") and not self._spec_finalizers(new):
             return self._finalize(resource, new, prev)
-        entry = self.store.put(resource.key, new, prev)
+        entry = self.store.put(resource.storage_key, new, prev)
         if resource.key == CRD_KEY:
             self.resources.register(resource_from_crd(new))
         return entry
@@ -435,8 +457,7 @@ class ObjectRegistry:
             raise errors.unsupported_media_type(content_type, accepted)
         body = decode_body(raw, "application/json")
         prev = self.get(target)
-        original: JsonObject = copy_json(prev.obj)
-        original["apiVersion"] = target.api_version
+        original: JsonObject = copy_json(self.view(prev, target))
         if content_type == JSON_PATCH:
             operations = decode_json_patch(body)
             try:
@@ -518,7 +539,7 @@ class ObjectRegistry:
                 new["metadata"]["generation"] = int(meta.get("generation", 1)) + 1
             if resource.key == NAMESPACE_KEY:
                 new.setdefault("status", {})["phase"] = "Terminating"
-            entry = self.store.put(resource.key, new, prev)
+            entry = self.store.put(resource.storage_key, new, prev)
             if resource.key == NAMESPACE_KEY:
                 return self._terminate_namespace(entry)
             return entry, False
@@ -528,7 +549,7 @@ class ObjectRegistry:
         """Remove an object for good, with the side effects of its disappearance."""
         if resource.key == CRD_KEY:
             self._drop_custom_resources(final)
-        entry = self.store.remove(resource.key, final, prev)
+        entry = self.store.remove(resource.storage_key, final, prev)
         if resource.key == ("", "services"):
             release_service(prev.obj, self._allocator)
         if resource.key == CRD_KEY:
@@ -552,8 +573,8 @@ class ObjectRegistry:
         once nothing (no object held by a finalizer) is left."""
         name = namespace.name
         for resource in self.resources.all():
-            if not resource.namespaced:
-                continue
+            if not resource.namespaced or resource.storage_key != resource.key:
+                continue  # views of another resource's store are deleted with that resource
             for entry in list(self.store.iterate(resource.key, name)):
                 self._delete_entry(resource, entry)
         current = self.store.get(NAMESPACE_KEY, "", name)

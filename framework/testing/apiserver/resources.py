@@ -54,8 +54,9 @@ class ResourceType:
     # path in the object whose value they select on.
     extra_field_selectors: Mapping[str, str] = field(default_factory=dict)
     # The group of the internal type the server stores this resource as, when it differs from the
-    # served group: events.k8s.io Events are core Events inside, so errors that name the kind
-    # (422 Invalid, precondition conflicts) say `Event`, not `Event.events.k8s.io`.
+    # served group: events.k8s.io Events are core Events inside (one store, `conversion` renames
+    # the fields), so errors that name the kind (422 Invalid, precondition conflicts) say `Event`,
+    # not `Event.events.k8s.io`.
     internal_group: str | None = None
 
     @property
@@ -65,6 +66,11 @@ class ResourceType:
     @property
     def error_group(self) -> str:
         return self.group if self.internal_group is None else self.internal_group
+
+    @property
+    def storage_key(self) -> tuple[str, str]:
+        """The stored resource this one is a view of: events.k8s.io Events live with core Events."""
+        return (self.error_group, self.plural)
 
     @property
     def list_kind(self) -> str:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from aiohttp import web
 
 from .app import ServerState, build_app
+from .conversion import to_view
 from .defaults import ServiceAllocator
 from .faults import FaultInjector, RequestLog
 from .kubeconfig import write_kubeconfig
@@ -191,9 +192,18 @@ class StandInApiServer:
         self._hub.resume()
 
     def get_object(self, group: str, plural: str, namespace: str, name: str) -> JsonObject | None:
-        """A copy of a stored object, for assertions that must not go through the API."""
-        entry = self.store.get((group, plural), namespace, name)
-        return None if entry is None else copy_json(entry.obj)
+        """A copy of a stored object, for assertions that must not go through the API; a resource
+        that is a view of another's store (events.k8s.io Events) answers in its own shape."""
+        resource = self.resources.get(group, plural)
+        if resource is None:
+            return None
+        entry = self.store.get(resource.storage_key, namespace, name)
+        if entry is None:
+            return None
+        copied: JsonObject = copy_json(
+            to_view(resource, entry.obj, resource.api_version(resource.preferred_version))
+        )
+        return copied
 
 
 class ThreadedStandIn:

@@ -78,7 +78,7 @@ class Watcher:
 
     def event_line(self, event: StoredEvent) -> bytes | None:
         """The line this watcher sends for a stored event, if any (selector transitions included)."""
-        if event.rv <= self.min_rv or event.resource != self.request.target.resource.key:
+        if event.rv <= self.min_rv or event.resource != self.request.target.resource.storage_key:
             return None
         if event.type == "ADDED":
             return self.line("ADDED", event.entry) if self.matches(event.entry) else None
@@ -160,7 +160,7 @@ class WatchHub:
     async def serve(self, http_request: web.Request, request: WatchRequest) -> web.StreamResponse:
         response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
         response.enable_chunked_encoding()
-        resource_key = request.target.resource.key
+        resource_key = request.target.resource.storage_key
         initial: list[bytes]
         initial_end_bookmark = False
         # Everything from here to `subscribe` runs without awaiting, so no event can slip between
