@@ -25,13 +25,12 @@ from controller.stack_status import (
     BackendSGUsers,
     StackDeployerLike,
     TargetGroupBindingApplier,
-    drop_finalizer,
-    ensure_finalizer,
     load_balancer_ingress,
     meta_of,
     reference_of,
     write_load_balancer_status,
 )
+from framework import objects
 from framework.controller import Result, TerminalError
 from framework.events import EventRecorder
 from framework.kube import KubeClient, KubeError, KubeObject, Resource
@@ -158,7 +157,9 @@ class StackReconcileSteps:
     ) -> list[KubeObject]:
         """The objects as written (each now carrying ``finalizer``)."""
         with self.step("add_finalizers", objs, REASON_FAILED_ADD_FINALIZER, category, "Failed add finalizer"):
-            return [await ensure_finalizer(self._client, self._resource, obj, finalizer) for obj in objs]
+            return [
+                await objects.ensure_finalizer(self._client, self._resource, obj, finalizer) for obj in objs
+            ]
 
     async def remove_finalizer(
         self,
@@ -176,7 +177,7 @@ class StackReconcileSteps:
             "Failed remove finalizer",
         ):
             for obj in objs:
-                await drop_finalizer(self._client, self._resource, obj, finalizer)
+                await objects.drop_finalizer(self._client, self._resource, obj, finalizer)
 
     # ----------------------------------------------------------------------------- backend SG
 

@@ -125,39 +125,6 @@ async def write_load_balancer_status(
     return True
 
 
-async def _fresh(client: KubeClient, resource: Resource, obj: Mapping[str, Any]) -> KubeObject:
-    meta = meta_of(obj)
-    return await client.get(resource, str(meta.get("name")), meta.get("namespace"))
-
-
-async def ensure_finalizer(
-    client: KubeClient, resource: Resource, obj: KubeObject, finalizer: str
-) -> KubeObject:
-    """Add ``finalizer``; when the cached ``obj`` is stale (409, often our own last write), re-read it
-    from the server and try once more."""
-    try:
-        return await objects.add_finalizer(client, resource, obj, finalizer)
-    except KubeApiError as error:
-        if not error.is_conflict:
-            raise
-    return await objects.add_finalizer(client, resource, await _fresh(client, resource, obj), finalizer)
-
-
-async def drop_finalizer(client: KubeClient, resource: Resource, obj: KubeObject, finalizer: str) -> None:
-    """Remove ``finalizer`` (re-reading once on 409); an object already gone is fine."""
-    try:
-        try:
-            await objects.remove_finalizer(client, resource, obj, finalizer)
-            return
-        except KubeApiError as error:
-            if not error.is_conflict:
-                raise
-        await objects.remove_finalizer(client, resource, await _fresh(client, resource, obj), finalizer)
-    except KubeApiError as error:
-        if not error.is_not_found:
-            raise
-
-
 # --------------------------------------------------------------------------------------------------
 # TargetGroupBindings
 # --------------------------------------------------------------------------------------------------

@@ -191,3 +191,39 @@ async def remove_finalizer(
     indices = sorted((i for i, f in enumerate(current) if f == finalizer), reverse=True)
     ops: list[dict[str, Any]] = [{"op": "remove", "path": f"/metadata/finalizers/{i}"} for i in indices]
     return await patch_json(client, resource, str(meta["name"]), meta.get("namespace"), _guarded(meta, ops))
+
+
+async def ensure_finalizer(
+    client: KubeClient, resource: Resource, obj: KubeObject, finalizer: str
+) -> KubeObject:
+    """``add_finalizer``, re-reading the object once when ``obj`` is stale (409).
+
+    A cached object is often one write behind (frequently our own last write); one fresh read
+    settles that, while a real concurrent writer still surfaces as a 409 on the second try.
+    """
+    try:
+        return await add_finalizer(client, resource, obj, finalizer)
+    except KubeApiError as error:
+        if not error.is_conflict:
+            raise
+    return await add_finalizer(client, resource, await _read_again(client, resource, obj), finalizer)
+
+
+async def drop_finalizer(client: KubeClient, resource: Resource, obj: KubeObject, finalizer: str) -> None:
+    """``remove_finalizer``, re-reading once on 409; an object already gone counts as done."""
+    try:
+        try:
+            await remove_finalizer(client, resource, obj, finalizer)
+            return
+        except KubeApiError as error:
+            if not error.is_conflict:
+                raise
+        await remove_finalizer(client, resource, await _read_again(client, resource, obj), finalizer)
+    except KubeApiError as error:
+        if not error.is_not_found:
+            raise
+
+
+async def _read_again(client: KubeClient, resource: Resource, obj: KubeObject) -> KubeObject:
+    meta = _meta(obj)
+    return await client.get(resource, str(meta["name"]), meta.get("namespace"))

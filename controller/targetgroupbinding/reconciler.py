@@ -195,18 +195,7 @@ class TargetGroupBindingReconciler:
             return obj
         try:
             with self._stage("add_finalizers"):
-                try:
-                    return await objects.add_finalizer(
-                        self._client, TARGET_GROUP_BINDINGS, obj, TGB_FINALIZER
-                    )
-                except KubeApiError as error:
-                    if not error.is_conflict:
-                        raise
-                    # Our cache is behind the server (often our own last write): retry on a fresh read.
-                    fresh = await self._get(obj)
-                    return await objects.add_finalizer(
-                        self._client, TARGET_GROUP_BINDINGS, fresh, TGB_FINALIZER
-                    )
+                return await objects.ensure_finalizer(self._client, TARGET_GROUP_BINDINGS, obj, TGB_FINALIZER)
         except KubeError as error:
             self._fail(
                 obj, REASON_FAILED_ADD_FINALIZER, "add_finalizers_error", error, "Failed add finalizer"
@@ -261,26 +250,7 @@ class TargetGroupBindingReconciler:
             raise
         try:
             with self._stage("remove_finalizers"):
-                try:
-                    await objects.remove_finalizer(self._client, TARGET_GROUP_BINDINGS, obj, TGB_FINALIZER)
-                except KubeApiError as error:
-                    if error.is_not_found:
-                        return Result()
-                    if not error.is_conflict:
-                        raise
-                    fresh = await self._get(obj)
-                    await objects.remove_finalizer(self._client, TARGET_GROUP_BINDINGS, fresh, TGB_FINALIZER)
-        except KubeApiError as error:
-            if error.is_not_found:
-                return Result()
-            self._fail(
-                obj,
-                REASON_FAILED_REMOVE_FINALIZER,
-                "remove_finalizers_error",
-                error,
-                "Failed remove finalizer",
-            )
-            raise
+                await objects.drop_finalizer(self._client, TARGET_GROUP_BINDINGS, obj, TGB_FINALIZER)
         except KubeError as error:
             self._fail(
                 obj,
@@ -319,12 +289,6 @@ class TargetGroupBindingReconciler:
             )
 
     # ----------------------------------------------------------------------------- helpers
-
-    async def _get(self, obj: KubeObject) -> KubeObject:
-        meta = obj.get("metadata") or {}
-        return await self._client.get(
-            TARGET_GROUP_BINDINGS, str(meta.get("name")), str(meta.get("namespace"))
-        )
 
     def _fail(
         self, obj: KubeObject, reason: str, category: str, error: Exception, prefix: str = "Failed reconcile"

@@ -158,3 +158,28 @@ async def test_patch_status_touches_only_status(client: KubeClient, standin_serv
     assert stale.value.is_conflict
     stored = standin_server.get_object("example.com", "widgets", "default", "w")
     assert stored is not None and stored["status"] == {"observedGeneration": 1}
+
+
+async def test_ensure_and_drop_finalizer_read_again_once_when_stale(client: KubeClient) -> None:
+    created = await _configmap(client, finalizers=["other.io/keep"])
+    # Someone writes after our read: the plain helpers would answer 409.
+    await objects.patch_merge(client, CONFIGMAPS, "cm", "default", {"data": {"b": "2"}})
+    added = await objects.ensure_finalizer(client, CONFIGMAPS, created, FINALIZER)
+    assert added["metadata"]["finalizers"] == ["other.io/keep", FINALIZER]
+    assert added["data"] == {"a": "1", "b": "2"}
+    await objects.patch_merge(client, CONFIGMAPS, "cm", "default", {"data": {"c": "3"}})
+    await objects.drop_finalizer(client, CONFIGMAPS, added, FINALIZER)
+    current = await client.get(CONFIGMAPS, "cm", "default")
+    assert current["metadata"]["finalizers"] == ["other.io/keep"]
+    assert current["data"] == {"a": "1", "b": "2", "c": "3"}
+
+
+async def test_drop_finalizer_of_an_object_already_gone_is_done(client: KubeClient) -> None:
+    created = await _configmap(client, finalizers=[FINALIZER])
+    await client.request("DELETE", CONFIGMAPS.object_path("cm", "default"))
+    await objects.patch_merge(client, CONFIGMAPS, "cm", "default", {"metadata": {"finalizers": None}})
+    # Gone now: dropping our (stale) finalizer is not an error.
+    await objects.drop_finalizer(client, CONFIGMAPS, created, FINALIZER)
+    with pytest.raises(KubeApiError) as gone:
+        await client.get(CONFIGMAPS, "cm", "default")
+    assert gone.value.is_not_found
