@@ -16,7 +16,6 @@ Composition only; each piece lives in its own package. What runs where:
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
@@ -35,6 +34,7 @@ from controller.endpointsg.eni_sg import EniSGSelector
 from controller.endpointsg.ownership import RuleOwnership
 from controller.endpointsg.reconciler import EndpointSGReconciler, EndpointSGRules
 from controller.endpointsg.service import EndpointRuleService
+from controller.leader_task import LeaderTask
 from controller.networking.rule_reconciler import SecurityGroupRuleReconciler
 from controller.networking.sg_reader import SecurityGroupReader
 from controller.stacks import StackControllers
@@ -117,7 +117,7 @@ def manager_settings(config: ControllerConfig) -> ManagerSettings:
     )
 
 
-class EndpointSGMaintenance:
+class EndpointSGMaintenance(LeaderTask):
     """While leading: find the endpoint SGs to look after, then re-check them every sync period.
 
     First it tracks every cluster-tagged SG in the VPC so stale rules of ours get revoked (GC,
@@ -139,23 +139,16 @@ class EndpointSGMaintenance:
         clock: Clock = REAL_CLOCK,
         retry_cap: float = 60.0,
     ) -> None:
+        super().__init__()
         self._endpoint_rules = endpoint_rules
         self._rules = rules
         self._enqueue = enqueue
         self._sync_period = sync_period
         self._clock = clock
         self._retry_cap = retry_cap
-        self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name=self.name)
-
-    async def stop(self, timeout: float | None = 30.0) -> None:  # noqa: ASYNC109 - LeaderRunnable
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        self._spawn(self._run())
 
     async def _run(self) -> None:
         await self._seed()

@@ -13,8 +13,6 @@ while leading, in start order:
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -38,6 +36,7 @@ from controller.ingress.reconciler import (
 from controller.ingress.reconciler import (
     backend_sg_user as ingress_user,
 )
+from controller.leader_task import LeaderTask
 from controller.metrics import controller_metrics
 from controller.networking.sg_manager import SecurityGroupManager
 from controller.networking.sg_reader import SecurityGroupReader
@@ -104,7 +103,7 @@ def backend_sg_users_in_cluster(
     return users
 
 
-class BackendSGUsersResync:
+class BackendSGUsersResync(LeaderTask):
     """On leadership: hand the backend SG manager its users from the synced caches.
 
     ``start`` computes the set synchronously and the task's first step installs it, so no Ingress
@@ -120,22 +119,15 @@ class BackendSGUsersResync:
         ingresses: SharedInformer,
         services: SharedInformer,
     ) -> None:
+        super().__init__()
         self._manager = manager
         self._controller = backend_sg_controller
         self._ingresses = ingresses
         self._services = services
-        self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         users = backend_sg_users_in_cluster(self._ingresses.store.list(), self._services.store.list())
-        self._task = asyncio.create_task(self._resync(users), name=self.name)
-
-    async def stop(self, timeout: float | None = 30.0) -> None:  # noqa: ASYNC109 - LeaderRunnable
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        self._spawn(self._resync(users))
 
     async def _resync(self, users: set[str]) -> None:
         logger.info("Backend security group users from the cluster: %d", len(users))
