@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 import pytest_asyncio
+from fast_election import eventually, fast_election
 from prometheus_client import CollectorRegistry
 from real_kube import RealKube, RestrictedKube
 
@@ -31,29 +32,6 @@ LEASE = "lb-sg-controller"
 class NoJitter(random.Random):
     def random(self) -> float:
         return 0.0
-
-
-async def eventually(predicate: Callable[[], bool], within: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.005)
-
-
-def fast_config(
-    identity: str, *, release: bool = False, lease: str = LEASE, namespace: str = NAMESPACE
-) -> LeaderElectionConfig:
-    return LeaderElectionConfig(
-        lease,
-        namespace,
-        identity=identity,
-        lease_duration=2.0,
-        renew_deadline=1.5,
-        retry_period=0.3,
-        release_on_cancel=release,
-    )
 
 
 class LeaderTracker:
@@ -119,7 +97,7 @@ async def test_acquires_by_creating_the_lease_and_renews_with_optimistic_puts(
     started = asyncio.Event()
     elector = LeaderElector(
         client,
-        fast_config("a"),
+        fast_election("a", lease=LEASE, namespace=NAMESPACE),
         on_started_leading=started.set,
         report_status=lambda name, leading: metrics.leader_status(name).set(1 if leading else 0),
         rng=NoJitter(),
@@ -157,7 +135,7 @@ async def test_exactly_one_leader_and_the_second_takes_over_after_the_first_stop
     client = restricted_kube.client
 
     def config(identity: str) -> LeaderElectionConfig:
-        return fast_config(
+        return fast_election(
             identity, lease=restricted_kube.lease_name, namespace=restricted_kube.lease_namespace
         )
 
@@ -209,10 +187,10 @@ async def test_exactly_one_leader_and_the_second_takes_over_after_the_first_stop
 async def test_release_on_shutdown_lets_the_successor_take_over_at_once(real_kube: RealKube) -> None:
     client, namespace, lease_name = real_kube.admin, real_kube.namespace, f"lease-{uuid.uuid4().hex[:8]}"
     loop = asyncio.get_running_loop()
-    first = LeaderElector(client, fast_config("first", release=True, lease=lease_name, namespace=namespace))
+    first = LeaderElector(client, fast_election("first", release=True, lease=lease_name, namespace=namespace))
     first_task = asyncio.create_task(first.run())
     await eventually(lambda: first.is_leader)
-    second = LeaderElector(client, fast_config("second", lease=lease_name, namespace=namespace))
+    second = LeaderElector(client, fast_election("second", lease=lease_name, namespace=namespace))
     second_task = asyncio.create_task(second.run())
     try:
         await eventually(lambda: second.observed_leader == "first")
@@ -234,7 +212,9 @@ async def test_release_after_a_write_we_did_not_see_still_releases(real_kube: Re
     """A renewal cancelled mid-flight can still land on the server: the release then conflicts on a
     stale resourceVersion, re-reads the lease, finds it still ours and releases it anyway."""
     client, namespace, lease_name = real_kube.admin, real_kube.namespace, f"lease-{uuid.uuid4().hex[:8]}"
-    elector = LeaderElector(client, fast_config("only", release=True, lease=lease_name, namespace=namespace))
+    elector = LeaderElector(
+        client, fast_election("only", release=True, lease=lease_name, namespace=namespace)
+    )
     task = asyncio.create_task(elector.run())
     try:
         await eventually(lambda: elector.is_leader)
@@ -256,7 +236,11 @@ async def test_a_leader_that_cannot_renew_stops_leading_within_the_renew_deadlin
 ) -> None:
     loop = asyncio.get_running_loop()
     lost_at: list[float] = []
-    elector = LeaderElector(client, fast_config("a"), on_stopped_leading=lambda: lost_at.append(loop.time()))
+    elector = LeaderElector(
+        client,
+        fast_election("a", lease=LEASE, namespace=NAMESPACE),
+        on_stopped_leading=lambda: lost_at.append(loop.time()),
+    )
     task = asyncio.create_task(elector.run())
     try:
         await eventually(lambda: elector.is_leader)
@@ -291,7 +275,7 @@ async def test_health_check_fails_when_leading_without_renewal_past_the_toleranc
     from framework.clock import FakeClock
 
     clock = FakeClock()
-    config = fast_config("a", lease=f"lease-{uuid.uuid4().hex[:8]}", namespace=real_kube.namespace)
+    config = fast_election("a", lease=f"lease-{uuid.uuid4().hex[:8]}", namespace=real_kube.namespace)
     elector = LeaderElector(real_kube.admin, config, clock=clock, rng=NoJitter())
     task = asyncio.create_task(elector.run())
     try:

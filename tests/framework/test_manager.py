@@ -16,6 +16,7 @@ from typing import Any
 import aiohttp
 import pytest
 import pytest_asyncio
+from fast_election import eventually, fast_election
 from prometheus_client import CollectorRegistry
 from real_kube import RealKube, RestrictedKube
 
@@ -31,29 +32,6 @@ NAMESPACE = "default"
 LEASE = "manager-test"
 LOCAL = BindAddress("127.0.0.1", 0)
 FAST_INFORMERS = ReflectorSettings(backoff=BackoffPolicy(initial=0.05, cap=0.2))
-
-
-async def eventually(predicate: Callable[[], bool], within: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.005)
-
-
-def election(
-    identity: str, *, release: bool = False, lease: str = LEASE, namespace: str = NAMESPACE
-) -> LeaderElectionConfig:
-    return LeaderElectionConfig(
-        lease,
-        namespace,
-        identity=identity,
-        lease_duration=2.0,
-        renew_deadline=1.5,
-        retry_period=0.3,
-        release_on_cancel=release,
-    )
 
 
 def settings(**overrides: Any) -> ManagerSettings:
@@ -129,7 +107,7 @@ async def test_probes_metrics_controllers_and_ordered_graceful_shutdown(
     registry = CollectorRegistry()
     manager = Manager(
         client,
-        settings(leader_election=election("one", release=True)),
+        settings(leader_election=fast_election("one", release=True, lease=LEASE, namespace=NAMESPACE)),
         registry=registry,
         informer_settings=FAST_INFORMERS,
     )
@@ -206,7 +184,9 @@ async def test_two_managers_exactly_one_leader_and_the_standby_takes_over(
     client = restricted_kube.client
 
     def restricted_election(identity: str) -> LeaderElectionConfig:
-        return election(identity, lease=restricted_kube.lease_name, namespace=restricted_kube.lease_namespace)
+        return fast_election(
+            identity, lease=restricted_kube.lease_name, namespace=restricted_kube.lease_namespace
+        )
 
     loop = asyncio.get_running_loop()
     first_runnable, second_runnable = ProbeRunnable("first"), ProbeRunnable("second")
@@ -265,7 +245,11 @@ async def test_losing_the_lease_stops_controllers_at_once_and_run_raises(
     standin_server: StandInApiServer,
 ) -> None:
     runnable = ProbeRunnable("probe")
-    manager = Manager(client, settings(leader_election=election("only")), registry=CollectorRegistry())
+    manager = Manager(
+        client,
+        settings(leader_election=fast_election("only", lease=LEASE, namespace=NAMESPACE)),
+        registry=CollectorRegistry(),
+    )
     manager.add_controller(runnable)
     task = asyncio.create_task(manager.run(handle_signals=False))
     try:
