@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from enum import Enum
 from typing import TypeVar
 
 from controller.annotations import (
@@ -198,40 +199,54 @@ def _param_or_annotation(
 
 
 def merge_scheme(members: Sequence[ClassifiedIngress], default: Scheme) -> Scheme:
-    found: list[tuple[ObjectRef, Scheme]] = []
-    for member in members:
-        source = _param_or_annotation(member, "scheme", ING_SCHEME)
-        if source is None:
-            continue
-        ref, key, raw = source
-        try:
-            found.append((ref, Scheme(raw)))
-        except ValueError:
-            raise InvalidAnnotationError(
-                ref, key, raw, "unknown scheme, must be internal or internet-facing"
-            ) from None
-    value = _single("scheme", ING_SCHEME, found, lambda a, b: a == b, str)
+    value = _merge_enum(
+        members,
+        Scheme,
+        param="scheme",
+        annotation=ING_SCHEME,
+        setting="scheme",
+        reason="unknown scheme, must be internal or internet-facing",
+    )
     return default if value is None else value
 
 
 def merge_ip_address_type(members: Sequence[ClassifiedIngress]) -> IpAddressType:
-    found: list[tuple[ObjectRef, IpAddressType]] = []
+    value = _merge_enum(
+        members,
+        IpAddressType,
+        param="ipAddressType",
+        annotation=ING_IP_ADDRESS_TYPE,
+        setting="ip-address-type",
+        reason="unknown IPAddressType, must be ipv4, dualstack or dualstack-without-public-ipv4",
+    )
+    return IpAddressType.IPV4 if value is None else value
+
+
+E = TypeVar("E", bound=Enum)
+
+
+def _merge_enum(
+    members: Sequence[ClassifiedIngress],
+    enum_type: type[E],
+    *,
+    param: str,
+    annotation: str,
+    setting: str,
+    reason: str,
+) -> E | None:
+    """The one value the members that set it agree on (IngressClassParams ``param`` wins over the
+    annotation); None when no member sets it. An unknown value names the object, key and value."""
+    found: list[tuple[ObjectRef, E]] = []
     for member in members:
-        source = _param_or_annotation(member, "ipAddressType", ING_IP_ADDRESS_TYPE)
+        source = _param_or_annotation(member, param, annotation)
         if source is None:
             continue
         ref, key, raw = source
         try:
-            found.append((ref, IpAddressType(raw)))
+            found.append((ref, enum_type(raw)))
         except ValueError:
-            raise InvalidAnnotationError(
-                ref,
-                key,
-                raw,
-                "unknown IPAddressType, must be ipv4, dualstack or dualstack-without-public-ipv4",
-            ) from None
-    value = _single("ip-address-type", ING_IP_ADDRESS_TYPE, found, lambda a, b: a == b, str)
-    return IpAddressType.IPV4 if value is None else value
+            raise InvalidAnnotationError(ref, key, raw, reason) from None
+    return _single(setting, annotation, found, lambda a, b: a == b, str)
 
 
 def merge_subnets(members: Sequence[ClassifiedIngress]) -> tuple[str, ...]:
