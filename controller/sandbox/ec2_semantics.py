@@ -6,6 +6,10 @@
 * Gap 2: moto includes the Description when it detects duplicate UserIdGroupPairs. AWS treats
   (group, protocol, ports) as the rule's identity, so a second pair that differs only in its
   Description is ``InvalidPermission.Duplicate``.
+* Gap 3: an Authorize naming a source group that does not exist fails in moto only when it reaches
+  that pair, after the permissions before it were already added. AWS applies a request entirely or
+  not at all: it answers ``InvalidGroup.NotFound`` ("The security group 'sg-...' does not exist",
+  naming the missing source) and adds nothing.
 """
 
 from __future__ import annotations
@@ -181,6 +185,29 @@ def requested_group_pairs(params: Mapping[str, str]) -> list[tuple[PortSpec, str
             if _GROUP_PAIR_KEY.match(sub_key):
                 pairs.append((spec, value))
     return pairs
+
+
+async def check_authorize_source_groups(
+    backend: MotoBackend, region: str, access_key: str, params: Mapping[str, str]
+) -> RuleViolation | None:
+    """``InvalidGroup.NotFound`` naming the first requested source group that does not exist.
+
+    A request whose own group is unknown is left to moto, which already answers it like AWS.
+    """
+    group_id = params.get("GroupId")
+    peers = list(dict.fromkeys(peer for _, peer in requested_group_pairs(params)))
+    if not peers or not group_id:
+        return None
+    ec2 = await backend.client("ec2", region, access_key)
+    # A filter (not GroupIds) so that unknown ids are simply absent instead of failing the call.
+    found = await ec2.describe_security_groups(Filters=[{"Name": "group-id", "Values": [group_id, *peers]}])
+    existing = {str(g["GroupId"]) for g in found.get("SecurityGroups", [])}
+    if group_id not in existing:
+        return None
+    missing = next((peer for peer in peers if peer not in existing), None)
+    if missing is None:
+        return None
+    return RuleViolation("InvalidGroup.NotFound", f"The security group '{missing}' does not exist")
 
 
 async def check_authorize_duplicate_pairs(

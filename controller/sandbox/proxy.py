@@ -1,6 +1,7 @@
 """An aiohttp proxy in front of moto that makes it answer like AWS.
 
-It adds what moto lacks (DependencyViolation, duplicate group-pair detection), enforces
+It adds what moto lacks (DependencyViolation, duplicate group-pair detection, atomic authorizes
+that name a missing source group), enforces
 per-operation token buckets and answers throttling errors the way EC2 and ELBv2 do, injects
 scripted faults, and counts and logs every request so tests and benchmarks can assert on the
 calls a controller made.
@@ -26,6 +27,7 @@ from controller.sandbox.ec2_semantics import (
     MotoBackend,
     RuleViolation,
     check_authorize_duplicate_pairs,
+    check_authorize_source_groups,
     check_delete_security_group,
 )
 from controller.sandbox.faults import FaultKind, FaultPlan
@@ -39,6 +41,7 @@ _SIGNING_NAMES: dict[str, SandboxService] = {"ec2": "ec2", "elasticloadbalancing
 # relayed as raw bytes (no decompression), so Content-Encoding stays.
 _DROP_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
 _UPSTREAM_TIMEOUT = aiohttp.ClientTimeout(total=60, connect=5)
+_VIOLATION_OUTCOMES = {"DependencyViolation": "dependency", "InvalidGroup.NotFound": "not-found"}
 
 # Amazon EC2 API reference, "Request throttling for the Amazon EC2 API": non-mutating actions have
 # a bucket of 100 tokens refilled at 20/s; mutating actions a bucket of 50 refilled at 5/s.
@@ -55,7 +58,7 @@ class RequestRecord:
     service: SandboxService
     operation: str
     status: int
-    outcome: str  # forwarded | throttled | fault | reset | dependency | duplicate
+    outcome: str  # forwarded | throttled | fault | reset | dependency | duplicate | not-found
     params: dict[str, str] = field(default_factory=dict)
     region: str = ""
 
@@ -197,7 +200,7 @@ class AwsProxy:
 
         violation = await self._check_semantics(service, operation, region, access_key, params)
         if violation is not None:
-            outcome = "dependency" if violation.code == "DependencyViolation" else "duplicate"
+            outcome = _VIOLATION_OUTCOMES.get(violation.code, "duplicate")
             log(violation.status, outcome)
             return error_response(service, violation.code, violation.message, violation.status)
 
@@ -224,6 +227,9 @@ class AwsProxy:
         if operation == "DeleteSecurityGroup":
             return await check_delete_security_group(self._backend, region, access_key, params)
         if operation in ("AuthorizeSecurityGroupIngress", "AuthorizeSecurityGroupEgress"):
+            missing = await check_authorize_source_groups(self._backend, region, access_key, params)
+            if missing is not None:
+                return missing
             return await check_authorize_duplicate_pairs(
                 self._backend, region, access_key, params, egress=operation.endswith("Egress")
             )

@@ -264,3 +264,25 @@ async def test_authorize_on_unknown_group_still_gets_moto_answer(aws_api: AwsCli
             IpPermissions=[pair_permission("sg-00000000000000bad", 80, "a")],
         )
     assert caught.value.code == "InvalidGroup.NotFound"
+
+
+async def test_authorize_naming_a_missing_source_group_adds_nothing(
+    aws_api: AwsClient, aws_proxy: AwsProxy, sandbox_vpc: SandboxVpc
+) -> None:
+    """AWS applies an authorize entirely or not at all; moto alone would keep the rules before the
+    missing pair. The error names the missing source group, as AWS's does."""
+    group = await create_group(aws_api, sandbox_vpc, "node")
+    peer = await create_group(aws_api, sandbox_vpc, "peer")
+    missing = "sg-0123456789abcdef0"
+    with pytest.raises(AwsApiError) as caught:
+        await aws_api.call(
+            "ec2",
+            "AuthorizeSecurityGroupIngress",
+            GroupId=group,
+            IpPermissions=[pair_permission(peer, 80, "a"), pair_permission(missing, 9999, "b")],
+        )
+    assert caught.value.code == "InvalidGroup.NotFound"
+    assert caught.value.message == f"The security group '{missing}' does not exist"
+    assert aws_proxy.request_log[-1].outcome == "not-found"
+    described = await aws_api.call("ec2", "DescribeSecurityGroups", GroupIds=[group])
+    assert described["SecurityGroups"][0]["IpPermissions"] == []
