@@ -15,7 +15,7 @@ import ipaddress
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 from controller.flagtypes import parse_bool as _go_parse_bool
 
@@ -97,7 +97,12 @@ class ModelBuildError(Exception):
 
     The message is written for a ``FailedBuildModel`` Warning event; ``objects`` are the objects
     the problem was found on (the controller posts the event on every member of the stack anyway).
+    ``retryable``: False when only an edit of the object can fix it (the edit triggers the next
+    reconcile, so retrying is pointless); True when the input names something outside Kubernetes
+    that may appear later, so the reconcile is retried with backoff.
     """
+
+    retryable: ClassVar[bool] = False
 
     def __init__(self, message: str, objects: Sequence[ObjectRef]) -> None:
         super().__init__(message)
@@ -114,6 +119,16 @@ class InvalidAnnotationError(ModelBuildError):
         self.key = key
         self.value = value
         self.reason = reason
+
+
+class UnresolvedAnnotationError(InvalidAnnotationError):
+    """An annotation names AWS resources (custom SGs) that could not be resolved right now.
+
+    Retried with backoff: the resource may be created after the object (nothing in Kubernetes
+    changes when it is), and the lookup may have failed on AWS throttling or a 5xx.
+    """
+
+    retryable: ClassVar[bool] = True
 
 
 class ConflictingGroupSettingError(ModelBuildError):

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from controller.annotations import ModelBuildError
 from controller.backendsg import BackendSGDisabledError
 from controller.deploy import DeploymentPending, DeployResult
 from controller.metrics import LbcControllerMetrics
@@ -60,6 +61,14 @@ def model_inputs_changed(old: KubeObject, new: KubeObject) -> bool:
         or old_meta.get("deletionTimestamp") != new_meta.get("deletionTimestamp")
         or old_meta.get("uid") != new_meta.get("uid")
     )
+
+
+def raise_if_terminal(subject: str, error: ModelBuildError) -> None:
+    """Give up on a build error only an edit of the object can fix (``TerminalError``: the edit
+    triggers the next reconcile). A retryable one returns, and the caller re-raises it so the key
+    is retried with backoff, as upstream retries every build error."""
+    if not error.retryable:
+        raise TerminalError(f"{subject}: {error}") from error
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,9 @@ One pass, in upstream's order (reference §3.4, §7):
    to every active member, before anything exists in AWS;
 3. build the model. Bad user input is a Warning ``FailedBuildModel`` on every member (and on
    every Ingress the error names), the metric ``build_model_error``, and no retry: a fix arrives
-   as an Ingress/Service change (or the periodic resync) and re-queues the group;
+   as an Ingress/Service change (or the periodic resync) and re-queues the group. Custom SGs that
+   do not resolve are the exception: they may be created later (or AWS failed the lookup), so that
+   error is retried with backoff;
 4. get the shared backend SG if the model needs it;
 5. deploy (SG → TGs → LB → listeners → rules); failures are Warning ``FailedDeployModel``,
    ``deploy_model_error`` and a retry with backoff. A deletion AWS refuses for now
@@ -36,7 +38,12 @@ from controller.ingress.group import IngressGroup, IngressGroupId, build_group, 
 from controller.metrics import LbcControllerMetrics
 from controller.model.stack import StackModel
 from controller.naming import INGRESS_TAG_PREFIX, StackTags
-from controller.stack_reconcile import REASON_FAILED_BUILD_MODEL, StackReconcileSteps, model_inputs_changed
+from controller.stack_reconcile import (
+    REASON_FAILED_BUILD_MODEL,
+    StackReconcileSteps,
+    model_inputs_changed,
+    raise_if_terminal,
+)
 from controller.stack_status import (
     BackendSGUsers,
     ObjectCache,
@@ -44,7 +51,7 @@ from controller.stack_status import (
     key_of,
     meta_of,
 )
-from framework.controller import Result, TerminalError
+from framework.controller import Result
 from framework.events import EventRecorder
 from framework.informer import NAMESPACE_INDEX, DeletedFinalStateUnknown, FunctionHandler, Store, final_state
 from framework.kube import INGRESSES, KubeClient, KubeObject
@@ -239,7 +246,8 @@ class IngressGroupReconciler:
             group = build_group(group_id, self._ingresses.list(), self._matcher)
         except ModelBuildError as error:
             self._build_failed(error, ())
-            raise TerminalError(f"ingress group {key}: {error}") from error
+            raise_if_terminal(f"ingress group {key}", error)
+            raise
         if group.members:
             return await self._reconcile_active(group)
         return await self._reconcile_deleted(group)
@@ -280,7 +288,8 @@ class IngressGroupReconciler:
                 return await self._builder.build(group)
         except ModelBuildError as error:
             self._build_failed(error, members)
-            raise TerminalError(f"ingress group {group.id}: {error}") from error
+            raise_if_terminal(f"ingress group {group.id}", error)
+            raise
 
     async def _remove_finalizers(self, group: IngressGroup, members: Sequence[KubeObject]) -> None:
         """Drop the group finalizer from the inactive members; failures are reported on every member."""

@@ -4,7 +4,8 @@ A managed, live Service (reference §3.4, §7):
 
 1. build the model, passing the SGs of the stack's existing NLB (an NLB created without SGs can
    never get any, so the builder keeps it SG-less). Bad input: Warning ``FailedBuildModel``,
-   metric ``build_model_error``, no retry until the Service changes;
+   metric ``build_model_error``, no retry until the Service changes (custom SGs that do not resolve
+   are retried with backoff: they may be created later, or AWS failed the lookup);
 2. add ``service.k8s.aws/resources``; get the backend SG if the model needs it;
 3. deploy; apply the rendered TargetGroupBindings; write ``status.loadBalancer.ingress``;
 4. release the backend SG when the model no longer needs it; Normal ``SuccessfullyReconciled``.
@@ -29,7 +30,12 @@ from controller.model.stack import StackModel
 from controller.naming import SERVICE_TAG_PREFIX, StackTags
 from controller.service.builder import LOAD_BALANCER_RESOURCE_ID, ExistingLoadBalancer
 from controller.service.matcher import SERVICE_FINALIZER, is_managed_service
-from controller.stack_reconcile import REASON_FAILED_BUILD_MODEL, StackReconcileSteps, model_inputs_changed
+from controller.stack_reconcile import (
+    REASON_FAILED_BUILD_MODEL,
+    StackReconcileSteps,
+    model_inputs_changed,
+    raise_if_terminal,
+)
 from controller.stack_status import (
     BackendSGUsers,
     ObjectCache,
@@ -38,7 +44,7 @@ from controller.stack_status import (
     meta_of,
 )
 from framework import objects
-from framework.controller import Result, TerminalError
+from framework.controller import Result
 from framework.events import EventRecorder
 from framework.informer import DeletedFinalStateUnknown, FunctionHandler, deletion_key, object_key
 from framework.kube import SERVICES, KubeClient, KubeObject
@@ -159,7 +165,8 @@ class ServiceReconciler:
                 return await self._builder.build(service, existing=existing)
         except ModelBuildError as error:
             self._build_failed(service, error)
-            raise TerminalError(f"service {stack.stack_id}: {error}") from error
+            raise_if_terminal(f"service {stack.stack_id}", error)
+            raise
         except Exception as error:
             # Looking up the existing NLB failed (AWS): retried with backoff.
             self._build_failed(service, error)

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import pytest
 import pytest_asyncio
 import yaml
 from prometheus_client import CollectorRegistry
@@ -19,6 +20,7 @@ from controller.annotations import (
     ING_SCHEME,
     ING_SECURITY_GROUPS,
     INGRESS_CLASS_ANNOTATION,
+    UnresolvedAnnotationError,
 )
 from controller.aws.api import AwsApi
 from controller.backendsg import BackendSGManager, BackendSGSettings
@@ -493,8 +495,81 @@ async def test_switch_to_custom_sg_detaches_before_deleting_the_managed_sg(
     assert created["metadata"]["name"] == "api"
 
 
-async def _security_group(world: World, name: str) -> str:
+async def _security_group(world: World, name: str, *, name_tag: str | None = None) -> str:
+    tags = [{"ResourceType": "security-group", "Tags": [{"Key": "Name", "Value": name_tag}]}]
     response = await world.api.call(
-        "ec2", "CreateSecurityGroup", GroupName=name, Description=name, VpcId=world.vpc.vpc_id
+        "ec2",
+        "CreateSecurityGroup",
+        GroupName=name,
+        Description=name,
+        VpcId=world.vpc.vpc_id,
+        **({"TagSpecifications": tags} if name_tag is not None else {}),
     )
     return str(response["GroupId"])
+
+
+async def test_custom_sg_that_does_not_exist_yet_is_retried_until_it_does(world: World) -> None:
+    """A custom SG named before it is created: a FailedBuildModel Warning and a retryable error (the
+    work queue retries it with backoff), then the LB once the SG carries that Name tag."""
+    await world.create_ingress("late", {ING_SECURITY_GROUPS: "my-late-sg"})
+
+    with pytest.raises(UnresolvedAnnotationError) as raised:
+        await world.reconciler.reconcile(f"{NAMESPACE}/late")
+    assert not isinstance(raised.value, TerminalError) and raised.value.retryable
+    (event,) = await world.events_for("late", "FailedBuildModel")
+    assert ING_SECURITY_GROUPS in event["note"] and "'my-late-sg'" in event["note"], event["note"]
+    assert "couldn't find all security groups: requested names [my-late-sg] but found []" in event["note"]
+    assert world.error_count("build_model_error") == 1
+    assert await world.load_balancers() == []
+
+    late_sg = await _security_group(world, "group-name-differs", name_tag="my-late-sg")
+    assert await world.reconciler.reconcile(f"{NAMESPACE}/late") == Result()
+    (lb,) = await world.load_balancers()
+    assert lb["SecurityGroups"] == [late_sg]
+
+
+async def test_aws_failure_while_resolving_custom_sgs_is_never_terminal(
+    world: World, aws_proxy: AwsProxy
+) -> None:
+    """Throttling or a 5xx that outlasts the client's retries fails this pass only."""
+    custom = await _security_group(world, "custom", name_tag="custom")
+    await world.create_ingress("busy", {ING_SECURITY_GROUPS: "custom"})
+    aws_proxy.faults.fail("DescribeSecurityGroups", code="RequestLimitExceeded", status=503, times=None)
+    try:
+        with pytest.raises(UnresolvedAnnotationError) as raised:
+            await world.reconciler.reconcile(f"{NAMESPACE}/busy")
+    finally:
+        aws_proxy.faults.clear()
+    assert "RequestLimitExceeded" in str(raised.value)
+    assert await world.load_balancers() == []
+
+    assert await world.reconciler.reconcile(f"{NAMESPACE}/busy") == Result()
+    (lb,) = await world.load_balancers()
+    assert lb["SecurityGroups"] == [custom]
+
+
+async def test_unresolved_custom_sg_is_requeued_by_the_controller(world: World) -> None:
+    """Through a work-queue controller: the key is retried with backoff (never given up on) until
+    the SG exists, with no Kubernetes change to trigger it."""
+    await world.create_ingress("queued", {ING_SECURITY_GROUPS: "queued-sg"})
+    registry = CollectorRegistry()
+    controller: Controller[str] = Controller("ingress", world.reconciler, registry=registry)
+    controller.start()
+    try:
+        controller.queue.add(f"{NAMESPACE}/queued")
+
+        async def warned() -> None:
+            assert await world.events_for("queued", "FailedBuildModel")
+
+        await world.until(warned, "FailedBuildModel on queued")
+        assert not registry.get_sample_value("controller_runtime_terminal_reconcile_errors_total")
+        group_id = await _security_group(world, "queued-group", name_tag="queued-sg")
+
+        async def deployed() -> None:
+            balancers = await world.load_balancers()
+            assert [lb["SecurityGroups"] for lb in balancers] == [[group_id]]
+
+        await world.until(deployed, "the LB with the late SG")
+        assert not registry.get_sample_value("controller_runtime_terminal_reconcile_errors_total")
+    finally:
+        await controller.stop(timeout=5.0)

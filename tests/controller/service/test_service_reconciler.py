@@ -14,7 +14,14 @@ import pytest_asyncio
 import yaml
 from prometheus_client import CollectorRegistry
 
-from controller.annotations import SVC_DISABLE_NLB_SG, SVC_LOAD_BALANCER_TYPE, SVC_NLB_TARGET_TYPE, SVC_SCHEME
+from controller.annotations import (
+    SVC_DISABLE_NLB_SG,
+    SVC_LOAD_BALANCER_TYPE,
+    SVC_NLB_TARGET_TYPE,
+    SVC_SCHEME,
+    SVC_SECURITY_GROUPS,
+    UnresolvedAnnotationError,
+)
 from controller.aws.api import AwsApi
 from controller.aws.errors import AwsApiError
 from controller.backendsg import BackendSGManager, BackendSGSettings
@@ -324,3 +331,30 @@ async def test_existing_nlb_without_sgs_stays_without_sgs(world: World) -> None:
     (tgb,) = await world.tgbs()
     peers = [peer for rule in tgb["spec"]["networking"]["ingress"] for peer in rule["from"]]
     assert peers and all("ipBlock" in peer for peer in peers)  # CIDR (legacy) rules
+
+
+async def test_custom_sg_that_does_not_exist_yet_is_retried_until_it_does(world: World) -> None:
+    """The Service annotation naming an SG created later: a FailedBuildModel Warning and a retryable
+    (not terminal) error, then the NLB with that SG once it carries the Name tag."""
+    await world.create_service("late", {**NLB_ANNOTATIONS, SVC_SECURITY_GROUPS: "late-nlb-sg"})
+
+    with pytest.raises(UnresolvedAnnotationError) as raised:
+        await world.reconciler.reconcile(f"{NAMESPACE}/late")
+    assert raised.value.retryable
+    (event,) = await world.events_for("late", "FailedBuildModel")
+    assert SVC_SECURITY_GROUPS in event["note"] and "'late-nlb-sg'" in event["note"], event["note"]
+    assert await world.load_balancers() == []
+
+    created = await world.api.call(
+        "ec2",
+        "CreateSecurityGroup",
+        GroupName="late-group",
+        Description="late",
+        VpcId=world.vpc.vpc_id,
+        TagSpecifications=[
+            {"ResourceType": "security-group", "Tags": [{"Key": "Name", "Value": "late-nlb-sg"}]}
+        ],
+    )
+    assert await world.reconciler.reconcile(f"{NAMESPACE}/late") == Result()
+    (lb,) = await world.load_balancers()
+    assert lb["SecurityGroups"] == [created["GroupId"]]
