@@ -47,8 +47,8 @@ from controller.vpc import VpcResolutionError, resolve_vpc_id
 from framework.clock import REAL_CLOCK, Clock
 from framework.controller import Controller, ControllerOptions
 from framework.events import EventRecorder, EventRecorderSettings
-from framework.httpserver import BindAddress
-from framework.kube import KubeClient
+from framework.httpserver import BindAddress, ListenError
+from framework.kube import KubeClient, KubeConfigError
 from framework.leaderelection import LeaderElectionConfig
 from framework.manager import CacheSyncTimeout, LeaderElectionLost, Manager, ManagerSettings
 from framework.metrics import default_registry
@@ -289,8 +289,13 @@ async def run_controller(config: ControllerConfig, *, registry: CollectorRegistr
     except LeaderElectionLost:
         logger.error("Leader election lost; exiting so the pod restarts as a standby")
         return 1
-    except (ControllerStartupError, VpcResolutionError, CacheSyncTimeout) as error:
+    except (ControllerStartupError, VpcResolutionError, CacheSyncTimeout, KubeConfigError) as error:
         logger.error("Cannot start: %s", error)
+        return 1
+    except ListenError as error:
+        logger.error(
+            "Cannot start: %s (see --metrics-bind-addr and --health-probe-bind-addr)", error.strerror
+        )
         return 1
     except AwsApiError as error:
         logger.error("Cannot start: AWS call failed: %s", error)

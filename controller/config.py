@@ -10,10 +10,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import textwrap
 from collections.abc import Callable, Mapping, Sequence
-from typing import TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from controller.flagtypes import (
+    format_duration,
     parse_bool,
     parse_bool_map,
     parse_duration,
@@ -94,10 +96,66 @@ def _typed(parse: Callable[[str], T], kind: str) -> Callable[[str], T]:
     return convert
 
 
+def _bind_address(text: str) -> str:
+    """Check an upstream-style bind address (``:8080``, ``127.0.0.1:0``, ``[::1]:9090``, ``0``) at
+    parse time, so a typo is a usage error instead of a failure after start-up; kept as text."""
+    # Imported here: the HTTP server module pulls in aiohttp, which `--help` does not need.
+    from framework.httpserver import BindAddress
+
+    try:
+        BindAddress.parse(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"{error} (use host:port, :port, or 0 to disable)") from None
+    return text
+
+
+def show_default(action: argparse.Action) -> str:
+    """An action's default written the way the flag accepts it (Go syntax for booleans,
+    durations, maps and lists); ``""`` for an empty value."""
+    default = action.default
+    kind = getattr(action.type, "__name__", "")
+    if isinstance(default, bool):
+        return "true" if default else "false"
+    if kind == "duration" and isinstance(default, float):
+        return format_duration(default)
+    if isinstance(default, Mapping):
+        text = ",".join(f"{key}={value}" for key, value in default.items())
+    elif isinstance(default, tuple | list):
+        text = ",".join(str(item) for item in default)
+    else:
+        text = str(default)
+    return text or '""'
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Every flag's help ends with its default, so ``--help`` answers "what if I leave it out"."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if action.default is argparse.SUPPRESS:
+            return text
+        # argparse %-formats help strings: a literal % in a default must be doubled.
+        return f"{text} (default: {show_default(action).replace('%', '%%')})"
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        # Never break inside a hyphenated value: "aws-load-\nbalancer-..." cannot be copied back.
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
+
+
+class _FlagParser(argparse.ArgumentParser):
+    """Flag errors are one line on stderr (exit 2): the usage summary of forty flags would bury
+    the one thing that is wrong."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _FlagParser(
         prog="aws-lb-sg-controller",
+        usage="%(prog)s --cluster-name=NAME [--flag=value ...]",
         description="Gives AWS load balancers their security groups, like the AWS Load Balancer Controller.",
+        formatter_class=_HelpFormatter,
     )
     boolean = _typed(parse_bool, "boolean")
     duration = _typed(parse_duration, "duration")
@@ -105,68 +163,171 @@ def build_parser() -> argparse.ArgumentParser:
     string_list = _typed(parse_string_list, "comma-separated list")
     bool_map = _typed(parse_bool_map, "feature-gates")
 
+    def flag(name: str, help_text: str, **options: Any) -> None:
+        parser.add_argument(name, help=help_text, **options)
+
     def flag_bool(name: str, default: bool, help_text: str) -> None:
         # `--flag` alone means true, as with Go's pflag booleans; `--flag=false` turns it off.
         parser.add_argument(name, type=boolean, nargs="?", const=True, default=default, help=help_text)
 
-    parser.add_argument("--cluster-name", default="", help="Kubernetes cluster name (required)")
-    parser.add_argument(
-        "--aws-region", default=os.environ.get("AWS_REGION", os.environ.get("AWS_DEFAULT_REGION", ""))
+    flag("--cluster-name", "Kubernetes cluster name (required)", default="")
+    flag(
+        "--aws-region",
+        "AWS Region for the kubernetes cluster; the default comes from $AWS_REGION or $AWS_DEFAULT_REGION",
+        default=os.environ.get("AWS_REGION", os.environ.get("AWS_DEFAULT_REGION", "")),
     )
-    parser.add_argument(
-        "--aws-vpc-id", default="", help="VPC of the cluster; all SG lookups are scoped to it"
+    flag(
+        "--aws-vpc-id",
+        "AWS VpcID for the LoadBalancer resources; all SG lookups are scoped to it",
+        default="",
     )
-    parser.add_argument("--aws-vpc-tags", type=string_map, default={}, help="tags to find the VPC by")
-    parser.add_argument(
-        "--aws-api-endpoints",
+    flag(
+        "--aws-vpc-tags",
+        "AWS VPC tags to find the VPC by when --aws-vpc-id is not set, format: key1=value1,key2=value2",
         type=string_map,
         default={},
-        help="custom endpoints, e.g. ec2=https://...,elasticloadbalancing=https://... (AWS_ENDPOINT_URL also works)",
     )
-    parser.add_argument("--aws-max-retries", type=int, default=10)
-    parser.add_argument(
+    flag(
+        "--aws-api-endpoints",
+        "Custom AWS endpoint configuration, format: ec2=URL,elasticloadbalancing=URL "
+        "($AWS_ENDPOINT_URL also works)",
+        type=string_map,
+        default={},
+    )
+    flag("--aws-max-retries", "Maximum retries for AWS APIs", type=int, default=10)
+    flag(
         "--aws-api-throttle",
+        "Client-side throttles for AWS APIs, format: serviceID:operationRegex=rate:burst,... "
+        "(merged over the built-in ones)",
         default="",
-        help="client-side throttles: serviceID:operationRegex=rate:burst,... (merged over the defaults)",
     )
-    flag_bool("--enable-backend-security-group", True, "use one shared backend SG for all load balancers")
-    parser.add_argument("--backend-security-group", default="", help="use this SG as the backend SG (sg-...)")
+    flag_bool(
+        "--enable-backend-security-group",
+        True,
+        "Enable sharing of one backend security group by all load balancers",
+    )
+    flag(
+        "--backend-security-group",
+        "Backend security group id (sg-...) to use for the ingress rules on the worker node SG; "
+        "empty: the controller creates one",
+        default="",
+    )
     flag_bool(
         "--enable-manage-backend-security-group-rules",
         False,
-        "manage node/pod SG rules for LBs with custom frontend SGs",
+        "Enable managing of node/pod security group rules for load balancers with custom frontend SGs",
     )
-    flag_bool("--disable-restricted-sg-rules", False, "open all ports instead of the needed ones")
-    parser.add_argument(
+    flag_bool("--disable-restricted-sg-rules", False, "Open all ports instead of only the needed ones")
+    flag(
         "--max-port-ranges-per-source",
+        "Pack the needed ports of one (SG, protocol, source) into at most this many rules; 1 = upstream",
         type=int,
         default=8,
-        help="pack the needed ports of one (SG, protocol, source) into at most this many rules; 1 = upstream",
     )
-    parser.add_argument("--service-target-eni-security-group-tags", type=string_map, default={})
-    parser.add_argument("--default-tags", type=string_map, default={})
-    parser.add_argument("--external-managed-tags", type=string_list, default=())
-    parser.add_argument("--ingress-class", default="alb")
-    parser.add_argument("--load-balancer-class", default="service.k8s.aws/nlb")
-    parser.add_argument("--default-target-type", default="instance", choices=("instance", "ip"))
-    parser.add_argument(
-        "--default-load-balancer-scheme", default="internal", choices=("internal", "internet-facing")
+    flag(
+        "--service-target-eni-security-group-tags",
+        "AWS tags, in addition to the cluster tag, for finding the target ENI security group that gets "
+        "the inbound rules from NLBs, format: key1=value1,key2=value2",
+        type=string_map,
+        default={},
     )
-    parser.add_argument("--ingress-max-concurrent-reconciles", type=int, default=3)
-    parser.add_argument("--service-max-concurrent-reconciles", type=int, default=3)
-    parser.add_argument("--targetgroupbinding-max-concurrent-reconciles", type=int, default=3)
-    parser.add_argument("--targetgroupbinding-max-exponential-backoff-delay", type=duration, default=1000.0)
-    parser.add_argument("--targetgroupbinding-requeue-duration", type=duration, default=15.0)
-    parser.add_argument("--sync-period", type=duration, default=10 * 3600.0)
-    parser.add_argument("--watch-namespace", default="", help="watch only this namespace (default: all)")
-    parser.add_argument("--feature-gates", type=bool_map, default={})
-    parser.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG", ""))
-    flag_bool("--enable-leader-election", True, "elect a leader among replicas with a Lease")
-    parser.add_argument("--leader-election-id", default="aws-load-balancer-controller-leader")
-    parser.add_argument("--leader-election-namespace", default="")
-    parser.add_argument("--metrics-bind-addr", default=":8080")
-    parser.add_argument("--health-probe-bind-addr", default=":61779")
-    parser.add_argument("--log-level", default="info", choices=("debug", "info", "warn", "error"))
+    flag(
+        "--default-tags",
+        "Default AWS tags applied to all AWS resources this controller manages, format: key1=value1,key2=value2",
+        type=string_map,
+        default={},
+    )
+    flag(
+        "--external-managed-tags",
+        "Tag keys on AWS resources that are managed externally (never set or removed by us), comma-separated",
+        type=string_list,
+        default=(),
+    )
+    flag("--ingress-class", "Name of the ingress class this controller satisfies", default="alb")
+    flag(
+        "--load-balancer-class",
+        "Name of the load balancer class of the Services this controller reconciles",
+        default="service.k8s.aws/nlb",
+    )
+    flag(
+        "--default-target-type",
+        "Default target type for Ingresses and Services",
+        default="instance",
+        choices=("instance", "ip"),
+    )
+    flag(
+        "--default-load-balancer-scheme",
+        "Default scheme for load balancers",
+        default="internal",
+        choices=("internal", "internet-facing"),
+    )
+    for kind in ("ingress", "service", "targetgroupbinding"):
+        flag(
+            f"--{kind}-max-concurrent-reconciles",
+            f"Maximum number of concurrently running reconcile loops for {kind}",
+            type=int,
+            default=3,
+        )
+    flag(
+        "--targetgroupbinding-max-exponential-backoff-delay",
+        "Maximum duration of exponential backoff for targetGroupBinding reconcile failures",
+        type=duration,
+        default=1000.0,
+    )
+    flag(
+        "--targetgroupbinding-requeue-duration",
+        "Duration after which a TargetGroupBinding waiting for AWS is reconciled again",
+        type=duration,
+        default=15.0,
+    )
+    flag(
+        "--sync-period",
+        "Period at which every object and every tracked security group is checked again",
+        type=duration,
+        default=10 * 3600.0,
+    )
+    flag("--watch-namespace", "Namespace to watch; empty: all namespaces", default="")
+    flag(
+        "--feature-gates",
+        "key=bool pairs that enable or disable features: " + ", ".join(DEFAULT_FEATURE_GATES),
+        type=bool_map,
+        default={},
+    )
+    flag(
+        "--kubeconfig",
+        "Path to the kubeconfig file; the default comes from $KUBECONFIG; empty: in-cluster "
+        "service account, else ~/.kube/config",
+        default=os.environ.get("KUBECONFIG", ""),
+    )
+    flag_bool(
+        "--enable-leader-election",
+        True,
+        "Elect a leader among replicas with a Lease, so only one replica reconciles",
+    )
+    flag(
+        "--leader-election-id",
+        "Name of the leader election Lease",
+        default="aws-load-balancer-controller-leader",
+    )
+    flag(
+        "--leader-election-namespace",
+        "Namespace of the leader election Lease; empty: the pod's own namespace ($POD_NAMESPACE or the "
+        "service account's), else kube-system",
+        default="",
+    )
+    flag(
+        "--metrics-bind-addr",
+        "The address the metrics endpoint binds to (host:port or :port; 0 disables)",
+        type=_bind_address,
+        default=":8080",
+    )
+    flag(
+        "--health-probe-bind-addr",
+        "The address the health probes bind to (host:port or :port; 0 disables)",
+        type=_bind_address,
+        default=":61779",
+    )
+    flag("--log-level", "Log level", default="info", choices=("debug", "info", "warn", "error"))
     return parser
 
 

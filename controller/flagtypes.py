@@ -80,3 +80,22 @@ def parse_string_list(text: str) -> tuple[str, ...]:
 def parse_bool_map(text: str) -> dict[str, bool]:
     """Parse ``--feature-gates=A=true,B=false``."""
     return {key: parse_bool(value) for key, value in parse_string_map(text).items()}
+
+
+def format_duration(seconds: float) -> str:
+    """Write seconds as Go prints a duration (``10h0m0s``, ``16m40s``, ``15s``, ``500ms``), so
+    ``--help`` shows defaults in the syntax the flags accept."""
+    if seconds == 0:
+        return "0s"
+    sign = "-" if seconds < 0 else ""
+    remaining = abs(seconds)
+    if remaining < 1:
+        return f"{sign}{remaining * 1000:g}ms"
+    hours, remaining = divmod(remaining, 3600)
+    minutes, remaining = divmod(remaining, 60)
+    text = f"{remaining:g}s"
+    if hours or minutes:
+        text = f"{minutes:g}m{text}"
+    if hours:
+        text = f"{hours:g}h{text}"
+    return sign + text

@@ -14,6 +14,7 @@ by ``Accept`` header). Scraping runs the collectors on the event loop; they are 
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -23,9 +24,13 @@ from prometheus_client.aiohttp import make_aiohttp_handler
 from framework.health import HealthChecks
 from framework.metrics import default_registry
 
-__all__ = ["BindAddress", "HttpServer", "ObservabilityServer", "build_app"]
+__all__ = ["BindAddress", "HttpServer", "ListenError", "ObservabilityServer", "build_app"]
 
 logger = logging.getLogger(__name__)
+
+
+class ListenError(OSError):
+    """A listener could not bind its address (in use, not permitted, no such interface)."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +103,13 @@ class HttpServer:
         try:
             site = web.TCPSite(runner, self._address.host, self._address.port)
             await site.start()
+        except OSError as error:
+            await runner.cleanup()
+            # The bare OSError names neither the listener nor the address; say both, in one line.
+            reason = os.strerror(error.errno) if error.errno else str(error)
+            raise ListenError(
+                error.errno, f"cannot serve {self._name} on {self._address}: {reason}"
+            ) from error
         except BaseException:
             await runner.cleanup()
             raise

@@ -17,11 +17,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, cast
 
 import aiohttp
+import yaml
 from kubernetes_asyncio import client as k8s_client
 from kubernetes_asyncio import config as k8s_config
 from kubernetes_asyncio.config.config_exception import ConfigException
@@ -103,6 +105,16 @@ class RequestTimeouts:
 
 class KubeError(Exception):
     """Base of every error raised by :class:`KubeClient`."""
+
+
+class KubeConfigError(KubeError):
+    """The kubeconfig cannot be used: missing, not YAML, or without the entries it needs."""
+
+
+def _require_file(kubeconfig: str) -> None:
+    # kubernetes_asyncio only logs a warning for a missing file and then fails with a vaguer error.
+    if not os.path.isfile(os.path.expanduser(kubeconfig)):
+        raise KubeConfigError(f"kubeconfig {kubeconfig}: no such file")
 
 
 class KubeConnectionError(KubeError):
@@ -261,9 +273,26 @@ class KubeClient:
                 return cls.from_configuration(configuration, timeouts)
             except ConfigException:
                 pass
-        await k8s_config.load_kube_config(
-            config_file=kubeconfig, context=context, client_configuration=configuration
-        )
+        if kubeconfig is not None:
+            _require_file(kubeconfig)
+        try:
+            await k8s_config.load_kube_config(
+                config_file=kubeconfig, context=context, client_configuration=configuration
+            )
+        # kubernetes_asyncio reads the YAML without validating it: a broken file surfaces as any of
+        # these, with a message that is often several lines long.
+        except (
+            ConfigException,
+            yaml.YAMLError,
+            OSError,
+            KeyError,
+            TypeError,
+            ValueError,
+            AttributeError,
+        ) as error:
+            where = kubeconfig or "(default kubeconfig)"
+            reason = " ".join(str(error).split()) or type(error).__name__
+            raise KubeConfigError(f"kubeconfig {where}: {reason}") from error
         return cls.from_configuration(configuration, timeouts)
 
     @property

@@ -1,9 +1,18 @@
 from __future__ import annotations
 
+import argparse
+import re
+
 import pytest
 
-from controller.config import ConfigError, parse_config, validate
-from controller.flagtypes import parse_bool, parse_duration, parse_string_list, parse_string_map
+from controller.config import ConfigError, build_parser, parse_config, show_default, validate
+from controller.flagtypes import (
+    format_duration,
+    parse_bool,
+    parse_duration,
+    parse_string_list,
+    parse_string_map,
+)
 
 
 def test_defaults_match_upstream() -> None:
@@ -80,7 +89,9 @@ def test_invalid_flags_exit_with_usage_error(
     with pytest.raises(SystemExit) as exit_info:
         parse_config(argv)
     assert exit_info.value.code == 2
-    assert message in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert message in err
+    assert err.count("\n") == 1, "one line, without the usage summary"
 
 
 def test_backend_security_group_id_is_accepted() -> None:
@@ -113,3 +124,55 @@ def test_parse_helpers() -> None:
     with pytest.raises(ValueError, match="invalid key=value"):
         parse_string_map("novalue")
     assert parse_string_list(" a, ,b ") == ("a", "b")
+
+
+def test_every_flag_has_a_description_and_shows_its_default() -> None:
+    parser = build_parser()
+    help_text = parser.format_help()
+    # Each flag's entry starts on a new line indented by two spaces; its help wraps below it.
+    entries = {chunk.split()[0]: " ".join(chunk.split()) for chunk in re.split(r"\n  (?=-)", help_text)[1:]}
+    text = " ".join(help_text.split())
+    flags = [action for action in parser._actions if action.default is not argparse.SUPPRESS]
+    assert len(flags) >= 30
+    for action in flags:
+        assert action.help and action.help.strip(), f"{action.option_strings} has no description"
+        flag = action.option_strings[-1]
+        entry = entries[flag]
+        assert entry.endswith(f"(default: {show_default(action)})"), f"{flag}: {entry!r}"
+    assert "--sync-period SYNC_PERIOD Period at which" in text
+    assert "(default: 10h0m0s)" in text and "(default: 16m40s)" in text  # Go duration syntax
+    assert "--enable-leader-election [ENABLE_LEADER_ELECTION] Elect" in text and "(default: true)" in text
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [
+        ("--metrics-bind-addr", "8080"),
+        ("--metrics-bind-addr", "localhost:http"),
+        ("--health-probe-bind-addr", ":99999"),
+        ("--health-probe-bind-addr", ""),
+    ],
+)
+def test_malformed_bind_addresses_are_one_line_flag_errors(
+    flag: str, value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        parse_config(["--cluster-name=c", f"{flag}={value}"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"aws-lb-sg-controller: error: argument {flag}:")
+
+
+def test_valid_bind_addresses_are_kept_as_written() -> None:
+    config = parse_config(
+        ["--cluster-name=c", "--metrics-bind-addr=0", "--health-probe-bind-addr=[::1]:9090"]
+    )
+    assert (config.metrics_bind_addr, config.health_probe_bind_addr) == ("0", "[::1]:9090")
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"), [(0, "0s"), (0.5, "500ms"), (15, "15s"), (1000, "16m40s"), (36000, "10h0m0s")]
+)
+def test_format_duration_round_trips(seconds: float, text: str) -> None:
+    assert format_duration(seconds) == text
+    assert parse_duration(text) == seconds

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import socket
 from collections.abc import AsyncIterator
 
@@ -12,7 +13,7 @@ from prometheus_client import CollectorRegistry
 
 from framework.clock import FakeClock
 from framework.health import HealthChecks, ping
-from framework.httpserver import BindAddress, HttpServer, ObservabilityServer, build_app
+from framework.httpserver import BindAddress, HttpServer, ListenError, ObservabilityServer, build_app
 from framework.metrics import framework_metrics
 
 LOCAL_ANY_PORT = BindAddress("127.0.0.1", 0)
@@ -167,6 +168,22 @@ async def test_http_server_reports_its_port_only_while_started() -> None:
             await server.start()
     finally:
         await server.stop()
+
+
+async def test_a_busy_port_fails_start_with_one_line_naming_listener_and_address() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        server = HttpServer(
+            build_app(registry=CollectorRegistry()), BindAddress("127.0.0.1", port), name="metrics"
+        )
+        with pytest.raises(ListenError) as caught:
+            await server.start()
+    assert isinstance(caught.value, OSError) and caught.value.errno == errno.EADDRINUSE
+    assert caught.value.strerror == f"cannot serve metrics on 127.0.0.1:{port}: Address already in use"
+    with pytest.raises(RuntimeError):
+        _ = server.port
 
 
 async def test_a_hung_check_fails_at_its_timeout_in_virtual_time() -> None:
