@@ -50,6 +50,8 @@ DEFAULT_INGRESS_CLASS_ANNOTATION: Final = "ingressclass.kubernetes.io/is-default
 SVC_LOAD_BALANCER_TYPE: Final = SERVICE_PREFIX + "aws-load-balancer-type"
 SVC_NLB_TARGET_TYPE: Final = SERVICE_PREFIX + "aws-load-balancer-nlb-target-type"
 SVC_SCHEME: Final = SERVICE_PREFIX + "aws-load-balancer-scheme"
+SVC_INTERNAL: Final = SERVICE_PREFIX + "aws-load-balancer-internal"
+"""Legacy boolean form of the scheme (true → internal), read only when ``SVC_SCHEME`` is absent."""
 SVC_SECURITY_GROUPS: Final = SERVICE_PREFIX + "aws-load-balancer-security-groups"
 SVC_MANAGE_BACKEND_SG_RULES: Final = SERVICE_PREFIX + "aws-load-balancer-manage-backend-security-group-rules"
 SVC_SOURCE_RANGES: Final = SERVICE_PREFIX + "load-balancer-source-ranges"

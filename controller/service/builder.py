@@ -18,6 +18,7 @@ from controller.annotations import (
     SVC_HEALTHCHECK_PORT,
     SVC_HEALTHCHECK_PROTOCOL,
     SVC_ICMP_PATH_MTU,
+    SVC_INTERNAL,
     SVC_IP_ADDRESS_TYPE,
     SVC_LOAD_BALANCER_NAME,
     SVC_LOAD_BALANCER_TYPE,
@@ -88,6 +89,8 @@ class ExistingLoadBalancer:
     """What the builder must know about the stack's NLB if it already exists in AWS."""
 
     security_group_ids: tuple[str, ...]
+    scheme: Scheme
+    """Kept when the Service names no scheme: a scheme change replaces the NLB (new DNS name)."""
 
 
 @dataclass(frozen=True)
@@ -146,7 +149,7 @@ class ServiceModelBuilder:
         stack_id = f"{namespace}/{name}"
         stack_tags = StackTags(config.cluster_name, SERVICE_TAG_PREFIX, stack_id)
 
-        scheme = self._scheme(ref, annotations)
+        scheme = self._scheme(ref, annotations, existing)
         ip_address_type = self._ip_address_type(ref, annotations)
         target_type = self._target_type(ref, annotations)
         user_tags = self._user_tags(ref, annotations)
@@ -213,16 +216,26 @@ class ServiceModelBuilder:
 
     # ----------------------------------------------------------------------------------------------
 
-    def _scheme(self, ref: ObjectRef, annotations: Mapping[str, str]) -> Scheme:
+    def _scheme(
+        self, ref: ObjectRef, annotations: Mapping[str, str], existing: ExistingLoadBalancer | None
+    ) -> Scheme:
+        """The scheme annotation, else the legacy ``internal`` boolean, else the existing NLB's
+        scheme (so a Service that never named one keeps its live NLB), else the default."""
         raw = annotations.get(SVC_SCHEME)
-        if raw is None:
-            return Scheme(self._config.default_load_balancer_scheme)
-        try:
-            return Scheme(raw)
-        except ValueError:
-            raise InvalidAnnotationError(
-                ref, SVC_SCHEME, raw, "must be internal or internet-facing"
-            ) from None
+        if raw is not None:
+            try:
+                return Scheme(raw)
+            except ValueError:
+                raise InvalidAnnotationError(
+                    ref, SVC_SCHEME, raw, "unknown scheme, must be internal or internet-facing"
+                ) from None
+        raw_internal = annotations.get(SVC_INTERNAL)
+        if raw_internal is not None:
+            internal = parse_bool(ref, SVC_INTERNAL, raw_internal)
+            return Scheme.INTERNAL if internal else Scheme.INTERNET_FACING
+        if existing is not None:
+            return existing.scheme
+        return Scheme(self._config.default_load_balancer_scheme)
 
     def _ip_address_type(self, ref: ObjectRef, annotations: Mapping[str, str]) -> IpAddressType:
         raw = annotations.get(SVC_IP_ADDRESS_TYPE)

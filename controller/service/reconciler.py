@@ -2,8 +2,9 @@
 
 A managed, live Service (reference §3.4, §7):
 
-1. build the model, passing the SGs of the stack's existing NLB (an NLB created without SGs can
-   never get any, so the builder keeps it SG-less). Bad input: Warning ``FailedBuildModel``,
+1. build the model, passing the SGs and scheme of the stack's existing NLB (an NLB created
+   without SGs can never get any, so the builder keeps it SG-less; a Service that names no scheme
+   keeps the NLB's rather than replacing it). Bad input: Warning ``FailedBuildModel``,
    metric ``build_model_error``, no retry until the Service changes (custom SGs that do not resolve
    are retried with backoff: they may be created later, or AWS failed the lookup);
 2. add ``service.k8s.aws/resources``; get the backend SG if the model needs it;
@@ -26,6 +27,7 @@ from controller.aws.api import AwsApi
 from controller.config import ControllerConfig
 from controller.deploy.load_balancer import LoadBalancerDeployer
 from controller.metrics import LbcControllerMetrics
+from controller.model.load_balancer import Scheme
 from controller.model.stack import StackModel
 from controller.naming import SERVICE_TAG_PREFIX, StackTags
 from controller.service.builder import LOAD_BALANCER_RESOURCE_ID, ExistingLoadBalancer
@@ -81,7 +83,10 @@ class AwsExistingLoadBalancerFinder:
         if existing is None:
             return None
         groups = existing.description.get("SecurityGroups") or ()
-        return ExistingLoadBalancer(security_group_ids=tuple(str(g) for g in groups))
+        return ExistingLoadBalancer(
+            security_group_ids=tuple(str(g) for g in groups),
+            scheme=Scheme(str(existing.description.get("Scheme"))),
+        )
 
 
 def backend_sg_user(service: Mapping[str, Any]) -> str:

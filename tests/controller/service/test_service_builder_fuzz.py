@@ -10,12 +10,14 @@ from service_factories import FakeResolver, lb_service, make_config, port
 
 from controller import annotations as keys
 from controller.annotations import ModelBuildError
+from controller.model import Scheme
 from controller.service import ExistingLoadBalancer, ServiceModelBuilder
 
 SERVICE_KEYS = [
     keys.SVC_LOAD_BALANCER_TYPE,
     keys.SVC_NLB_TARGET_TYPE,
     keys.SVC_SCHEME,
+    keys.SVC_INTERNAL,
     keys.SVC_SECURITY_GROUPS,
     keys.SVC_MANAGE_BACKEND_SG_RULES,
     keys.SVC_SOURCE_RANGES,
@@ -36,7 +38,9 @@ PLAUSIBLE = st.sampled_from(
      "preserve_client_ip.enabled=true", "preserve_client_ip.enabled=maybe"]
 )  # fmt: skip
 annotation_maps = st.dictionaries(st.sampled_from(SERVICE_KEYS), PLAUSIBLE | st.text(max_size=20), max_size=7)
-existing = st.none() | st.builds(ExistingLoadBalancer, st.sampled_from([(), ("sg-1",)]))
+existing = st.none() | st.builds(
+    ExistingLoadBalancer, st.sampled_from([(), ("sg-1",)]), st.sampled_from(Scheme)
+)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -29,6 +29,7 @@ from controller.model import (
     NetworkingPort,
     PeerKind,
     PeerValues,
+    Scheme,
 )
 from controller.networking.rules import Ipv4CidrSource, Ipv6CidrSource, PrefixListSource, Rule
 from controller.service import ExistingLoadBalancer, ServiceModelBuilder, is_managed_service
@@ -186,7 +187,9 @@ async def test_nlb_ip_address_type_rejects_dualstack_without_public_ipv4() -> No
 
 
 async def test_scenario_21_existing_nlb_without_sgs_uses_legacy_cidr_rules() -> None:
-    model = await build(lb_service(), existing=ExistingLoadBalancer(security_group_ids=()))
+    model = await build(
+        lb_service(), existing=ExistingLoadBalancer(security_group_ids=(), scheme=Scheme.INTERNAL)
+    )
     assert model.security_group_refs == ()
     assert model.managed_sg is None
     assert model.needs_backend_sg is False
@@ -253,7 +256,7 @@ async def test_legacy_networking_ip_target_with_preserve_attribute_internet_faci
         "service.beta.kubernetes.io/aws-load-balancer-scheme": "internet-facing",
     }
     svc = lb_service(annotations=annotations, load_balancer_class=None, ports=[port(80, target=8080)])
-    model = await build(svc, existing=ExistingLoadBalancer(()))
+    model = await build(svc, existing=ExistingLoadBalancer((), Scheme.INTERNET_FACING))
     networking = model.target_group_bindings[0].networking
     assert networking is not None
     (rule,) = networking.ingress  # default 0.0.0.0/0 covers the traffic-port health check
@@ -263,14 +266,15 @@ async def test_legacy_networking_ip_target_with_preserve_attribute_internet_faci
 
 async def test_legacy_networking_unmanaged_when_annotation_false() -> None:
     svc = lb_service(annotations={SVC_MANAGE_BACKEND_SG_RULES: "false"})
-    model = await build(svc, existing=ExistingLoadBalancer(()))
+    model = await build(svc, existing=ExistingLoadBalancer((), Scheme.INTERNAL))
     assert model.target_group_bindings[0].networking is None
 
 
 async def test_scenario_22_disable_nlb_sg_with_existing_sgs_is_an_error() -> None:
     with pytest.raises(InvalidAnnotationError) as caught:
         await build(
-            lb_service(annotations={SVC_DISABLE_NLB_SG: "true"}), existing=ExistingLoadBalancer(("sg-1",))
+            lb_service(annotations={SVC_DISABLE_NLB_SG: "true"}),
+            existing=ExistingLoadBalancer(("sg-1",), Scheme.INTERNAL),
         )
     assert caught.value.key == SVC_DISABLE_NLB_SG
     assert "conflicting security groups configuration" in str(caught.value)
@@ -278,12 +282,12 @@ async def test_scenario_22_disable_nlb_sg_with_existing_sgs_is_an_error() -> Non
         await build(
             lb_service(),
             config=make_config(feature_gates={"NLBSecurityGroup": False}),
-            existing=ExistingLoadBalancer(("sg-1",)),
+            existing=ExistingLoadBalancer(("sg-1",), Scheme.INTERNAL),
         )
 
 
 async def test_existing_nlb_with_sgs_keeps_managed_mode() -> None:
-    model = await build(lb_service(), existing=ExistingLoadBalancer(("sg-managed",)))
+    model = await build(lb_service(), existing=ExistingLoadBalancer(("sg-managed",), Scheme.INTERNAL))
     assert model.security_group_refs == (MANAGED_SG_REF, BACKEND_SG_REF)
 
 

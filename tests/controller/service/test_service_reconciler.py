@@ -277,7 +277,7 @@ def test_service_handler_skips_status_writes() -> None:
     assert keys == ["a/s"] * 4
 
 
-async def test_existing_load_balancer_finder_reports_attached_sgs(world: World) -> None:
+async def test_existing_load_balancer_finder_reports_attached_sgs_and_scheme(world: World) -> None:
     finder = AwsExistingLoadBalancerFinder(world.api, vpc_id=world.vpc.vpc_id)
     stack = StackTags(world.vpc.cluster_name, SERVICE_TAG_PREFIX, f"{NAMESPACE}/echo")
     assert await finder.find(stack) is None
@@ -286,6 +286,7 @@ async def test_existing_load_balancer_finder_reports_attached_sgs(world: World) 
     (lb,) = await world.load_balancers()
     found = await finder.find(stack)
     assert found is not None and list(found.security_group_ids) == lb["SecurityGroups"]
+    assert found.scheme.value == lb["Scheme"] == "internet-facing"
 
 
 async def test_deploy_failure_is_reported_and_retried(world: World, aws_proxy: AwsProxy) -> None:
@@ -331,6 +332,26 @@ async def test_existing_nlb_without_sgs_stays_without_sgs(world: World) -> None:
     (tgb,) = await world.tgbs()
     peers = [peer for rule in tgb["spec"]["networking"]["ingress"] for peer in rule["from"]]
     assert peers and all("ipBlock" in peer for peer in peers)  # CIDR (legacy) rules
+
+
+async def test_live_internet_facing_nlb_is_kept_when_the_scheme_annotation_goes(world: World) -> None:
+    """With no scheme annotation the existing NLB's scheme wins over the default (internal): the
+    live NLB, and so its DNS name, stays instead of being replaced by an internal one."""
+    await world.create_service("public", NLB_ANNOTATIONS)
+    assert await world.reconciler.reconcile(f"{NAMESPACE}/public") == Result()
+    (lb,) = await world.load_balancers()
+    assert lb["Scheme"] == "internet-facing"
+
+    service = await world.service("public")
+    service["metadata"]["annotations"] = {k: v for k, v in NLB_ANNOTATIONS.items() if k != SVC_SCHEME}
+    await world.client.replace(SERVICES, "public", service, NAMESPACE)
+    await world.cached("public", lambda obj: bool(obj and SVC_SCHEME not in obj["metadata"]["annotations"]))
+    assert await world.reconciler.reconcile(f"{NAMESPACE}/public") == Result()
+
+    (still,) = await world.load_balancers()
+    assert (still["LoadBalancerArn"], still["Scheme"]) == (lb["LoadBalancerArn"], "internet-facing")
+    status = (await world.service("public"))["status"]["loadBalancer"]["ingress"]
+    assert status == [{"hostname": lb["DNSName"]}]
 
 
 async def test_custom_sg_that_does_not_exist_yet_is_retried_until_it_does(world: World) -> None:
