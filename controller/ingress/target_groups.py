@@ -29,6 +29,7 @@ from controller.model.load_balancer import IpAddressType
 from controller.model.service_ports import (
     find_service_port,
     resolve_health_check_port,
+    target_group_ip_address_type,
     target_group_port,
     traffic_port,
 )
@@ -194,12 +195,9 @@ def build_target_group(
         matcher="12" if grpc else "200",
     )
 
-    ip_families = (service.get("spec") or {}).get("ipFamilies") or ()
-    ip_address_type = "ipv6" if target_type is TargetType.IP and ip_families[:1] == ["IPv6"] else "ipv4"
-    if ip_address_type == "ipv6" and not settings.lb_ip_address_type.is_dualstack:
-        raise InvalidObjectError(
-            ref, "backend service", service_ref.key, "unsupported IPv6 target group on an ipv4 load balancer"
-        )
+    ip_address_type = target_group_ip_address_type(
+        service, settings.lb_ip_address_type, ref, f"backend service {service_ref.key} spec.ipFamilies"
+    )
 
     ingress_meta = member.ingress.get("metadata") or {}
     service_meta = service.get("metadata") or {}

@@ -6,7 +6,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from controller.annotations import InvalidAnnotationError, InvalidObjectError, ObjectRef
+from controller.model.load_balancer import IpAddressType
 from controller.model.target_group import HEALTH_CHECK_TRAFFIC_PORT, TargetType
+
+IPV6_FAMILY = "IPv6"
 
 
 def service_ports(service: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -24,6 +27,25 @@ def find_service_port(
             return candidate
     svc = ObjectRef.of("Service", service)
     raise InvalidObjectError(referrer, field, str(port), f"port not found in {svc}")
+
+
+def target_group_ip_address_type(
+    service: Mapping[str, Any], lb_ip_address_type: IpAddressType, referrer: ObjectRef, field: str
+) -> str:
+    """``ipv6`` when any of the Service's ``spec.ipFamilies`` is IPv6, else ``ipv4``.
+
+    Upstream decides from the families alone, for instance and ip targets alike (a dual-stack
+    Service's first family may be IPv4 and it still gets IPv6 target groups); an IPv6 target group
+    needs a dual-stack load balancer.
+    """
+    families = [str(family) for family in (service.get("spec") or {}).get("ipFamilies") or ()]
+    if IPV6_FAMILY not in families:
+        return "ipv4"
+    if not lb_ip_address_type.is_dualstack:
+        raise InvalidObjectError(
+            referrer, field, ", ".join(families), "unsupported IPv6 configuration, lb not dual-stack"
+        )
+    return "ipv6"
 
 
 def target_port_of(port: Mapping[str, Any]) -> int | str:

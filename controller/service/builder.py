@@ -53,6 +53,7 @@ from controller.model.service_ports import (
     node_port_of,
     resolve_health_check_port,
     service_ports,
+    target_group_ip_address_type,
     target_group_port,
     target_port_of,
     traffic_port,
@@ -410,12 +411,8 @@ class ServiceModelBuilder:
             )
         health_check = self._health_check(ctx)
         tg_port = target_group_port(port, target_type)
-        ip_families = (service.get("spec") or {}).get("ipFamilies") or ()
-        ipv6_targets = target_type is TargetType.IP and list(ip_families[:1]) == ["IPv6"]
-        if ipv6_targets and not ctx.ip_address_type.is_dualstack:
-            raise InvalidObjectError(
-                ref, "spec.ipFamilies", "IPv6", "unsupported IPv6 target group on an ipv4 load balancer"
-            )
+        ip_address_type = target_group_ip_address_type(service, ctx.ip_address_type, ref, "spec.ipFamilies")
+        ipv6_targets = ip_address_type == "ipv6"
         name = target_group_name(
             cluster_name=config.cluster_name,
             namespace=ref.namespace,
@@ -436,7 +433,7 @@ class ServiceModelBuilder:
             target_type=target_type,
             protocol=listen.protocol,
             port=tg_port,
-            ip_address_type="ipv6" if ipv6_targets else "ipv4",
+            ip_address_type=ip_address_type,
             health_check=health_check,
             tags=compose_resource_tags(ctx.stack_tags, resource_id, ctx.spec_tags),
         )

@@ -17,6 +17,7 @@ from ingress_factories import (
 
 from controller.annotations import (
     ING_HEALTHCHECK_PORT,
+    ING_IP_ADDRESS_TYPE,
     ING_LISTEN_PORTS,
     ING_LOAD_BALANCER_NAME,
     ING_SCHEME,
@@ -269,9 +270,41 @@ async def test_multiple_listen_ports_share_rules() -> None:
 
 
 async def test_ipv6_target_group_on_ipv4_alb_is_an_error() -> None:
+    # Upstream model_builder_test "Ingress with IPv6 service but not dualstack".
     svc = service(ip_families=["IPv6"])
-    with pytest.raises(InvalidObjectError, match="IPv6"):
+    with pytest.raises(InvalidObjectError) as raised:
         await build(implicit_group(ingress(annotations={ING_TARGET_TYPE: "ip"})), [svc])
+    assert raised.value.object_ref.key == "ns-1/ing-1"
+    assert raised.value.value == "IPv6"
+    assert raised.value.reason == "unsupported IPv6 configuration, lb not dual-stack"
+
+
+@pytest.mark.parametrize(
+    ("families", "target", "alb", "want"),
+    [
+        (None, "ip", "dualstack", "ipv4"),
+        (["IPv4"], "instance", "dualstack", "ipv4"),
+        # Any IPv6 family, first or second, for instance and ip targets alike.
+        (["IPv6"], "instance", "dualstack", "ipv6"),
+        (["IPv4", "IPv6"], "instance", "dualstack", "ipv6"),
+        (["IPv4", "IPv6"], "ip", "dualstack", "ipv6"),
+        (["IPv6", "IPv4"], "ip", "dualstack-without-public-ipv4", "ipv6"),
+    ],
+)
+async def test_target_group_ip_address_type_follows_any_ipv6_family(
+    families: list[str] | None, target: str, alb: str, want: str
+) -> None:
+    member = ingress(annotations={ING_TARGET_TYPE: target, ING_IP_ADDRESS_TYPE: alb})
+    model = await build(implicit_group(member), [service(ip_families=families)])
+    (target_group,) = model.target_groups
+    assert (target_group.target_type.value, target_group.ip_address_type) == (target, want)
+    assert model.target_group_bindings[0].ip_address_type == want
+
+
+async def test_dual_stack_service_on_ipv4_alb_is_an_error_for_instance_targets() -> None:
+    svc = service(ip_families=["IPv4", "IPv6"])
+    with pytest.raises(InvalidObjectError, match="lb not dual-stack"):
+        await build(implicit_group(ingress(annotations={ING_TARGET_TYPE: "instance"})), [svc])
 
 
 async def test_backend_sg_placeholder_in_refs() -> None:

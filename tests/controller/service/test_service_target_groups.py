@@ -1,0 +1,63 @@
+"""NLB target group settings that upstream derives from the Service: IP address type from
+``spec.ipFamilies`` and the target group attributes the controller reads."""
+
+from __future__ import annotations
+
+import pytest
+from service_factories import NLB_IP, build, lb_service, port
+
+from controller.annotations import SVC_IP_ADDRESS_TYPE, InvalidObjectError
+from controller.model import PeerKind, Scheme
+from controller.service import ExistingLoadBalancer
+
+DUALSTACK = {SVC_IP_ADDRESS_TYPE: "dualstack"}
+
+
+@pytest.mark.parametrize(
+    ("families", "target", "want"),
+    [
+        (None, "instance", "ipv4"),
+        (["IPv4"], "instance", "ipv4"),
+        (["IPv4"], "ip", "ipv4"),
+        # Any IPv6 family, first or second, for instance and ip targets alike.
+        (["IPv6"], "instance", "ipv6"),
+        (["IPv6"], "ip", "ipv6"),
+        (["IPv4", "IPv6"], "instance", "ipv6"),
+        (["IPv4", "IPv6"], "ip", "ipv6"),
+        (["IPv6", "IPv4"], "ip", "ipv6"),
+    ],
+)
+async def test_target_group_ip_address_type_follows_any_ipv6_family(
+    families: list[str] | None, target: str, want: str
+) -> None:
+    annotations = {**DUALSTACK, **(NLB_IP if target == "ip" else {})}
+    extra = {"ipFamilies": families} if families is not None else {}
+    model = await build(lb_service(annotations=annotations, **extra))
+    (target_group,) = model.target_groups
+    assert target_group.target_type.value == target
+    assert target_group.ip_address_type == want
+    assert model.target_group_bindings[0].ip_address_type == want
+
+
+@pytest.mark.parametrize(("families", "target"), [(["IPv6"], "instance"), (["IPv4", "IPv6"], "ip")])
+async def test_ipv6_family_on_an_ipv4_nlb_is_an_error(families: list[str], target: str) -> None:
+    annotations = NLB_IP if target == "ip" else {}
+    with pytest.raises(InvalidObjectError) as raised:
+        await build(lb_service(annotations=annotations, ipFamilies=families))
+    error = raised.value
+    assert (error.object_ref.key, error.field, error.value) == (
+        "default/svc",
+        "spec.ipFamilies",
+        ", ".join(families),
+    )
+    assert error.reason == "unsupported IPv6 configuration, lb not dual-stack"
+
+
+async def test_ipv6_instance_target_group_gets_ipv6_legacy_rules() -> None:
+    # An NLB without SGs admits the LB subnets' (or VPC's) IPv6 CIDRs to an IPv6 target group.
+    svc = lb_service(annotations=DUALSTACK, ipFamilies=["IPv4", "IPv6"], ports=[port(80, node_port=31080)])
+    model = await build(svc, existing=ExistingLoadBalancer((), Scheme.INTERNAL))
+    networking = model.target_group_bindings[0].networking
+    assert networking is not None
+    (rule,) = networking.ingress
+    assert [peer.kind for peer in rule.peers] == [PeerKind.VPC_CIDRS_IPV6]
