@@ -1,4 +1,4 @@
-"""Resolve the ``security-groups`` annotation (ids and Name-tag names) to SG ids (reference §2.2).
+"""Resolve the ``security-groups`` annotation (ids and Name-tag names) to SG ids.
 
 No caching: a user may retag or recreate a custom SG at any time, and resolution happens once per
 model build. Ambiguity is not an error: every SG in the VPC whose ``Name`` tag matches is returned.
@@ -23,7 +23,7 @@ class SecurityGroupResolver:
         """Ids resolved by id (AWS answer order), then ids resolved by ``Name`` tag.
 
         Raises ``SecurityGroupLookupError`` ("couldn't find all security groups: ...") if any entry
-        did not resolve, joining the id and name failures.
+        did not resolve, joining the id and name failures with ", " as upstream does.
         """
         ids = [entry for entry in names_or_ids if entry.startswith("sg-")]
         names = list(dict.fromkeys(entry for entry in names_or_ids if not entry.startswith("sg-")))
@@ -41,7 +41,7 @@ class SecurityGroupResolver:
             except (AwsApiError, _NotAllFound) as error:
                 failures.append(str(error))
         if failures:
-            raise SecurityGroupLookupError("couldn't find all security groups: " + "\n".join(failures))
+            raise SecurityGroupLookupError("couldn't find all security groups: " + ", ".join(failures))
         return [*by_id, *by_name]
 
     async def _resolve_ids(self, ids: list[str]) -> list[str]:
@@ -62,13 +62,14 @@ class SecurityGroupResolver:
                 {"Name": "vpc-id", "Values": [self._vpc_id]},
             ],
         )
-        found_names = {
-            str(tag["Value"]) for g in groups for tag in g.get("Tags") or () if tag["Key"] == TAG_NAME
-        }
-        if len(found_names) != len(names):
-            raise _NotAllFound(
-                f"requested names [{', '.join(names)}] but found [{', '.join(sorted(found_names))}]"
+        # Distinct Name values in AWS's answer order, as upstream reports them.
+        found_names = list(
+            dict.fromkeys(
+                str(tag["Value"]) for g in groups for tag in g.get("Tags") or () if tag["Key"] == TAG_NAME
             )
+        )
+        if len(found_names) != len(names):
+            raise _NotAllFound(f"requested names [{', '.join(names)}] but found [{', '.join(found_names)}]")
         return [str(g["GroupId"]) for g in groups]
 
 

@@ -82,3 +82,37 @@ async def test_no_caching_each_resolve_asks_aws(
     with pytest.raises(SecurityGroupLookupError):
         await resolver.resolve(["renamed-later"])
     assert await resolver.resolve(["new"]) == [group_id]
+
+
+async def test_id_and_name_failures_are_joined_with_a_comma_as_upstream(
+    aws_api: AwsApi, aws_proxy: AwsProxy, sandbox_vpc: SandboxVpc
+) -> None:
+    """Upstream's exact text: both failures on one line, ``", "`` between them (ids first)."""
+    present = await create_sg(aws_api, sandbox_vpc.vpc_id, "present", {"Name": "present"})
+    # AWS's answer for a missing id (the by-id call comes first; the by-name call is not faulted).
+    missing = "The security group 'sg-0123456789abcdef0' does not exist"
+    aws_proxy.faults.fail("DescribeSecurityGroups", code="InvalidGroup.NotFound", status=400, message=missing)
+
+    with pytest.raises(SecurityGroupLookupError) as raised:
+        await SecurityGroupResolver(aws_api, sandbox_vpc.vpc_id).resolve(
+            ["sg-0123456789abcdef0", present, "present", "absent"]
+        )
+
+    assert str(raised.value) == (
+        "couldn't find all security groups: ec2:DescribeSecurityGroups failed: InvalidGroup.NotFound: "
+        f"{missing}, requested names [present, absent] but found [present]"
+    )
+
+
+async def test_found_names_are_listed_in_aws_order_as_upstream(
+    aws_api: AwsApi, sandbox_vpc: SandboxVpc
+) -> None:
+    await create_sg(aws_api, sandbox_vpc.vpc_id, "first", {"Name": "zeta"})
+    await create_sg(aws_api, sandbox_vpc.vpc_id, "second", {"Name": "alpha"})
+
+    with pytest.raises(SecurityGroupLookupError) as raised:
+        await SecurityGroupResolver(aws_api, sandbox_vpc.vpc_id).resolve(["zeta", "alpha", "absent"])
+
+    assert str(raised.value) == (
+        "couldn't find all security groups: requested names [zeta, alpha, absent] but found [zeta, alpha]"
+    )
