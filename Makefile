@@ -5,7 +5,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 RUN_DIR := .run
+# Sandbox ports (make run); 0 picks any free port. All are checked before anything starts.
 API_PORT ?= 8001
+METRICS_PORT ?= 8080
+HEALTH_PORT ?= 61779
+MOTO_PORT ?= 0
+PROXY_PORT ?= 0
 
 .PHONY: setup test lint typecheck unit run bench clean kube-binaries
 
@@ -38,7 +43,9 @@ test: lint typecheck unit
 # moto behind the AWS-like proxy, seeded worker nodes. kubectl --kubeconfig .run/kubeconfig works.
 run: setup
 	@mkdir -p $(RUN_DIR)
-	$(BIN)/python -m controller.sandbox.run --api-port $(API_PORT) --kubeconfig $(RUN_DIR)/kubeconfig
+	$(BIN)/python -m controller.sandbox.run --kubeconfig $(RUN_DIR)/kubeconfig \
+		--api-port $(API_PORT) --metrics-port $(METRICS_PORT) --health-port $(HEALTH_PORT) \
+		--moto-port $(MOTO_PORT) --proxy-port $(PROXY_PORT)
 
 bench: setup
 	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
