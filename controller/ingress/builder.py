@@ -124,6 +124,7 @@ class IngressModelBuilder:
             cluster_name=config.cluster_name,
             group_id=group.id,
             default_target_type=TargetType(config.default_target_type),
+            enable_ip_target_type=config.feature_enabled("EnableIPTargetType"),
             lb_ip_address_type=ip_address_type,
             tags=spec_tags,
             disable_restricted_sg_rules=config.disable_restricted_sg_rules,

@@ -77,6 +77,8 @@ class TargetGroupSettings:
     cluster_name: str
     group_id: IngressGroupId
     default_target_type: TargetType
+    enable_ip_target_type: bool
+    """Feature gate ``EnableIPTargetType``: without it ip targets are an error."""
     lb_ip_address_type: IpAddressType
     tags: Mapping[str, str]
     disable_restricted_sg_rules: bool
@@ -129,11 +131,11 @@ class _SourcedAnnotations:
         return raw
 
 
-def build_target_group(
-    member: ClassifiedIngress, backend: BackendRef, service: Mapping[str, Any], settings: TargetGroupSettings
-) -> tuple[TargetGroupSpec, TargetGroupBindingSpec]:
-    ref = member.ref
-    ann = _SourcedAnnotations(service, member)
+def _target_type(
+    member: ClassifiedIngress, ann: _SourcedAnnotations, settings: TargetGroupSettings
+) -> TargetType:
+    """The annotation (Service over Ingress), else the controller default; ip targets need the
+    ``EnableIPTargetType`` feature gate, as on Services."""
     target_type = TargetType(
         ann.choice(
             ING_TARGET_TYPE,
@@ -142,6 +144,21 @@ def build_target_group(
             "unknown targetType, must be instance or ip",
         )
     )
+    if target_type is TargetType.IP and not settings.enable_ip_target_type:
+        reason = "unsupported targetType: ip when EnableIPTargetType is false"
+        source = ann.get(ING_TARGET_TYPE)
+        if source is None:
+            raise InvalidObjectError(member.ref, "--default-target-type", target_type.value, reason)
+        raise InvalidAnnotationError(source[0], ING_TARGET_TYPE, source[1], reason)
+    return target_type
+
+
+def build_target_group(
+    member: ClassifiedIngress, backend: BackendRef, service: Mapping[str, Any], settings: TargetGroupSettings
+) -> tuple[TargetGroupSpec, TargetGroupBindingSpec]:
+    ref = member.ref
+    ann = _SourcedAnnotations(service, member)
+    target_type = _target_type(member, ann, settings)
     service_ref = ObjectRef.of("Service", service)
     service_type = str((service.get("spec") or {}).get("type") or "ClusterIP")
     if target_type is TargetType.INSTANCE and service_type not in ("NodePort", "LoadBalancer"):

@@ -262,7 +262,7 @@ class ServiceModelBuilder:
                     ) from None
         if target_type is TargetType.IP and not self._config.feature_enabled("EnableIPTargetType"):
             raise InvalidAnnotationError(
-                ref, SVC_NLB_TARGET_TYPE, "ip", "unsupported targetType ip when EnableIPTargetType is false"
+                ref, SVC_NLB_TARGET_TYPE, "ip", "unsupported targetType: ip when EnableIPTargetType is false"
             )
         return target_type
 

@@ -310,3 +310,36 @@ async def test_dual_stack_service_on_ipv4_alb_is_an_error_for_instance_targets()
 async def test_backend_sg_placeholder_in_refs() -> None:
     model = await build(implicit_group(ingress()))
     assert BACKEND_SG_REF in model.security_group_refs
+
+
+GATE_OFF = {"EnableIPTargetType": False}
+GATE_REASON = "unsupported targetType: ip when EnableIPTargetType is false"
+
+
+async def test_ip_target_type_needs_the_feature_gate() -> None:
+    # Upstream model_builder_test "target type IP with enableIPTargetType set to false".
+    member = ingress(annotations={ING_TARGET_TYPE: "ip"})
+    with pytest.raises(InvalidAnnotationError) as raised:
+        await build(implicit_group(member), config=make_config(feature_gates=GATE_OFF))
+    error = raised.value
+    assert (str(error.object_ref), error.key, error.value) == ("Ingress ns-1/ing-1", ING_TARGET_TYPE, "ip")
+    assert error.reason == GATE_REASON
+
+
+async def test_ip_target_type_gate_names_the_service_or_the_default_that_asked_for_ip() -> None:
+    config = make_config(feature_gates=GATE_OFF)
+    from_service = service(annotations={ING_TARGET_TYPE: "ip"})
+    with pytest.raises(InvalidAnnotationError) as raised:
+        await build(implicit_group(ingress()), [from_service], config=config)
+    assert str(raised.value.object_ref) == "Service ns-1/svc-1"
+    default_ip = make_config(feature_gates=GATE_OFF, default_target_type="ip")
+    with pytest.raises(InvalidObjectError) as by_default:
+        await build(implicit_group(ingress()), config=default_ip)
+    assert (by_default.value.field, by_default.value.value, by_default.value.reason) == (
+        "--default-target-type",
+        "ip",
+        GATE_REASON,
+    )
+    # Instance targets do not need the gate.
+    model = await build(implicit_group(ingress(annotations={ING_TARGET_TYPE: "instance"})), config=config)
+    assert model.target_groups[0].target_type.value == "instance"

@@ -4,9 +4,14 @@
 from __future__ import annotations
 
 import pytest
-from service_factories import NLB_IP, build, lb_service, port
+from service_factories import NLB_IP, build, lb_service, make_config, port
 
-from controller.annotations import SVC_IP_ADDRESS_TYPE, InvalidObjectError
+from controller.annotations import (
+    SVC_IP_ADDRESS_TYPE,
+    SVC_NLB_TARGET_TYPE,
+    InvalidAnnotationError,
+    InvalidObjectError,
+)
 from controller.model import PeerKind, Scheme
 from controller.service import ExistingLoadBalancer
 
@@ -61,3 +66,10 @@ async def test_ipv6_instance_target_group_gets_ipv6_legacy_rules() -> None:
     assert networking is not None
     (rule,) = networking.ingress
     assert [peer.kind for peer in rule.peers] == [PeerKind.VPC_CIDRS_IPV6]
+
+
+async def test_ip_target_type_without_the_feature_gate_uses_upstream_text() -> None:
+    config = make_config(feature_gates={"EnableIPTargetType": False})
+    with pytest.raises(InvalidAnnotationError) as raised:
+        await build(lb_service(annotations={SVC_NLB_TARGET_TYPE: "ip"}), config=config)
+    assert raised.value.reason == "unsupported targetType: ip when EnableIPTargetType is false"
