@@ -27,7 +27,10 @@ IMPLICIT_GROUP_FINALIZER: Final = "ingress.k8s.aws/resources"
 EXPLICIT_GROUP_FINALIZER_PREFIX: Final = "group.ingress.k8s.aws/"
 GROUP_ORDER_MIN: Final = -1000
 GROUP_ORDER_MAX: Final = 1000
-_GROUP_NAME_PATTERN: Final = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+# Upstream's pattern: lower-case alphanumerics, '-' and '.', starting and ending alphanumeric (so
+# "a-.b" is fine: it is not a DNS subdomain check). Used with fullmatch, since Python's "$" would
+# also accept a trailing newline that Go's does not.
+_GROUP_NAME_PATTERN: Final = re.compile(r"([a-z0-9][-a-z0-9.]*)?[a-z0-9]")
 _GROUP_NAME_MAX_LENGTH: Final = 63
 
 
@@ -89,13 +92,22 @@ def group_id_of(member: ClassifiedIngress) -> IngressGroupId:
     return _validated_group(member.ref, ING_GROUP_NAME, raw)
 
 
-def _validated_group(ref: ObjectRef, key: str, name: str) -> IngressGroupId:
-    if len(name) > _GROUP_NAME_MAX_LENGTH:
-        raise InvalidAnnotationError(ref, key, name, "groupName must be no more than 63 characters")
-    if not _GROUP_NAME_PATTERN.match(name):
-        raise InvalidAnnotationError(
-            ref, key, name, "groupName must consist of lower case alphanumeric characters, '-' or '.'"
+def validate_group_name(name: str) -> str | None:
+    """Why ``name`` is not a valid group name (upstream's checks, in its order), or None."""
+    if not _GROUP_NAME_PATTERN.fullmatch(name):
+        return (
+            "groupName must consist of lower case alphanumeric characters, '-' or '.', "
+            "and must start and end with an alphanumeric character"
         )
+    if len(name) > _GROUP_NAME_MAX_LENGTH:
+        return f"groupName must be no more than {_GROUP_NAME_MAX_LENGTH} characters"
+    return None
+
+
+def _validated_group(ref: ObjectRef, key: str, name: str) -> IngressGroupId:
+    problem = validate_group_name(name)
+    if problem is not None:
+        raise InvalidAnnotationError(ref, key, name, problem)
     return IngressGroupId.explicit(name)
 
 

@@ -16,6 +16,7 @@ from controller.ingress import (
     build_group,
     group_ids_for_ingress,
 )
+from controller.ingress.group import validate_group_name
 from controller.networking.rules import Ipv4CidrSource
 
 
@@ -158,6 +159,51 @@ def test_group_order_out_of_range_is_an_error(order: str) -> None:
     with pytest.raises(InvalidAnnotationError) as caught:
         build_group(IngressGroupId.explicit("g"), [bad], MATCH_ALL)
     assert caught.value.key == ING_GROUP_ORDER
+
+
+PATTERN_ERROR = (
+    "groupName must consist of lower case alphanumeric characters, '-' or '.', "
+    "and must start and end with an alphanumeric character"
+)
+LENGTH_ERROR = "groupName must be no more than 63 characters"
+
+
+@pytest.mark.parametrize(
+    ("group_name", "error"),
+    [
+        # Upstream group_loader_test Test_validateGroupName, case for case.
+        ("group", None),
+        ("42", None),
+        ("m00nf1sh", None),
+        ("group-m00nf1sh", None),
+        ("GROUP", PATTERN_ERROR),
+        ("aaaa-.cc-c.c", None),
+        ("-abcdef", PATTERN_ERROR),
+        ("a" * 63, None),
+        ("a" * 64, LENGTH_ERROR),
+        # Same pattern, edge cases: one character, dots anywhere inside, the ends, a trailing
+        # newline (Go's "$" does not accept it), and the pattern checked before the length.
+        ("a", None),
+        ("a..b", None),
+        ("a.-.b", None),
+        ("abc.", PATTERN_ERROR),
+        ("abc-", PATTERN_ERROR),
+        (".abc", PATTERN_ERROR),
+        ("", PATTERN_ERROR),
+        ("group\n", PATTERN_ERROR),
+        ("awesome-group$", PATTERN_ERROR),
+        ("A" * 64, PATTERN_ERROR),
+    ],
+)
+def test_group_name_validation_matches_upstream_table(group_name: str, error: str | None) -> None:
+    assert validate_group_name(group_name) == error
+    member = ingress("ing", annotations={ING_GROUP_NAME: group_name})
+    if error is None:
+        assert build_group(IngressGroupId.explicit(group_name), [member], MATCH_ALL).member_refs
+        return
+    with pytest.raises(InvalidAnnotationError) as caught:
+        build_group(IngressGroupId.implicit("ns-1", "ing"), [member], MATCH_ALL)
+    assert (caught.value.key, caught.value.value, caught.value.reason) == (ING_GROUP_NAME, group_name, error)
 
 
 def test_invalid_group_name_fails_only_its_own_implicit_group() -> None:
