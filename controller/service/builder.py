@@ -311,6 +311,7 @@ class ServiceModelBuilder:
                 for p in service_ports(service)
             ]
             raw_icmp = annotations.get(SVC_ICMP_PATH_MTU)
+            raw_prefix_lists = annotations.get(SVC_PREFIX_LISTS)
             managed = ManagedSecurityGroupSpec(
                 name=managed_sg_name_for_service(
                     config.cluster_name,
@@ -323,7 +324,7 @@ class ServiceModelBuilder:
                 ingress=nlb_ingress_rules(
                     ports,
                     ctx.ranges,
-                    parse_string_list(annotations.get(SVC_PREFIX_LISTS, "")),
+                    parse_string_list(raw_prefix_lists) if raw_prefix_lists is not None else None,
                     ctx.ip_address_type.is_dualstack,
                     raw_icmp == "on",
                     ref,

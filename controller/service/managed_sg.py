@@ -47,25 +47,30 @@ def source_ranges(service: Mapping[str, Any], ref: ObjectRef) -> SourceRanges:
 def nlb_ingress_rules(
     ports: Sequence[tuple[int, str]],
     ranges: SourceRanges,
-    prefix_lists: Sequence[str],
+    prefix_lists: Sequence[str] | None,
     dualstack: bool,
     icmp_path_mtu: bool,
     ref: ObjectRef,
 ) -> tuple[Rule, ...]:
     """Per Service port (number, lowercase protocol): one rule per CIDR and per prefix list, plus
-    ICMP "fragmentation needed" rules per CIDR when path-MTU discovery is on."""
+    ICMP "fragmentation needed" rules per CIDR when path-MTU discovery is on.
+
+    ``prefix_lists`` is None when the prefix-lists annotation is absent. Present, even empty, it
+    replaces the open-to-all default when no source ranges are given: upstream tests the
+    annotation's presence, so an empty value opens the NLB to nobody rather than to everybody.
+    """
     if ranges.cidrs.ipv6 and not dualstack:
         raise InvalidAnnotationError(
             ref, ranges.key or SOURCE_RANGES_FIELD, ranges.raw, "unsupported v6 cidr when lb is not dualstack"
         )
     ipv4, ipv6 = ranges.cidrs.ipv4, ranges.cidrs.ipv6
-    if ranges.cidrs.empty and not prefix_lists:
+    if ranges.cidrs.empty and prefix_lists is None:
         ipv4, ipv6 = ("0.0.0.0/0",), (("::/0",) if dualstack else ())
     rules: list[Rule] = []
     for port, protocol in ports:
         rules.extend(Rule.of(protocol, port, port, Ipv4CidrSource(cidr)) for cidr in ipv4)
         rules.extend(Rule.of(protocol, port, port, Ipv6CidrSource(cidr)) for cidr in ipv6)
-        rules.extend(Rule.of(protocol, port, port, PrefixListSource(pl)) for pl in prefix_lists)
+        rules.extend(Rule.of(protocol, port, port, PrefixListSource(pl)) for pl in prefix_lists or ())
         if icmp_path_mtu:
             # ICMP type 3 code 4 / ICMPv6 type 2 code 0: "fragmentation needed" / "packet too big".
             rules.extend(Rule.of("icmp", 3, 4, Ipv4CidrSource(cidr)) for cidr in ipv4)

@@ -164,6 +164,17 @@ async def test_scenario_13_prefix_list_only() -> None:
     assert model.managed_sg.ingress == (tcp(443, PrefixListSource("pl-1")),)
 
 
+@pytest.mark.parametrize("key", [ING_PREFIX_LISTS, ING_INBOUND_CIDRS])
+@pytest.mark.parametrize("value", ["", " , "])
+async def test_empty_prefix_lists_or_inbound_cidrs_keep_the_open_default(key: str, value: str) -> None:
+    # Unlike the Service annotation, upstream's Ingress merge tests the lists' length, not the
+    # annotation's presence: an empty value sets nothing and the port stays open to all.
+    annotations = {key: value, ING_IP_ADDRESS_TYPE: "dualstack"}
+    model = await build(implicit_group(ingress(annotations=annotations)))
+    assert model.managed_sg is not None
+    assert model.managed_sg.ingress == (tcp(80, Ipv4CidrSource("0.0.0.0/0")), tcp(80, Ipv6CidrSource("::/0")))
+
+
 async def test_scenario_14_conflicting_inbound_cidrs() -> None:
     a = ingress("a", annotations={ING_INBOUND_CIDRS: "10.0.0.0/8"})
     b = ingress("b", annotations={ING_INBOUND_CIDRS: "172.16.0.0/12"})

@@ -417,3 +417,19 @@ async def test_builder_returns_none_for_foreign_or_deleting_services() -> None:
     deleting = lb_service()
     deleting["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
     assert await builder.build(deleting) is None
+
+
+@pytest.mark.parametrize("value", ["", " , "])
+async def test_present_but_empty_prefix_lists_replace_the_open_default(value: str) -> None:
+    # Upstream tests the annotation's presence: configured but empty, with no source ranges, the
+    # managed SG admits nobody (no 0.0.0.0/0 rule), ICMP included.
+    model = await build(lb_service(annotations={SVC_PREFIX_LISTS: value, SVC_ICMP_PATH_MTU: "on"}))
+    assert model.managed_sg is not None
+    assert model.managed_sg.ingress == ()
+    dualstack = await build(
+        lb_service(annotations={SVC_PREFIX_LISTS: value, SVC_IP_ADDRESS_TYPE: "dualstack"})
+    )
+    assert dualstack.managed_sg is not None and dualstack.managed_sg.ingress == ()
+    with_ranges = await build(lb_service(annotations={SVC_PREFIX_LISTS: value}, source_ranges=["10.0.0.0/8"]))
+    assert with_ranges.managed_sg is not None
+    assert with_ranges.managed_sg.ingress == (Rule.of("tcp", 80, 80, Ipv4CidrSource("10.0.0.0/8")),)
