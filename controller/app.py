@@ -43,12 +43,13 @@ from controller.targetgroupbinding.controller import (
     TargetGroupBindingSettings,
 )
 from controller.targetgroupbinding.informers import BindingInformers
+from controller.targetgroupbinding.model import TARGET_GROUP_BINDINGS
 from controller.vpc import VpcResolutionError, resolve_vpc_id
 from framework.clock import REAL_CLOCK, Clock
 from framework.controller import Controller, ControllerOptions
 from framework.events import EventRecorder, EventRecorderSettings
 from framework.httpserver import BindAddress, ListenError
-from framework.kube import KubeClient, KubeConfigError
+from framework.kube import KubeApiError, KubeClient, KubeConfigError, KubeError, Resource
 from framework.leaderelection import LeaderElectionConfig
 from framework.manager import CacheSyncTimeout, LeaderElectionLost, Manager, ManagerSettings
 from framework.metrics import default_registry
@@ -58,6 +59,10 @@ logger = logging.getLogger(__name__)
 ENDPOINT_SG_CONTROLLER = "endpointSecurityGroup"
 ENDPOINT_SG_WORKERS = 3
 SERVICE_ACCOUNT_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+# The custom resources we watch: each must be served before the informers can sync.
+CUSTOM_RESOURCES: tuple[Resource, ...] = (TARGET_GROUP_BINDINGS,)
+INSTALL_CRDS_COMMAND = "kubectl apply -k config/crd"
+CRD_CHECK_TIMEOUT_S = 10.0
 
 
 class ControllerStartupError(RuntimeError):
@@ -265,6 +270,25 @@ def _instance_name() -> str:
     return os.environ.get("POD_NAME") or os.uname().nodename
 
 
+async def require_custom_resources(kube: KubeClient, namespace: str | None) -> None:
+    """Fail at once, naming the CRD and how to install it, when a custom resource we watch is not
+    served. Its informer would otherwise retry the 404 until the cache-sync timeout (two minutes)
+    and then say only that it timed out; controller-runtime likewise refuses to start when a
+    watched kind is unknown to the API server."""
+    for resource in CUSTOM_RESOURCES:
+        try:
+            await kube.list(resource, namespace, query=[("limit", "1")], request_timeout=CRD_CHECK_TIMEOUT_S)
+        except KubeApiError as error:
+            if error.is_not_found:
+                raise ControllerStartupError(
+                    f"the {resource.kind} CRD ({resource.plural}.{resource.group}, version {resource.version}) "
+                    f"is not installed in the cluster; install it with `{INSTALL_CRDS_COMMAND}`"
+                ) from None
+            raise ControllerStartupError(f"cannot list {resource.plural}.{resource.group}: {error}") from None
+        except KubeError as error:
+            raise ControllerStartupError(f"cannot reach the Kubernetes API: {error}") from None
+
+
 @contextlib.asynccontextmanager
 async def _kube_client(config: ControllerConfig) -> AsyncIterator[KubeClient]:
     client = await KubeClient.from_environment(kubeconfig=config.kubeconfig or None)
@@ -278,14 +302,13 @@ async def run_controller(config: ControllerConfig, *, registry: CollectorRegistr
     """Run until SIGTERM/SIGINT (exit 0) or until leadership is lost or start-up fails (exit 1)."""
     registry = registry if registry is not None else default_registry()
     try:
-        async with (
-            _kube_client(config) as kube,
-            open_aws_client(aws_settings_from(config), registry) as aws,
-        ):
-            vpc_id = await resolve_vpc_id(aws, vpc_id=config.aws_vpc_id, vpc_tags=config.aws_vpc_tags)
-            logger.info("Cluster %s in VPC %s", config.cluster_name, vpc_id)
-            app = ControllerApp(config, kube=kube, aws=aws, vpc_id=vpc_id, registry=registry)
-            await app.run()
+        async with _kube_client(config) as kube:
+            await require_custom_resources(kube, config.watch_namespace or None)
+            async with open_aws_client(aws_settings_from(config), registry) as aws:
+                vpc_id = await resolve_vpc_id(aws, vpc_id=config.aws_vpc_id, vpc_tags=config.aws_vpc_tags)
+                logger.info("Cluster %s in VPC %s", config.cluster_name, vpc_id)
+                app = ControllerApp(config, kube=kube, aws=aws, vpc_id=vpc_id, registry=registry)
+                await app.run()
     except LeaderElectionLost:
         logger.error("Leader election lost; exiting so the pod restarts as a standby")
         return 1

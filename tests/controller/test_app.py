@@ -10,6 +10,7 @@ from controller.app import (
     aws_settings_from,
     leader_election_namespace,
     manager_settings,
+    require_custom_resources,
 )
 from controller.aws.client import AwsClient
 from controller.config import parse_config
@@ -19,9 +20,12 @@ from controller.endpointsg.service import EndpointRuleService
 from controller.naming import cluster_tag_key
 from controller.networking.rule_reconciler import SecurityGroupRuleReconciler
 from controller.networking.sg_reader import SecurityGroupReader
+from controller.sandbox.cluster import apply_crds
 from controller.sandbox.proxy import AwsProxy
 from controller.sandbox.seed import SandboxVpc
 from framework.clock import FakeClock
+from framework.kube import KubeClient
+from framework.testing.apiserver import FaultRule, StandInApiServer
 
 
 def test_manager_settings_follow_upstream_flags(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -116,3 +120,22 @@ async def test_maintenance_seeds_with_retry_then_rechecks_every_sync_period(
     finally:
         await maintenance.stop()
         await reader.aclose()
+
+
+async def test_custom_resources_are_required_before_anything_starts(standin_server: StandInApiServer) -> None:
+    async with KubeClient.from_configuration(standin_server.client_configuration()) as kube:
+        with pytest.raises(ControllerStartupError) as missing:
+            await require_custom_resources(kube, None)
+        assert str(missing.value) == (
+            "the TargetGroupBinding CRD (targetgroupbindings.elbv2.k8s.aws, version v1beta1) is not installed "
+            "in the cluster; install it with `kubectl apply -k config/crd`"
+        )
+        await apply_crds(kube)
+        await require_custom_resources(kube, None)
+        await require_custom_resources(kube, "team-a")  # --watch-namespace lists only there
+
+        standin_server.faults.add(FaultRule(verb="list", resource="targetgroupbindings", status=403, times=1))
+        with pytest.raises(
+            ControllerStartupError, match=r"cannot list targetgroupbindings\.elbv2\.k8s\.aws: HTTP 403"
+        ):
+            await require_custom_resources(kube, None)

@@ -1,0 +1,59 @@
+"""Start-up against a real kube-apiserver that lacks our CRD: the controller says so at once."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from framework.testing.controlplane import ControlPlaneBinaries, RealControlPlane
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def control_plane_without_crds() -> Iterator[RealControlPlane]:
+    """A fresh control plane of its own: the session's server gets our CRD from other tests."""
+    with RealControlPlane(ControlPlaneBinaries.locate()) as control_plane:
+        yield control_plane
+
+
+def test_missing_targetgroupbinding_crd_is_one_line_at_once(
+    control_plane_without_crds: RealControlPlane,
+) -> None:
+    environment = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
+    # Nothing listens here: the check comes before any AWS call.
+    environment.update(
+        AWS_ENDPOINT_URL="http://127.0.0.1:9", AWS_ACCESS_KEY_ID="x", AWS_SECRET_ACCESS_KEY="x"
+    )
+    started = time.monotonic()
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "controller",
+            "--cluster-name=c",
+            "--aws-region=us-west-2",
+            "--aws-vpc-id=vpc-0123456789abcdef0",
+            f"--kubeconfig={control_plane_without_crds.kubeconfig_path}",
+            "--metrics-bind-addr=0",
+            "--health-probe-bind-addr=0",
+        ],
+        cwd=REPO,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    elapsed = time.monotonic() - started
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    [line] = result.stderr.splitlines()
+    assert "Cannot start: the TargetGroupBinding CRD (targetgroupbindings.elbv2.k8s.aws" in line
+    assert "install it with `kubectl apply -k config/crd`" in line
+    assert elapsed < 30, f"took {elapsed:.0f}s: it must not wait for the cache-sync timeout"
