@@ -5,12 +5,15 @@ from section 10): custom SGs given by id or by ``Name`` tag replace the managed 
 name is a ``FailedBuildModel`` warning and changes nothing in AWS (24), two SGs sharing a ``Name``
 tag are both attached (25), custom SGs without rule management leave the TargetGroupBinding without
 networking and the node SG untouched (28), and with ``manage-backend-security-group-rules: "true"``
-the backend SG is appended and becomes the rule source (29). Finally, AWS throttling and internal
+the backend SG is appended and becomes the rule source (29). A custom SG created after the Ingress
+that names it is picked up by the retries with backoff. Finally, AWS throttling and internal
 errors on the calls that create things are retried until the Ingress converges, without creating a
 second load balancer.
 """
 
 from __future__ import annotations
+
+import asyncio
 
 from conftest import StartController
 from e2e_harness import delete_ingresses_and_wait, wait_for, wait_for_load_balancer, wait_for_warning
@@ -111,6 +114,47 @@ async def test_custom_security_groups_by_id_and_name_tag_replace_managed_sg_and_
         await delete_ingresses_and_wait(running, kube, namespace, "custom", "missing")
         for group_id in (by_id, web, shared_a, shared_b):
             assert await describe_security_group(aws_api, group_id) is not None, group_id
+
+    assert running.process.returncode == 0, running.log()[-4000:]
+
+
+async def test_custom_security_group_created_after_the_ingress_is_attached_within_the_backoff(
+    aws_proxy: AwsProxy,
+    aws_api: AwsClient,
+    kube: KubeClient,
+    cluster: SandboxCluster,
+    namespace: str,
+    start_controller: StartController,
+) -> None:
+    """A custom SG named before it exists: a Warning, retries with backoff (nothing in Kubernetes
+    changes when the SG is created), then the ALB with exactly that SG once it carries the Name tag."""
+    await create_node_port_service(kube, namespace, "echo")
+    aws_proxy.reset_counts()
+
+    async with start_controller() as running:
+        await kube.create(
+            INGRESSES, ingress_manifest("late", "echo", {SECURITY_GROUPS: "my-late-sg"}), namespace
+        )
+        event = await wait_for_warning(
+            running,
+            kube,
+            namespace,
+            "late",
+            "FailedBuildModel",
+            "couldn't find all security groups: requested names [my-late-sg] but found []",
+        )
+        assert SECURITY_GROUPS in event["note"] and "'my-late-sg'" in event["note"], event["note"]
+        # Let a few retries fail, so the SG appears while the key waits in its backoff.
+        await asyncio.sleep(3)
+        assert mutating_operations(aws_proxy) == [], "an unresolvable SG name must not change AWS"
+        late = await create_security_group(aws_api, cluster.vpc.vpc_id, "late-group", {"Name": "my-late-sg"})
+
+        balancer = await wait_for_load_balancer(running, aws_api, kube, namespace, "late")
+        assert balancer["SecurityGroups"] == [late]
+        assert "Terminal reconciler error" not in running.log(), running.log()[-4000:]
+
+        await delete_ingresses_and_wait(running, kube, namespace, "late")
+        assert await describe_security_group(aws_api, late) is not None
 
     assert running.process.returncode == 0, running.log()[-4000:]
 
