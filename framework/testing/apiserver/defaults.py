@@ -123,10 +123,17 @@ def default_service(service: JsonObject, old: Mapping[str, Any] | None) -> None:
         spec.setdefault("internalTrafficPolicy", "Cluster")
         spec.setdefault("ipFamilies", ["IPv4"])
         spec.setdefault("ipFamilyPolicy", "SingleStack")
-    service.setdefault("status", {}).setdefault("loadBalancer", {})
+    status = service.setdefault("status", {})
+    if old is None or service_type != "LoadBalancer":
+        # A new service has no load balancer yet (the server drops any status sent on create), and
+        # one that stops being a LoadBalancer no longer has one: its addresses go with it.
+        status["loadBalancer"] = {}
+    else:
+        status.setdefault("loadBalancer", {})
     if old is None:
         return
     old_spec = old.get("spec") or {}
+    drop_type_dependent_fields(spec, old_spec)
     if not spec.get("clusterIP") and old_spec.get("clusterIP") and service_type != "ExternalName":
         spec["clusterIP"] = old_spec["clusterIP"]
         spec["clusterIPs"] = list(old_spec.get("clusterIPs") or [old_spec["clusterIP"]])
@@ -145,6 +152,47 @@ def default_service(service: JsonObject, old: Mapping[str, Any] | None) -> None:
             and _needs_health_check(spec)
         ):
             spec["healthCheckNodePort"] = old_spec["healthCheckNodePort"]
+
+
+def _node_ports(spec: Mapping[str, Any]) -> set[int]:
+    return {int(p["nodePort"]) for p in spec.get("ports") or () if p.get("nodePort")}
+
+
+def drop_type_dependent_fields(spec: JsonObject, old_spec: Mapping[str, Any]) -> None:
+    """On a type change, forget the values the old type had (many of them allocated by the server
+    rather than chosen by the client) and the new type cannot use, as long as the client left them
+    as they were; a value the client changed along with the type is kept, for validation to judge."""
+    old_type, new_type = old_spec.get("type", "ClusterIP"), spec.get("type", "ClusterIP")
+    if old_type != "ExternalName" and new_type == "ExternalName":
+        if (spec.get("clusterIP"), spec.get("clusterIPs")) == (
+            old_spec.get("clusterIP"),
+            old_spec.get("clusterIPs"),
+        ):
+            spec.pop("clusterIP", None)
+            spec.pop("clusterIPs", None)
+        for field in ("ipFamilies", "ipFamilyPolicy"):
+            if spec.get(field) == old_spec.get(field):
+                spec.pop(field, None)
+    external = ("NodePort", "LoadBalancer")
+    if old_type in external and new_type not in external and _node_ports(spec) <= _node_ports(old_spec):
+        for port in spec.get("ports") or ():
+            port.pop("nodePort", None)
+    if (
+        _needs_health_check(old_spec)
+        and not _needs_health_check(spec)
+        and spec.get("healthCheckNodePort") == old_spec.get("healthCheckNodePort")
+    ):
+        spec.pop("healthCheckNodePort", None)
+    if old_type == "LoadBalancer" and new_type != "LoadBalancer":
+        for field in ("allocateLoadBalancerNodePorts", "loadBalancerClass"):
+            if field in spec and spec.get(field) == old_spec.get(field):
+                del spec[field]
+    if (
+        old_type in external
+        and new_type not in external
+        and spec.get("externalTrafficPolicy") == old_spec.get("externalTrafficPolicy")
+    ):
+        spec.pop("externalTrafficPolicy", None)
 
 
 def _needs_health_check(spec: Mapping[str, Any]) -> bool:

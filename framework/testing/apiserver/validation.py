@@ -372,6 +372,7 @@ def validate_update(resource: ResourceType, old: JsonObject, new: JsonObject) ->
         new_ip = (new.get("spec") or {}).get("clusterIP")
         if old_ip and new_ip != old_ip:
             errors.append(FieldError.invalid("spec.clusterIPs[0]", new_ip, "may not change once set"))
+        errors.extend(_validate_load_balancer_status(new))
     elif resource.key == ("", "pods"):
         if _pod_spec_without_images(old) != _pod_spec_without_images(new):
             errors.append(
@@ -393,6 +394,21 @@ def validate_update(resource: ResourceType, old: JsonObject, new: JsonObject) ->
             if old_spec.get(field) != new_spec.get(field):
                 errors.append(FieldError.invalid(f"spec.{field}", new_spec.get(field), "field is immutable"))
     return errors
+
+
+def _validate_load_balancer_status(service: Mapping[str, Any]) -> list[FieldError]:
+    """Only a LoadBalancer service has a load balancer whose addresses its status may list. A write
+    to the main resource cannot trip this (switching the type away clears the status first); a
+    status write can."""
+    service_type = (service.get("spec") or {}).get("type", "ClusterIP")
+    ingress = ((service.get("status") or {}).get("loadBalancer") or {}).get("ingress")
+    if service_type != "LoadBalancer" and ingress:
+        return [
+            FieldError.forbidden(
+                "status.loadBalancer.ingress", "may only be used when `spec.type` is 'LoadBalancer'"
+            )
+        ]
+    return []
 
 
 def _pod_spec_without_images(pod: Mapping[str, Any]) -> Any:

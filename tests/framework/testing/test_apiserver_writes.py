@@ -446,3 +446,54 @@ async def test_namespace_deletion_removes_contents(kube_client: client.ApiClient
     with pytest.raises(ApiException) as info:
         await core.create_namespaced_config_map(name, _configmap("late"))
     assert info.value.status in (403, 404)
+
+
+async def test_load_balancer_ingress_only_on_load_balancer_services(
+    kube_client: client.ApiClient, namespace: str
+) -> None:
+    core = client.CoreV1Api(kube_client)
+    ports = [client.V1ServicePort(port=80)]
+    for name, service_type in (("plain", "ClusterIP"), ("lb", "LoadBalancer")):
+        await core.create_namespaced_service(
+            namespace,
+            client.V1Service(
+                metadata=client.V1ObjectMeta(name=name),
+                spec=client.V1ServiceSpec(type=service_type, ports=ports),
+            ),
+        )
+    status = {"status": {"loadBalancer": {"ingress": [{"hostname": "lb.example.com"}]}}}
+    with pytest.raises(ApiException) as info:
+        await core.patch_namespaced_service_status("plain", namespace, status)
+    assert info.value.status == 422
+    assert _status(info.value) == {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": 'Service "plain" is invalid: status.loadBalancer.ingress: Forbidden: may only be used '
+        "when `spec.type` is 'LoadBalancer'",
+        "reason": "Invalid",
+        "details": {
+            "name": "plain",
+            "kind": "Service",
+            "causes": [
+                {
+                    "reason": "FieldValueForbidden",
+                    "message": "Forbidden: may only be used when `spec.type` is 'LoadBalancer'",
+                    "field": "status.loadBalancer.ingress",
+                }
+            ],
+        },
+        "code": 422,
+    }
+    # A LoadBalancer service takes it. Switching the service to another type clears it (the
+    # address belongs to a load balancer the service no longer has) and drops what only the old
+    # type used and the client left untouched: node ports, externalTrafficPolicy.
+    lb = await core.patch_namespaced_service_status("lb", namespace, status)
+    assert lb.status.load_balancer.ingress[0].hostname == "lb.example.com"
+    assert lb.spec.ports[0].node_port and lb.spec.external_traffic_policy == "Cluster"
+    switched = await core.patch_namespaced_service("lb", namespace, {"spec": {"type": "ClusterIP"}})
+    assert switched.spec.type == "ClusterIP"
+    assert switched.spec.ports[0].node_port is None and switched.spec.external_traffic_policy is None
+    assert switched.spec.allocate_load_balancer_node_ports is None
+    assert not switched.status.load_balancer.ingress
