@@ -190,14 +190,55 @@ def parse_int(ref: ObjectRef, key: str, raw: str, minimum: int, maximum: int) ->
     return value
 
 
+# Go's unicode.IsSpace, which strings.TrimSpace uses (Python's str.strip also trims \x1c-\x1f).
+_GO_SPACE: Final = "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+
+
+def _split_key_value_pairs(raw: str) -> list[str]:
+    """Upstream's item splitter for ``k=v`` maps, rule for rule: ``\\x`` is a literal ``x`` (so
+    ``\\,`` keeps a comma in a value); a comma ends an item only if ``=`` occurs somewhere after
+    it; a comma followed by nothing but space stays in the item; a comma followed by text without
+    any ``=`` ends the split with that text as a last (invalid) item."""
+    items: list[str] = []
+    current: list[str] = []
+    index = 0
+    while index < len(raw):
+        char = raw[index]
+        if char == "\\" and index + 1 < len(raw):
+            current.append(raw[index + 1])
+            index += 2
+            continue
+        if char == ",":
+            remaining = raw[index + 1 :].strip(_GO_SPACE)
+            if "=" in remaining:
+                items.append("".join(current).strip(_GO_SPACE))
+                current = []
+            elif remaining:
+                items.extend(("".join(current).strip(_GO_SPACE), remaining))
+                return items
+            else:
+                current.append(char)
+        else:
+            current.append(char)
+        index += 1
+    if current:
+        items.append("".join(current).strip(_GO_SPACE))
+    return items
+
+
 def parse_string_map(ref: ObjectRef, key: str, raw: str) -> dict[str, str]:
-    """``k1=v1,k2=v2`` with items and both sides trimmed; an item without ``=`` is an error."""
+    """``k1=v1,k2=v2`` as upstream's ``ParseStringMapAnnotation``: items split as above, each split at
+    its first ``=`` with both sides trimmed (a value may hold more ``=``); an item without ``=`` or
+    with an empty key is an error; a later duplicate key wins."""
     result: dict[str, str] = {}
-    for item in parse_string_list(raw):
+    for item in _split_key_value_pairs(raw):
         name, sep, value = item.partition("=")
-        if not sep or not name.strip():
-            raise InvalidAnnotationError(ref, key, raw, f"item {item!r} is not key=value")
-        result[name.strip()] = value.strip()
+        name = name.strip(_GO_SPACE)
+        if not sep or not name:
+            raise InvalidAnnotationError(
+                ref, key, raw, f"failed to parse stringMap annotation: item {item!r} is not key=value"
+            )
+        result[name] = value.strip(_GO_SPACE)
     return result
 
 

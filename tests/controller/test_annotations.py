@@ -92,6 +92,51 @@ def test_string_list_and_map() -> None:
         parse_string_map(REF, "k", "a=1,b")
 
 
+@pytest.mark.parametrize(
+    ("raw", "want"),
+    [
+        # Upstream parser_test Test_serviceAnnotationParser_ParseStringMapAnnotation.
+        (
+            "key1=value1, key2=value2, key3/with-slash=value3, key4/empty-value=",
+            {"key1": "value1", "key2": "value2", "key3/with-slash": "value3", "key4/empty-value": ""},
+        ),
+        (
+            "key1=value1\\,valueOne, key2= value2, key3/with-slash=value3\\,valueThree, key4/empty-value=",
+            {
+                "key1": "value1,valueOne",
+                "key2": "value2",
+                "key3/with-slash": "value3,valueThree",
+                "key4/empty-value": "",
+            },
+        ),
+        (
+            "key1=Mjk5NzkyNDU4Cg==, foo=ZGF=0=ZQo=, res=value_:/=+-@",
+            {"key1": "Mjk5NzkyNDU4Cg==", "foo": "ZGF=0=ZQo=", "res": "value_:/=+-@"},
+        ),
+        ("key1,key2", None),
+        ("=value", None),
+        # The same splitter's other rules: empty input, a trailing comma stays in the value, an
+        # empty item between commas, a comma followed by text without "=", a later key wins.
+        ("", {}),
+        ("a=1,", {"a": "1,"}),
+        ("a=1, ", {"a": "1,"}),
+        ("a=1,,b=2", None),
+        ("a=1,2", None),
+        ("a=1,2,b=3", None),
+        ("a=1, a=2", {"a": "2"}),
+        ("a=b\\", {"a": "b\\"}),
+    ],
+)
+def test_string_map_matches_upstream_parser(raw: str, want: dict[str, str] | None) -> None:
+    if want is not None:
+        assert parse_string_map(REF, "k", raw) == want
+        return
+    with pytest.raises(InvalidAnnotationError) as raised:
+        parse_string_map(REF, "k", raw)
+    assert (raised.value.key, raised.value.value) == ("k", raw)
+    assert raised.value.reason.startswith("failed to parse stringMap annotation")
+
+
 def test_bool_and_int() -> None:
     assert parse_bool(REF, "k", "True") is True
     assert parse_bool(REF, "k", "0") is False
