@@ -68,6 +68,11 @@ SVC_LOAD_BALANCER_NAME: Final = SERVICE_PREFIX + "aws-load-balancer-name"
 SVC_TARGET_GROUP_ATTRIBUTES: Final = SERVICE_PREFIX + "aws-load-balancer-target-group-attributes"
 
 
+def svc_port_target_group_attributes(port: int) -> str:
+    """The per-listener-port form ``...target-group-attributes.<port>``; its non-empty values win."""
+    return f"{SVC_TARGET_GROUP_ATTRIBUTES}.{port}"
+
+
 # --------------------------------------------------------------------------------------------------
 # Errors
 # --------------------------------------------------------------------------------------------------

@@ -36,8 +36,10 @@ from controller.annotations import (
     parse_bool,
     parse_string_list,
     parse_string_map,
+    svc_port_target_group_attributes,
 )
 from controller.config import ControllerConfig
+from controller.flagtypes import parse_bool as go_parse_bool
 from controller.model.load_balancer import (
     ForwardAction,
     IpAddressType,
@@ -411,6 +413,7 @@ class ServiceModelBuilder:
                 "unable to support instance target type with an unallocated NodePort",
             )
         health_check = self._health_check(ctx)
+        preserve_client_ip = self._preserve_client_ip(ctx, listen.port)
         tg_port = target_group_port(port, target_type)
         ip_address_type = target_group_ip_address_type(service, ctx.ip_address_type, ref, "spec.ipFamilies")
         ipv6_targets = ip_address_type == "ipv6"
@@ -448,7 +451,7 @@ class ServiceModelBuilder:
                         traffic=traffic,
                         health_check_port=health_check.port,
                         ipv6_targets=ipv6_targets,
-                        preserve_client_ip=self._preserve_client_ip(ctx),
+                        preserve_client_ip=preserve_client_ip,
                         internal=ctx.scheme is Scheme.INTERNAL,
                         source_ipv4=ctx.ranges.cidrs.ipv4,
                         source_ipv6=ctx.ranges.cidrs.ipv6,
@@ -479,15 +482,38 @@ class ServiceModelBuilder:
         )
         return target_group, binding
 
-    def _preserve_client_ip(self, ctx: _Context) -> bool:
-        ref, annotations, target_type = ctx.ref, ctx.annotations, ctx.target_type
-        raw = annotations.get(SVC_TARGET_GROUP_ATTRIBUTES)
-        if raw is not None:
-            attributes = parse_string_map(ref, SVC_TARGET_GROUP_ATTRIBUTES, raw)
-            if PRESERVE_CLIENT_IP_ATTRIBUTE in attributes:
-                return parse_bool(ref, SVC_TARGET_GROUP_ATTRIBUTES, attributes[PRESERVE_CLIENT_IP_ATTRIBUTE])
+    def _preserve_client_ip(self, ctx: _Context, service_port: int) -> bool:
+        """``preserve_client_ip.enabled`` of the port's target group; both attribute annotations are
+        validated on every build (not only when an SG-less NLB needs the value), as upstream."""
+        base = _target_group_attributes(ctx, SVC_TARGET_GROUP_ATTRIBUTES)
+        per_port = _target_group_attributes(ctx, svc_port_target_group_attributes(service_port))
+        # The port's own annotation overrides the base one, except with an empty value.
+        value = per_port.get(PRESERVE_CLIENT_IP_ATTRIBUTE) or base.get(PRESERVE_CLIENT_IP_ATTRIBUTE)
+        if value is not None:
+            return go_parse_bool(value)
         # AWS's default: preserved for instance targets, not for ip targets.
-        return target_type is TargetType.INSTANCE
+        return ctx.target_type is TargetType.INSTANCE
+
+
+def _target_group_attributes(ctx: _Context, key: str) -> dict[str, str]:
+    """One attribute annotation's map; a ``preserve_client_ip.enabled`` that is not a Go boolean is
+    an error naming the annotation and the attribute, as upstream (even if another value wins)."""
+    raw = ctx.annotations.get(key)
+    if raw is None:
+        return {}
+    attributes = parse_string_map(ctx.ref, key, raw)
+    value = attributes.get(PRESERVE_CLIENT_IP_ATTRIBUTE)
+    if value is not None:
+        try:
+            go_parse_bool(value)
+        except ValueError:
+            raise InvalidAnnotationError(
+                ctx.ref,
+                key,
+                raw,
+                f"failed to parse attribute {PRESERVE_CLIENT_IP_ATTRIBUTE}={value}: not a boolean",
+            ) from None
+    return attributes
 
 
 def _listens(service: Mapping[str, Any], ref: ObjectRef) -> list[_Listen]:

@@ -31,6 +31,7 @@ SERVICE_KEYS = [
     keys.SVC_SUBNETS,
     keys.SVC_LOAD_BALANCER_NAME,
     keys.SVC_TARGET_GROUP_ATTRIBUTES,
+    keys.SVC_TARGET_GROUP_ATTRIBUTES + ".80",
 ]
 PLAUSIBLE = st.sampled_from(
     ["", "on", "true", "false", "ip", "instance", "nlb-ip", "external", "dualstack", "internet-facing", "http",

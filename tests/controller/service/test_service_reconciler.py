@@ -20,6 +20,7 @@ from controller.annotations import (
     SVC_NLB_TARGET_TYPE,
     SVC_SCHEME,
     SVC_SECURITY_GROUPS,
+    SVC_TARGET_GROUP_ATTRIBUTES,
     UnresolvedAnnotationError,
 )
 from controller.aws.api import AwsApi
@@ -39,7 +40,7 @@ from controller.service.reconciler import AwsExistingLoadBalancerFinder, Service
 from controller.targetgroupbinding.model import TARGET_GROUP_BINDINGS
 from framework import objects
 from framework.clock import FakeClock
-from framework.controller import Result
+from framework.controller import Result, TerminalError
 from framework.events import EVENTS_V1, EventRecorder, EventRecorderSettings
 from framework.informer import InformerFactory, SharedInformer
 from framework.kube import NAMESPACES, SERVICES, KubeApiError, KubeClient, KubeObject
@@ -379,3 +380,39 @@ async def test_custom_sg_that_does_not_exist_yet_is_retried_until_it_does(world:
     assert await world.reconciler.reconcile(f"{NAMESPACE}/late") == Result()
     (lb,) = await world.load_balancers()
     assert lb["SecurityGroups"] == [created["GroupId"]]
+
+
+async def test_invalid_target_group_attribute_is_a_build_warning_that_leaves_the_nlb_alone(
+    world: World,
+) -> None:
+    """An unparsable ``preserve_client_ip.enabled`` on a deployed NLB: one FailedBuildModel Warning
+    naming the Service, the annotation and the value, the build-error metric, and the NLB, its
+    target groups, TGBs and status untouched until the Service is fixed."""
+    await world.create_service("attrs", NLB_ANNOTATIONS)
+    assert await world.reconciler.reconcile(f"{NAMESPACE}/attrs") == Result()
+    before = (await world.load_balancers(), await world.target_groups(), await world.tgbs())
+    status = (await world.service("attrs"))["status"]
+
+    bad = "preserve_client_ip.enabled=FalSe"
+    service = await world.service("attrs")
+    service["metadata"]["annotations"][SVC_TARGET_GROUP_ATTRIBUTES] = bad
+    await world.client.replace(SERVICES, "attrs", service, NAMESPACE)
+    await world.cached(
+        "attrs", lambda obj: bool(obj and SVC_TARGET_GROUP_ATTRIBUTES in obj["metadata"]["annotations"])
+    )
+    with pytest.raises(TerminalError):
+        await world.reconciler.reconcile(f"{NAMESPACE}/attrs")
+
+    (event,) = await world.events_for("attrs", "FailedBuildModel")
+    assert event["type"] == "Warning"
+    for part in (
+        f"Service {NAMESPACE}/attrs",
+        SVC_TARGET_GROUP_ATTRIBUTES,
+        repr(bad),
+        "preserve_client_ip.enabled=FalSe",
+    ):
+        assert part in event["note"], event["note"]
+    labels = {"controller": "service", "error_category": "build_model_error"}
+    assert world.registry.get_sample_value("awslbc_controller_reconcile_errors_total", labels) == 1
+    assert (await world.load_balancers(), await world.target_groups(), await world.tgbs()) == before
+    assert (await world.service("attrs"))["status"] == status

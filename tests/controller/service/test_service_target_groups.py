@@ -9,10 +9,12 @@ from service_factories import NLB_IP, build, lb_service, make_config, port
 from controller.annotations import (
     SVC_IP_ADDRESS_TYPE,
     SVC_NLB_TARGET_TYPE,
+    SVC_SCHEME,
+    SVC_TARGET_GROUP_ATTRIBUTES,
     InvalidAnnotationError,
     InvalidObjectError,
 )
-from controller.model import PeerKind, Scheme
+from controller.model import NetworkingPeer, PeerKind, Scheme
 from controller.service import ExistingLoadBalancer
 
 DUALSTACK = {SVC_IP_ADDRESS_TYPE: "dualstack"}
@@ -73,3 +75,78 @@ async def test_ip_target_type_without_the_feature_gate_uses_upstream_text() -> N
     with pytest.raises(InvalidAnnotationError) as raised:
         await build(lb_service(annotations={SVC_NLB_TARGET_TYPE: "ip"}), config=config)
     assert raised.value.reason == "unsupported targetType: ip when EnableIPTargetType is false"
+
+
+def port_attributes(number: int) -> str:
+    return f"{SVC_TARGET_GROUP_ATTRIBUTES}.{number}"
+
+
+@pytest.mark.parametrize(
+    ("annotations", "key", "attribute"),
+    [
+        # Upstream Test_defaultModelBuilder_buildPreserveClientIPFlag "Attribute Parse error".
+        ({SVC_TARGET_GROUP_ATTRIBUTES: "preserve_client_ip.enabled= FalSe, key1=value"}, None, "FalSe"),
+        # Upstream Test_defaultModelBuilderTask_targetGroupAttrs "invalid port-specific attribute value".
+        (
+            {
+                SVC_TARGET_GROUP_ATTRIBUTES: "target.group-attr-1=80",
+                port_attributes(3306): "preserve_client_ip.enabled=invalid",
+            },
+            port_attributes(3306),
+            "invalid",
+        ),
+        # The base annotation is validated even when the port's own value would win.
+        (
+            {
+                SVC_TARGET_GROUP_ATTRIBUTES: "preserve_client_ip.enabled=maybe",
+                port_attributes(3306): "preserve_client_ip.enabled=true",
+            },
+            None,
+            "maybe",
+        ),
+        ({SVC_TARGET_GROUP_ATTRIBUTES: "preserve_client_ip.enabled="}, None, ""),
+    ],
+)
+async def test_unparsable_preserve_client_ip_is_an_error_naming_key_and_value(
+    annotations: dict[str, str], key: str | None, attribute: str
+) -> None:
+    # A managed-SG NLB: the value is not needed for its TGB rules and is still rejected.
+    svc = lb_service(annotations=annotations, ports=[port(3306, node_port=31306)])
+    with pytest.raises(InvalidAnnotationError) as raised:
+        await build(svc)
+    error = raised.value
+    wanted_key = key or SVC_TARGET_GROUP_ATTRIBUTES
+    assert (error.object_ref.key, error.key, error.value) == (
+        "default/svc",
+        wanted_key,
+        annotations[wanted_key],
+    )
+    assert error.reason.startswith(f"failed to parse attribute preserve_client_ip.enabled={attribute}:")
+
+
+async def test_malformed_attributes_annotation_is_an_error_on_every_nlb() -> None:
+    with pytest.raises(InvalidAnnotationError, match="failed to parse stringMap annotation"):
+        await build(lb_service(annotations={SVC_TARGET_GROUP_ATTRIBUTES: "stickiness.enabled=true,oops"}))
+
+
+async def test_port_attributes_override_preserve_client_ip_for_that_port_only() -> None:
+    # SG-less NLB, ip targets: preserved client IPs come from anywhere on an internet-facing NLB,
+    # unpreserved ones from the LB subnets.
+    annotations = {
+        **NLB_IP,
+        SVC_SCHEME: "internet-facing",
+        SVC_TARGET_GROUP_ATTRIBUTES: "preserve_client_ip.enabled=true",
+        port_attributes(443): "preserve_client_ip.enabled=false, deregistration_delay.timeout_seconds=",
+        port_attributes(8443): "deregistration_delay.timeout_seconds=",
+    }
+    svc = lb_service(annotations=annotations, ports=[port(80), port(443), port(8443)])
+    model = await build(svc, existing=ExistingLoadBalancer((), Scheme.INTERNET_FACING))
+    peers = []
+    for binding in model.target_group_bindings:
+        assert binding.networking is not None
+        peers.append(binding.networking.ingress[0].peers)
+    assert peers == [
+        (NetworkingPeer.ip_block("0.0.0.0/0"),),
+        (NetworkingPeer(PeerKind.LB_SUBNET_CIDRS_IPV4),),
+        (NetworkingPeer.ip_block("0.0.0.0/0"),),
+    ]
