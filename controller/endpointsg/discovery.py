@@ -290,6 +290,20 @@ class EndpointSGDiscovery:
                 self._pod_eni.put(uid, found)
                 out[key] = found
 
+    # ----------------------------------------------------------------------------- source SGs
+
+    async def missing_security_groups(self, group_ids: Iterable[str]) -> frozenset[str]:
+        """Which of ``group_ids`` do not exist (say, a binding's source SGs).
+
+        Through the shared reader: an SG that exists is cached, one that does not is asked for
+        again next time, so its creation is noticed at the next check.
+        """
+        wanted = sorted(set(group_ids))
+        if not wanted:
+            return frozenset()
+        found = await self._reader.get_many(wanted)
+        return frozenset(wanted) - found.keys()
+
     # ----------------------------------------------------------------------------- SG choice
 
     async def _select_sgs(self, eni_by_target: Mapping[str, EniInfo]) -> dict[str, str]:

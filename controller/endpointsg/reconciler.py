@@ -11,6 +11,13 @@ have not heard from, so rules found on AWS are left alone. A rule we authorized 
 derived from published needs only; if nobody known needs it now, an unheard-from TGB relies on the
 rules that were there before we started, which stay. Without this, start-up churn (each publish
 re-packing the ranges) piles up stale ranges until the SG hits its rule quota.
+
+A rule whose *source* SG does not exist makes AWS refuse the whole authorize with
+``InvalidGroup.NotFound``, the same code as for a vanished endpoint SG. One fresh read of the endpoint
+SG and of every source SG tells the two apart: only a missing endpoint SG untracks it. Missing sources
+are left out of the pass, so every other binding's rules on the SG still converge (and rules nobody
+needs are still revoked); the key is then retried with backoff, and each retry first re-reads the
+missing sources, so their rules are added once the source SG exists.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from controller.endpointsg.ownership import RuleOwnership
 from controller.networking.errors import INVALID_GROUP_NOT_FOUND
 from controller.networking.labels import OWN_TGB_SHARED_RULES, OwnershipSelector
 from controller.networking.rule_reconciler import RuleChanges, SecurityGroupRuleReconciler
-from controller.networking.rules import Rule
+from controller.networking.rules import Rule, SecurityGroupSource
 from framework.clock import REAL_CLOCK, Clock
 from framework.controller import Result
 
@@ -43,6 +50,32 @@ class EndpointSGOutcome:
     untracked: bool = False
     skipped: bool = False
     """Nothing to do: the packed rules equal those of the last successful pass (no AWS call)."""
+    missing_sources: frozenset[str] = frozenset()
+    """Source SGs that do not exist: their rules were left out of this pass."""
+
+
+class SkippedMissingSourceRulesError(Exception):
+    """Some rules of an endpoint SG name source SGs that do not exist; the rest was reconciled.
+
+    Raised so that the work queue retries the SG with backoff until the sources appear (or no binding
+    needs them any more).
+    """
+
+    def __init__(self, sg_id: str, missing: frozenset[str]) -> None:
+        super().__init__(
+            f"rules on {sg_id} from source security groups that do not exist were skipped: "
+            f"[{' '.join(sorted(missing))}]"
+        )
+        self.sg_id = sg_id
+        self.missing = missing
+
+
+class _EndpointGroupGone(Exception):
+    """The endpoint SG itself does not exist (any more)."""
+
+
+def _source_group(rule: Rule) -> str | None:
+    return rule.source.group_id if isinstance(rule.source, SecurityGroupSource) else None
 
 
 @dataclass(frozen=True)
@@ -71,6 +104,8 @@ class EndpointSGRules:
         self._clock = clock
         self._recheck_after = recheck_after
         self._authorized_here: dict[str, set[Rule]] = {}
+        # sg -> source SGs found missing by the last pass (re-read before the next one).
+        self._missing_sources: dict[str, frozenset[str]] = {}
         # sg -> (desired, authorize_only, when): the last pass that fully succeeded.
         self._converged: dict[str, tuple[frozenset[Rule], bool, float]] = {}
 
@@ -79,7 +114,10 @@ class EndpointSGRules:
         self._converged.clear()
 
     async def reconcile_sg(self, sg_id: str) -> EndpointSGOutcome:
-        """Converge ``sg_id``; raises ``AwsApiError`` for anything but a vanished SG."""
+        """Converge ``sg_id``; raises ``AwsApiError`` for anything but a vanished SG or a missing source.
+
+        Rules from missing source SGs are left out and named in ``missing_sources``.
+        """
         # Snapshot before awaiting: a publish during the pass re-queues the key (the queue marks it
         # dirty while processing), so the next pass sees it.
         authorize_only = not self._ownership.revoke_allowed
@@ -100,31 +138,79 @@ class EndpointSGRules:
         mine = self._authorized_here.setdefault(sg_id, set())
         selector = _AuthorizedHere(rules=frozenset(mine)) if authorize_only else OWN_TGB_SHARED_RULES
         try:
-            changes = await self._rules.reconcile(sg_id, desired, selector=selector)
-        except AwsApiError as error:
-            if error.code != INVALID_GROUP_NOT_FOUND:
-                raise
+            missing = await self._still_missing(sg_id, desired)
+            changes, missing = await self._apply_without_missing(sg_id, desired, selector, missing)
+        except _EndpointGroupGone:
             _log.info("endpoint security group %s no longer exists; untracking it", sg_id)
             self._ownership.untrack(sg_id)
             self._authorized_here.pop(sg_id, None)
-            self._converged.pop(sg_id, None)
+            self._missing_sources.pop(sg_id, None)
             return EndpointSGOutcome(RuleChanges(), authorize_only, untracked=True)
         mine.update(changes.authorized)
         mine.difference_update(changes.revoked)
+        if missing:
+            # Not converged: the next pass (a retry with backoff) must look at AWS again.
+            self._missing_sources[sg_id] = missing
+            return EndpointSGOutcome(changes, authorize_only, missing_sources=missing)
+        self._missing_sources.pop(sg_id, None)
         self._converged[sg_id] = (frozenset(desired), authorize_only, now)
         return EndpointSGOutcome(changes, authorize_only)
+
+    async def _still_missing(self, sg_id: str, desired: list[Rule]) -> frozenset[str]:
+        """The source SGs the last pass found missing that are still needed and still missing.
+
+        Only those are re-read (fresh): a source nobody needs any more must not keep the retries going.
+        """
+        needed = {_source_group(rule) for rule in desired}
+        remembered = frozenset(self._missing_sources.get(sg_id, frozenset()) & needed)
+        if not remembered:
+            return remembered
+        found = await self._rules.reader.get_many(sorted(remembered), fresh=True)
+        return remembered - found.keys()
+
+    async def _apply_without_missing(
+        self, sg_id: str, desired: list[Rule], selector: OwnershipSelector, missing: frozenset[str]
+    ) -> tuple[RuleChanges, frozenset[str]]:
+        """Reconcile ``desired`` minus the rules from missing sources; find newly missing ones."""
+        while True:
+            usable = [rule for rule in desired if _source_group(rule) not in missing]
+            try:
+                return await self._rules.reconcile(sg_id, usable, selector=selector), missing
+            except AwsApiError as error:
+                if error.code != INVALID_GROUP_NOT_FOUND:
+                    raise
+                newly = await self._missing_groups(sg_id, usable)
+                if not newly:
+                    raise  # AWS said not found, a fresh read disagrees: retry the key with backoff
+                _log.info("source security groups of rules on %s do not exist: %s", sg_id, sorted(newly))
+                missing |= newly
+
+    async def _missing_groups(self, sg_id: str, rules: list[Rule]) -> frozenset[str]:
+        """Which of ``sg_id`` and the source SGs of ``rules`` do not exist (one fresh read).
+
+        AWS names only the first missing group in its error, so we read all of them instead.
+        Raises ``_EndpointGroupGone`` when ``sg_id`` itself is missing.
+        """
+        sources = {gid for gid in map(_source_group, rules) if gid is not None and gid != sg_id}
+        found = await self._rules.reader.get_many([sg_id, *sorted(sources)], fresh=True)
+        if sg_id not in found:
+            raise _EndpointGroupGone(sg_id)
+        return frozenset(sources - found.keys())
 
 
 class EndpointSGReconciler:
     """The framework ``Reconciler`` keyed by endpoint SG id (run it with N workers).
 
     AWS errors propagate so the controller retries the key with exponential backoff; a vanished SG
-    is untracked and not retried.
+    is untracked and not retried. Rules from missing source SGs are retried with backoff as well,
+    after the SG's other rules were reconciled.
     """
 
     def __init__(self, rules: EndpointSGRules) -> None:
         self._rules = rules
 
     async def reconcile(self, key: str) -> Result:
-        await self._rules.reconcile_sg(key)
+        outcome = await self._rules.reconcile_sg(key)
+        if outcome.missing_sources:
+            raise SkippedMissingSourceRulesError(key, outcome.missing_sources)
         return Result()

@@ -48,6 +48,11 @@ class SecurityGroupRuleReconciler:
         self._api = api
         self._reader = reader
 
+    @property
+    def reader(self) -> SecurityGroupReader:
+        """The cache this reconciler reads through (and invalidates after every write)."""
+        return self._reader
+
     async def reconcile(
         self,
         group_id: str,

@@ -3,6 +3,11 @@
 Publishing only records this TGB's needs in the endpoint-SG registry, which enqueues the SG ids whose
 desired rules changed; the per-SG controller talks to EC2 (DESIGN difference 3). On any error nothing
 is published, so the TGB's previous contributions (and the rules on AWS) stay as they were.
+
+A source SG that does not exist is not such an error: the contributions are published all the same
+(so the registry knows what this TGB needs and can revoke what nobody needs), the per-SG controller
+leaves the rules from that source out until it exists, and ``MissingSourceGroupsError`` tells the
+reconciler to warn and look again later instead of reporting success.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from controller.endpointsg.contributions import (
 )
 from controller.endpointsg.discovery import EndpointDiscoveryError, EndpointSGDiscovery, group_by_sg
 from controller.endpointsg.eni_sg import EniSecurityGroupError
+from controller.endpointsg.model import EndpointRule
 from controller.endpointsg.service import EndpointRuleService
 from controller.targetgroupbinding.endpoints import NodeEndpoint, PodEndpoint
 from controller.targetgroupbinding.model import Binding
@@ -26,8 +32,33 @@ from framework.informer import Store
 _EXPECTED_ERRORS = (EndpointDiscoveryError, EniSecurityGroupError, NetworkingSpecError, AwsApiError)
 
 
+SOURCE_GROUP_FIELD = "spec.networking.ingress[].from[].securityGroup.groupID"
+
+
 class NetworkingError(Exception):
     """Endpoint SG rules could not be computed for this TGB; the message is for a Warning event."""
+
+
+class MissingSourceGroupsError(NetworkingError):
+    """Rules were published, but some source SGs do not exist, so their rules cannot be applied."""
+
+    def __init__(self, missing: frozenset[str]) -> None:
+        names = " ".join(sorted(missing))
+        super().__init__(
+            f"{SOURCE_GROUP_FIELD}: security group(s) [{names}] do not exist; "
+            "their rules are not applied until they do"
+        )
+        self.missing = missing
+
+
+def source_group_ids(networking: Mapping[str, Any]) -> frozenset[str]:
+    """Every ``securityGroup.groupID`` named as a source in ``spec.networking``."""
+    return frozenset(
+        str(group)
+        for ingress in networking.get("ingress") or ()
+        for peer in ingress.get("from") or ()
+        if (group := (peer.get("securityGroup") or {}).get("groupID"))
+    )
 
 
 class BindingNetworking:
@@ -53,7 +84,7 @@ class BindingNetworking:
             contributions = contributions_for_node_targets(binding.networking, sg_by_node.values())
         except _EXPECTED_ERRORS as error:
             raise NetworkingError(str(error)) from error
-        return self._rules.publish(binding.key, contributions)
+        return await self._publish(binding.key, binding.networking, contributions)
 
     async def reconcile_pod_endpoints(
         self, binding: Binding, endpoints: Sequence[PodEndpoint], pods: Store, nodes: Store
@@ -88,4 +119,22 @@ class BindingNetworking:
             contributions = contributions_for_pod_targets(binding.networking, pods_by_sg)
         except _EXPECTED_ERRORS as error:
             raise NetworkingError(str(error)) from error
-        return self._rules.publish(binding.key, contributions)
+        return await self._publish(binding.key, binding.networking, contributions)
+
+    async def _publish(
+        self,
+        tgb_key: str,
+        networking: Mapping[str, Any],
+        contributions: Mapping[str, frozenset[EndpointRule]],
+    ) -> frozenset[str]:
+        """Publish, then raise ``MissingSourceGroupsError`` if a needed source SG does not exist."""
+        enqueued = self._rules.publish(tgb_key, contributions)
+        # No endpoint (so no rule) needs no source: nothing to warn about.
+        needed = source_group_ids(networking) if contributions else frozenset()
+        try:
+            missing = await self._discovery.missing_security_groups(needed)
+        except AwsApiError as error:
+            raise NetworkingError(str(error)) from error
+        if missing:
+            raise MissingSourceGroupsError(missing)
+        return enqueued

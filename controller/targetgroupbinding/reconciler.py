@@ -7,7 +7,9 @@ One pass, for a live TGB (reference §4.7, §4.9, §7):
    is a Warning ``BackendNotFound`` and the TGB's targets and rules are released;
 3. networking (when ``spec.networking`` is set): publish the rules each endpoint SG needs. An error is
    a Warning ``FailedNetworkReconcile`` and a requeue after ``requeue_duration`` for ip TGBs (targets
-   still register), and a failed reconcile (``FailedReconcile``) for instance TGBs, as upstream;
+   still register), and a failed reconcile (``FailedReconcile``) for instance TGBs, as upstream. A
+   source SG that does not exist is a ``FailedNetworkReconcile`` and a requeue for both kinds: the
+   other rules and the targets are unaffected, and such a pass never reports success;
 4. register new targets, deregister stale ones (diff with DescribeTargetHealth);
 5. ``status.observedGeneration`` through the status subresource.
 
@@ -43,7 +45,11 @@ from controller.targetgroupbinding.model import (
     Binding,
     InvalidBindingError,
 )
-from controller.targetgroupbinding.networking import BindingNetworking, NetworkingError
+from controller.targetgroupbinding.networking import (
+    BindingNetworking,
+    MissingSourceGroupsError,
+    NetworkingError,
+)
 from controller.targetgroupbinding.targets import TargetRegistrar
 from framework import objects
 from framework.controller import Result, TerminalError
@@ -155,10 +161,12 @@ class TargetGroupBindingReconciler:
                         binding, [e for e in endpoints if isinstance(e, NodeEndpoint)]
                     )
         except NetworkingError as error:
-            if binding.target_type != TARGET_TYPE_IP:
+            # A missing source SG is only this TGB's rules waiting: its targets still register.
+            if binding.target_type != TARGET_TYPE_IP and not isinstance(error, MissingSourceGroupsError):
                 self._fail(obj, REASON_FAILED_RECONCILE, "reconcile_targetgroupbinding_error", error)
                 raise
-            # ip targets: tell the user, keep registering, look again soon (not counted as an error).
+            # Tell the user, keep registering, look again soon (not counted as an error), and never
+            # report success while a rule of this TGB cannot be applied.
             self._events.warning(_reference(obj), REASON_FAILED_NETWORK_RECONCILE, str(error))
             network_error = error
 

@@ -3,7 +3,8 @@
 Reference scenarios 36 (instance NodePort rule from the source SG, labelled), 37 (two bindings
 from one source SG: our packing keeps both ports without opening the gap between them) and 46
 (deleting one binding revokes only what no other binding needs), plus clean deletion: nothing of
-ours is left on the node security group, and the finalizer lets the object go.
+ours is left on the node security group, and the finalizer lets the object go. A binding whose
+source SG does not exist (the shipped sample) only has its own rules held back.
 """
 
 from __future__ import annotations
@@ -11,21 +12,35 @@ from __future__ import annotations
 from typing import Any
 
 from conftest import StartController
-from e2e_harness import eventually
+from e2e_harness import (
+    controller_log_on_failure,
+    delete_and_wait_gone,
+    delete_ingresses_and_wait,
+    eventually,
+    wait_for,
+    wait_for_load_balancer,
+    wait_for_nothing_of_ours_left,
+)
 from e2e_objects import (
+    NodeRule,
     create_node_port_service,
     create_target_group,
+    describe_security_group,
+    ingress_manifest,
     ingress_rules,
+    labelled_node_rules,
+    namespace_events,
     registered_targets,
+    security_groups_named,
     target_group_binding_manifest,
 )
 
 from controller.aws.client import AwsClient
-from controller.naming import TGB_RULE_DESCRIPTION
+from controller.naming import TGB_RULE_DESCRIPTION, backend_sg_name
 from controller.sandbox.cluster import SandboxCluster
 from controller.sandbox.proxy import AwsProxy
 from controller.targetgroupbinding import TARGET_GROUP_BINDINGS
-from framework.kube import KubeApiError, KubeClient
+from framework.kube import INGRESSES, KubeApiError, KubeClient
 
 
 async def _source_sg(aws: AwsClient, vpc_id: str) -> str:
@@ -131,3 +146,93 @@ async def test_bindings_open_needed_node_ports_and_clean_up_on_delete(
     assert any(
         r.get("FromPort") == 443 and r.get("IpRanges", [{}])[0].get("Description") == "ops" for r in rules
     ), rules
+
+
+MISSING_SOURCE_SG = "sg-0123456789abcdef0"
+"""The source SG of ``config/samples/targetgroupbinding.yaml``: it exists in no sandbox."""
+
+
+async def _reasons_on(kube: KubeClient, namespace: str, name: str) -> dict[str, dict[str, Any]]:
+    return {
+        event["reason"]: event
+        for event in await namespace_events(kube, namespace)
+        if event["regarding"]["name"] == name
+    }
+
+
+async def test_a_binding_with_a_missing_source_sg_never_stops_the_node_sg_from_converging(
+    aws_proxy: AwsProxy,
+    aws_api: AwsClient,
+    kube: KubeClient,
+    cluster: SandboxCluster,
+    namespace: str,
+    start_controller: StartController,
+) -> None:
+    """``make run`` + ``kubectl apply -f config/samples/``: the sample binding names a source SG that
+    does not exist, next to the echo Ingress on the same node SG. AWS refuses any authorize naming it
+    with InvalidGroup.NotFound; that must not be taken for a vanished node SG (which would forget every
+    binding's rules there and leak them on deletion, and keep the backend SG from being deleted)."""
+    vpc_id, node_sg = cluster.vpc.vpc_id, cluster.node_security_group_id
+    node_port = await create_node_port_service(kube, namespace, "echo")
+    tg_sample = await create_target_group(aws_api, vpc_id, "tg-sample")
+    tg_extra = await create_target_group(aws_api, vpc_id, "tg-extra")
+    extra_sg = await _source_sg(aws_api, vpc_id)
+    extra_port = 31999 if node_port != 31999 else 31998
+    bindings = TARGET_GROUP_BINDINGS.collection_path(namespace)
+    sample = target_group_binding_manifest("echo-tgb", "echo", tg_sample, MISSING_SOURCE_SG, [])
+
+    async with start_controller() as running:
+        await kube.request("POST", bindings, body=sample)
+        await kube.create(INGRESSES, ingress_manifest("echo", "echo"), namespace)
+        await wait_for_load_balancer(running, aws_api, kube, namespace, "echo")
+        [backend] = await security_groups_named(aws_api, vpc_id, backend_sg_name(cluster.vpc.cluster_name))
+        backend_sg = str(backend["GroupId"])
+        ingress_rule = (backend_sg, "tcp", node_port, node_port)
+
+        async def node_rules_are(expected: set[NodeRule]) -> bool | None:
+            actual = await labelled_node_rules(aws_api, node_sg)
+            assert actual == expected, f"labelled node SG rules {sorted(actual)}, want {sorted(expected)}"
+            return True
+
+        await wait_for(running, lambda: node_rules_are({ingress_rule}), "the Ingress's NodePort rule")
+
+        async def warned() -> dict[str, Any] | None:
+            return (await _reasons_on(kube, namespace, "echo-tgb")).get("FailedNetworkReconcile")
+
+        warning = await wait_for(running, warned, "FailedNetworkReconcile on the sample binding")
+        assert warning["type"] == "Warning" and MISSING_SOURCE_SG in warning["note"], warning
+        assert "securityGroup.groupID" in warning["note"], warning
+
+        # The node SG is still looked after: a binding added now gets its rule, and loses it on deletion.
+        await kube.request(
+            "POST",
+            bindings,
+            body=target_group_binding_manifest("extra", "echo", tg_extra, extra_sg, [extra_port]),
+        )
+        extra_rule = (extra_sg, "tcp", extra_port, extra_port)
+        await wait_for(
+            running, lambda: node_rules_are({ingress_rule, extra_rule}), "the extra binding's rule"
+        )
+        with controller_log_on_failure(running):
+            await delete_and_wait_gone(kube, TARGET_GROUP_BINDINGS, namespace, ["extra"])
+        await wait_for(running, lambda: node_rules_are({ingress_rule}), "the extra binding's rule revoked")
+
+        # Deleting the sample and the Ingress leaves nothing: no leaked rule, and the backend SG goes.
+        with controller_log_on_failure(running):
+            await delete_and_wait_gone(kube, TARGET_GROUP_BINDINGS, namespace, ["echo-tgb"])
+        await delete_ingresses_and_wait(running, kube, namespace, "echo")
+        await wait_for(running, lambda: node_rules_are(set()), "no labelled rule left on the node SG")
+
+        async def backend_deleted() -> bool | None:
+            return True if await describe_security_group(aws_api, backend_sg) is None else None
+
+        await wait_for(running, backend_deleted, "the backend SG deleted", within=90)
+        reasons = await _reasons_on(kube, namespace, "echo-tgb")
+        assert "SuccessfullyReconciled" not in reasons, reasons["SuccessfullyReconciled"]
+        for arn in (tg_sample, tg_extra):
+            await aws_api.call("elbv2", "DeleteTargetGroup", TargetGroupArn=arn)
+        await wait_for_nothing_of_ours_left(
+            running, aws_api, cluster, what="nothing of ours left", count_cidr_sources=True
+        )
+
+    assert running.process.returncode == 0, running.log()[-4000:]

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
 from endpoint_stack import EndpointStack, IdleWatcher
 
 from controller.endpointsg.model import EndpointRule, PortRange, Source
-from controller.endpointsg.reconciler import EndpointSGReconciler, EndpointSGRules
+from controller.endpointsg.reconciler import (
+    EndpointSGReconciler,
+    EndpointSGRules,
+    SkippedMissingSourceRulesError,
+)
 from controller.endpointsg.service import EndpointRuleService
 from controller.naming import TGB_RULE_DESCRIPTION, cluster_tag_key
 from controller.networking.rule_reconciler import SecurityGroupRuleReconciler
@@ -143,6 +148,50 @@ async def test_deleted_sg_is_untracked(stack: EndpointStack) -> None:
     assert await stack.drain() == []
     assert stack.outcomes[-1][1].untracked
     assert node_sg not in stack.ownership.tracked_sgs
+
+
+async def test_missing_source_sg_skips_only_its_rules_and_keeps_the_endpoint_sg_tracked(
+    stack: EndpointStack,
+) -> None:
+    """A source SG that does not exist fails the authorize with InvalidGroup.NotFound, like a gone
+    endpoint SG; only its rules are left out, the node SG stays tracked and keeps converging."""
+    node_sg, backend = await stack.create_sg("node"), await stack.create_sg("backend")
+    missing = "sg-0123456789abcdef0"
+    stack.service.set_expected_tgbs(["ns/good", "ns/bad", "ns/other"])
+    stack.service.publish("ns/good", {node_sg: [tcp(30080, backend)]})
+    stack.service.publish("ns/bad", {node_sg: [tcp(9999, missing)]})
+    stack.service.publish("ns/other", {node_sg: [tcp(30090, backend)]})
+    assert await stack.drain() == []
+    sg, outcome = stack.outcomes[-1]
+    assert sg == node_sg and not outcome.untracked
+    assert outcome.missing_sources == {missing}
+    assert node_sg in stack.ownership.tracked_sgs
+    assert await stack.labelled(node_sg) == {tcp(30080, backend), tcp(30090, backend)}
+
+    # The retry re-reads the missing source first, then reconciles the rest without a failing call.
+    stack.service.withdraw("ns/other")
+    stack.proxy.reset_counts()
+    assert await stack.drain() == []
+    assert stack.outcomes[-1][1].missing_sources == {missing}
+    assert await stack.labelled(node_sg) == {tcp(30080, backend)}
+    assert [r.outcome for r in stack.proxy.request_log if r.operation.startswith("Authorize")] == []
+
+    # Once nobody needs the missing source, the SG converges and the retries stop.
+    stack.service.withdraw("ns/bad")
+    stack.service.withdraw("ns/good")
+    assert await stack.drain() == []
+    assert stack.outcomes[-1][1].missing_sources == frozenset()
+    assert await stack.labelled(node_sg) == set()
+
+
+async def test_controller_retries_a_missing_source_with_backoff(stack: EndpointStack) -> None:
+    node_sg = await stack.create_sg("node")
+    stack.service.set_expected_tgbs(["ns/bad"])
+    stack.service.publish("ns/bad", {node_sg: [tcp(9999, "sg-0123456789abcdef0")]})
+    assert stack.queue.get_nowait() == node_sg
+    with pytest.raises(SkippedMissingSourceRulesError, match="sg-0123456789abcdef0"):
+        await EndpointSGReconciler(stack.rules).reconcile(node_sg)
+    stack.queue.done(node_sg)
 
 
 async def test_a_thousand_publishes_on_three_sgs_coalesce_into_three_authorizes(stack: EndpointStack) -> None:

@@ -164,3 +164,54 @@ async def test_instance_networking_error_fails_the_reconcile(harness: Harness) -
         {"controller": "targetGroupBinding", "error_category": "reconcile_targetgroupbinding_error"},
     )
     assert errors is not None and errors >= 1
+
+
+async def test_missing_source_sg_warns_its_binding_and_spares_the_others(harness: Harness) -> None:
+    """A binding whose source SG does not exist: its targets register, a FailedNetworkReconcile names
+    the field and the SG, it never reports success, and the node SG keeps converging for the other
+    binding (whose rule is revoked when it goes)."""
+    backend_sg = await harness.security_group("backend")
+    node_sg = await harness.security_group("node")
+    instance = await harness.instance(node_sg)
+    missing = "sg-0123456789abcdef0"
+    await harness.create_node("node-1", instance)
+    await harness.create_service("web", [{"name": "http", "port": 80, "targetPort": 8080, "nodePort": 31223}])
+    good_arn = await harness.target_group("good-tg", "instance")
+    bad_arn = await harness.target_group("bad-tg", "instance")
+    await harness.create_binding(
+        "bad", arn=bad_arn, target_type="instance", service="web", port=80, networking=from_sg(missing, 9999)
+    )
+    await harness.create_binding(
+        "good",
+        arn=good_arn,
+        target_type="instance",
+        service="web",
+        port=80,
+        networking=from_sg(backend_sg, 31223),
+    )
+    await harness.start()
+
+    async def converged() -> dict[str, Any]:
+        assert await harness.labelled_rules(node_sg) == {tcp_rule(31223, backend_sg)}
+        assert await harness.targets(bad_arn) == {(instance, 31223)}
+        events = {e["reason"]: e for e in await harness.events_for("bad")}
+        assert "FailedNetworkReconcile" in events
+        return events["FailedNetworkReconcile"]
+
+    event = await harness.eventually(converged, "the good rule and a warning on the bad binding")
+    assert event["type"] == "Warning"
+    assert (
+        missing in event["note"] and "spec.networking.ingress[].from[].securityGroup.groupID" in event["note"]
+    )
+    assert node_sg in harness.ownership.tracked_sgs
+
+    await objects.delete(harness.client, TARGET_GROUP_BINDINGS, "good", NAMESPACE)
+
+    async def revoked() -> None:
+        assert await harness.labelled_rules(node_sg) == set()
+        with pytest.raises(KubeApiError):
+            await harness.binding("good")
+
+    await harness.eventually(revoked, "the good binding's rule revoked on deletion")
+    reasons = {e["reason"] for e in await harness.events_for("bad")}
+    assert "SuccessfullyReconciled" not in reasons and "FailedReconcile" not in reasons
