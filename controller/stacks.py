@@ -239,9 +239,9 @@ class StackControllers:
             registry=registry,
         )
         handlers = ingress_group_handlers(self.ingress_controller.queue.add, matcher, ingresses.store)
-        ingresses.add_handler(handlers.ingress, name="ingress-groups")
-        services.add_handler(handlers.service, name="ingress-group-services")
-        ingress_classes.add_handler(handlers.ingress_class, name="ingress-group-classes")
+        self.ingress_controller.watch(ingresses, handlers.ingress, name="ingress-groups")
+        self.ingress_controller.watch(services, handlers.service, name="ingress-group-services")
+        self.ingress_controller.watch(ingress_classes, handlers.ingress_class, name="ingress-group-classes")
 
         self.service_controller: Controller[str] | None = None
         if config.feature_enabled("EnableServiceController"):
@@ -262,7 +262,9 @@ class StackControllers:
                 options=ControllerOptions(max_concurrent_reconciles=config.service_max_concurrent_reconciles),
                 registry=registry,
             )
-            services.add_handler(service_handler(self.service_controller.queue.add), name="services")
+            self.service_controller.watch(
+                services, service_handler(self.service_controller.queue.add), name="services"
+            )
         self._users_resync = BackendSGUsersResync(
             self.backend_sg, self.backend_sg_controller, ingresses, services
         )

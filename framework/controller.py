@@ -24,9 +24,16 @@ The reconciler protocol is controller-runtime's, with asyncio in place of gorout
 * Per-key exclusivity comes from the queue (a key is never handed to two workers at once);
   concurrency across keys is bounded by ``max_concurrent_reconciles`` worker tasks.
 
-Lifecycle: ``start()`` spawns the workers; ``await stop(timeout)`` shuts the queue down, lets
-in-flight reconciles finish within the budget, then cancels whatever is left. Keys still queued at
-stop are not reconciled (the next leader or process start relists and reconciles everything).
+Lifecycle: ``start()`` attaches the watches and spawns the workers; ``await stop(timeout)`` detaches
+the watches, shuts the queue down, lets in-flight reconciles finish within the budget, then cancels
+whatever is left. Keys still queued at stop are not reconciled (the next leader or process start
+relists and reconciles everything).
+
+Watches (``watch(informer, handler)``, controller-runtime's ``Watch``) feed the queue only while the
+controller runs. A standby replica never starts its controllers, so its informers keep their caches
+warm while its queues stay empty (no work piles up where nobody will do it, and queue-depth alerts
+stay quiet); when it starts leading, each informer replays its cache to the new handler, so every
+cached object is enqueued once, as on a fresh start.
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ from typing import Generic, Protocol, TypeVar
 from prometheus_client import CollectorRegistry
 
 from framework.clock import REAL_CLOCK, Clock, timeout_after
+from framework.informer import EventHandler, HandlerRegistration, SharedInformer
 from framework.metrics import ControllerMetrics, framework_metrics
 from framework.workqueue import QueueShutDown, RateLimiter, RateLimitingQueue
 
@@ -100,6 +108,14 @@ class ControllerOptions:
             raise ValueError(f"reconcile_timeout must be > 0, got {self.reconcile_timeout}")
 
 
+@dataclass(frozen=True)
+class _Watch:
+    informer: SharedInformer
+    handler: EventHandler
+    name: str | None
+    resync_period: float | None
+
+
 class Controller(Generic[K]):
     """Runs ``reconciler`` for keys added to ``queue``; see the module docstring for the protocol.
 
@@ -129,6 +145,8 @@ class Controller(Generic[K]):
             rate_limiter, clock=self._clock, metrics=metrics.queue_metrics(name)
         )
         self._workers: list[asyncio.Task[None]] = []
+        self._watches: list[_Watch] = []
+        self._attached: list[tuple[SharedInformer, HandlerRegistration]] = []
         self._started = False
         self._stopping = False
 
@@ -148,11 +166,31 @@ class Controller(Generic[K]):
     def running(self) -> bool:
         return self._started and not self._stopping
 
+    def watch(
+        self,
+        informer: SharedInformer,
+        handler: EventHandler,
+        *,
+        name: str | None = None,
+        resync_period: float | None = None,
+    ) -> None:
+        """Feed this controller from ``informer`` through ``handler`` while it runs (see the module
+        docstring): attached by ``start``, detached by ``stop``."""
+        if self._started or self._stopping:
+            raise RuntimeError(f"controller {self._name!r}: add watches before start()")
+        self._watches.append(_Watch(informer, handler, name, resync_period))
+
     def start(self) -> None:
-        """Spawn the worker tasks. A controller runs once: it cannot be restarted after ``stop``."""
+        """Attach the watches and spawn the worker tasks. A controller runs once: it cannot be
+        restarted after ``stop``."""
         if self._started or self._stopping:
             raise RuntimeError(f"controller {self._name!r} was already started or stopped")
         self._started = True
+        for watch in self._watches:
+            registration = watch.informer.add_handler(
+                watch.handler, name=watch.name, resync_period=watch.resync_period
+            )
+            self._attached.append((watch.informer, registration))
         workers = self._options.max_concurrent_reconciles
         self._metrics.max_concurrent_reconciles.set(workers)
         self._workers = [
@@ -171,6 +209,7 @@ class Controller(Generic[K]):
                 await asyncio.wait(self._workers)
             return
         self._stopping = True
+        await self._detach_watches()
         self._queue.shutdown()
         if not self._workers:
             return
@@ -192,6 +231,11 @@ class Controller(Generic[K]):
         finally:
             await self._cancel_workers()
         logger.info("All workers finished: controller=%s", self._name)
+
+    async def _detach_watches(self) -> None:
+        attached, self._attached = self._attached, []
+        for informer, registration in attached:
+            await informer.remove_handler(registration)
 
     async def _cancel_workers(self) -> None:
         for worker in self._workers:

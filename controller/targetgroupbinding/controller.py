@@ -20,7 +20,6 @@ from controller.targetgroupbinding.targets import TargetRegistrar
 from framework.clock import REAL_CLOCK, Clock
 from framework.controller import Controller, ControllerOptions
 from framework.events import EventRecorder
-from framework.informer import HandlerRegistration
 from framework.kube import KubeClient
 from framework.workqueue import ItemExponentialFailureRateLimiter
 
@@ -83,7 +82,8 @@ class TargetGroupBindingController:
         self.handlers = BindingEventHandlers(
             informers, self.controller.queue.add, endpoint_rules.set_expected_tgbs
         )
-        self.registrations: list[HandlerRegistration] = self.handlers.register()
+        for watch in self.handlers.watches():
+            self.controller.watch(watch.informer, watch.handler, name=watch.name)
 
     @property
     def name(self) -> str:
@@ -91,7 +91,7 @@ class TargetGroupBindingController:
 
     def start(self) -> None:
         # The informers have synced by now: make sure the registry knows every TGB with networking
-        # even if no TGB event arrived after the sync.
+        # before the handlers (attached by the controller's start) replay the cache.
         self.handlers.refresh_expected()
         self.controller.start()
 

@@ -13,6 +13,7 @@ with the cache; it is pushed only once the TGB informer has synced, and only whe
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from controller.endpointsg.discovery import POD_ENI_ANNOTATION
@@ -27,7 +28,7 @@ from controller.targetgroupbinding.model import TARGET_TYPE_INSTANCE, TARGET_TYP
 from framework.informer import (
     DeletedFinalStateUnknown,
     FunctionHandler,
-    HandlerRegistration,
+    SharedInformer,
     final_state,
     object_key,
 )
@@ -35,6 +36,13 @@ from framework.kube import KubeObject
 
 Enqueue = Callable[[str], None]
 ExpectedSink = Callable[[Iterable[str]], object]
+
+
+@dataclass(frozen=True)
+class Watch:
+    informer: SharedInformer
+    handler: FunctionHandler
+    name: str
 
 
 def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -88,16 +96,19 @@ class BindingEventHandlers:
         self._set_expected = set_expected
         self._expected: frozenset[str] | None = None
 
-    def register(self) -> list[HandlerRegistration]:
+    def watches(self) -> list[Watch]:
+        """What the controller watches (attached only while it runs, see ``Controller.watch``)."""
         informers = self._informers
         return [
-            informers.bindings.add_handler(
+            Watch(
+                informers.bindings,
                 FunctionHandler(
                     add=self._binding_added, update=self._binding_updated, delete=self._binding_deleted
                 ),
-                name="targetGroupBinding/bindings",
+                "targetGroupBinding/bindings",
             ),
-            informers.services.add_handler(
+            Watch(
+                informers.services,
                 FunctionHandler(
                     add=lambda obj, initial: None if initial else self._service_changed(obj),
                     update=lambda old, new: (
@@ -107,17 +118,19 @@ class BindingEventHandlers:
                     ),
                     delete=lambda obj: self._service_changed(final_state(obj)),
                 ),
-                name="targetGroupBinding/services",
+                "targetGroupBinding/services",
             ),
-            informers.endpoint_slices.add_handler(
+            Watch(
+                informers.endpoint_slices,
                 FunctionHandler(
                     add=lambda obj, initial: None if initial else self._slice_changed(obj),
                     update=self._slice_updated,
                     delete=lambda obj: self._slice_changed(final_state(obj)),
                 ),
-                name="targetGroupBinding/endpointslices",
+                "targetGroupBinding/endpointslices",
             ),
-            informers.nodes.add_handler(
+            Watch(
+                informers.nodes,
                 FunctionHandler(
                     add=lambda obj, initial: (
                         None if initial else self._enqueue_target_type(TARGET_TYPE_INSTANCE)
@@ -129,9 +142,10 @@ class BindingEventHandlers:
                     ),
                     delete=lambda obj: self._enqueue_target_type(TARGET_TYPE_INSTANCE),
                 ),
-                name="targetGroupBinding/nodes",
+                "targetGroupBinding/nodes",
             ),
-            informers.pods.add_handler(
+            Watch(
+                informers.pods,
                 FunctionHandler(
                     add=lambda obj, initial: None if initial else self._pod_changed(obj),
                     update=lambda old, new: (
@@ -140,7 +154,7 @@ class BindingEventHandlers:
                         else None
                     ),
                 ),
-                name="targetGroupBinding/pods",
+                "targetGroupBinding/pods",
             ),
         ]
 

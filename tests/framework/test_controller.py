@@ -7,10 +7,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import pytest
+from fast_election import eventually
 from prometheus_client import CollectorRegistry
 
 from framework.clock import FakeClock
 from framework.controller import Controller, ControllerOptions, Result, TerminalError
+from framework.informer import FunctionHandler, SharedInformer, object_key
+from framework.kube import PODS, KubeClient, KubeObject
+from framework.testing.apiserver import StandInApiServer
 from framework.workqueue import ItemExponentialFailureRateLimiter
 
 Outcome = Result | BaseException
@@ -396,3 +400,59 @@ async def test_no_per_key_state_is_left_after_churn() -> None:
     queue = controller.queue
     assert limiter.tracked_items == queue.waiting_count == 0
     assert queue.dirty_count == queue.processing_count == len(queue) == 0
+
+
+async def test_watches_feed_the_queue_only_while_the_controller_runs(
+    standin_server: StandInApiServer,
+) -> None:
+    """controller-runtime's Watch: the handler is attached by start (the informer then replays its
+    cache as adds, each object once) and detached by stop; before start nothing is queued."""
+    clock, registry = FakeClock(), CollectorRegistry()
+    reconciled: list[str] = []
+
+    class Recording:
+        async def reconcile(self, key: str) -> Result:
+            reconciled.append(key)
+            return Result()
+
+    def adds() -> float | None:
+        return registry.get_sample_value("workqueue_adds_total", {"controller": "pods", "name": "pods"})
+
+    async with KubeClient.from_configuration(standin_server.client_configuration()) as client:
+        for name in ("a", "b"):
+            await client.create(PODS, pod(name), "default")
+        informer = SharedInformer(client, PODS, namespace="default")
+        controller: Controller[str] = Controller("pods", Recording(), clock=clock, registry=registry)
+        handler = FunctionHandler(
+            add=lambda obj, _initial: controller.queue.add(object_key(obj)),
+            update=lambda _old, new: controller.queue.add(object_key(new)),
+        )
+        controller.watch(informer, handler, name="pods")
+        informer.start()
+        try:
+            assert await informer.wait_for_sync(5)
+            await client.create(PODS, pod("c"), "default")
+            await eventually(lambda: informer.store.get("default/c") is not None)
+            await settle()
+            assert len(controller.queue) == 0 and adds() == 0
+
+            controller.start()
+            with pytest.raises(RuntimeError, match="before start"):
+                controller.watch(informer, handler)
+            await eventually(lambda: sorted(reconciled) == ["default/a", "default/b", "default/c"])
+            assert adds() == 3
+            await client.create(PODS, pod("d"), "default")
+            await eventually(lambda: "default/d" in reconciled)
+
+            await controller.stop(timeout=5)
+            await client.create(PODS, pod("e"), "default")
+            await eventually(lambda: informer.store.get("default/e") is not None)
+            await settle()
+            assert adds() == 4  # detached: the informer no longer calls the handler
+        finally:
+            await controller.stop(timeout=0)
+            await informer.stop()
+
+
+def pod(name: str) -> KubeObject:
+    return {"metadata": {"name": name}, "spec": {"containers": [{"name": "c", "image": "i"}]}}

@@ -22,8 +22,8 @@ from real_kube import RealKube, RestrictedKube
 
 from framework.controller import Controller, Result
 from framework.httpserver import BindAddress
-from framework.informer import BackoffPolicy, FunctionHandler, ReflectorSettings, object_key
-from framework.kube import LEASES, PODS, KubeClient, KubeObject
+from framework.informer import BackoffPolicy, FunctionHandler, ReflectorSettings, final_state, object_key
+from framework.kube import LEASES, MERGE_PATCH_CONTENT_TYPE, PODS, KubeClient, KubeObject
 from framework.leaderelection import LeaderElectionConfig
 from framework.manager import CacheSyncTimeout, LeaderElectionLost, Manager, ManagerSettings
 from framework.testing.apiserver import FaultRule, StandInApiServer
@@ -238,6 +238,93 @@ async def test_two_managers_exactly_one_leader_and_the_standby_takes_over(
         if second_task is not None:
             await finish(second_task)
     assert both_leading == 0
+
+
+def key_handler(controller: Controller[str]) -> FunctionHandler:
+    """Every change enqueues the object's key."""
+    return FunctionHandler(
+        add=lambda obj, _initial: controller.queue.add(object_key(obj)),
+        update=lambda _old, new: controller.queue.add(object_key(new)),
+        delete=lambda obj: controller.queue.add(object_key(final_state(obj))),
+    )
+
+
+async def test_a_standby_queues_nothing_and_enqueues_its_cache_once_on_taking_over(
+    real_kube: RealKube,
+) -> None:
+    """Standbys run no controllers (as upstream): their informers keep the cache warm, but nothing
+    is queued where no worker will ever take it. The new leader enqueues each cached object once."""
+    client, namespace = real_kube.admin, real_kube.namespace
+    for name in ("a", "b"):
+        await client.create(PODS, pod(name), namespace)
+
+    def replica(identity: str) -> tuple[Manager, RecordingReconciler, CollectorRegistry]:
+        registry = CollectorRegistry()
+        election = fast_election(identity, lease=LEASE, namespace=namespace, release=True)
+        manager = Manager(
+            client, settings(leader_election=election), registry=registry, informer_settings=FAST_INFORMERS
+        )
+        reconciler = RecordingReconciler()
+        controller: Controller[str] = Controller("pods", reconciler, registry=registry)
+        controller.watch(manager.informers.informer(PODS, namespace=namespace), key_handler(controller))
+        manager.add_controller(controller)
+        return manager, reconciler, registry
+
+    def queue(registry: CollectorRegistry, metric: str) -> float | None:
+        return registry.get_sample_value(metric, {"controller": "pods", "name": "pods"})
+
+    first, first_keys, _ = replica("first")
+    second, second_keys, second_registry = replica("second")
+    first_task = asyncio.create_task(first.run(handle_signals=False))
+    second_task: asyncio.Task[None] | None = None
+    try:
+        await eventually(lambda: sorted(first_keys.keys) == [f"{namespace}/a", f"{namespace}/b"])
+        second_task = asyncio.create_task(second.run(handle_signals=False))
+        standby_pods = second.informers.informer(PODS, namespace=namespace)
+        await eventually(lambda: standby_pods.has_synced)
+
+        # Objects change while the second replica is standing by: its cache follows, its queue does not.
+        await client.create(PODS, pod("c"), namespace)
+        await client.request(
+            "PATCH",
+            PODS.object_path("a", namespace),
+            body={"metadata": {"labels": {"changed": "yes"}}},
+            content_type=MERGE_PATCH_CONTENT_TYPE,
+        )
+        await client.request("DELETE", PODS.object_path("b", namespace), query=[("gracePeriodSeconds", "0")])
+
+        def standby_cache_caught_up() -> bool:
+            a = standby_pods.store.get(f"{namespace}/a")
+            return (
+                a is not None
+                and a["metadata"].get("labels") == {"changed": "yes"}
+                and standby_pods.store.get(f"{namespace}/b") is None
+                and standby_pods.store.get(f"{namespace}/c") is not None
+            )
+
+        await eventually(standby_cache_caught_up)
+        await eventually(lambda: f"{namespace}/c" in first_keys.keys)  # the leader saw them
+        await asyncio.sleep(0.2)  # room for any late delivery to the standby's handlers
+        assert not second.is_leader
+        assert queue(second_registry, "workqueue_depth") == 0
+        assert queue(second_registry, "workqueue_adds_total") == 0
+        assert second_keys.keys == []
+
+        first.request_shutdown()  # releases the lease: the standby takes over at its next retry
+        await asyncio.wait_for(first_task, 5.0)
+        await eventually(lambda: second.is_leader)
+        await eventually(lambda: sorted(second_keys.keys) == [f"{namespace}/a", f"{namespace}/c"])
+        assert queue(second_registry, "workqueue_adds_total") == 2  # each cached object once
+
+        await client.create(PODS, pod("d"), namespace)  # and it keeps converging as the leader
+        await eventually(lambda: f"{namespace}/d" in second_keys.keys)
+        await eventually(lambda: queue(second_registry, "workqueue_depth") == 0)
+        second.request_shutdown()
+        await asyncio.wait_for(second_task, 5.0)
+    finally:
+        await finish(first_task)
+        if second_task is not None:
+            await finish(second_task)
 
 
 async def test_losing_the_lease_stops_controllers_at_once_and_run_raises(

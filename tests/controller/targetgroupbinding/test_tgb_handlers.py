@@ -54,8 +54,7 @@ def build(client: KubeClient) -> tuple[BindingInformers, list[EventHandler], Rec
     handlers = BindingEventHandlers(
         informers, recorder.keys.append, lambda keys: recorder.expected.append(frozenset(keys))
     )
-    registrations = handlers.register()
-    return informers, [r.listener.handler for r in registrations], recorder
+    return informers, [watch.handler for watch in handlers.watches()], recorder
 
 
 async def test_dependents_map_to_the_bindings_that_use_them(kube: KubeClient) -> None:
