@@ -14,6 +14,7 @@ import textwrap
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NoReturn, TypeVar
 
+from controller.aws.tag_rules import tag_problem
 from controller.flagtypes import (
     format_duration,
     parse_bool,
@@ -360,6 +361,11 @@ def validate(config: ControllerConfig) -> None:
     tracked_default = sorted(TRACKING_TAG_KEYS & set(config.default_tags))
     if tracked_default:
         raise ConfigError(f"tag keys {tracked_default} in --default-tags are reserved for tracking")
+    for tag_key, tag_value in config.default_tags.items():
+        # Every resource we create carries these: refuse at start-up what EC2 or ELBv2 would refuse.
+        problem = tag_problem(tag_key, tag_value)
+        if problem is not None:
+            raise ConfigError(f"invalid --default-tags: {problem}")
     tracked_external = sorted(TRACKING_TAG_KEYS & set(config.external_managed_tags))
     if tracked_external:
         raise ConfigError(f"tag keys {tracked_external} in --external-managed-tags are reserved for tracking")

@@ -32,10 +32,10 @@ from controller.annotations import (
     parse_cidrs,
     parse_listen_ports,
     parse_string_list,
-    parse_string_map,
 )
 from controller.ingress.class_matcher import ClassifiedIngress
 from controller.model.load_balancer import IpAddressType, Scheme
+from controller.model.tags import parse_tag_annotation
 
 T = TypeVar("T")
 
@@ -310,7 +310,7 @@ def merge_manage_backend_rules(members: Sequence[ClassifiedIngress], default: bo
 def member_tags(member: ClassifiedIngress, external_managed_tags: Sequence[str]) -> dict[str, str]:
     """IngressClassParams ``spec.tags`` (higher priority) merged with the ``tags`` annotation."""
     raw = member.annotations.get(ING_TAGS)
-    tags = parse_string_map(member.ref, ING_TAGS, raw) if raw is not None else {}
+    tags = parse_tag_annotation(member.ref, ING_TAGS, raw) if raw is not None else {}
     for key in tags:
         if key in external_managed_tags:
             raise InvalidAnnotationError(

@@ -1,4 +1,4 @@
-"""Tag composition of reference §1.4: the first writer of a key wins.
+"""Tag composition (the first writer of a key wins) and the tags annotations' validation.
 
 Order: stack tracking tags, the resource-id tag, then the "spec" tags, which are user tags merged
 with ``--default-tags`` (defaults win unless feature gate ``EnableDefaultTagsLowPriority``).
@@ -7,8 +7,29 @@ with ``--default-tags`` (defaults win unless feature gate ``EnableDefaultTagsLow
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Final
 
+from controller.annotations import InvalidAnnotationError, ObjectRef, parse_string_map
+from controller.aws.tag_rules import tag_problem
 from controller.naming import StackTags
+
+_SHOWN_VALUE_LIMIT: Final = 200
+"""A Warning shows at most this much of a bad tags annotation (events are cut at 1 kB)."""
+
+
+def parse_tag_annotation(ref: ObjectRef, key: str, raw: str) -> dict[str, str]:
+    """A ``k1=v1,k2=v2`` tags annotation whose every tag EC2 and ELBv2 accept.
+
+    Checked here, before any AWS call: AWS would refuse the tag only once the deployment is under
+    way (possibly after the SG exists), and the sandbox's moto would store anything.
+    """
+    tags = parse_string_map(ref, key, raw)
+    for name, value in tags.items():
+        problem = tag_problem(name, value)
+        if problem is not None:
+            shown = raw if len(raw) <= _SHOWN_VALUE_LIMIT else raw[:_SHOWN_VALUE_LIMIT] + "..."
+            raise InvalidAnnotationError(ref, key, shown, problem)
+    return tags
 
 
 def merge_spec_tags(

@@ -61,7 +61,7 @@ from controller.model.service_ports import (
     traffic_port,
 )
 from controller.model.stack import StackKind, StackModel
-from controller.model.tags import compose_resource_tags, merge_spec_tags
+from controller.model.tags import compose_resource_tags, merge_spec_tags, parse_tag_annotation
 from controller.model.target_group import (
     HEALTH_CHECK_TRAFFIC_PORT,
     HealthCheckSpec,
@@ -272,7 +272,7 @@ class ServiceModelBuilder:
         raw = annotations.get(SVC_ADDITIONAL_TAGS)
         if raw is None:
             return {}
-        tags = parse_string_map(ref, SVC_ADDITIONAL_TAGS, raw)
+        tags = parse_tag_annotation(ref, SVC_ADDITIONAL_TAGS, raw)
         for key in tags:
             if key in self._config.external_managed_tags:
                 raise InvalidAnnotationError(

@@ -77,6 +77,18 @@ def test_go_style_flags_are_accepted() -> None:
         (["--cluster-name=c", "--default-tags=elbv2.k8s.aws/cluster=x"], "reserved for tracking"),
         (["--cluster-name=c", "--external-managed-tags=ingress.k8s.aws/stack"], "reserved for tracking"),
         (["--cluster-name=c", "--default-tags=a=1", "--external-managed-tags=a"], "cannot be both"),
+        (
+            ["--cluster-name=c", "--default-tags=team=two\nlines"],
+            "invalid --default-tags: the value of tag key 'team' contains '\\n', which ELBv2 does not allow",
+        ),
+        (
+            ["--cluster-name=c", "--default-tags=aws:owner=me"],
+            "invalid --default-tags: tag key 'aws:owner' starts with 'aws:', which AWS reserves",
+        ),
+        (
+            ["--cluster-name=c", "--default-tags=blob=" + "v" * 102400],
+            "invalid --default-tags: the value of tag key 'blob' is 102400 characters long",
+        ),
         (["--cluster-name=c", "--max-port-ranges-per-source=0"], "at least 1"),
         (["--cluster-name=c", "--feature-gates=Bogus=true"], "unknown feature gates"),
         (["--cluster-name=c", "--sync-period=10 hours"], "invalid duration value"),

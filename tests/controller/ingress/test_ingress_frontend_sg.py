@@ -365,3 +365,22 @@ def _svc(namespace: str) -> dict[str, object]:
     from ingress_factories import service
 
     return service(namespace=namespace)
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        ('team=say "hi"', "the value of tag key 'team' contains '\"', which ELBv2 does not allow"),
+        ("team=a\nb", "contains '\\n'"),
+        ("aws:owner=me", "tag key 'aws:owner' starts with 'aws:', which AWS reserves"),
+        ("blob=" + "v" * 102400, "is 102400 characters long; EC2 and ELBv2 allow at most 256"),
+        ("k" * 129 + "=v", "is 129 characters long; EC2 and ELBv2 allow at most 128"),
+    ],
+)
+async def test_tags_aws_would_refuse_fail_the_build_naming_the_key(raw: str, problem: str) -> None:
+    with pytest.raises(InvalidAnnotationError) as caught:
+        await build(implicit_group(ingress(annotations={ING_TAGS: raw})))
+    message = str(caught.value)
+    assert caught.value.key == ING_TAGS and problem in message, message
+    assert message.startswith(f"Ingress ns-1/ing-1: invalid {ING_TAGS}=")
+    assert len(message) < 600  # a 100 KB value is cut, so the reason survives the 1 kB event limit

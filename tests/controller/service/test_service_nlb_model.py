@@ -396,6 +396,21 @@ async def test_additional_tags_and_external_managed_keys() -> None:
         )
 
 
+async def test_additional_tags_aws_would_refuse_fail_the_build_naming_the_key() -> None:
+    for raw, problem in (
+        ("team=a'b", "the value of tag key 'team' contains \"'\", which ELBv2 does not allow"),
+        ("aws:x=1", "tag key 'aws:x' starts with 'aws:', which AWS reserves"),
+        ("blob=" + "v" * 102400, "is 102400 characters long; EC2 and ELBv2 allow at most 256"),
+    ):
+        with pytest.raises(InvalidAnnotationError) as caught:
+            await build(lb_service(annotations={SVC_ADDITIONAL_TAGS: raw}))
+        message = str(caught.value)
+        assert caught.value.key == SVC_ADDITIONAL_TAGS and problem in message, message
+        assert (
+            message.startswith(f"Service default/svc: invalid {SVC_ADDITIONAL_TAGS}=") and len(message) < 600
+        )
+
+
 def test_service_matching() -> None:
     assert is_managed_service(lb_service())
     assert not is_managed_service(lb_service(load_balancer_class="other"))
