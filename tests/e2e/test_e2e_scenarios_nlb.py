@@ -200,3 +200,33 @@ async def test_existing_nlb_without_sgs_stays_legacy_and_disabling_sgs_on_one_wi
         await wait_for_service_gone(running, kube, namespace, "conflict")
 
     assert running.process.returncode == 0, running.log()[-4000:]
+
+
+async def test_existing_internet_facing_nlb_is_adopted_by_a_service_that_names_no_scheme(
+    aws_proxy: AwsProxy,
+    aws_api: AwsClient,
+    kube: KubeClient,
+    cluster: SandboxCluster,
+    namespace: str,
+    start_controller: StartController,
+) -> None:
+    """No scheme annotation and the controller's default (internal) differing from the live NLB:
+    the NLB's own scheme wins, so it is adopted, not replaced by a new internal NLB (a new DNS name)."""
+    manifest = _service("public")
+    del manifest["metadata"]["annotations"][SCHEME]
+    public = await kube.create(SERVICES, manifest, namespace)
+    live = await _existing_nlb(aws_api, cluster, public, [])
+    aws_proxy.reset_counts()
+
+    async with start_controller() as running:
+        dns_name = await wait_for_service_hostname(running, kube, namespace, "public")
+        assert dns_name == live["DNSName"].lower()
+        balancers = (await aws_api.call("elbv2", "DescribeLoadBalancers"))["LoadBalancers"]
+        assert [(b["LoadBalancerArn"], b["Scheme"]) for b in balancers] == [
+            (live["LoadBalancerArn"], INTERNET_FACING)
+        ]
+        calls = aws_proxy.calls_by_operation()
+        assert calls["CreateLoadBalancer"] == 0 and calls["DeleteLoadBalancer"] == 0, calls
+
+        await kube.request("DELETE", SERVICES.object_path("public", namespace))
+        await wait_for_service_gone(running, kube, namespace, "public")
