@@ -202,7 +202,10 @@ class ControllerApp:
         )
         self.events = EventRecorder(kube, EventRecorderSettings(reporting_instance=_instance_name()))
         reader = SecurityGroupReader(aws)
-        self.ownership = RuleOwnership(max_port_ranges_per_source=config.max_port_ranges_per_source)
+        self.ownership = RuleOwnership(
+            max_port_ranges_per_source=config.max_port_ranges_per_source,
+            merge_port_ranges=not config.disable_restricted_sg_rules,
+        )
         endpoint_sg_rules = EndpointSGRules(self.ownership, SecurityGroupRuleReconciler(aws, reader))
         self.endpoint_sg_controller: Controller[str] = Controller(
             ENDPOINT_SG_CONTROLLER,

@@ -5,6 +5,10 @@ packed desired rule is owned by the TGBs whose contributions it covers. Revoking
 once every TGB that has networking (``set_expected_tgbs``) has published since start-up: before
 that, a rule on AWS may belong to a TGB we have not heard from yet, so we only add.
 
+With ``--disable-restricted-sg-rules`` (``merge_port_ranges=False``) nothing is packed: as upstream,
+every distinct (protocol, ports, source) some TGB asks for is one rule, even where ranges overlap
+(``0-65535`` and ``80`` from the same SG stay two rules).
+
 Every mutator returns the endpoint SG ids whose desired state (or revoke permission) changed; the
 caller enqueues exactly those ids on the per-SG work queue, which coalesces bursts.
 """
@@ -20,10 +24,11 @@ from controller.endpointsg.packing import pack_rules
 class RuleOwnership:
     """In-memory contributions of every TGB, indexed by endpoint SG. Not thread-safe: one event loop."""
 
-    def __init__(self, *, max_port_ranges_per_source: int) -> None:
+    def __init__(self, *, max_port_ranges_per_source: int, merge_port_ranges: bool = True) -> None:
         if max_port_ranges_per_source < 1:
             raise ValueError("max_port_ranges_per_source must be at least 1")
         self._max_ranges = max_port_ranges_per_source
+        self._merge = merge_port_ranges
         # tgb key -> sg id -> contributions; a key with an empty mapping has published "nothing".
         self._by_tgb: dict[str, dict[str, frozenset[EndpointRule]]] = {}
         # sg id -> tgb key -> contributions (non-empty only): the index desired_rules() reads.
@@ -108,7 +113,9 @@ class RuleOwnership:
         return frozenset().union(*self._by_sg.get(sg_id, {}).values())
 
     def desired_rules(self, sg_id: str) -> frozenset[EndpointRule]:
-        """The packed union of all live contributions to ``sg_id``."""
+        """The packed union of all live contributions to ``sg_id`` (unpacked without merging)."""
+        if not self._merge:
+            return self.contributions(sg_id)
         return pack_rules(self.contributions(sg_id), self._max_ranges)
 
     def owners(self, sg_id: str, rule: EndpointRule) -> frozenset[str]:

@@ -236,3 +236,63 @@ async def test_a_binding_with_a_missing_source_sg_never_stops_the_node_sg_from_c
         )
 
     assert running.process.returncode == 0, running.log()[-4000:]
+
+
+async def test_unrestricted_mode_keeps_every_distinct_rule_as_upstream(
+    aws_proxy: AwsProxy,
+    aws_api: AwsClient,
+    kube: KubeClient,
+    cluster: SandboxCluster,
+    namespace: str,
+    start_controller: StartController,
+) -> None:
+    """``--disable-restricted-sg-rules``: upstream adds each distinct rule a binding asks for, without
+    merging ranges: the Ingress's all-TCP rule and a binding's port from the same backend SG are two
+    rules, and adjacent ports from one source stay apart."""
+    vpc_id, node_sg = cluster.vpc.vpc_id, cluster.node_security_group_id
+    await create_node_port_service(kube, namespace, "echo")
+    tg_backend = await create_target_group(aws_api, vpc_id, "tg-backend")
+    tg_extra = await create_target_group(aws_api, vpc_id, "tg-extra")
+    extra_sg = await _source_sg(aws_api, vpc_id)
+    bindings = TARGET_GROUP_BINDINGS.collection_path(namespace)
+
+    async with start_controller("--disable-restricted-sg-rules") as running:
+        await kube.create(INGRESSES, ingress_manifest("echo", "echo"), namespace)
+        await wait_for_load_balancer(running, aws_api, kube, namespace, "echo")
+        [backend] = await security_groups_named(aws_api, vpc_id, backend_sg_name(cluster.vpc.cluster_name))
+        backend_sg = str(backend["GroupId"])
+        await kube.request(
+            "POST",
+            bindings,
+            body=target_group_binding_manifest("from-backend", "echo", tg_backend, backend_sg, [8443]),
+        )
+        await kube.request(
+            "POST",
+            bindings,
+            body=target_group_binding_manifest("from-extra", "echo", tg_extra, extra_sg, [31000, 31001]),
+        )
+        expected: set[NodeRule] = {
+            (backend_sg, "tcp", 0, 65535),
+            (backend_sg, "tcp", 8443, 8443),
+            (extra_sg, "tcp", 31000, 31000),
+            (extra_sg, "tcp", 31001, 31001),
+        }
+
+        async def unmerged() -> bool | None:
+            actual = await labelled_node_rules(aws_api, node_sg)
+            assert actual == expected, f"labelled node SG rules {sorted(actual)}, want {sorted(expected)}"
+            return True
+
+        await wait_for(running, unmerged, "every distinct rule, unmerged")
+        with controller_log_on_failure(running):
+            await delete_and_wait_gone(kube, TARGET_GROUP_BINDINGS, namespace, ["from-backend", "from-extra"])
+        await delete_ingresses_and_wait(running, kube, namespace, "echo")
+
+        async def nothing_left() -> bool | None:
+            actual = await labelled_node_rules(aws_api, node_sg)
+            assert actual == set(), f"labelled node SG rules left: {sorted(actual)}"
+            return True
+
+        await wait_for(running, nothing_left, "no labelled rule left on the node SG")
+
+    assert running.process.returncode == 0, running.log()[-4000:]

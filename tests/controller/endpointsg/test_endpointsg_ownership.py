@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from controller.endpointsg.model import EndpointRule, PortRange, Source
+from controller.endpointsg.model import EndpointRule, PortRange, Source, SourceKind
 from controller.endpointsg.ownership import RuleOwnership
 
 BACKEND = Source.security_group("sg-backend")
@@ -80,3 +80,20 @@ def test_untrack_forgets_the_sg_and_its_contributions() -> None:
     assert own.desired_rules("sg-gone") == frozenset()
     # Republishing the same needs for the live SG changes nothing; the gone SG comes back if named.
     assert own.publish("ns/a", {"sg-n": [tcp(2)]}) == frozenset()
+
+
+def test_without_merging_every_distinct_contribution_is_one_rule_as_upstream_unrestricted() -> None:
+    """``--disable-restricted-sg-rules``: upstream keeps each distinct permission of every binding
+    (its computeUnrestrictedIngressPermissionsPerSG); overlapping or adjacent ranges are not merged
+    and no range budget applies."""
+    own = RuleOwnership(max_port_ranges_per_source=1, merge_port_ranges=False)
+    all_tcp = EndpointRule("tcp", PortRange(0, 65535), BACKEND)
+    cidr = EndpointRule("tcp", PortRange(80, 8080), Source(SourceKind.IPV4_CIDR, "192.168.0.0/16"))
+    own.publish("ns/lbc", {"sg-n": [all_tcp]})
+    own.publish("ns/user", {"sg-n": [tcp(80), tcp(81), tcp(30080), cidr]})
+    own.publish("ns/other", {"sg-n": [tcp(80)], "sg-m": [cidr]})
+    assert own.desired_rules("sg-n") == {all_tcp, tcp(80), tcp(81), tcp(30080), cidr}
+    assert own.desired_rules("sg-m") == {cidr}
+    assert own.owners("sg-n", tcp(80)) == {"ns/user", "ns/other"}
+    own.withdraw("ns/lbc")
+    assert own.desired_rules("sg-n") == {tcp(80), tcp(81), tcp(30080), cidr}
