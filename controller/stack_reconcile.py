@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from controller.annotations import ModelBuildError
+from controller.aws.errors import AwsApiError
 from controller.backendsg import BackendSGDisabledError
 from controller.deploy import DeploymentPending, DeployResult
 from controller.metrics import LbcControllerMetrics
@@ -32,7 +33,7 @@ from controller.stack_status import (
     write_load_balancer_status,
 )
 from framework import objects
-from framework.controller import Result, TerminalError
+from framework.controller import Result, TerminalError, mark_reported
 from framework.events import EventRecorder
 from framework.kube import KubeClient, KubeError, KubeObject, Resource
 
@@ -46,6 +47,12 @@ REASON_FAILED_CLEANUP_STATUS: Final = "FailedCleanupStatus"
 REASON_SUCCESSFULLY_RECONCILED: Final = "SuccessfullyReconciled"
 REASON_MODEL_WARNING: Final = "ModelWarning"
 """Non-fatal problems the builder reports (e.g. IPv6 inbound CIDRs on an ipv4 ALB, DESIGN 8)."""
+
+
+EXPLAINED_ERRORS: Final = (ModelBuildError, BackendSGDisabledError, AwsApiError, KubeError)
+"""Errors whose message names the cause (bad input, or what AWS or Kubernetes refused and why):
+once reported as events they are logged as one line. Anything else is unexpected and is logged
+with its traceback as well."""
 
 
 def model_inputs_changed(old: KubeObject, new: KubeObject) -> bool:
@@ -130,6 +137,8 @@ class StackReconcileSteps:
         self._metrics.error(self._controller_name, category)
         for obj in objs:
             self._events.warning(reference_of(self._resource, obj), reason, f"{prefix} due to {error}")
+        if isinstance(error, EXPLAINED_ERRORS):
+            mark_reported(error)  # the event says it all: one log line, no traceback
 
     @contextlib.contextmanager
     def step(

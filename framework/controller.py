@@ -20,7 +20,11 @@ The reconciler protocol is controller-runtime's, with asyncio in place of gorout
   ``controller_runtime_terminal_reconcile_errors_total`` and timeouts in
   ``controller_runtime_reconcile_timeouts_total``. Upstream keeps a terminal key's backoff
   history; we forget it so a key that is given up on leaves no state behind.
-* An exception never kills a worker: it is logged with its traceback and the worker moves on.
+* An exception never kills a worker: it is logged and the worker moves on. Unexpected errors are
+  logged with their traceback. Errors the user has already been told about (the reconciler posted
+  a Warning event naming the object and the cause, then called :func:`mark_reported`) and
+  ``TerminalError`` (bad input by definition) are one log line each: a stack trace says nothing
+  more about a wrong annotation, and one per retry would bury the real problems.
 * Per-key exclusivity comes from the queue (a key is never handed to two workers at once);
   concurrency across keys is bounded by ``max_concurrent_reconciles`` worker tasks.
 
@@ -57,6 +61,8 @@ __all__ = [
     "Reconciler",
     "Result",
     "TerminalError",
+    "is_reported",
+    "mark_reported",
 ]
 
 logger = logging.getLogger(__name__)
@@ -81,7 +87,26 @@ class Result:
 
 
 class TerminalError(Exception):
-    """A failure that retrying cannot fix (bad user input, say): counted and logged, not requeued."""
+    """A failure that retrying cannot fix (bad user input, say): counted and logged as one line,
+    not requeued."""
+
+
+_REPORTED = "_reported_to_user"
+
+
+def mark_reported(error: BaseException) -> None:
+    """Record that ``error`` has been reported to the user already (for example as a Warning event
+    naming the object and the cause), so the controller logs it as one line without a traceback.
+    Mark only errors whose cause is known; an unexpected one (a bug) must keep its traceback."""
+    setattr(error, _REPORTED, True)
+
+
+def is_reported(error: BaseException) -> bool:
+    return getattr(error, _REPORTED, False) is True
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
 
 
 class Reconciler(Protocol[K_contra]):
@@ -270,12 +295,17 @@ class Controller(Generic[K]):
                 result = await self._reconciler.reconcile(key)
             if not isinstance(result, Result):
                 raise TypeError(f"reconcile() returned {result!r}, expected a Result")
-        except TerminalError:
+        except TerminalError as error:
             metrics.terminal_reconcile_errors.inc()
             metrics.reconcile_errors.inc()
             metrics.reconcile_total["error"].inc()
             self._queue.forget(key)
-            logger.exception("Terminal reconciler error, not retrying: controller=%s key=%r", self._name, key)
+            logger.error(
+                "Terminal reconciler error, not retrying: controller=%s key=%r error=%s",
+                self._name,
+                key,
+                _one_line(error),
+            )
         except Exception as error:
             metrics.reconcile_errors.inc()
             metrics.reconcile_total["error"].inc()
@@ -283,7 +313,18 @@ class Controller(Generic[K]):
                 metrics.reconcile_timeouts.inc()
             retries = self._queue.num_requeues(key)
             self._queue.add_rate_limited(key)
-            logger.exception("Reconciler error: controller=%s key=%r retries=%d", self._name, key, retries)
+            if is_reported(error):
+                logger.error(
+                    "Reconciler error: controller=%s key=%r retries=%d error=%s",
+                    self._name,
+                    key,
+                    retries,
+                    _one_line(error),
+                )
+            else:
+                logger.exception(
+                    "Reconciler error: controller=%s key=%r retries=%d", self._name, key, retries
+                )
         else:
             if result.requeue_after is not None:
                 self._queue.forget(key)

@@ -47,12 +47,12 @@ from controller.targetgroupbinding.model import (
 )
 from controller.targetgroupbinding.networking import (
     BindingNetworking,
-    MissingSourceGroupsError,
+    UnappliedRulesError,
     NetworkingError,
 )
 from controller.targetgroupbinding.targets import TargetRegistrar
 from framework import objects
-from framework.controller import Result, TerminalError
+from framework.controller import Result, TerminalError, mark_reported
 from framework.events import EventRecorder, ObjectReference
 from framework.kube import KubeApiError, KubeClient, KubeError, KubeObject
 
@@ -161,8 +161,8 @@ class TargetGroupBindingReconciler:
                         binding, [e for e in endpoints if isinstance(e, NodeEndpoint)]
                     )
         except NetworkingError as error:
-            # A missing source SG is only this TGB's rules waiting: its targets still register.
-            if binding.target_type != TARGET_TYPE_IP and not isinstance(error, MissingSourceGroupsError):
+            # Rules that cannot be applied (a missing source SG) hold back only themselves.
+            if binding.target_type != TARGET_TYPE_IP and not isinstance(error, UnappliedRulesError):
                 self._fail(obj, REASON_FAILED_RECONCILE, "reconcile_targetgroupbinding_error", error)
                 raise
             # Tell the user, keep registering, look again soon (not counted as an error), and never
@@ -303,6 +303,9 @@ class TargetGroupBindingReconciler:
     ) -> None:
         self._metrics.error(CONTROLLER_NAME, category)
         self._events.warning(_reference(obj), reason, f"{prefix} due to {error}")
+        # Every caller passes an error of a known kind whose message names the cause: the event
+        # says it all, so the retry is logged as one line without a traceback.
+        mark_reported(error)
 
     def _stage(self, stage: str) -> contextlib.AbstractContextManager[None]:
         return self._metrics.stage(CONTROLLER_NAME, stage)

@@ -4,6 +4,7 @@ delete outcomes when AWS refuses a deletion for now."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -12,6 +13,8 @@ from typing import Any, cast
 import pytest
 from prometheus_client import CollectorRegistry
 
+from controller.annotations import InvalidAnnotationError, ObjectRef
+from controller.aws.errors import AwsApiError
 from controller.deploy import DeploymentPending, DeployResult
 from controller.deploy.result import DeleteResult
 from controller.metrics import controller_metrics
@@ -24,7 +27,8 @@ from controller.stack_reconcile import (
     StackReconcileSteps,
     model_inputs_changed,
 )
-from framework.controller import Result
+from framework.clock import FakeClock
+from framework.controller import Controller, Result
 from framework.events import EventRecorder, ObjectReference
 from framework.kube import SERVICES, KubeApiError, KubeClient, KubeObject
 
@@ -196,3 +200,55 @@ def test_model_inputs_changed_ignores_status_and_finalizer_writes() -> None:
     assert model_inputs_changed(old, {**old, "metadata": {**old["metadata"], "annotations": {}}})
     assert model_inputs_changed(old, {**old, "metadata": {**old["metadata"], "deletionTimestamp": "t"}})
     assert model_inputs_changed(old, {**old, "metadata": {**old["metadata"], "uid": "2"}})
+
+
+@pytest.mark.parametrize(
+    ("error", "one_line"),
+    [
+        (
+            AwsApiError(
+                service="ec2",
+                operation="AuthorizeSecurityGroupIngress",
+                code="InvalidGroup.NotFound",
+                message="The security group 'sg-1' does not exist",
+            ),
+            True,
+        ),
+        (KubeApiError(409, {"reason": "Conflict", "message": "the object has been modified"}), True),
+        (
+            InvalidAnnotationError(
+                ObjectRef("Service", "apps", "web"), "some-annotation", "x", "not a number"
+            ),
+            True,
+        ),
+        (KeyError("listeners"), False),  # a bug: its traceback is what finds it
+    ],
+)
+async def test_a_failure_reported_as_an_event_is_one_log_line_an_unexpected_one_keeps_its_traceback(
+    error: Exception, one_line: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    events, registry = RecordedEvents(), CollectorRegistry()
+    steps = steps_for(ScriptedDeployer(error), events, registry)
+
+    class DeployOnce:
+        async def reconcile(self, key: str) -> Result:
+            await steps.deploy("service apps/web", STACK, cast(StackModel, None), None, [service("web")])
+            return Result()
+
+    clock = FakeClock()
+    controller: Controller[str] = Controller("service", DeployOnce(), clock=clock, registry=registry)
+    controller.start()
+    try:
+        controller.queue.add("apps/web")
+        for _ in range(10):
+            await asyncio.sleep(0)
+    finally:
+        await controller.stop(timeout=0)
+    assert [reason for _, _, reason, _ in events.recorded] == [REASON_FAILED_DEPLOY_MODEL]
+    [record] = [r for r in caplog.records if r.name == "framework.controller" and r.levelname == "ERROR"]
+    assert "key='apps/web'" in record.getMessage()
+    if one_line:
+        assert record.exc_info is None and "\n" not in record.getMessage()
+        assert record.getMessage().endswith(f"error={error}")
+    else:
+        assert record.exc_info is not None

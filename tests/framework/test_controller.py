@@ -11,7 +11,14 @@ from fast_election import eventually
 from prometheus_client import CollectorRegistry
 
 from framework.clock import FakeClock
-from framework.controller import Controller, ControllerOptions, Result, TerminalError
+from framework.controller import (
+    Controller,
+    ControllerOptions,
+    Result,
+    TerminalError,
+    is_reported,
+    mark_reported,
+)
 from framework.informer import FunctionHandler, SharedInformer, object_key
 from framework.kube import PODS, KubeClient, KubeObject
 from framework.testing.apiserver import StandInApiServer
@@ -175,6 +182,44 @@ async def test_a_raising_reconcile_does_not_kill_the_worker(caplog: pytest.LogCa
     failures = [record for record in caplog.records if record.levelname == "ERROR"]
     assert failures and failures[0].exc_info is not None  # logged with its traceback
     assert "ZeroDivisionError" in caplog.text
+
+
+async def test_reported_and_terminal_errors_are_one_line_unexpected_ones_keep_their_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock, registry = FakeClock(), CollectorRegistry()
+    reported = LookupError("security group sg-1 not found,\n  named in an annotation")
+    mark_reported(reported)
+    assert is_reported(reported) and not is_reported(LookupError("other"))
+    script: dict[str, list[Outcome]] = {
+        "told": [reported, Result()],
+        "bad": [TerminalError("invalid annotation\nvalue")],
+        "bug": [KeyError("k"), Result()],
+    }
+    reconciler = ScriptedReconciler(clock, script)
+    async with running(reconciler, clock, registry, max_concurrent_reconciles=1) as controller:
+        for key in script:
+            controller.queue.add(key)
+        await settle()
+        clock.advance(1)
+        await settle()
+        assert results(registry) == {"success": 2.0, "error": 3.0, "requeue_after": 0.0, "requeue": 0.0}
+    failures = {
+        key: record
+        for record in caplog.records
+        if record.levelname == "ERROR"
+        for key in script
+        if f"key={key!r}" in record.getMessage()
+    }
+    assert set(failures) == {"told", "bad", "bug"}
+    for key in ("told", "bad"):
+        assert failures[key].exc_info is None, key  # the event already says it all
+        assert "\n" not in failures[key].getMessage()
+    assert (
+        failures["told"].getMessage().endswith("error=security group sg-1 not found, named in an annotation")
+    )
+    assert failures["bad"].getMessage().endswith("error=invalid annotation value")
+    assert failures["bug"].exc_info is not None  # unexpected: the traceback stays
 
 
 async def test_a_reconcile_returning_something_else_is_an_error() -> None:
