@@ -134,22 +134,25 @@ class _SourcedAnnotations:
 def _target_type(
     member: ClassifiedIngress, ann: _SourcedAnnotations, settings: TargetGroupSettings
 ) -> TargetType:
-    """The annotation (Service over Ingress), else the controller default; ip targets need the
-    ``EnableIPTargetType`` feature gate, as on Services."""
-    target_type = TargetType(
-        ann.choice(
-            ING_TARGET_TYPE,
-            ("instance", "ip"),
-            settings.default_target_type.value,
-            "unknown targetType, must be instance or ip",
-        )
-    )
+    """Upstream's order: IngressClassParams ``spec.targetType``, else the annotation (Service over
+    Ingress), else the controller default; only the value that wins is checked. ip targets need
+    the ``EnableIPTargetType`` feature gate, as on Services. Errors name where the value came from."""
+    from_params = member.params_spec.get("targetType")
+    found = ann.get(ING_TARGET_TYPE)
+    if from_params:
+        ref, key, raw = member.params_ref, "spec.targetType", str(from_params)
+    elif found is not None:
+        ref, key, raw = found[0], ING_TARGET_TYPE, found[1]
+    else:
+        ref, key, raw = member.ref, "--default-target-type", settings.default_target_type.value
+    try:
+        target_type = TargetType(raw)
+    except ValueError:
+        raise InvalidAnnotationError(ref, key, raw, "unknown targetType, must be instance or ip") from None
     if target_type is TargetType.IP and not settings.enable_ip_target_type:
-        reason = "unsupported targetType: ip when EnableIPTargetType is false"
-        source = ann.get(ING_TARGET_TYPE)
-        if source is None:
-            raise InvalidObjectError(member.ref, "--default-target-type", target_type.value, reason)
-        raise InvalidAnnotationError(source[0], ING_TARGET_TYPE, source[1], reason)
+        raise InvalidAnnotationError(
+            ref, key, raw, "unsupported targetType: ip when EnableIPTargetType is false"
+        )
     return target_type
 
 

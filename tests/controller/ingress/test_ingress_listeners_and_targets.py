@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from ingress_factories import (
     backend,
@@ -27,6 +29,7 @@ from controller.annotations import (
     InvalidAnnotationError,
     InvalidObjectError,
 )
+from controller.ingress import ClassifiedIngress, IngressGroup, IngressGroupId
 from controller.model import (
     BACKEND_SG_REF,
     FixedResponseAction,
@@ -333,13 +336,49 @@ async def test_ip_target_type_gate_names_the_service_or_the_default_that_asked_f
         await build(implicit_group(ingress()), [from_service], config=config)
     assert str(raised.value.object_ref) == "Service ns-1/svc-1"
     default_ip = make_config(feature_gates=GATE_OFF, default_target_type="ip")
-    with pytest.raises(InvalidObjectError) as by_default:
+    with pytest.raises(InvalidAnnotationError) as by_default:
         await build(implicit_group(ingress()), config=default_ip)
-    assert (by_default.value.field, by_default.value.value, by_default.value.reason) == (
-        "--default-target-type",
-        "ip",
-        GATE_REASON,
-    )
+    error = by_default.value
+    assert (error.key, error.value, error.reason) == ("--default-target-type", "ip", GATE_REASON)
     # Instance targets do not need the gate.
     model = await build(implicit_group(ingress(annotations={ING_TARGET_TYPE: "instance"})), config=config)
     assert model.target_groups[0].target_type.value == "instance"
+
+
+def with_params(member: dict[str, Any], spec: dict[str, Any]) -> IngressGroup:
+    """An implicit group whose Ingress's class points at an IngressClassParams with ``spec``."""
+    params = {"metadata": {"name": "params-1"}, "spec": spec}
+    meta = member["metadata"]
+    return IngressGroup(
+        IngressGroupId.implicit(meta["namespace"], meta["name"]), (ClassifiedIngress(member, params),)
+    )
+
+
+@pytest.mark.parametrize(
+    ("params_type", "annotation", "want"),
+    [
+        ("ip", "instance", "ip"),
+        ("instance", "ip", "instance"),
+        # Only the winning value is checked (upstream switches on it alone).
+        ("instance", "bogus", "instance"),
+        (None, "ip", "ip"),
+    ],
+)
+async def test_ingress_class_params_target_type_wins_over_annotations(
+    params_type: str | None, annotation: str, want: str
+) -> None:
+    spec = {"targetType": params_type} if params_type else {}
+    model = await build(with_params(ingress(annotations={ING_TARGET_TYPE: annotation}), spec))
+    assert model.target_groups[0].target_type.value == want
+
+
+async def test_ingress_class_params_ip_target_type_needs_the_gate() -> None:
+    group = with_params(ingress(), {"targetType": "ip"})
+    with pytest.raises(InvalidAnnotationError) as raised:
+        await build(group, config=make_config(feature_gates=GATE_OFF))
+    error = raised.value
+    assert (str(error.object_ref), error.key, error.value) == (
+        "IngressClassParams /params-1",
+        "spec.targetType",
+        "ip",
+    )
