@@ -47,7 +47,7 @@ from controller.targetgroupbinding.model import (
 )
 from controller.targetgroupbinding.networking import (
     BindingNetworking,
-    UnappliedRulesError,
+    MissingSourceGroupsError,
     NetworkingError,
 )
 from controller.targetgroupbinding.targets import TargetRegistrar
@@ -161,8 +161,8 @@ class TargetGroupBindingReconciler:
                         binding, [e for e in endpoints if isinstance(e, NodeEndpoint)]
                     )
         except NetworkingError as error:
-            # Rules that cannot be applied (a missing source SG) hold back only themselves.
-            if binding.target_type != TARGET_TYPE_IP and not isinstance(error, UnappliedRulesError):
+            # A missing source SG is only this TGB's rules waiting: its targets still register.
+            if binding.target_type != TARGET_TYPE_IP and not isinstance(error, MissingSourceGroupsError):
                 self._fail(obj, REASON_FAILED_RECONCILE, "reconcile_targetgroupbinding_error", error)
                 raise
             # Tell the user, keep registering, look again soon (not counted as an error), and never
