@@ -36,6 +36,8 @@ class RuleViolation:
     code: str
     message: str
     status: int = 400
+    outcome: str = ""
+    """The request log's outcome; empty: derived from ``code``."""
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """An aiohttp proxy in front of moto that makes it answer like AWS.
 
 It adds what moto lacks (DependencyViolation, duplicate group-pair detection, atomic authorizes
-that name a missing source group), enforces
+that name a missing source group, EC2's and ELBv2's refusal of tags beyond their limits), enforces
 per-operation token buckets and answers throttling errors the way EC2 and ELBv2 do, injects
 scripted faults, and counts and logs every request so tests and benchmarks can assert on the
 calls a controller made.
@@ -31,6 +31,7 @@ from controller.sandbox.ec2_semantics import (
     check_delete_security_group,
 )
 from controller.sandbox.faults import FaultKind, FaultPlan
+from controller.sandbox.tag_semantics import check_request_tags
 from framework.clock import REAL_CLOCK, Clock
 
 SandboxService = Literal["ec2", "elbv2", "other"]
@@ -58,7 +59,7 @@ class RequestRecord:
     service: SandboxService
     operation: str
     status: int
-    outcome: str  # forwarded | throttled | fault | reset | dependency | duplicate | not-found
+    outcome: str  # forwarded | throttled | fault | reset | dependency | duplicate | not-found | invalid-tag
     params: dict[str, str] = field(default_factory=dict)
     region: str = ""
 
@@ -200,7 +201,7 @@ class AwsProxy:
 
         violation = await self._check_semantics(service, operation, region, access_key, params)
         if violation is not None:
-            outcome = _VIOLATION_OUTCOMES.get(violation.code, "duplicate")
+            outcome = violation.outcome or _VIOLATION_OUTCOMES.get(violation.code, "duplicate")
             log(violation.status, outcome)
             return error_response(service, violation.code, violation.message, violation.status)
 
@@ -222,6 +223,10 @@ class AwsProxy:
     async def _check_semantics(
         self, service: SandboxService, operation: str, region: str, access_key: str, params: dict[str, str]
     ) -> RuleViolation | None:
+        # Before the EC2-only checks: ELBv2 refuses bad tags too, and AWS validates input first.
+        invalid_tags = check_request_tags(service, operation, params)
+        if invalid_tags is not None:
+            return invalid_tags
         if service != "ec2":
             return None
         if operation == "DeleteSecurityGroup":
