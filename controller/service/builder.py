@@ -94,6 +94,8 @@ class ExistingLoadBalancer:
     security_group_ids: tuple[str, ...]
     scheme: Scheme
     """Kept when the Service names no scheme: a scheme change replaces the NLB (new DNS name)."""
+    subnet_ids: tuple[str, ...] = ()
+    """Kept, while the scheme stays, when the Service names no subnets (rather than re-discovered)."""
 
 
 @dataclass(frozen=True)
@@ -188,7 +190,7 @@ class ServiceModelBuilder:
             scheme=scheme,
             ip_address_type=ip_address_type,
             subnets=SubnetSelector.for_scheme(
-                parse_string_list(annotations.get(SVC_SUBNETS, "")), scheme, config.cluster_name
+                _subnets(annotations, scheme, existing), scheme, config.cluster_name
             ),
             tags=compose_resource_tags(stack_tags, LOAD_BALANCER_RESOURCE_ID, spec_tags),
         )
@@ -514,6 +516,17 @@ def _target_group_attributes(ctx: _Context, key: str) -> dict[str, str]:
                 f"failed to parse attribute {PRESERVE_CLIENT_IP_ATTRIBUTE}={value}: not a boolean",
             ) from None
     return attributes
+
+
+def _subnets(
+    annotations: Mapping[str, str], scheme: Scheme, existing: ExistingLoadBalancer | None
+) -> tuple[str, ...]:
+    """The subnets annotation; else, as upstream, the live NLB's own subnets while its scheme stays,
+    so subnet tags changed or added later do not move it; else empty (discovery by tags)."""
+    named = parse_string_list(annotations.get(SVC_SUBNETS, ""))
+    if named or existing is None or existing.scheme is not scheme:
+        return named
+    return existing.subnet_ids
 
 
 def _listens(service: Mapping[str, Any], ref: ObjectRef) -> list[_Listen]:

@@ -25,7 +25,7 @@ from typing import Any, Final, Protocol
 from controller.annotations import ModelBuildError
 from controller.aws.api import AwsApi
 from controller.config import ControllerConfig
-from controller.deploy.load_balancer import LoadBalancerDeployer
+from controller.deploy.load_balancer import LoadBalancerDeployer, subnet_ids_of
 from controller.metrics import LbcControllerMetrics
 from controller.model.load_balancer import Scheme
 from controller.model.stack import StackModel
@@ -86,6 +86,7 @@ class AwsExistingLoadBalancerFinder:
         return ExistingLoadBalancer(
             security_group_ids=tuple(str(g) for g in groups),
             scheme=Scheme(str(existing.description.get("Scheme"))),
+            subnet_ids=tuple(sorted(subnet_ids_of(existing.description))),
         )
 
 

@@ -288,6 +288,7 @@ async def test_existing_load_balancer_finder_reports_attached_sgs_and_scheme(wor
     found = await finder.find(stack)
     assert found is not None and list(found.security_group_ids) == lb["SecurityGroups"]
     assert found.scheme.value == lb["Scheme"] == "internet-facing"
+    assert sorted(found.subnet_ids) == sorted(zone["SubnetId"] for zone in lb["AvailabilityZones"])
 
 
 async def test_deploy_failure_is_reported_and_retried(world: World, aws_proxy: AwsProxy) -> None:
@@ -416,3 +417,18 @@ async def test_invalid_target_group_attribute_is_a_build_warning_that_leaves_the
     assert world.registry.get_sample_value("awslbc_controller_reconcile_errors_total", labels) == 1
     assert (await world.load_balancers(), await world.target_groups(), await world.tgbs()) == before
     assert (await world.service("attrs"))["status"] == status
+
+
+async def test_live_nlb_keeps_its_subnets_when_discovery_would_now_pick_others(world: World) -> None:
+    """As upstream, an NLB whose Service names no subnets keeps the subnets it has (while its scheme
+    stays) instead of being moved to whatever subnet discovery finds today."""
+    await world.create_service("placed", NLB_ANNOTATIONS)
+    assert await world.reconciler.reconcile(f"{NAMESPACE}/placed") == Result()
+    (lb,) = await world.load_balancers()
+    placed = sorted(zone["SubnetId"] for zone in lb["AvailabilityZones"])
+    assert len(placed) > 1
+    await world.api.call("ec2", "DeleteTags", Resources=[placed[0]], Tags=[{"Key": "kubernetes.io/role/elb"}])
+
+    assert await world.reconciler.reconcile(f"{NAMESPACE}/placed") == Result()
+    (still,) = await world.load_balancers()
+    assert sorted(zone["SubnetId"] for zone in still["AvailabilityZones"]) == placed

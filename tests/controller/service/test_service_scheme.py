@@ -99,3 +99,26 @@ async def test_invalid_scheme_annotations_name_key_and_value(
     with pytest.raises(InvalidAnnotationError) as raised:
         await build(lb_service(annotations=annotations), existing=existing(Scheme.INTERNAL))
     assert (raised.value.object_ref.key, raised.value.key, raised.value.value) == ("default/svc", key, value)
+
+
+@pytest.mark.parametrize(
+    ("annotations", "live_scheme", "want"),
+    [
+        # No subnets annotation and the same scheme: the live NLB's subnets, not discovery.
+        ({}, Scheme.INTERNAL, ("subnet-a", "subnet-b")),
+        # A scheme change replaces the NLB: its new subnets are discovered for the new scheme.
+        ({SVC_SCHEME: "internet-facing"}, Scheme.INTERNAL, ()),
+        # The annotation always wins.
+        (
+            {"service.beta.kubernetes.io/aws-load-balancer-subnets": "subnet-c"},
+            Scheme.INTERNAL,
+            ("subnet-c",),
+        ),
+    ],
+)
+async def test_existing_nlb_keeps_its_subnets_while_its_scheme_stays(
+    annotations: dict[str, str], live_scheme: Scheme, want: tuple[str, ...]
+) -> None:
+    live = ExistingLoadBalancer(("sg-managed",), live_scheme, subnet_ids=("subnet-a", "subnet-b"))
+    model = await build(lb_service(annotations=annotations), existing=live)
+    assert model.load_balancer.subnets.names_or_ids == want
