@@ -6,6 +6,11 @@ all TCP ports, as the CRD documentation says, instead of producing nothing (upst
 Named ports (``port: "http"``) are resolved per pod behind each endpoint SG, so one name may give
 several numbers (scenario 50). Node (instance) targets have no container ports: a named port there
 is an error, as upstream.
+
+A pod that declares no container port of that name gets no rule for it, and the other pods keep
+theirs (upstream fails the whole binding's rules instead, so one pod of a rolling update that renames
+the port would hold back every other pod's). ``pods_missing_named_ports`` names those pods so that
+the binding can be warned about them.
 """
 
 from __future__ import annotations
@@ -74,6 +79,35 @@ def _protocol(port_entry: Mapping[str, Any]) -> str:
         return _PROTOCOLS[raw.upper()]
     except KeyError:
         raise NetworkingSpecError(f"unsupported protocol {raw}, must be TCP or UDP") from None
+
+
+def _named_ports(networking: Mapping[str, Any]) -> set[str]:
+    return {
+        str(entry["port"])
+        for ingress in networking.get("ingress") or ()
+        for entry in ingress.get("ports") or ()
+        if isinstance(entry.get("port"), str)
+    }
+
+
+def _pod_key(pod: Mapping[str, Any]) -> str:
+    meta = pod.get("metadata") or {}
+    return f"{meta.get('namespace')}/{meta.get('name')}"
+
+
+def pods_missing_named_ports(
+    networking: Mapping[str, Any] | None, pods: Iterable[Mapping[str, Any]]
+) -> dict[str, list[str]]:
+    """Named port → sorted ``namespace/name`` of the pods with no container port of that name."""
+    names = _named_ports(networking or {})
+    missing: dict[str, list[str]] = {}
+    if not names:
+        return missing
+    for pod in pods:
+        declared = pod_named_ports(pod)
+        for name in names - declared.keys():
+            missing.setdefault(name, []).append(_pod_key(pod))
+    return {name: sorted(keys) for name, keys in sorted(missing.items())}
 
 
 def rules_for_endpoints(

@@ -4,10 +4,11 @@ Publishing only records this TGB's needs in the endpoint-SG registry, which enqu
 desired rules changed; the per-SG controller talks to EC2 (DESIGN difference 3). On any error nothing
 is published, so the TGB's previous contributions (and the rules on AWS) stay as they were.
 
-A source SG that does not exist is not such an error: the contributions are published all the same
-(so the registry knows what this TGB needs and can revoke what nobody needs), the per-SG controller
-leaves the rules from that source out until it exists, and ``MissingSourceGroupsError`` tells the
-reconciler to warn and look again later instead of reporting success.
+Two problems are not such errors: a source SG that does not exist, and pods that lack a named port.
+The contributions are published all the same (so the registry knows what this TGB needs and can
+revoke what nobody needs; the per-SG controller leaves the rules from a missing source out until it
+exists, and a pod without the port simply needs no rule for it), and ``UnappliedRulesError`` tells
+the reconciler to warn and look again later instead of reporting success.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from controller.endpointsg.contributions import (
     NetworkingSpecError,
     contributions_for_node_targets,
     contributions_for_pod_targets,
+    pods_missing_named_ports,
 )
 from controller.endpointsg.discovery import EndpointDiscoveryError, EndpointSGDiscovery, group_by_sg
 from controller.endpointsg.eni_sg import EniSecurityGroupError
@@ -39,16 +41,30 @@ class NetworkingError(Exception):
     """Endpoint SG rules could not be computed for this TGB; the message is for a Warning event."""
 
 
-class MissingSourceGroupsError(NetworkingError):
-    """Rules were published, but some source SGs do not exist, so their rules cannot be applied."""
+MAX_PODS_NAMED = 10
+"""Pods listed by name in one warning (a Warning's note is limited to 1 KiB)."""
 
-    def __init__(self, missing: frozenset[str]) -> None:
-        names = " ".join(sorted(missing))
-        super().__init__(
-            f"{SOURCE_GROUP_FIELD}: security group(s) [{names}] do not exist; "
-            "their rules are not applied until they do"
-        )
-        self.missing = missing
+
+class UnappliedRulesError(NetworkingError):
+    """The contributions were published, but some of the rules the spec asks for cannot be applied."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = tuple(problems)
+
+
+def missing_sources_problem(missing: frozenset[str]) -> str:
+    return (
+        f"{SOURCE_GROUP_FIELD}: security group(s) [{' '.join(sorted(missing))}] do not exist; "
+        "their rules are not applied until they do"
+    )
+
+
+def missing_named_port_problem(port: str, pod_keys: Sequence[str]) -> str:
+    """Upstream's "unable to find port <name> on pod <key>", for every such pod at once."""
+    shown = " ".join(pod_keys[:MAX_PODS_NAMED])
+    more = f" and {len(pod_keys) - MAX_PODS_NAMED} more" if len(pod_keys) > MAX_PODS_NAMED else ""
+    return f"unable to find port {port} on pods [{shown}]{more}: no rule opens it to them"
 
 
 def source_group_ids(networking: Mapping[str, Any]) -> frozenset[str]:
@@ -119,15 +135,21 @@ class BindingNetworking:
             contributions = contributions_for_pod_targets(binding.networking, pods_by_sg)
         except _EXPECTED_ERRORS as error:
             raise NetworkingError(str(error)) from error
-        return await self._publish(binding.key, binding.networking, contributions)
+        resolved = [pod for sg_pods in pods_by_sg.values() for pod in sg_pods]
+        problems = [
+            missing_named_port_problem(port, keys)
+            for port, keys in pods_missing_named_ports(binding.networking, resolved).items()
+        ]
+        return await self._publish(binding.key, binding.networking, contributions, problems)
 
     async def _publish(
         self,
         tgb_key: str,
         networking: Mapping[str, Any],
         contributions: Mapping[str, frozenset[EndpointRule]],
+        problems: Sequence[str] = (),
     ) -> frozenset[str]:
-        """Publish, then raise ``MissingSourceGroupsError`` if a needed source SG does not exist."""
+        """Publish, then raise ``UnappliedRulesError`` naming ``problems`` and the missing sources."""
         enqueued = self._rules.publish(tgb_key, contributions)
         # No endpoint (so no rule) needs no source: nothing to warn about.
         needed = source_group_ids(networking) if contributions else frozenset()
@@ -135,6 +157,7 @@ class BindingNetworking:
             missing = await self._discovery.missing_security_groups(needed)
         except AwsApiError as error:
             raise NetworkingError(str(error)) from error
-        if missing:
-            raise MissingSourceGroupsError(missing)
+        found = [missing_sources_problem(missing)] if missing else []
+        if found or problems:
+            raise UnappliedRulesError([*found, *problems])
         return enqueued

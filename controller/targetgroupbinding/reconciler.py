@@ -47,8 +47,8 @@ from controller.targetgroupbinding.model import (
 )
 from controller.targetgroupbinding.networking import (
     BindingNetworking,
-    MissingSourceGroupsError,
     NetworkingError,
+    UnappliedRulesError,
 )
 from controller.targetgroupbinding.targets import TargetRegistrar
 from framework import objects
@@ -161,8 +161,8 @@ class TargetGroupBindingReconciler:
                         binding, [e for e in endpoints if isinstance(e, NodeEndpoint)]
                     )
         except NetworkingError as error:
-            # A missing source SG is only this TGB's rules waiting: its targets still register.
-            if binding.target_type != TARGET_TYPE_IP and not isinstance(error, MissingSourceGroupsError):
+            # Rules that cannot be applied (a missing source SG) hold back only themselves.
+            if binding.target_type != TARGET_TYPE_IP and not isinstance(error, UnappliedRulesError):
                 self._fail(obj, REASON_FAILED_RECONCILE, "reconcile_targetgroupbinding_error", error)
                 raise
             # Tell the user, keep registering, look again soon (not counted as an error), and never

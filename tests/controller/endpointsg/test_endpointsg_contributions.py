@@ -12,6 +12,7 @@ from controller.endpointsg.contributions import (
     contributions_for_node_targets,
     contributions_for_pod_targets,
     parse_peer,
+    pods_missing_named_ports,
 )
 from controller.endpointsg.model import ALL_PORTS, EndpointRule, PortRange, Source, SourceKind
 
@@ -107,3 +108,22 @@ def test_unknown_protocol_is_an_error() -> None:
 def test_no_networking_contributes_nothing() -> None:
     assert contributions_for_node_targets(None, ["sg-n"]) == {}
     assert contributions_for_pod_targets(None, {"sg-p": [pod("a")]}) == {}
+
+
+def test_pods_missing_named_ports_are_listed_per_port() -> None:
+    def pod(name: str, *ports: tuple[str, int]) -> dict[str, Any]:
+        declared = [{"name": n, "containerPort": p} for n, p in ports]
+        return {"metadata": {"namespace": "ns", "name": name}, "spec": {"containers": [{"ports": declared}]}}
+
+    networking = {
+        "ingress": [
+            {
+                "from": [{"ipBlock": {"cidr": "10.0.0.0/8"}}],
+                "ports": [{"port": "http"}, {"port": "admin"}, {"port": 81}],
+            }
+        ]
+    }
+    pods = [pod("b", ("http", 80)), pod("a"), pod("c", ("http", 80), ("admin", 9000))]
+    assert pods_missing_named_ports(networking, pods) == {"admin": ["ns/a", "ns/b"], "http": ["ns/a"]}
+    assert pods_missing_named_ports({"ingress": [{"ports": [{"port": 80}]}]}, pods) == {}
+    assert pods_missing_named_ports(None, pods) == {}

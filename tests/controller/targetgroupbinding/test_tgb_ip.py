@@ -8,6 +8,7 @@ from typing import Any
 from tgb_harness import Harness
 
 from controller.endpointsg.discovery import POD_ENI_ANNOTATION
+from controller.targetgroupbinding.networking import missing_named_port_problem
 from framework import objects
 from framework.kube import ENDPOINT_SLICES, SERVICES
 
@@ -168,3 +169,56 @@ async def test_ip_networking_and_ambiguous_pod_eni_sgs(harness: Harness) -> None
         {"controller": "targetGroupBinding", "error_category": "reconcile_targetgroupbinding_error"},
     )
     assert errors is None  # a requeue is not a reconcile error
+
+
+async def test_pods_without_the_named_port_are_named_in_a_warning_and_the_others_keep_their_rule(
+    harness: Harness,
+) -> None:
+    """Upstream fails every rule of the binding when one pod lacks the named port; we keep the rules
+    of the pods that have it, and a FailedNetworkReconcile names the port and the pods without it
+    (the binding never reports success while that is so)."""
+    source_sg = await harness.security_group("alb")
+    pod_sg = await harness.security_group("pod")
+    enis = [await harness.branch_eni(pod_sg) for _ in range(3)]
+    declared: list[list[dict[str, Any]]] = [
+        [{"name": "http", "containerPort": 8080}],
+        [{"name": "metrics", "containerPort": 9090}],
+        [{"containerPort": 8080}],
+    ]
+    for index, ((eni, ip), ports) in enumerate(zip(enis, declared, strict=True)):
+        annotation = json.dumps([{"eniId": eni, "privateIp": ip}])
+        await harness.create_pod(
+            f"web-{index}", ip, annotations={POD_ENI_ANNOTATION: annotation}, ports=ports
+        )
+    await harness.create_service(
+        "web", [{"name": "http", "port": 80, "targetPort": "http"}], svc_type="ClusterIP"
+    )
+    await harness.create_slice(
+        "web", [(ip, f"web-{index}", True) for index, (_, ip) in enumerate(enis)], port=8080, port_name="http"
+    )
+    arn = await harness.target_group("web-tg", "ip")
+    await harness.create_binding(
+        "web", arn=arn, target_type="ip", service="web", port=80, networking=_networking(source_sg)
+    )
+    await harness.start()
+
+    async def warned() -> dict[str, Any]:
+        assert {str(r) for r in await harness.labelled_rules(pod_sg)} == {
+            f"tcp 8080-8080 from sg:{source_sg}"
+        }
+        assert await harness.targets(arn) == {(ip, 8080) for _, ip in enis}
+        events = {e["reason"]: e for e in await harness.events_for("web")}
+        assert "FailedNetworkReconcile" in events
+        return events["FailedNetworkReconcile"]
+
+    event = await harness.eventually(warned, "the rule of web-0 and a warning naming the others")
+    assert event["type"] == "Warning"
+    assert "unable to find port http on pods [default/web-1 default/web-2]" in event["note"]
+    assert "SuccessfullyReconciled" not in {e["reason"] for e in await harness.events_for("web")}
+
+
+def test_a_long_list_of_pods_without_the_port_is_cut_short() -> None:
+    keys = [f"default/web-{i:02d}" for i in range(25)]
+    problem = missing_named_port_problem("http", keys)
+    assert problem.startswith("unable to find port http on pods [default/web-00 ")
+    assert "default/web-09] and 15 more" in problem and "web-10" not in problem

@@ -188,8 +188,16 @@ class Harness:
         )
 
     async def create_pod(
-        self, name: str, ip: str, *, node: str = "", annotations: dict[str, str] | None = None
+        self,
+        name: str,
+        ip: str,
+        *,
+        node: str = "",
+        annotations: dict[str, str] | None = None,
+        ports: list[dict[str, Any]] | None = None,
     ) -> None:
+        """A running pod; its one container declares ``ports`` (default: ``http`` = 8080)."""
+        declared = [{"name": "http", "containerPort": 8080}] if ports is None else ports
         await self.client.create(
             PODS,
             {
@@ -198,9 +206,7 @@ class Harness:
                 "metadata": {"name": name, "annotations": annotations or {}},
                 "spec": {
                     "nodeName": node,
-                    "containers": [
-                        {"name": "app", "image": "app", "ports": [{"name": "http", "containerPort": 8080}]}
-                    ],
+                    "containers": [{"name": "app", "image": "app", "ports": declared}],
                 },
             },
             NAMESPACE,
