@@ -46,9 +46,17 @@ class EniInfo:
     prefixes: tuple[IpNetwork, ...] = ()
 
     def holds(self, ip: str) -> bool:
+        """Whether ``ip`` is one of this ENI's addresses or inside one of its prefixes.
+
+        A pod IP comes from the pod's status, which we do not control: one that is not an IP
+        address matches no ENI (the pod stays unresolved and is named as such), never an error.
+        """
         if ip in self.addresses:
             return True
-        address = ipaddress.ip_address(ip)
+        try:
+            address = ipaddress.ip_address(ip)
+        except ValueError:
+            return False
         return any(address in prefix for prefix in self.prefixes)
 
     @classmethod

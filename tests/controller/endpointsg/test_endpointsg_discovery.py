@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from controller.aws.api import AwsApi
 from controller.endpointsg.discovery import (
     EndpointDiscoveryError,
     EndpointSGDiscovery,
+    EniInfo,
     instance_id_from_provider_id,
 )
 from controller.endpointsg.eni_sg import EniSecurityGroupError, EniSGSelector
@@ -248,3 +250,21 @@ async def test_fargate_ips_are_looked_up_in_chunks_of_199(fleet: Fleet) -> None:
     with pytest.raises(EndpointDiscoveryError, match="cannot resolve pod ENI for pods"):
         await fleet.discovery().sgs_for_pods(pods, nodes)
     assert fleet.proxy.calls_by_operation()["DescribeNetworkInterfaces"] == 3  # ceil(400 / 199)
+
+
+def test_an_invalid_ip_is_held_by_no_eni() -> None:
+    eni = EniInfo("eni-1", ("sg-1",), 0, frozenset({"10.0.0.5"}), (ipaddress.ip_network("10.0.1.0/28"),))
+    assert eni.holds("10.0.0.5") and eni.holds("10.0.1.3")
+    for bad in ("", "not-an-ip", "10.0.1.300", "10.0.1.0/28"):
+        assert not eni.holds(bad)
+
+
+async def test_a_pod_with_an_invalid_ip_is_unresolved_not_a_crash(fleet: Fleet) -> None:
+    node_sg = await fleet.sg("node")
+    instance = await fleet.instance(node_sg)
+    nodes = {"n1": node("n1", instance["InstanceId"])}
+    good_ip = instance["NetworkInterfaces"][0]["PrivateIpAddress"]
+    pods = [pod("good", good_ip, "n1"), pod("bad", "not-an-ip", "n1")]
+    with pytest.raises(EndpointDiscoveryError, match=r"cannot resolve pod ENI for pods: \[ns/bad\]"):
+        await fleet.discovery().sgs_for_pods(pods, nodes)
+    assert await fleet.discovery().sgs_for_pods(pods[:1], nodes) == {"ns/good": node_sg}
