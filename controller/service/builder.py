@@ -251,24 +251,25 @@ class ServiceModelBuilder:
         return IpAddressType(raw)
 
     def _target_type(self, ref: ObjectRef, annotations: Mapping[str, str]) -> TargetType:
-        if annotations.get(SVC_LOAD_BALANCER_TYPE) == LOAD_BALANCER_TYPE_NLB_IP:
-            target_type = TargetType.IP
-        else:
-            raw = annotations.get(SVC_NLB_TARGET_TYPE)
-            if raw is None:
-                target_type = TargetType(self._config.default_target_type)
-            else:
-                try:
-                    target_type = TargetType(raw)
-                except ValueError:
-                    raise InvalidAnnotationError(
-                        ref, SVC_NLB_TARGET_TYPE, raw, "must be instance or ip"
-                    ) from None
-        if target_type is TargetType.IP and not self._config.feature_enabled("EnableIPTargetType"):
+        """Upstream's order: the ``EnableIPTargetType`` gate guards the target-type annotation (or
+        the default standing in for it), then the legacy ``nlb-ip`` type means ip targets whatever
+        the gate, then the target type itself."""
+        raw = annotations.get(SVC_NLB_TARGET_TYPE)
+        key, value = (
+            (SVC_NLB_TARGET_TYPE, raw)
+            if raw is not None
+            else ("--default-target-type", self._config.default_target_type)
+        )
+        if value == TargetType.IP.value and not self._config.feature_enabled("EnableIPTargetType"):
             raise InvalidAnnotationError(
-                ref, SVC_NLB_TARGET_TYPE, "ip", "unsupported targetType: ip when EnableIPTargetType is false"
+                ref, key, value, "unsupported targetType: ip when EnableIPTargetType is false"
             )
-        return target_type
+        if annotations.get(SVC_LOAD_BALANCER_TYPE) == LOAD_BALANCER_TYPE_NLB_IP:
+            return TargetType.IP
+        try:
+            return TargetType(value)
+        except ValueError:
+            raise InvalidAnnotationError(ref, key, value, "must be instance or ip") from None
 
     def _user_tags(self, ref: ObjectRef, annotations: Mapping[str, str]) -> dict[str, str]:
         raw = annotations.get(SVC_ADDITIONAL_TAGS)

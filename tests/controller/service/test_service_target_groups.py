@@ -70,11 +70,30 @@ async def test_ipv6_instance_target_group_gets_ipv6_legacy_rules() -> None:
     assert [peer.kind for peer in rule.peers] == [PeerKind.VPC_CIDRS_IPV6]
 
 
-async def test_ip_target_type_without_the_feature_gate_uses_upstream_text() -> None:
-    config = make_config(feature_gates={"EnableIPTargetType": False})
+@pytest.mark.parametrize(
+    ("annotations", "default", "key"),
+    [
+        ({SVC_NLB_TARGET_TYPE: "ip"}, "instance", SVC_NLB_TARGET_TYPE),
+        ({**NLB_IP, SVC_NLB_TARGET_TYPE: "ip"}, "instance", SVC_NLB_TARGET_TYPE),
+        ({}, "ip", "--default-target-type"),
+    ],
+)
+async def test_ip_target_type_without_the_feature_gate_names_its_source(
+    annotations: dict[str, str], default: str, key: str
+) -> None:
+    config = make_config(feature_gates={"EnableIPTargetType": False}, default_target_type=default)
     with pytest.raises(InvalidAnnotationError) as raised:
-        await build(lb_service(annotations={SVC_NLB_TARGET_TYPE: "ip"}), config=config)
+        await build(lb_service(annotations=annotations), config=config)
+    assert (raised.value.key, raised.value.value) == (key, "ip")
     assert raised.value.reason == "unsupported targetType: ip when EnableIPTargetType is false"
+
+
+async def test_legacy_nlb_ip_type_is_not_guarded_by_the_gate() -> None:
+    # Upstream's gate guards only the target-type annotation (or default): the legacy
+    # "nlb-ip" load balancer type still means ip targets with the gate off.
+    config = make_config(feature_gates={"EnableIPTargetType": False})
+    model = await build(lb_service(annotations=NLB_IP, load_balancer_class=None), config=config)
+    assert model.target_groups[0].target_type.value == "ip"
 
 
 def port_attributes(number: int) -> str:
