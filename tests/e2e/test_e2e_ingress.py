@@ -16,9 +16,12 @@ from conftest import StartController
 from e2e_harness import (
     controller_log_on_failure,
     delete_and_wait_gone,
+    delete_ingresses_and_wait,
     eventually,
     wait_for,
+    wait_for_load_balancer,
     wait_for_nothing_of_ours_left,
+    wait_for_warning,
 )
 from e2e_objects import (
     create_node_port_service,
@@ -26,11 +29,13 @@ from e2e_objects import (
     ingress_rules,
     labelled_node_rules,
     load_balancer_hostname,
+    mutating_operations,
     namespace_events,
     security_groups_named,
     tags_of,
 )
 
+from controller.annotations import ING_TAGS
 from controller.aws.client import AwsClient
 from controller.naming import (
     MANAGED_SG_DESCRIPTION,
@@ -141,5 +146,40 @@ async def test_ingress_gets_an_alb_with_its_security_groups_and_deleting_it_leav
             what="no LB, TG, SG or labelled rule of ours left",
             count_cidr_sources=False,
         )
+
+    assert running.process.returncode == 0, running.log()[-4000:]
+
+
+async def test_tags_aws_would_refuse_are_a_warning_and_create_nothing_until_fixed(
+    aws_proxy: AwsProxy,
+    aws_api: AwsClient,
+    kube: KubeClient,
+    namespace: str,
+    start_controller: StartController,
+) -> None:
+    """A quote (refused by ELBv2) and a 100 KB value (refused by EC2 and ELBv2) in the tags
+    annotation: a FailedBuildModel Warning naming the Ingress, the annotation and the tag key, and
+    no AWS call that changes anything. Once fixed, the ALB carries the tag."""
+    await create_node_port_service(kube, namespace, "echo")
+    bad_tags = 'team=say "hi", blob=' + "v" * 102400
+    aws_proxy.reset_counts()
+
+    async with start_controller() as running:
+        await kube.create(INGRESSES, ingress_manifest("tagged", "echo", {ING_TAGS: bad_tags}), namespace)
+        event = await wait_for_warning(
+            running, kube, namespace, "tagged", "FailedBuildModel", f"invalid {ING_TAGS}="
+        )
+        assert f"Ingress {namespace}/tagged" in event["note"], event["note"]
+        assert "the value of tag key 'team' contains '\"', which ELBv2 does not allow" in event["note"]
+        assert mutating_operations(aws_proxy) == [], "a refused tag must not change AWS"
+
+        current = await kube.get(INGRESSES, "tagged", namespace)
+        current["metadata"]["annotations"][ING_TAGS] = "team=say hi"
+        await kube.replace(INGRESSES, "tagged", current, namespace)
+        balancer = await wait_for_load_balancer(running, aws_api, kube, namespace, "tagged")
+        described = await aws_api.call("elbv2", "DescribeTags", ResourceArns=[balancer["LoadBalancerArn"]])
+        assert tags_of(described["TagDescriptions"][0])["team"] == "say hi"
+
+        await delete_ingresses_and_wait(running, kube, namespace, "tagged")
 
     assert running.process.returncode == 0, running.log()[-4000:]

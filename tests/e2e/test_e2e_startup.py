@@ -57,3 +57,27 @@ def test_missing_targetgroupbinding_crd_is_one_line_at_once(
     assert "Cannot start: the TargetGroupBinding CRD (targetgroupbindings.elbv2.k8s.aws" in line
     assert "install it with `kubectl apply -k config/crd`" in line
     assert elapsed < 30, f"took {elapsed:.0f}s: it must not wait for the cache-sync timeout"
+
+
+@pytest.mark.parametrize(
+    ("default_tags", "problem"),
+    [
+        ("team=two\nlines", "the value of tag key 'team' contains '\\n', which ELBv2 does not allow"),
+        ("aws:owner=me", "tag key 'aws:owner' starts with 'aws:', which AWS reserves"),
+        ("blob=" + "v" * 102400, "the value of tag key 'blob' is 102400 characters long"),
+    ],
+)
+def test_default_tags_aws_would_refuse_are_one_line_at_start_up(default_tags: str, problem: str) -> None:
+    """Every resource we create would carry them: refused before any Kubernetes or AWS call."""
+    result = subprocess.run(
+        [sys.executable, "-m", "controller", "--cluster-name=c", f"--default-tags={default_tags}"],
+        cwd=REPO,
+        env={k: v for k, v in os.environ.items() if k != "KUBECONFIG"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2, result.stderr
+    [line] = result.stderr.splitlines()
+    assert f"invalid --default-tags: {problem}" in line, line
+    assert len(line) < 400, line
