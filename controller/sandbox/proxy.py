@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from types import TracebackType
@@ -23,6 +24,7 @@ from aiohttp import web
 
 from controller.aws.throttle import TokenBucket
 from controller.sandbox.aws_errors import error_response, throttling_response
+from controller.sandbox.client_settings import SANDBOX_CREDENTIALS
 from controller.sandbox.ec2_semantics import (
     MotoBackend,
     RuleViolation,
@@ -31,6 +33,7 @@ from controller.sandbox.ec2_semantics import (
     check_delete_security_group,
 )
 from controller.sandbox.faults import FaultKind, FaultPlan
+from controller.sandbox.seed import SANDBOX_REGION
 from controller.sandbox.tag_semantics import check_request_tags
 from framework.clock import REAL_CLOCK, Clock
 
@@ -112,6 +115,22 @@ class AwsProxy:
 
     def clear_throttles(self) -> None:
         self._throttles.clear()
+
+    # ---- what AWS does by itself ---------------------------------------------------------
+
+    async def tag_as_aws(
+        self,
+        resource_id: str,
+        tags: Mapping[str, str],
+        *,
+        region: str = SANDBOX_REGION,
+        access_key: str = SANDBOX_CREDENTIALS.access_key_id,
+    ) -> None:
+        """Put EC2 tags on ``resource_id`` the way AWS services do for themselves (CloudFormation's
+        ``aws:`` tags), which the proxy refuses to any caller: straight to moto, neither checked
+        nor counted."""
+        ec2 = await self._backend.client("ec2", region, access_key)
+        await ec2.create_tags(Resources=[resource_id], Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
 
     # ---- observations --------------------------------------------------------------------
 

@@ -278,15 +278,11 @@ async def test_managed_sg_drift_is_repaired_and_a_switch_to_custom_sg_detaches_b
         # Scenario 6: with default feature gates --default-tags win over the annotation.
         assert tags_of(managed_sg)["team"] == "a"
 
-        # Drift made by hand: an AWS-owned tag, a stray tag and an extra inbound rule.
+        # Drift made by hand: an AWS-owned tag (only AWS may set one), a stray tag and an extra
+        # inbound rule.
+        await aws_proxy.tag_as_aws(managed_sg_id, {"aws:cloudformation:stack-name": "by-hand"})
         await aws_api.call(
-            "ec2",
-            "CreateTags",
-            Resources=[managed_sg_id],
-            Tags=[
-                {"Key": "aws:cloudformation:stack-name", "Value": "by-hand"},
-                {"Key": "foo", "Value": "bar"},
-            ],
+            "ec2", "CreateTags", Resources=[managed_sg_id], Tags=[{"Key": "foo", "Value": "bar"}]
         )
         await aws_api.call(
             "ec2",

@@ -226,11 +226,12 @@ async def test_existing_managed_sg_is_adopted_and_only_our_tags_are_reconciled(
             **stack.resource_tags(MANAGED_SG_RESOURCE_ID),
             "foo": "bar",
             "team": "b",
-            "aws:cloudformation:stack-name": "infra",
             "cost-center": "external",
             f"kubernetes.io/cluster/{sandbox_vpc.cluster_name}": "owned",
         },
     )
+    # A tag only AWS itself can set (no caller may use the aws: prefix).
+    await aws_proxy.tag_as_aws(existing, {"aws:cloudformation:stack-name": "infra"})
     aws_proxy.reset_counts()
 
     result = await make_deployer(external_managed_tags=("cost-center",)).deploy(

@@ -51,12 +51,13 @@ async def test_scenario_7_tag_reconcile_spares_aws_external_and_legacy_keys(
         "ingress.k8s.aws/stack": "default/old",
         "foo": "bar",
         "team": "ops",
-        "aws:cloudformation:stack-name": "infra",
         f"kubernetes.io/cluster/{cluster}": "owned",
         "ingress.k8s.aws/cluster": cluster,
         "kubernetes.io/ingress-name": "web",
     }
     group_id = await create_sg(aws_api, sandbox_vpc.vpc_id, "managed", current)
+    # A tag only AWS itself can set (no caller may use the aws: prefix).
+    await aws_proxy.tag_as_aws(group_id, {"aws:cloudformation:stack-name": "infra"})
     desired = {"elbv2.k8s.aws/cluster": cluster, "ingress.k8s.aws/stack": "default/web", "env": "prod"}
     aws_proxy.reset_counts()
 
