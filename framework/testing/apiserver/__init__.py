@@ -16,9 +16,14 @@ ownerReferences (propagationPolicy is accepted and validated, but dependents are
 graceful pod termination (pods without finalizers go at once), server-side apply
 (`application/apply-patch+yaml` answers 415), dry-run (400), `fieldValidation=Strict`
 unknown-field checks, CRD schema validation/pruning and version conversion (served versions share
-one storage; only `apiVersion` is rewritten), Table output and aggregated discovery (kubectl falls
-back to plain lists and legacy discovery). Deleting a CRD removes its objects at once, finalizers
-or not; deleting a namespace deletes its contents immediately and the namespace once it is empty.
+one storage; only `apiVersion` is rewritten), aggregated discovery (kubectl falls back to legacy
+discovery) and the PartialObjectMetadata conversions. Deleting a CRD removes its objects at once,
+finalizers or not; deleting a namespace deletes its contents immediately and the namespace once it
+is empty.
+
+`kubectl get` output is served as the real server serves it: `Table` responses (get, list and
+watch) with the built-in printers' columns, and NAME + `additionalPrinterColumns` for custom
+resources (see `tables`).
 """
 
 from .faults import FaultInjector, FaultRule, RequestInfo, RequestLog, RequestRecord

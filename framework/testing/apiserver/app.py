@@ -11,13 +11,14 @@ from typing import Any
 
 from aiohttp import web
 
-from . import discovery, errors
+from . import discovery, errors, tables
 from .errors import ApiError
 from .faults import FaultInjector, RequestInfo, RequestLog
-from .listing import ListRequest, list_objects, parse_resource_version
+from .listing import ListRequest, list_objects, list_page, parse_resource_version
 from .registry import ObjectRegistry, Target, decode_body
 from .selectors import FieldSelector, LabelSelector
-from .watch import WatchHub, WatchRequest
+from .store import Entry
+from .watch import WatchEncoding, WatchHub, WatchRequest
 
 JSON = "application/json"
 _BODY_TYPES = [JSON, "application/yaml"]
@@ -281,6 +282,10 @@ class Handlers:
             return await self._list_or_watch(request, target, watching=verb == "watch")
         if verb == "get":
             entry = self.registry.get(target)
+            table = self._table_options(request)
+            if table is not None:
+                metadata = {"resourceVersion": entry.obj["metadata"].get("resourceVersion", "")}
+                return json_response(self._table(target, [entry], metadata, table))
             return json_response(self.registry.render(entry, target))
         # A collection takes POST and DELETE; an object PUT, PATCH and DELETE; anything else is
         # a method the route does not have.
@@ -322,6 +327,19 @@ class Handlers:
                 raise errors.method_not_allowed()
             return await self._delete_collection(request, target)
         raise errors.method_not_allowed()
+
+    @staticmethod
+    def _table_options(request: web.Request) -> tables.TableOptions | None:
+        """The Table the client asked for in its Accept header (what kubectl get does), if any."""
+        api_version = tables.negotiate_table(request.headers.get("Accept", ""))
+        return None if api_version is None else tables.table_options(api_version, request.query)
+
+    def _table(
+        self, target: Target, entries: list[Entry], metadata: dict[str, Any], options: tables.TableOptions
+    ) -> dict[str, Any]:
+        printer = tables.printer_for(target.resource, target.version)
+        sources = [tables.TableRowSource(entry.obj, self.registry.view(entry, target)) for entry in entries]
+        return tables.build_table(printer, sources, metadata, options, self.registry.current_time())
 
     @staticmethod
     def _success(target: Target, uid: str) -> dict[str, Any]:
@@ -388,6 +406,10 @@ class Handlers:
             request_ = ListRequest(
                 target, labels, fields, resource_version, match, max(0, limit), query.get("continue", "")
             )
+            table = self._table_options(request)
+            if table is not None:
+                page = list_page(self.registry, request_)
+                return json_response(self._table(target, page.entries, page.metadata, table))
             return json_response(list_objects(self.registry, request_))
         if resource_version not in ("", "0"):
             parse_resource_version(resource_version)
@@ -410,7 +432,17 @@ class Handlers:
         watch_request = WatchRequest(
             target, labels, fields, resource_version, allow_bookmarks, send_initial, timeout
         )
-        return await self.state.hub.serve(request, watch_request)
+        table = self._table_options(request)
+        encoding = None
+        if table is not None:
+            stream = tables.TableStream(
+                tables.printer_for(target.resource, target.version),
+                table,
+                self.registry.view,
+                self.registry.current_time,
+            )
+            encoding = WatchEncoding(stream.object, stream.bookmark)
+        return await self.state.hub.serve(request, watch_request, encoding)
 
     async def _delete_collection(self, request: web.Request, target: Target) -> web.Response:
         labels, fields = self._selectors(request, target)

@@ -71,7 +71,29 @@ def _select(request: ListRequest, entries: Iterator[Entry]) -> Iterator[Entry]:
         yield entry
 
 
+@dataclass(frozen=True)
+class ListPage:
+    """The entries of one LIST response and its list metadata (resourceVersion, continue, ...)."""
+
+    entries: list[Entry]
+    metadata: dict[str, object]
+
+
 def list_objects(registry: ObjectRegistry, request: ListRequest) -> bytes:
+    page = list_page(registry, request)
+    target = request.target
+    if target.resource.builtin:
+        items = b",".join(registry.render_list_item(entry, target) for entry in page.entries)
+    else:
+        items = b",".join(registry.render(entry, target) for entry in page.entries)
+    head = json.dumps(
+        {"kind": target.resource.list_kind, "apiVersion": target.api_version, "metadata": page.metadata},
+        separators=(",", ":"),
+    ).encode()
+    return head[:-1] + b',"items":[' + items + b"]}"
+
+
+def list_page(registry: ObjectRegistry, request: ListRequest) -> ListPage:
     store = registry.store
     target = request.target
     resource_key = target.resource.storage_key
@@ -118,15 +140,7 @@ def list_objects(registry: ObjectRegistry, request: ListRequest) -> bytes:
             metadata["remainingItemCount"] = 1 + sum(1 for _ in selected)
     else:
         page = first
-    if target.resource.builtin:
-        items = b",".join(registry.render_list_item(entry, target) for entry in page)
-    else:
-        items = b",".join(registry.render(entry, target) for entry in page)
-    head = json.dumps(
-        {"kind": target.resource.list_kind, "apiVersion": target.api_version, "metadata": metadata},
-        separators=(",", ":"),
-    ).encode()
-    return head[:-1] + b',"items":[' + items + b"]}"
+    return ListPage(page, metadata)
 
 
 def _take(entries: Iterator[Entry], limit: int) -> Iterator[Entry]:

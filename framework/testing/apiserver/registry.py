@@ -153,6 +153,9 @@ class ObjectRegistry:
     def now(self) -> str:
         return format_time(self._clock())
 
+    def current_time(self) -> datetime:
+        return self._clock()
+
     def render(self, entry: Entry, target: Target) -> bytes:
         """The object as JSON in the requested version (served versions share one storage)."""
         if entry.obj.get("apiVersion") == target.api_version and not is_converted(target.resource):

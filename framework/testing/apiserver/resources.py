@@ -11,6 +11,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .table_docs import FIELD_DOCS
+
 ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
 SUBRESOURCE_VERBS = ("get", "patch", "update")
 
@@ -31,6 +33,29 @@ _EVENT_FIELDS = frozenset(
         "source",
         "type",
     }
+)
+
+
+@dataclass(frozen=True)
+class PrinterColumn:
+    """One of a CustomResourceDefinition version's `additionalPrinterColumns`."""
+
+    name: str
+    type: str
+    json_path: str
+    description: str = ""
+    format: str = ""
+    priority: int = 0
+
+
+# What a CRD version without additionalPrinterColumns prints besides the name.
+DEFAULT_PRINTER_COLUMNS = (
+    PrinterColumn(
+        "Age",
+        "date",
+        ".metadata.creationTimestamp",
+        FIELD_DOCS["ObjectMeta.creationTimestamp"],
+    ),
 )
 
 
@@ -58,6 +83,8 @@ class ResourceType:
     # the fields), so errors that name the kind (422 Invalid, precondition conflicts) say `Event`,
     # not `Event.events.k8s.io`.
     internal_group: str | None = None
+    # Custom resources: each served version's printer columns (`kubectl get` output).
+    printer_columns: Mapping[str, tuple[PrinterColumn, ...]] = field(default_factory=dict)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -234,6 +261,21 @@ def version_priority(version: str) -> tuple[int, int, int, str]:
     return (stability, -major, -minor, "")
 
 
+def _printer_columns(version: Mapping[str, Any]) -> tuple[PrinterColumn, ...]:
+    columns = tuple(
+        PrinterColumn(
+            name=str(column.get("name", "")),
+            type=str(column.get("type", "")),
+            json_path=str(column.get("jsonPath", "")),
+            description=str(column.get("description") or ""),
+            format=str(column.get("format") or ""),
+            priority=int(column.get("priority") or 0),
+        )
+        for column in version.get("additionalPrinterColumns") or ()
+    )
+    return columns or DEFAULT_PRINTER_COLUMNS
+
+
 def resource_from_crd(crd: Mapping[str, Any]) -> ResourceType:
     """Build the served resource for a (validated) CustomResourceDefinition."""
     spec = crd["spec"]
@@ -248,6 +290,7 @@ def resource_from_crd(crd: Mapping[str, Any]) -> ResourceType:
             if path:
                 selectable[path] = path
     return ResourceType(
+        printer_columns={str(v["name"]): _printer_columns(v) for v in served},
         group=spec["group"],
         versions=versions,
         plural=names["plural"],

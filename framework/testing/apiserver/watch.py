@@ -8,6 +8,7 @@ import contextlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 
@@ -31,6 +32,25 @@ class WatchRequest:
     timeout_seconds: float | None
 
 
+ObjectEncoder = Callable[[Entry, Target], bytes]
+BookmarkEncoder = Callable[[Target, dict[str, Any]], bytes]
+
+
+def plain_bookmark(target: Target, metadata: dict[str, Any]) -> bytes:
+    """A bookmark's object: the kind with nothing but the metadata (resourceVersion, annotations)."""
+    obj = {"kind": target.resource.kind, "apiVersion": target.api_version, "metadata": metadata}
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
+@dataclass(frozen=True)
+class WatchEncoding:
+    """How one watch renders its events' objects: as the objects themselves, or (kubectl get -w)
+    each as a Table, bookmarks included."""
+
+    object: ObjectEncoder
+    bookmark: BookmarkEncoder = plain_bookmark
+
+
 @dataclass(frozen=True)
 class _Close:
     abort: bool
@@ -42,9 +62,9 @@ _WAKE = b""  # queued to wake a waiting stream after `close()`
 class Watcher:
     """One open watch. Events reach it synchronously from the store, in commit order."""
 
-    def __init__(self, request: WatchRequest, render: Callable[[Entry, Target], bytes], min_rv: int) -> None:
+    def __init__(self, request: WatchRequest, encoding: WatchEncoding, min_rv: int) -> None:
         self.request = request
-        self._render = render
+        self.encoding = encoding
         self.min_rv = min_rv
         self.queue: asyncio.Queue[bytes] = asyncio.Queue()
         self.running = asyncio.Event()
@@ -72,7 +92,7 @@ class Watcher:
             b'{"type":"'
             + event_type.encode()
             + b'","object":'
-            + self._render(entry, self.request.target)
+            + self.encoding.object(entry, self.request.target)
             + b"}\n"
         )
 
@@ -104,12 +124,12 @@ class Watcher:
         self.queue.put_nowait(_WAKE)
 
 
-def bookmark_line(target: Target, rv: int, *, initial_events_end: bool = False) -> bytes:
-    metadata: dict[str, object] = {"resourceVersion": str(rv)}
+def bookmark_line(watcher: Watcher, rv: int, *, initial_events_end: bool = False) -> bytes:
+    metadata: dict[str, Any] = {"resourceVersion": str(rv)}
     if initial_events_end:
         metadata["annotations"] = {"k8s.io/initial-events-end": "true"}
-    obj = {"kind": target.resource.kind, "apiVersion": target.api_version, "metadata": metadata}
-    return json.dumps({"type": "BOOKMARK", "object": obj}, separators=(",", ":")).encode() + b"\n"
+    obj = watcher.encoding.bookmark(watcher.request.target, metadata)
+    return b'{"type":"BOOKMARK","object":' + obj + b"}\n"
 
 
 def error_line(error: ApiError) -> bytes:
@@ -119,11 +139,9 @@ def error_line(error: ApiError) -> bytes:
 class WatchHub:
     """Opens watches against the store and keeps track of them for the test hooks."""
 
-    def __init__(
-        self, store: Store, render: Callable[[Entry, Target], bytes], bookmark_interval: float
-    ) -> None:
+    def __init__(self, store: Store, render: ObjectEncoder, bookmark_interval: float) -> None:
         self._store = store
-        self._render = render
+        self._encoding = WatchEncoding(render)
         self.bookmark_interval = bookmark_interval
         self._watchers: set[Watcher] = set()
         self.stalled: set[str | None] = set()
@@ -157,7 +175,10 @@ class WatchHub:
     def _is_stalled(self, watcher: Watcher) -> bool:
         return None in self.stalled or watcher.resource_plural in self.stalled
 
-    async def serve(self, http_request: web.Request, request: WatchRequest) -> web.StreamResponse:
+    async def serve(
+        self, http_request: web.Request, request: WatchRequest, encoding: WatchEncoding | None = None
+    ) -> web.StreamResponse:
+        encoding = encoding or self._encoding
         response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
         response.enable_chunked_encoding()
         resource_key = request.target.resource.storage_key
@@ -166,7 +187,7 @@ class WatchHub:
         # Everything from here to `subscribe` runs without awaiting, so no event can slip between
         # the state/replay we send and the live events the watcher receives.
         if request.resource_version in ("", "0") or request.send_initial_events:
-            watcher = Watcher(request, self._render, self._store.current_rv)
+            watcher = Watcher(request, encoding, self._store.current_rv)
             initial = [
                 watcher.line("ADDED", entry)
                 for entry in self._store.iterate(resource_key, request.target.namespace or None)
@@ -175,7 +196,7 @@ class WatchHub:
             initial_end_bookmark = request.send_initial_events
         else:
             start_rv = int(request.resource_version)
-            watcher = Watcher(request, self._render, start_rv)
+            watcher = Watcher(request, encoding, start_rv)
             try:
                 replay = self._store.events_after(start_rv)
             except HistoryExpired as exc:
@@ -220,7 +241,7 @@ class WatchHub:
         if initial_end_bookmark and watcher.closing is None:
             # The state sent is the one at the watcher's start version; events after it may be
             # queued already, so the bookmark must not claim anything newer.
-            await response.write(bookmark_line(request.target, watcher.min_rv, initial_events_end=True))
+            await response.write(bookmark_line(watcher, watcher.min_rv, initial_events_end=True))
         deadline = None if request.timeout_seconds is None else loop.time() + request.timeout_seconds
         next_bookmark = loop.time() + self.bookmark_interval if request.allow_bookmarks else None
         while watcher.closing is None:
@@ -235,7 +256,7 @@ class WatchHub:
                 if next_bookmark is not None and loop.time() >= next_bookmark:
                     if watcher.running.is_set():
                         # The queue is empty, so every event up to the current version has been sent.
-                        await response.write(bookmark_line(request.target, self._store.current_rv))
+                        await response.write(bookmark_line(watcher, self._store.current_rv))
                     next_bookmark = loop.time() + self.bookmark_interval
                 continue
             await watcher.running.wait()

@@ -53,11 +53,12 @@ async def raw_request(
     *,
     body: bytes | None = None,
     content_type: str | None = None,
+    accept: str = "application/json",
 ) -> tuple[int, Any]:
     """Send exactly these bytes (e.g. malformed JSON) with the client's connection and credentials;
     returns the status and the decoded JSON body (or text when it is not JSON)."""
     configuration = api_client.configuration
-    headers = {"Accept": "application/json"}
+    headers = {"Accept": accept}
     for setting in (await configuration.auth_settings()).values():
         headers[setting["key"]] = setting["value"]
     if content_type is not None:

@@ -21,6 +21,7 @@ KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
 
 class Kubectl:
     def __init__(self, apiserver: ApiServerHandle, cache_dir: pathlib.Path, namespace: str) -> None:
+        self.namespace = namespace
         self._base = [
             KUBECTL,
             "--kubeconfig",
@@ -227,3 +228,38 @@ async def test_custom_resources_after_applying_their_crd(kubectl: Kubectl, tmp_p
         assert code != 0 and "strategic-merge-patch" in err
     finally:
         await kubectl.run("delete", "-f", str(crd), "--ignore-not-found")
+
+
+async def test_get_events_prints_the_server_side_columns(kubectl: Kubectl, tmp_path: pathlib.Path) -> None:
+    # kubectl prints whatever columns the server's Table has; without server-side printing it
+    # would fall back to NAME and AGE and hide why something happened.
+    manifest = tmp_path / "event.yaml"
+    manifest.write_text(
+        textwrap.dedent("""\
+        apiVersion: events.k8s.io/v1
+        kind: Event
+        metadata: {name: web.1}
+        eventTime: "2026-01-01T00:00:00.000000Z"
+        reportingController: example.com/controller
+        reportingInstance: controller-0
+        action: Reconcile
+        reason: FailedDeploy
+        type: Warning
+        note: could not reach the load balancer
+        regarding: {kind: Service, name: web, namespace: NAMESPACE}
+        """).replace("NAMESPACE", kubectl.namespace)
+    )
+    await kubectl.run("create", "-f", str(manifest))
+    for resource in ("events", "events.events.k8s.io"):
+        _, out, _ = await kubectl.run("get", resource)
+        header, row = out.splitlines()
+        assert header.split() == ["LAST", "SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"], out
+        assert row.split()[1:] == [
+            "Warning",
+            "FailedDeploy",
+            "service/web",
+            *["could", "not", "reach", "the", "load", "balancer"],
+        ]
+    _, out, _ = await kubectl.run("get", "events", "-o", "wide")
+    header = out.splitlines()[0]
+    assert "SOURCE" in header and "COUNT" in header and "example.com/controller, controller-0" in out
