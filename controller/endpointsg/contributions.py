@@ -53,7 +53,9 @@ def parse_peer(peer: Mapping[str, Any]) -> Source:
         except ValueError as exc:
             raise NetworkingSpecError(f"invalid CIDR address: {cidr}") from exc
         kind = SourceKind.IPV6_CIDR if network.version == 6 else SourceKind.IPV4_CIDR
-        # AWS keeps CIDRs in canonical form (host bits cleared); compare in the same form.
+        # Sent in canonical form (host bits cleared): that is what AWS stores and describes whatever
+        # it is given. Upstream sends the text as written; rule identity compares canonical forms,
+        # so either way a rule is recognised as present and never re-added or revoked.
         return Source(kind, str(network))
     raise NetworkingSpecError("either ipBlock or securityGroup should be specified")
 

@@ -4,11 +4,13 @@ AWS groups an ingress permission's sources (``IpRanges``, ``Ipv6Ranges``, ``Pref
 ``UserIdGroupPairs``) under one protocol/port range, but it stores, deduplicates and counts rules
 one source at a time. We compare rules the same way: a ``Rule`` has exactly one source, and its
 identity (``==``/``hash``) is protocol + ports + source, never the description, so a rule that
-differs only by description is "already there" (reference §1.7, §4.6).
+differs only by description is "already there" (reference §1.7, §4.6). A CIDR source compares in
+the canonical form AWS stores, whatever text it was written in.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -28,14 +30,40 @@ def normalize_protocol(protocol: str) -> str:
     return _PROTOCOL_NAMES.get(lowered, lowered)
 
 
+def canonical_cidr(cidr: str) -> str:
+    """The CIDR as AWS stores it: host bits cleared, IPv6 compressed in lower case.
+
+    AWS canonicalises every rule CIDR it is given: ``192.168.1.1/16`` is stored, described and
+    de-duplicated as ``192.168.0.0/16``. Text that is not a CIDR is returned unchanged.
+    """
+    try:
+        return str(ipaddress.ip_network(cidr.strip(), strict=False))
+    except ValueError:
+        return cidr
+
+
 @dataclass(frozen=True, order=True)
 class Ipv4CidrSource:
-    cidr: str
+    """Identity is the canonical network (what AWS keeps), so ``192.168.1.1/16`` written by a user
+    equals the ``192.168.0.0/16`` AWS describes and no pass re-adds or revokes it; ``cidr`` is the
+    text as given or as AWS reported it, and is what requests send."""
+
+    cidr: str = field(compare=False)
+    network: str = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "network", canonical_cidr(self.cidr))
 
 
 @dataclass(frozen=True, order=True)
 class Ipv6CidrSource:
-    cidr: str
+    """As ``Ipv4CidrSource``: identity is the canonical network, ``cidr`` the text sent."""
+
+    cidr: str = field(compare=False)
+    network: str = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "network", canonical_cidr(self.cidr))
 
 
 @dataclass(frozen=True, order=True)

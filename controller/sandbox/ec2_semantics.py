@@ -10,10 +10,14 @@
   that pair, after the permissions before it were already added. AWS applies a request entirely or
   not at all: it answers ``InvalidGroup.NotFound`` ("The security group 'sg-...' does not exist",
   naming the missing source) and adds nothing.
+* Gap 4: moto keeps a rule's CIDR as written. AWS canonicalises IPv4 and IPv6 CIDRs (host bits
+  cleared: ``192.168.1.1/16`` is stored, described, de-duplicated and revoked as ``192.168.0.0/16``),
+  so the proxy rewrites the CIDRs of Authorize/Revoke requests to that form before moto sees them.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Mapping
 from contextlib import AsyncExitStack
@@ -27,6 +31,17 @@ from controller.aws.session import new_session
 _PROTOCOL_NAMES = {"6": "tcp", "17": "udp", "1": "icmp", "58": "icmpv6", "all": "-1"}
 _PERMISSION_KEY = re.compile(r"^IpPermissions\.(\d+)\.(.+)$")
 _GROUP_PAIR_KEY = re.compile(r"^Groups\.(\d+)\.GroupId$")
+_CIDR_KEY = re.compile(
+    r"^(?:IpPermissions\.\d+\.(?:IpRanges\.\d+\.CidrIp|Ipv6Ranges\.\d+\.CidrIpv6)|CidrIp)$"
+)
+CIDR_CANONICALISING_OPERATIONS = frozenset(
+    {
+        "AuthorizeSecurityGroupIngress",
+        "AuthorizeSecurityGroupEgress",
+        "RevokeSecurityGroupIngress",
+        "RevokeSecurityGroupEgress",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -171,6 +186,25 @@ async def _live_interfaces(ec2: Any, interfaces: list[dict[str, Any]]) -> list[d
                 if instance.get("State", {}).get("Name") not in ("shutting-down", "terminated"):
                     live.extend(doomed_by_instance.get(instance["InstanceId"], []))
     return live
+
+
+def canonical_cidr_params(params: list[tuple[str, str]]) -> list[tuple[str, str]] | None:
+    """The request's parameters with every rule CIDR in AWS's canonical form, or None if none changed.
+
+    A value that is not a CIDR is left for moto to reject, as AWS would.
+    """
+    changed = False
+    result: list[tuple[str, str]] = []
+    for key, value in params:
+        if _CIDR_KEY.match(key):
+            try:
+                canonical = str(ipaddress.ip_network(value, strict=False))
+            except ValueError:
+                canonical = value
+            changed = changed or canonical != value
+            value = canonical
+        result.append((key, value))
+    return result if changed else None
 
 
 def requested_group_pairs(params: Mapping[str, str]) -> list[tuple[PortSpec, str]]:

@@ -1,7 +1,8 @@
 """An aiohttp proxy in front of moto that makes it answer like AWS.
 
 It adds what moto lacks (DependencyViolation, duplicate group-pair detection, atomic authorizes
-that name a missing source group, EC2's and ELBv2's refusal of tags beyond their limits), enforces
+that name a missing source group, canonical rule CIDRs, EC2's and ELBv2's refusal of tags beyond
+their limits), enforces
 per-operation token buckets and answers throttling errors the way EC2 and ELBv2 do, injects
 scripted faults, and counts and logs every request so tests and benchmarks can assert on the
 calls a controller made.
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from types import TracebackType
 from typing import Literal
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 import aiohttp
 from aiohttp import web
@@ -26,8 +27,10 @@ from controller.aws.throttle import TokenBucket
 from controller.sandbox.aws_errors import error_response, throttling_response
 from controller.sandbox.client_settings import SANDBOX_CREDENTIALS
 from controller.sandbox.ec2_semantics import (
+    CIDR_CANONICALISING_OPERATIONS,
     MotoBackend,
     RuleViolation,
+    canonical_cidr_params,
     check_authorize_duplicate_pairs,
     check_authorize_source_groups,
     check_delete_security_group,
@@ -224,6 +227,8 @@ class AwsProxy:
             log(violation.status, outcome)
             return error_response(service, violation.code, violation.message, violation.status)
 
+        if service == "ec2" and operation in CIDR_CANONICALISING_OPERATIONS:
+            body = _with_canonical_cidrs(body)
         response = await self._forward(request, body)
         log(response.status, "forwarded")
         return response
@@ -280,6 +285,13 @@ class AwsProxy:
         region: str,
     ) -> None:
         self.request_log.append(RequestRecord(service, operation, status, outcome, params, region))
+
+
+def _with_canonical_cidrs(body: bytes) -> bytes:
+    """The form body with rule CIDRs as AWS stores them (moto keeps them as written)."""
+    params = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
+    canonical = canonical_cidr_params(params)
+    return body if canonical is None else urlencode(canonical).encode()
 
 
 def _identify(request: web.Request, params: dict[str, str]) -> tuple[SandboxService, str, str]:

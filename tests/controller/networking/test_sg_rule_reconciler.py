@@ -347,3 +347,31 @@ async def test_concurrent_fresh_reconciles_share_batched_reads(
     await asyncio.gather(*(reconciler.reconcile(gid, [OPEN_80], fresh_read=True) for gid in ids))
 
     assert operations(aws_proxy) == ["DescribeSecurityGroups"]
+
+
+async def test_a_cidr_with_host_bits_converges_to_what_aws_stores_without_a_loop(
+    aws_api: AwsApi,
+    aws_proxy: AwsProxy,
+    sandbox_vpc: SandboxVpc,
+    sg_reader: SecurityGroupReader,
+    reconciler: SecurityGroupRuleReconciler,
+) -> None:
+    """``inbound-cidrs: 10.0.0.1/8`` is sent as written (as upstream) and AWS stores 10.0.0.0/8: the
+    next pass must see it as present, not authorize it again (InvalidPermission.Duplicate, forever)
+    nor revoke it as unwanted."""
+    group_id = await create_sg(aws_api, sandbox_vpc.vpc_id, "frontend")
+    desired = [
+        Rule.of("tcp", 80, 80, Ipv4CidrSource("10.0.0.1/8")),
+        Rule.of("tcp", 80, 80, Ipv6CidrSource("2001:DB8::1/32")),
+    ]
+    await reconciler.reconcile(group_id, desired)
+    stored = {rule.source for rule, _ in await ingress(sg_reader, group_id)}
+    assert stored == {Ipv4CidrSource("10.0.0.0/8"), Ipv6CidrSource("2001:db8::/32")}
+    assert {getattr(source, "cidr", None) for source in stored} == {"10.0.0.0/8", "2001:db8::/32"}
+
+    aws_proxy.reset_counts()
+    assert (
+        await reconciler.reconcile(group_id, desired, fresh_read=True)
+        == type(await reconciler.reconcile(group_id, desired))()
+    )
+    assert mutating_operations(aws_proxy) == []

@@ -142,3 +142,18 @@ def test_group_makes_one_permission_per_protocol_and_port_range(rules: list[Rule
 def test_group_then_expand_then_group_is_stable(rules: list[Rule]) -> None:
     once = group_rules(rules)
     assert group_rules(expand_ip_permissions(once)) == once
+
+
+def test_cidr_sources_compare_in_the_canonical_form_aws_stores_and_keep_their_text() -> None:
+    written = Rule.of("tcp", 80, 80, Ipv4CidrSource("192.168.1.1/16"))
+    stored = Rule.of("tcp", 80, 80, Ipv4CidrSource("192.168.0.0/16"))
+    assert written == stored and hash(written) == hash(stored)
+    assert Ipv6CidrSource("2001:DB8:0::1/32") == Ipv6CidrSource("2001:db8::/32")
+    assert Ipv4CidrSource("192.168.1.1/16") != Ipv4CidrSource("192.168.1.1/24")
+    # Requests carry the text as given (or as AWS reported it, for a revoke).
+    assert group_rules([written]) == [
+        {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "IpRanges": [{"CidrIp": "192.168.1.1/16"}]}
+    ]
+    assert dedupe_rules([stored, written]) == [stored]
+    # Not a CIDR: compared as text.
+    assert Ipv4CidrSource("nonsense") == Ipv4CidrSource("nonsense") != Ipv4CidrSource("other")

@@ -286,3 +286,40 @@ async def test_authorize_naming_a_missing_source_group_adds_nothing(
     assert aws_proxy.request_log[-1].outcome == "not-found"
     described = await aws_api.call("ec2", "DescribeSecurityGroups", GroupIds=[group])
     assert described["SecurityGroups"][0]["IpPermissions"] == []
+
+
+def cidr_permission(cidr: str, port: int = 81) -> dict[str, Any]:
+    key, entry = ("Ipv6Ranges", "CidrIpv6") if ":" in cidr else ("IpRanges", "CidrIp")
+    return {"IpProtocol": "tcp", "FromPort": port, "ToPort": port, key: [{entry: cidr}]}
+
+
+async def test_rule_cidrs_are_canonicalised_as_aws_does(aws_api: AwsClient, sandbox_vpc: SandboxVpc) -> None:
+    """AWS stores 192.168.1.1/16 as 192.168.0.0/16, describes it so, treats the two as one rule when
+    authorizing again and when revoking (moto alone keeps the text as written)."""
+    group = await create_group(aws_api, sandbox_vpc, "cidrs")
+    await aws_api.call(
+        "ec2",
+        "AuthorizeSecurityGroupIngress",
+        GroupId=group,
+        IpPermissions=[cidr_permission("192.168.1.1/16"), cidr_permission("2001:DB8:0:0::1/32")],
+    )
+    [described] = (await aws_api.call("ec2", "DescribeSecurityGroups", GroupIds=[group]))["SecurityGroups"]
+    [permission] = described["IpPermissions"]
+    assert [r["CidrIp"] for r in permission["IpRanges"]] == ["192.168.0.0/16"]
+    assert [r["CidrIpv6"] for r in permission["Ipv6Ranges"]] == ["2001:db8::/32"]
+    with pytest.raises(AwsApiError) as caught:
+        await aws_api.call(
+            "ec2",
+            "AuthorizeSecurityGroupIngress",
+            GroupId=group,
+            IpPermissions=[cidr_permission("192.168.0.0/16")],
+        )
+    assert caught.value.code == "InvalidPermission.Duplicate"
+    await aws_api.call(
+        "ec2",
+        "RevokeSecurityGroupIngress",
+        GroupId=group,
+        IpPermissions=[cidr_permission("192.168.7.7/16"), cidr_permission("2001:db8::/32")],
+    )
+    [described] = (await aws_api.call("ec2", "DescribeSecurityGroups", GroupIds=[group]))["SecurityGroups"]
+    assert described["IpPermissions"] == []
