@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import urllib.request
+
 import pytest
 from endpoint_stack import EndpointStack, IdleWatcher
 
@@ -14,6 +16,7 @@ from controller.endpointsg.reconciler import (
 from controller.endpointsg.service import EndpointRuleService
 from controller.naming import TGB_RULE_DESCRIPTION, cluster_tag_key
 from controller.networking.rule_reconciler import SecurityGroupRuleReconciler
+from controller.sandbox.moto_server import MotoServer
 from framework.clock import FakeClock
 from framework.controller import Controller, ControllerOptions
 
@@ -182,6 +185,34 @@ async def test_missing_source_sg_skips_only_its_rules_and_keeps_the_endpoint_sg_
     assert await stack.drain() == []
     assert stack.outcomes[-1][1].missing_sources == frozenset()
     assert await stack.labelled(node_sg) == set()
+
+
+def _seed_moto_ids(moto: MotoServer, seed: int) -> None:
+    """Make moto's next resource ids repeat: the way to have an SG id that is missing now exist later."""
+    request = urllib.request.Request(f"{moto.url}/moto-api/seed?a={seed}", method="POST", data=b"")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200
+
+
+async def test_rules_from_a_missing_source_are_added_once_it_exists(
+    stack: EndpointStack, fresh_moto: MotoServer
+) -> None:
+    node_sg = await stack.create_sg("node")
+    _seed_moto_ids(fresh_moto, 4242)
+    source = await stack.create_sg("source")
+    await stack.api.call("ec2", "DeleteSecurityGroup", GroupId=source)
+    stack.service.set_expected_tgbs(["ns/a"])
+    stack.service.publish("ns/a", {node_sg: [tcp(30080, source)]})
+    assert await stack.drain() == []
+    assert stack.outcomes[-1][1].missing_sources == {source}
+    assert await stack.labelled(node_sg) == set()
+
+    _seed_moto_ids(fresh_moto, 4242)
+    assert await stack.create_sg("source") == source  # the same id exists again
+    stack.queue.add(node_sg)  # what the controller's retry with backoff does
+    assert await stack.drain() == []
+    assert stack.outcomes[-1][1].missing_sources == frozenset()
+    assert await stack.labelled(node_sg) == {tcp(30080, source)}
 
 
 async def test_controller_retries_a_missing_source_with_backoff(stack: EndpointStack) -> None:
