@@ -33,7 +33,7 @@ from controller.networking.labels import OWN_TGB_SHARED_RULES, OwnershipSelector
 from controller.networking.rule_reconciler import RuleChanges, SecurityGroupRuleReconciler
 from controller.networking.rules import Rule, SecurityGroupSource
 from framework.clock import REAL_CLOCK, Clock
-from framework.controller import Result
+from framework.controller import Result, mark_reported
 
 DEFAULT_RECHECK_SECONDS = 600.0
 """How long a converged SG is trusted without reading AWS again (the SG info cache's TTL)."""
@@ -212,5 +212,9 @@ class EndpointSGReconciler:
     async def reconcile(self, key: str) -> Result:
         outcome = await self._rules.reconcile_sg(key)
         if outcome.missing_sources:
-            raise SkippedMissingSourceRulesError(key, outcome.missing_sources)
+            error = SkippedMissingSourceRulesError(key, outcome.missing_sources)
+            # A known cause, named to the user by the bindings' FailedNetworkReconcile warnings:
+            # each retry is one log line, not a traceback.
+            mark_reported(error)
+            raise error
         return Result()

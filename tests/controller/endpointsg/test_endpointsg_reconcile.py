@@ -18,7 +18,7 @@ from controller.naming import TGB_RULE_DESCRIPTION, cluster_tag_key
 from controller.networking.rule_reconciler import SecurityGroupRuleReconciler
 from controller.sandbox.moto_server import MotoServer
 from framework.clock import FakeClock
-from framework.controller import Controller, ControllerOptions
+from framework.controller import Controller, ControllerOptions, is_reported
 
 
 def tcp(port: int, source: str, to_port: int | None = None) -> EndpointRule:
@@ -220,8 +220,9 @@ async def test_controller_retries_a_missing_source_with_backoff(stack: EndpointS
     stack.service.set_expected_tgbs(["ns/bad"])
     stack.service.publish("ns/bad", {node_sg: [tcp(9999, "sg-0123456789abcdef0")]})
     assert stack.queue.get_nowait() == node_sg
-    with pytest.raises(SkippedMissingSourceRulesError, match="sg-0123456789abcdef0"):
+    with pytest.raises(SkippedMissingSourceRulesError, match="sg-0123456789abcdef0") as raised:
         await EndpointSGReconciler(stack.rules).reconcile(node_sg)
+    assert is_reported(raised.value)  # one log line per retry, no traceback
     stack.queue.done(node_sg)
 
 
