@@ -126,7 +126,7 @@ class EndpointSGMaintenance(LeaderTask):
     """While leading: find the endpoint SGs to look after, then re-check them every sync period.
 
     First it tracks every cluster-tagged SG in the VPC so stale rules of ours get revoked (GC,
-    reference §4.8), retrying with backoff (AWS may be throttling right after a failover). Then,
+    upstream-behaviour §4.8), retrying with backoff (AWS may be throttling right after a failover). Then,
     every ``--sync-period``, it forgets which SGs were converged and enqueues all tracked ones, so
     a rule someone deleted by hand is restored within one period, as upstream's resync does.
     Neither step blocks the controllers, which run meanwhile.

@@ -2,7 +2,7 @@
 
 Users migrate from the AWS Load Balancer Controller by reusing their Helm values, so every flag
 here keeps upstream's name, value syntax and default. ``--max-port-ranges-per-source`` is ours
-(see DESIGN.md, deliberate difference 4); ``R=1`` reproduces upstream's single min-max range.
+(see docs/design.md, Difference 4); ``R=1`` reproduces upstream's single min-max range.
 """
 
 from __future__ import annotations

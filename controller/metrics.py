@@ -1,4 +1,4 @@
-"""The LBC's own controller metrics (reference §6), on an injectable Prometheus registry.
+"""The LBC's own controller metrics (upstream-behaviour §6), on an injectable Prometheus registry.
 
 * ``awslbc_controller_reconcile_errors_total{controller,error_category}``: counter of failed
   reconcile steps (requeue-type outcomes are not errors and are not counted).

@@ -2,7 +2,7 @@
 
 Upstream compatibility matters here more than anywhere: SG names, tag keys and rule labels are how an
 existing installation's resources are recognised after a migration, and IAM policies or dashboards
-match on them. The formulas are in reference §1.2 (managed SG), §3.2 (backend SG), §1.4 (tags) and
+match on them. The formulas are in upstream-behaviour §1.2 (managed SG), §3.2 (backend SG), §1.4 (tags) and
 §4.4/§4.6 (rule label).
 """
 
@@ -80,9 +80,9 @@ TAG_CLUSTER: Final = "elbv2.k8s.aws/cluster"
 TAG_ELBV2_RESOURCE: Final = "elbv2.k8s.aws/resource"
 """Resource-id tag of cluster-wide resources (the backend SG: value ``backend-sg``)."""
 TAG_LEGACY_INGRESS_CLUSTER: Final = "ingress.k8s.aws/cluster"
-"""Cluster tag written by pre-v2 controllers; still used to find their SGs (reference §1.8)."""
+"""Cluster tag written by pre-v2 controllers; still used to find their SGs (upstream-behaviour §1.8)."""
 TAG_NAME: Final = "Name"
-"""Custom SGs are resolved by this tag, not by the EC2 group name (reference §2.2)."""
+"""Custom SGs are resolved by this tag, not by the EC2 group name (upstream-behaviour §2.2)."""
 
 INGRESS_TAG_PREFIX: Final = "ingress.k8s.aws"
 SERVICE_TAG_PREFIX: Final = "service.k8s.aws"
@@ -131,7 +131,7 @@ class StackTags:
         return {TAG_CLUSTER: self.cluster_name, stack_tag_key(self.prefix): self.stack_id}
 
     def legacy_tracking_tags(self) -> dict[str, str]:
-        """The second lookup of reference §1.8, for resources created by older controllers."""
+        """The second lookup of upstream-behaviour §1.8, for resources created by older controllers."""
         return {TAG_LEGACY_INGRESS_CLUSTER: self.cluster_name, stack_tag_key(self.prefix): self.stack_id}
 
     def resource_tags(self, resource_id: str) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""The reconcile steps the Ingress-group and Service reconcilers share (reference §3.4, §7).
+"""The reconcile steps the Ingress-group and Service reconcilers share (upstream-behaviour §3.4, §7).
 
 Both reconcile one stack for one or more Kubernetes objects (an Ingress group's members, or one
 Service) and report every failure the same way: the metric ``<controller>/<category>`` once, then
@@ -46,7 +46,7 @@ REASON_FAILED_UPDATE_STATUS: Final = "FailedUpdateStatus"
 REASON_FAILED_CLEANUP_STATUS: Final = "FailedCleanupStatus"
 REASON_SUCCESSFULLY_RECONCILED: Final = "SuccessfullyReconciled"
 REASON_MODEL_WARNING: Final = "ModelWarning"
-"""Non-fatal problems the builder reports (e.g. IPv6 inbound CIDRs on an ipv4 ALB, DESIGN 8)."""
+"""Non-fatal problems the builder reports (e.g. IPv6 inbound CIDRs on an ipv4 ALB, design.md Difference 8)."""
 
 
 EXPLAINED_ERRORS: Final = (ModelBuildError, BackendSGDisabledError, AwsApiError, KubeError)

@@ -90,7 +90,7 @@ def backend_sg_users_in_cluster(
     """Every object carrying one of our finalizers may hold the backend SG.
 
     A superset of the true users is safe: each object's next reconcile releases what it does not
-    need, and the SG is deleted only when the set is empty. A subset is not (reference §3.4).
+    need, and the SG is deleted only when the set is empty. A subset is not (upstream-behaviour §3.4).
     """
     users: set[str] = set()
     for ingress in ingresses:

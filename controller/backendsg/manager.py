@@ -1,15 +1,15 @@
 """The shared backend SG: lazy single-flight creation, users from cluster state, deletion with backoff.
 
-Differences from upstream (reference §3), each deliberate:
+Differences from upstream (upstream-behaviour §3), each deliberate:
 
-* Users survive restarts (DESIGN difference 1). The controller calls ``resync_users`` once the
+* Users survive restarts (design.md Difference 1). The controller calls ``resync_users`` once the
   informers have synced, with the objects carrying our finalizers whose model needs the backend
   SG. Until then nothing is deleted; after it, "no user" means no user, whether or not this process
   ever called ``get`` (upstream needs an in-memory id, so after a restart the SG could leak:
   scenario 34).
 * The SG to delete is found by its tags, not only from memory.
 * A ``DependencyViolation`` on delete (an LB ENI or a node-SG rule still refers to the SG) is not
-  waited out in a worker (DESIGN difference 6): ``reconcile_deletion`` returns how long to wait, and
+  waited out in a worker (design.md Difference 6): ``reconcile_deletion`` returns how long to wait, and
   the caller requeues. The wait doubles from 2 s up to a cap.
 * With ``--enable-backend-security-group=false`` an auto-created SG left from earlier is deleted
   once nothing uses it (upstream leaks it, #4526). Nothing can use it while disabled.
@@ -162,7 +162,7 @@ class BackendSGManager:
         desired_tags = {**dict(sorted(self._settings.default_tags.items())), **tracking}
         found = await self._sg_manager.find_first_by_tags(vpc_id=self._settings.vpc_id, tags=tracking)
         if found is not None:
-            # Upstream resets every non-aws: tag of a discovered backend SG (reference §3.3).
+            # Upstream resets every non-aws: tag of a discovered backend SG (upstream-behaviour §3.3).
             await reconcile_security_group_tags(
                 self._api, self._reader, found.group_id, desired_tags, current=found.tags
             )

@@ -1,4 +1,4 @@
-"""``StackDeployer``: make AWS match a ``StackModel``, in upstream's order (reference §1.9).
+"""``StackDeployer``: make AWS match a ``StackModel``, in upstream's order (upstream-behaviour §1.9).
 
 Creations and updates run first, in dependency order: managed SG → target groups → load balancer
 → listeners → listener rules → TargetGroupBinding objects (rendered; the caller applies them).
@@ -10,7 +10,7 @@ forwarding to a target group before the group is deleted.
 Every resource is found by tags (tracking tags plus ``<prefix>/resource``), never by name; names
 are used only when creating. A deletion that AWS refuses for now (SG ``DependencyViolation``,
 target group ``ResourceInUse``) does not stop the other deletions; at the end it surfaces as one
-``DeploymentPending`` so the caller requeues instead of sleeping in a worker (DESIGN difference 6).
+``DeploymentPending`` so the caller requeues instead of sleeping in a worker (design.md Difference 6).
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ class TaggedResource:
 @dataclass(frozen=True)
 class StackResources:
     """A stack's resources of one kind, matched by resource id: the first found per id is kept,
-    later ones are duplicates to delete (as upstream does for SGs, reference §1.8)."""
+    later ones are duplicates to delete (as upstream does for SGs, upstream-behaviour §1.8)."""
 
     by_resource_id: Mapping[str, TaggedResource]
     duplicates: tuple[TaggedResource, ...]

@@ -9,7 +9,7 @@ if TYPE_CHECKING:
 
 DEFAULT_REQUEUE_AFTER_SECONDS: Final = 10.0
 """Upstream polls a stuck SG deletion every 2 s for 10 s inside the worker; we hand the wait back
-to the work queue instead (DESIGN difference 6) and suggest looking again after this long."""
+to the work queue instead (design.md Difference 6) and suggest looking again after this long."""
 
 
 class DeployError(Exception):

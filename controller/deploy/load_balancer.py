@@ -68,7 +68,7 @@ class LoadBalancerDeployer:
             "IpAddressType": spec.ip_address_type.value,
             "Tags": elbv2_tag_list(spec.tags),
         }
-        # An NLB created without SGs can never get any (reference §1.1), so an empty list is
+        # An NLB created without SGs can never get any (upstream-behaviour §1.1), so an empty list is
         # sent as "no SecurityGroups", never as an empty parameter.
         if security_groups:
             params["SecurityGroups"] = list(security_groups)
@@ -86,7 +86,7 @@ class LoadBalancerDeployer:
         subnet_ids: Sequence[str],
     ) -> None:
         """Converge what can change in place. SetSecurityGroups runs here, before any SG the LB
-        lets go of is deleted at the end of the deploy (reference §1.9, scenario 51)."""
+        lets go of is deleted at the end of the deploy (upstream-behaviour §1.9, scenario 51)."""
         current = existing.description
         arn = existing.arn
         current_sgs = [str(g) for g in current.get("SecurityGroups") or ()]

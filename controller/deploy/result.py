@@ -35,7 +35,7 @@ class DeployResult:
     managed_sg_id: str | None
     """None when the model has no managed SG (custom SGs, or an NLB without SGs)."""
     load_balancer_security_groups: tuple[str, ...]
-    """The SG ids attached to the LB, in the model's order (reference §1.10)."""
+    """The SG ids attached to the LB, in the model's order (upstream-behaviour §1.10)."""
     target_group_arns: Mapping[str, str] = field(hash=False)
     """``TargetGroupSpec.resource_id`` → ARN."""
     tgb_specs: tuple[dict[str, Any], ...] = field(hash=False)

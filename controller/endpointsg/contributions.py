@@ -1,6 +1,6 @@
 """Turn a TargetGroupBinding's ``spec.networking`` into its rule contributions per endpoint SG.
 
-Semantics follow reference §4.4, with one deliberate fix (DESIGN difference 7): ``ports: []`` means
+Semantics follow upstream-behaviour §4.4, with one deliberate fix (design.md Difference 7): ``ports: []`` means
 all TCP ports, as the CRD documentation says, instead of producing nothing (upstream bug #4907).
 
 Named ports (``port: "http"``) are resolved per pod behind each endpoint SG, so one name may give
@@ -124,7 +124,7 @@ def rules_for_endpoints(
         sources = [parse_peer(peer) for peer in ingress.get("from") or ()]
         port_entries: list[Mapping[str, Any]] = list(ingress.get("ports") or ())
         if not port_entries:
-            # Deliberate difference 7: an empty list means every TCP port.
+            # design.md Difference 7: an empty list means every TCP port.
             port_entries = [{"protocol": "TCP"}]
         for entry in port_entries:
             protocol = _protocol(entry)

@@ -1,4 +1,4 @@
-"""Find the endpoint SG behind each target: node → primary ENI, pod → its ENI (reference §4.3).
+"""Find the endpoint SG behind each target: node → primary ENI, pod → its ENI (upstream-behaviour §4.3).
 
 Inputs are plain dicts as the informer cache holds them. Results (the ENI of a node or pod) are
 cached per object UID for ``ttl`` seconds, like upstream's 10-minute caches; the SG chosen for an ENI

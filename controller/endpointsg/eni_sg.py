@@ -1,4 +1,4 @@
-"""Pick the one security group of an ENI that receives our rules (reference §4.3).
+"""Pick the one security group of an ENI that receives our rules (upstream-behaviour §4.3).
 
 An ENI with exactly one SG uses it. With several, the candidates are the SGs tagged
 ``kubernetes.io/cluster/<cluster>`` (any value) and every ``--service-target-eni-security-group-tags``

@@ -1,4 +1,4 @@
-"""Who needs which rule on which endpoint SG (deliberate difference 2), and which SGs to re-check.
+"""Who needs which rule on which endpoint SG (design.md Difference 2), and which SGs to re-check.
 
 Each TargetGroupBinding publishes, per endpoint SG, the rules it needs (its *contributions*). A
 packed desired rule is owned by the TGBs whose contributions it covers. Revoking is allowed only

@@ -1,4 +1,4 @@
-"""Pack needed ports into a bounded number of ranges (deliberate difference 4).
+"""Pack needed ports into a bounded number of ranges (design.md Difference 4).
 
 Upstream collapses every port needed from one source SG into a single min-max range, so NodePorts
 30080 and 31443 open 30080-31443. We allow up to R ranges per (endpoint SG, protocol, source) and

@@ -1,4 +1,4 @@
-"""Reconcile one endpoint SG to the packed union of its live contributions (DESIGN differences 3, 5).
+"""Reconcile one endpoint SG to the packed union of its live contributions (design.md Differences 3, 5).
 
 Keyed by SG id on a deduplicating work queue: any number of TGB publishes touching one SG collapse
 into one pass here, and one pass is at most one AuthorizeSecurityGroupIngress and one

@@ -3,7 +3,7 @@
 The TGB reconciler calls ``publish``/``withdraw``; the controller calls ``set_expected_tgbs`` with the
 TGBs that have networking (from the informer cache) after sync and on every TGB change, and
 ``seed_from_aws`` once after start-up so cluster-tagged SGs nobody needs any more are cleaned (GC,
-reference §4.8). Every call enqueues exactly the SG ids whose desired state changed.
+upstream-behaviour §4.8). Every call enqueues exactly the SG ids whose desired state changed.
 """
 
 from __future__ import annotations

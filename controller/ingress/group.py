@@ -3,7 +3,7 @@
 Members are the active Ingresses of the group sorted by ``group.order`` (-1000..1000, default 0)
 then ``namespace/name``. Inactive members are Ingresses that still carry the group's finalizer but
 are being deleted or no longer belong to the group; the controller removes their finalizer after
-a successful deploy and releases their backend SG usage (reference §3.4, §7).
+a successful deploy and releases their backend SG usage (upstream-behaviour §3.4, §7).
 """
 
 from __future__ import annotations

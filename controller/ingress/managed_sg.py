@@ -1,4 +1,4 @@
-"""Inbound rules of an ALB's managed SG (reference §1.5) and the ipv4-ALB IPv6 warning (DESIGN difference 8)."""
+"""Inbound rules of an ALB's managed SG (upstream-behaviour §1.5) and the ipv4-ALB IPv6 warning (design.md Difference 8)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The Ingress-group reconciler (keys: the group id, ``namespace/name`` or the explicit group name).
 
-One pass, in upstream's order (reference §3.4, §7):
+One pass, in upstream's order (upstream-behaviour §3.4, §7):
 
 1. collect the group's active and inactive members from the Ingress cache;
 2. add the group finalizer (``ingress.k8s.aws/resources`` or ``group.ingress.k8s.aws/<group>``)

@@ -2,7 +2,7 @@
 
 Merge rules follow upstream: a member that does not set a value does not take part; members that
 set it must agree (``ConflictingGroupSettingError``); IngressClassParams fields win over the
-member's own annotations. Listen ports are merged per port (reference §1.5).
+member's own annotations. Listen ports are merged per port (upstream-behaviour §1.5).
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ class StackModel:
     target_groups: tuple[TargetGroupSpec, ...]
     managed_sg: ManagedSecurityGroupSpec | None
     security_group_refs: tuple[str, ...]
-    """SGs to attach to the LB, in order (reference §1.10): SG ids, ``"managed"``, ``"backend"``.
+    """SGs to attach to the LB, in order (upstream-behaviour §1.10): SG ids, ``"managed"``, ``"backend"``.
     Empty for an NLB without security groups."""
     needs_backend_sg: bool
     """The stack allocates the shared backend SG (auto mode with it enabled, or custom SGs with

@@ -1,4 +1,4 @@
-"""TargetGroupBinding specs, including the ``spec.networking`` section of reference §4.2.
+"""TargetGroupBinding specs, including the ``spec.networking`` section of upstream-behaviour §4.2.
 
 Networking peers may reference values only the deploy step knows (the managed/backend SG ids, the
 LB subnets' CIDRs, the VPC CIDRs); those are placeholders here and are substituted by
@@ -111,7 +111,7 @@ class NetworkingSpec:
         )
 
     def to_k8s(self, values: PeerValues) -> dict[str, Any]:
-        """``spec.networking`` of the TargetGroupBinding CRD (reference §8); rules left without
+        """``spec.networking`` of the TargetGroupBinding CRD (upstream-behaviour §8); rules left without
         peers (e.g. no subnet CIDRs known) are dropped, since the CRD requires at least one."""
         rules: list[dict[str, Any]] = []
         for rule in self.ingress:

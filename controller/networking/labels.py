@@ -1,7 +1,7 @@
 """Rule descriptions as labels, and the selector that says which existing rules we own.
 
 Upstream reads a rule description as comma-separated ``key=value`` pairs with no whitespace
-(reference §4.6); anything else (``"ops"``, ``"allow from vpn"``) has no labels. On endpoint SGs we
+(upstream-behaviour §4.6); anything else (``"ops"``, ``"allow from vpn"``) has no labels. On endpoint SGs we
 may revoke only rules labelled ``elbv2.k8s.aws/targetGroupBinding=shared``; on a managed frontend SG
 we own every inbound rule.
 """

@@ -1,4 +1,4 @@
-"""Converge the inbound rules of one SG to a desired set (reference §1.7, DESIGN difference 5).
+"""Converge the inbound rules of one SG to a desired set (upstream-behaviour §1.7, design.md Difference 5).
 
 One pass is at most one AuthorizeSecurityGroupIngress (all missing rules) followed by one
 RevokeSecurityGroupIngress (all owned extras). Authorizing first means a rule being replaced

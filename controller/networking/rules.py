@@ -4,7 +4,7 @@ AWS groups an ingress permission's sources (``IpRanges``, ``Ipv6Ranges``, ``Pref
 ``UserIdGroupPairs``) under one protocol/port range, but it stores, deduplicates and counts rules
 one source at a time. We compare rules the same way: a ``Rule`` has exactly one source, and its
 identity (``==``/``hash``) is protocol + ports + source, never the description, so a rule that
-differs only by description is "already there" (reference §1.7, §4.6). A CIDR source compares in
+differs only by description is "already there" (upstream-behaviour §1.7, §4.6). A CIDR source compares in
 the canonical form AWS stores, whatever text it was written in.
 """
 

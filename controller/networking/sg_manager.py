@@ -20,7 +20,7 @@ class UnexpectedSecurityGroupError(Exception):
 @dataclass(frozen=True)
 class StackSecurityGroups:
     """The SGs of one stack, matched by resource id: the first found per id is kept, the rest are
-    duplicates to delete (reference §1.8)."""
+    duplicates to delete (upstream-behaviour §1.8)."""
 
     by_resource_id: Mapping[str, SecurityGroupInfo]
     duplicates: tuple[SecurityGroupInfo, ...]
@@ -89,7 +89,7 @@ class SecurityGroupManager:
         """DeleteSecurityGroup once; ``False`` if it was already gone.
 
         ``DependencyViolation`` propagates: the caller requeues with backoff rather than sleeping
-        in a worker (DESIGN difference 6).
+        in a worker (design.md Difference 6).
         """
         try:
             await self._api.call("ec2", "DeleteSecurityGroup", GroupId=group_id)

@@ -2,7 +2,7 @@
 
 Never touched, in either direction: keys starting with ``aws:`` (AWS's own), and the caller's
 ``ignored_keys`` — for managed SGs the ``--external-managed-tags`` keys plus the legacy keys of
-reference §1.4; for the backend SG nothing else (upstream resets every other tag, §3.3).
+upstream-behaviour §1.4; for the backend SG nothing else (upstream resets every other tag, §3.3).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Service (``type: LoadBalancer``) → ``StackModel`` for one NLB.
 
-Security group mode, in upstream's order (reference §1.1): an existing NLB without SGs stays
+Security group mode, in upstream's order (upstream-behaviour §1.1): an existing NLB without SGs stays
 without SGs (legacy CIDR rules); feature gate ``NLBSecurityGroup`` off or ``disable-nlb-sg`` → no
 SGs (an existing NLB with SGs is then an error); custom SGs from the annotation; else a managed SG.
 """

@@ -1,4 +1,4 @@
-"""Inbound rules of an NLB's managed SG (reference §1.6)."""
+"""Inbound rules of an NLB's managed SG (upstream-behaviour §1.6)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``spec.networking`` of NLB TargetGroupBindings (reference §4.2), with and without NLB security groups."""
+"""``spec.networking`` of NLB TargetGroupBindings (upstream-behaviour §4.2), with and without NLB security groups."""
 
 from __future__ import annotations
 

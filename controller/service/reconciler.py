@@ -1,6 +1,6 @@
 """The Service reconciler (keys ``namespace/name``): one NLB stack per ``type: LoadBalancer`` Service.
 
-A managed, live Service (reference §3.4, §7):
+A managed, live Service (upstream-behaviour §3.4, §7):
 
 1. build the model, passing the SGs and scheme of the stack's existing NLB (an NLB created
    without SGs can never get any, so the builder keeps it SG-less; a Service that names no scheme

@@ -1,4 +1,4 @@
-"""The TargetGroupBinding resource (reference §8) as the reconciler reads it: a frozen view of the dict."""
+"""The TargetGroupBinding resource (upstream-behaviour §8) as the reconciler reads it: a frozen view of the dict."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """A TGB's rules on endpoint SGs: resolve the SG behind each target and publish the contributions.
 
 Publishing only records this TGB's needs in the endpoint-SG registry, which enqueues the SG ids whose
-desired rules changed; the per-SG controller talks to EC2 (DESIGN difference 3). On any error nothing
+desired rules changed; the per-SG controller talks to EC2 (design.md Difference 3). On any error nothing
 is published, so the TGB's previous contributions (and the rules on AWS) stay as they were.
 
 Two problems are not such errors: a source SG that does not exist, and pods that lack a named port.

@@ -1,6 +1,6 @@
 """The TargetGroupBinding reconciler (keys ``namespace/name``), reading everything from informer caches.
 
-One pass, for a live TGB (reference §4.7, §4.9, §7):
+One pass, for a live TGB (upstream-behaviour §4.7, §4.9, §7):
 
 1. add the finalizer ``elbv2.k8s.aws/resources`` before touching AWS;
 2. resolve endpoints (ip: EndpointSlices; instance: Nodes + NodePort); a missing Service (or port)
@@ -58,7 +58,7 @@ from framework.kube import KubeApiError, KubeClient, KubeError, KubeObject
 
 _log = logging.getLogger(__name__)
 
-# Event reasons (reference §7).
+# Event reasons (upstream-behaviour §7).
 REASON_FAILED_ADD_FINALIZER: Final = "FailedAddFinalizer"
 REASON_FAILED_REMOVE_FINALIZER: Final = "FailedRemoveFinalizer"
 REASON_FAILED_UPDATE_STATUS: Final = "FailedUpdateStatus"

@@ -1,4 +1,4 @@
-"""Names, tags and labels must match upstream byte for byte (reference §1.2, §1.4, §3.2, §4.4)."""
+"""Names, tags and labels must match upstream byte for byte (upstream-behaviour §1.2, §1.4, §3.2, §4.4)."""
 
 from __future__ import annotations
 

@@ -6,9 +6,9 @@ Reference section 3 and 4 with scenario numbers from section 10: a pre-created
 ``--enable-backend-security-group=false`` custom SGs cannot have managed rules (27) and in auto mode
 the managed SG itself is the node rule source, revoked and deleted with the Ingress; the backend SG
 outlives the deletion of one of its two users and goes with the last (32/33), also when the last
-one is deleted by a freshly started process (DESIGN difference 1, the fixed scenario 34); and the
+one is deleted by a freshly started process (design.md Difference 1, the fixed scenario 34); and the
 port restriction modes: R single-port rules by default, one min-max rule with
-``--max-port-ranges-per-source=1`` (37, DESIGN difference 4), tcp 0-65535 with
+``--max-port-ranges-per-source=1`` (37, design.md Difference 4), tcp 0-65535 with
 ``--disable-restricted-sg-rules`` (38).
 """
 
@@ -166,7 +166,7 @@ async def test_backend_sg_outlives_one_user_and_a_restarted_process_deletes_it_w
     namespace: str,
     start_controller: StartController,
 ) -> None:
-    """Scenarios 32/33, and 34 as DESIGN difference 1 fixes it: users are recomputed after a restart."""
+    """Scenarios 32/33, and 34 as design.md Difference 1 fixes it: users are recomputed after a restart."""
     port_a = await create_node_port_service(kube, namespace, "svc-a")
     port_b = await create_node_port_service(kube, namespace, "svc-b")
 
@@ -227,7 +227,7 @@ async def test_port_restriction_modes_on_the_node_sg(
     namespace: str,
     start_controller: StartController,
 ) -> None:
-    """Scenario 37 / DESIGN difference 4 (R=8 default, R=1 like upstream) and scenario 38."""
+    """Scenario 37 / design.md Difference 4 (R=8 default, R=1 like upstream) and scenario 38."""
     port_a = await create_node_port_service(kube, namespace, "svc-a")
     port_b = await create_node_port_service(kube, namespace, "svc-b")
     low, high = sorted((port_a, port_b))

@@ -1,7 +1,7 @@
 """End to end: Ingress groups and the lifecycle of an ALB's managed frontend security group.
 
 Drives the controller process only through the Kubernetes API and reads AWS (moto behind the
-proxy). Reference scenarios (reference §10) and DESIGN differences covered:
+proxy). Upstream scenarios (upstream-behaviour §10) and design.md Differences covered:
 
 * groups: 3 (explicit group SG name, group finalizer, one ALB), 14 (conflicting inbound-cidrs is a
   ``FailedBuildModel`` Warning on both members while other groups keep reconciling), 15 (only one
@@ -10,9 +10,9 @@ proxy). Reference scenarios (reference §10) and DESIGN differences covered:
 * drift and switching: 6/7 (``--default-tags`` beat annotation tags; ``aws:`` tags untouched, stray
   tags removed), 53 (a hand-made rule on the managed SG is revoked, authorize before revoke), 51
   (switching to a custom SG detaches the managed SG from the LB before deleting it);
-* 52 / DESIGN 6: a managed SG still referenced by someone else's rule blocks only its own Ingress's
+* 52 / design.md Difference 6: a managed SG still referenced by someone else's rule blocks only its own Ingress's
   deletion, as a requeue, while the single worker keeps serving other Ingresses;
-* 12/13 / DESIGN 8: IPv6-only inbound CIDRs on an ipv4 ALB open nothing and say so in a Warning;
+* 12/13 / design.md Difference 8: IPv6-only inbound CIDRs on an ipv4 ALB open nothing and say so in a Warning;
   a prefix list alone is the only source of its port's rule.
 """
 
@@ -309,7 +309,7 @@ async def test_managed_sg_drift_is_repaired_and_a_switch_to_custom_sg_detaches_b
             return True
 
         await eventually(repaired, what="the managed SG's rules converged (hand-made rule revoked)")
-        # Scenario 53 / DESIGN 5: one authorize, then one revoke, on the managed SG.
+        # Scenario 53 / design.md Difference 5: one authorize, then one revoke, on the managed SG.
         changes = [
             (index, record.operation)
             for operation in ("AuthorizeSecurityGroupIngress", "RevokeSecurityGroupIngress")
@@ -374,7 +374,7 @@ async def test_a_managed_sg_still_in_use_blocks_only_its_own_deletion(
     namespace: str,
     start_controller: StartController,
 ) -> None:
-    """Scenario 52 with DESIGN difference 6, on a single Ingress worker."""
+    """Scenario 52 with design.md Difference 6, on a single Ingress worker."""
     await create_node_port_service(kube, namespace, "web")
     async with _controller(start_controller, "--ingress-max-concurrent-reconciles=1") as running:
         await kube.create(INGRESSES, ingress_manifest("stuck", "web", {}), namespace)
@@ -443,7 +443,7 @@ async def test_ipv6_only_cidrs_on_an_ipv4_alb_open_nothing_and_a_prefix_list_is_
     namespace: str,
     start_controller: StartController,
 ) -> None:
-    """Scenarios 12 (with DESIGN difference 8's Warning) and 13."""
+    """Scenarios 12 (with design.md Difference 8's Warning) and 13."""
     await create_node_port_service(kube, namespace, "web")
     created = await aws_api.call(
         "ec2",
@@ -480,7 +480,7 @@ async def test_ipv6_only_cidrs_on_an_ipv4_alb_open_nothing_and_a_prefix_list_is_
         v6_lb = await _load_balancer(aws_api, v6_dns)
         assert v6_lb.get("IpAddressType", "ipv4") == "ipv4"
         assert await ingress_rules(aws_api, v6_lb["SecurityGroups"][0]) == []
-        # ... and DESIGN difference 8: the dropped CIDR is named in a Warning, not silently ignored.
+        # ... and design.md Difference 8: the dropped CIDR is named in a Warning, not silently ignored.
         await eventually(
             partial(
                 _warning,

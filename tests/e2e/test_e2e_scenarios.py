@@ -1,4 +1,4 @@
-"""End to end: reference scenarios (reference §10) not covered by the other e2e modules.
+"""End to end: reference scenarios (upstream-behaviour §10) not covered by the other e2e modules.
 
 * 9   an Ingress with no listen-ports, no certificates, ipv4: exactly one rule, tcp 80 from 0.0.0.0/0;
 * 30  an existing SG tagged as the backend SG is reused by a restarted process (no
@@ -78,7 +78,7 @@ async def test_default_port_rule_a_description_only_difference_and_backend_sg_re
 
     Scenario 30 runs across a restart: the second process has no backend SG id in memory, so it
     must find the SG by its tags. (A tagged backend SG that no object with our finalizer needs is
-    deleted at start-up instead: DESIGN difference 1, so a hand-made one cannot be used here.)
+    deleted at start-up instead: design.md Difference 1, so a hand-made one cannot be used here.)
     """
     vpc_id, cluster_name = cluster.vpc.vpc_id, cluster.vpc.cluster_name
     await create_node_port_service(kube, namespace, "echo")

@@ -1,10 +1,10 @@
 """End to end: user TargetGroupBindings and the endpoint SGs that receive their rules.
 
-Reference scenarios (reference §4, §10) and DESIGN differences:
+Upstream scenarios (upstream-behaviour §4, §10) and design.md Differences:
 
-* 49 / DESIGN 7  a rule with ``ports: []`` opens tcp 0-65535 from its source SG (upstream opens
+* 49 / design.md Difference 7  a rule with ``ports: []`` opens tcp 0-65535 from its source SG (upstream opens
                  nothing, bug #4907);
-* 45 / DESIGN 2  restart: with bindings A and B, A drops a port while no controller runs; the new
+* 45 / design.md Difference 2  restart: with bindings A and B, A drops a port while no controller runs; the new
                  process converges to exactly the union, and B's rule is never revoked nor absent
                  at any time during start-up (polled throughout);
 * 41, 42, 43     which SG of a pod's ENI gets the rules: the one cluster-tagged SG next to an
@@ -65,7 +65,7 @@ async def test_empty_ports_open_all_tcp_and_a_restart_never_revokes_another_bind
     namespace: str,
     start_controller: StartController,
 ) -> None:
-    """Scenario 49 (DESIGN 7: ``ports: []`` is all TCP) and scenario 45 (DESIGN 2) across a restart."""
+    """Scenario 49 (design.md Difference 7: ``ports: []`` is all TCP) and scenario 45 (design.md Difference 2) across a restart."""
     vpc_id, node_sg = cluster.vpc.vpc_id, cluster.node_security_group_id
     source_a = await create_security_group(aws_api, vpc_id, "source-a", {})
     source_b = await create_security_group(aws_api, vpc_id, "source-b", {})

@@ -1,6 +1,6 @@
 """End to end: NLBs that already exist in AWS when their Service is first reconciled.
 
-Reference scenarios (reference §1.1, §10):
+Upstream scenarios (upstream-behaviour §1.1, §10):
 
 * 21  an existing NLB of this Service's stack without security groups stays without them (an
       NLB's SGs cannot be added later): no managed or backend SG is created and the generated

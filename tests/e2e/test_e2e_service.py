@@ -1,7 +1,7 @@
 """End to end: ``type: LoadBalancer`` Services become NLBs with their security groups.
 
 Drives the controller process only through the Kubernetes API and reads AWS (moto behind the
-proxy). Reference scenarios (``/work/shared/reference/lbc-security-groups.md`` §10):
+proxy). Upstream scenarios (docs/upstream-behaviour.md §10):
 
 * 2/4   the managed SG name hashes the Service UID: a re-created Service gets a new SG name;
 * 17    tcp/80 and udp/53 from ``0.0.0.0/0`` on the managed SG of an ipv4 NLB;
@@ -509,7 +509,7 @@ async def test_after_a_restart_deleting_the_last_service_still_deletes_the_backe
     namespace: str,
     start_controller: StartController,
 ) -> None:
-    """DESIGN difference 1 (upstream scenario 34 keeps the SG): the backend SG's users are
+    """design.md Difference 1 (upstream scenario 34 keeps the SG): the backend SG's users are
     recomputed from the Services carrying our finalizer, so a Service deleted after a restart
     still releases the backend SG, and nothing of ours is left. The SG deletions first meet
     DependencyViolation (the NLB's ENIs linger a while in AWS): retried until they succeed."""

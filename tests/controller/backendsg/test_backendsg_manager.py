@@ -1,4 +1,4 @@
-"""The shared backend SG against moto behind the AWS-like proxy (reference §3, scenarios 8, 30-35)."""
+"""The shared backend SG against moto behind the AWS-like proxy (upstream-behaviour §3, scenarios 8, 30-35)."""
 
 from __future__ import annotations
 

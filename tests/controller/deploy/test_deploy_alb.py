@@ -125,7 +125,7 @@ async def test_changed_inbound_cidrs_are_authorized_before_the_old_rule_is_revok
     narrowed = ingress(annotations={ING_INBOUND_CIDRS: "10.0.0.0/8, 192.168.0.0/16"})
     await deployer.deploy(await build_alb_model(narrowed), backend_sg_id=backend_sg)
 
-    # Scenario 53 order, one call each (DESIGN difference 5).
+    # Scenario 53 order, one call each (design.md Difference 5).
     assert order_of(aws_proxy, "AuthorizeSecurityGroupIngress", "RevokeSecurityGroupIngress") == [
         "AuthorizeSecurityGroupIngress",
         "RevokeSecurityGroupIngress",

@@ -1,4 +1,4 @@
-"""Switching SG modes, deleting stacks and blocked SG deletions (reference §1.8-§1.10)."""
+"""Switching SG modes, deleting stacks and blocked SG deletions (upstream-behaviour §1.8-§1.10)."""
 
 from __future__ import annotations
 

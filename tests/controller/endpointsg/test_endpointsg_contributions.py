@@ -1,4 +1,4 @@
-"""TGB ``spec.networking`` → contributions (reference §4.4, DESIGN difference 7)."""
+"""TGB ``spec.networking`` → contributions (upstream-behaviour §4.4, design.md Difference 7)."""
 
 from __future__ import annotations
 

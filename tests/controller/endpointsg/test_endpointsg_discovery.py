@@ -1,4 +1,4 @@
-"""Endpoint SG discovery: node → primary ENI, pod → ENI, one SG per ENI (reference §4.3, scenarios 41-43)."""
+"""Endpoint SG discovery: node → primary ENI, pod → ENI, one SG per ENI (upstream-behaviour §4.3, scenarios 41-43)."""
 
 from __future__ import annotations
 

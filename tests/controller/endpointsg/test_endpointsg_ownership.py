@@ -1,4 +1,4 @@
-"""Reference counting of endpoint SG rules (DESIGN difference 2)."""
+"""Reference counting of endpoint SG rules (design.md Difference 2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Port packing: at most R ranges, every needed port covered, fewest extra ports (DESIGN difference 4)."""
+"""Port packing: at most R ranges, every needed port covered, fewest extra ports (design.md Difference 4)."""
 
 from __future__ import annotations
 

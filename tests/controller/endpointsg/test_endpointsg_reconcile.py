@@ -1,4 +1,4 @@
-"""Per-SG reconcile of endpoint rules against moto behind the AWS-like proxy (reference §4.5-4.8)."""
+"""Per-SG reconcile of endpoint rules against moto behind the AWS-like proxy (upstream-behaviour §4.5-4.8)."""
 
 from __future__ import annotations
 

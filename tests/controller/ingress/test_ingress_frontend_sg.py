@@ -1,4 +1,4 @@
-"""ALB frontend security groups built from Ingress groups (reference §1, §2, scenarios 1-16, 23-29)."""
+"""ALB frontend security groups built from Ingress groups (upstream-behaviour §1, §2, scenarios 1-16, 23-29)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Description labels and the ownership selector (reference §4.6)."""
+"""Description labels and the ownership selector (upstream-behaviour §4.6)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Custom SG resolution (reference §2.2, scenarios 23-25) against moto behind the proxy."""
+"""Custom SG resolution (upstream-behaviour §2.2, scenarios 23-25) against moto behind the proxy."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""NLB models built from Services (reference §1.1, §1.6, §2, §4.2; scenarios 2, 4, 17-22, 27-29, 36, 39, 40)."""
+"""NLB models built from Services (upstream-behaviour §1.1, §1.6, §2, §4.2; scenarios 2, 4, 17-22, 27-29, 36, 39, 40)."""
 
 from __future__ import annotations
 
