@@ -102,7 +102,7 @@ async def run(count: int) -> dict[str, Any]:
                 vpc = await seed_vpc(api)
                 engine_ids = await _create_groups(api, vpc.vpc_id, "engine", count)
                 minimal_ids = await _create_groups(api, vpc.vpc_id, "minimal", count)
-                permissions = group_rules(DESIRED_RULES)
+                permissions = [p.to_aws() for p in group_rules(DESIRED_RULES)]
 
                 async def describe_all(ids: list[str]) -> None:
                     await asyncio.gather(

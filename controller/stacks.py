@@ -20,6 +20,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from controller.aws.api import AwsApi
+from controller.aws.ec2 import Ec2
 from controller.aws.errors import AwsApiError
 from controller.backendsg import BackendSGManager, BackendSGSettings
 from controller.backendsg.reconciler import BACKEND_SG_KEY, BackendSGReconciler
@@ -155,16 +156,12 @@ class EndpointReferenceStripper:
         self._rules = rules
 
     async def __call__(self, group_id: str) -> object:
-        referencing = await self._api.paginate(
-            "ec2",
-            "DescribeSecurityGroups",
-            "SecurityGroups",
-            Filters=[
-                {"Name": "vpc-id", "Values": [self._vpc_id]},
-                {"Name": "ip-permission.group-id", "Values": [group_id]},
-            ],
+        # Which SGs have rules from ``group_id`` is a query over every SG of the VPC, which the
+        # cached reader (SGs by id) cannot answer: a fresh filtered describe.
+        referencing = await Ec2(self._api).describe_security_groups(
+            filters={"vpc-id": [self._vpc_id], "ip-permission.group-id": [group_id]}
         )
-        ids = sorted({str(g["GroupId"]) for g in referencing} - {group_id})
+        ids = sorted({g.group_id for g in referencing} - {group_id})
         self._rules.forget_converged()
         self._endpoint_rules.recheck(ids)
         return ids

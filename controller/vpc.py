@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from controller.aws.api import AwsApi
+from controller.aws.ec2 import Ec2
 
 
 class VpcResolutionError(RuntimeError):
@@ -18,16 +19,15 @@ class VpcResolutionError(RuntimeError):
 
 async def resolve_vpc_id(api: AwsApi, *, vpc_id: str, vpc_tags: Mapping[str, str]) -> str:
     """Return ``vpc_id`` after checking it exists, or the one VPC tagged with every ``vpc_tags``."""
+    ec2 = Ec2(api)
     if vpc_id:
-        found = await api.call("ec2", "DescribeVpcs", VpcIds=[vpc_id])
-        if not found.get("Vpcs"):
+        if await ec2.describe_vpc(vpc_id) is None:
             raise VpcResolutionError(f"VPC {vpc_id} (--aws-vpc-id) does not exist")
         return vpc_id
     if not vpc_tags:
         raise VpcResolutionError("the cluster VPC is unknown: set --aws-vpc-id or --aws-vpc-tags")
-    filters = [{"Name": f"tag:{key}", "Values": [value]} for key, value in sorted(vpc_tags.items())]
-    vpcs = await api.paginate("ec2", "DescribeVpcs", "Vpcs", Filters=filters)
-    ids = sorted(str(vpc["VpcId"]) for vpc in vpcs)
+    vpcs = await ec2.describe_vpcs(filters={f"tag:{key}": [value] for key, value in sorted(vpc_tags.items())})
+    ids = sorted(vpc.vpc_id for vpc in vpcs)
     if len(ids) != 1:
         raise VpcResolutionError(
             f"expected exactly one VPC tagged {dict(vpc_tags)} (--aws-vpc-tags), found {len(ids)}: {ids}"

@@ -16,13 +16,15 @@ target group ``ResourceInUse``) does not stop the other deletions; at the end it
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Mapping
+from collections.abc import Collection
 from dataclasses import dataclass, field
-from typing import Any
 
 from controller.aws.api import AwsApi
+from controller.aws.ec2 import Ec2
+from controller.aws.ec2_types import Vpc
+from controller.aws.elbv2_types import LoadBalancer
 from controller.deploy.bindings import needs_vpc_cidrs, render_target_group_bindings
-from controller.deploy.elbv2_tags import StackResources, TaggedResource
+from controller.deploy.elbv2_tags import ResourceT, StackResources, TaggedResource
 from controller.deploy.errors import (
     DEFAULT_REQUEUE_AFTER_SECONDS,
     DeploymentPending,
@@ -112,7 +114,7 @@ class StackDeployer:
         on_dependency_violation: DependencyViolationHook | None = None,
         requeue_after: float = DEFAULT_REQUEUE_AFTER_SECONDS,
     ) -> None:
-        self._api = api
+        self._ec2 = Ec2(api)
         self._cluster_name = cluster_name
         self._vpc_id = vpc_id
         self._requeue_after = requeue_after
@@ -174,9 +176,7 @@ class StackDeployer:
             model, stack, security_groups, subnets
         )
 
-        leftovers = await self._listeners.ensure(
-            str(lb["LoadBalancerArn"]), model.listeners, target_group_arns
-        )
+        leftovers = await self._listeners.ensure(lb.arn, model.listeners, target_group_arns)
 
         values = PeerValues(
             managed_sg_id=managed_sg_id,
@@ -192,8 +192,8 @@ class StackDeployer:
             _Doomed(leftovers, tuple(doomed_lbs), tuple(doomed_tgs), tuple(doomed_sgs)), deletions
         )
         result = DeployResult(
-            lb_arn=str(lb["LoadBalancerArn"]),
-            lb_dns_name=str(lb.get("DNSName", "")),
+            lb_arn=lb.arn,
+            lb_dns_name=lb.dns_name,
             managed_sg_id=managed_sg_id,
             load_balancer_security_groups=tuple(security_groups),
             target_group_arns=target_group_arns,
@@ -239,7 +239,7 @@ class StackDeployer:
 
     async def _ensure_load_balancer(
         self, model: StackModel, stack: StackTags, security_groups: list[str], subnets: list[Subnet]
-    ) -> tuple[dict[str, Any], list[str], list[str]]:
+    ) -> tuple[LoadBalancer, list[str], list[str]]:
         """(the LB's description, LBs to delete at the end, LBs deleted before creating)."""
         spec = model.load_balancer
         found = await self._lbs.find(stack)
@@ -251,29 +251,22 @@ class StackDeployer:
         doomed = [r for r in _all_resources(found) if existing is None or r.arn != existing.arn]
         if existing is not None:
             await self._lbs.update(spec, existing, security_groups=security_groups, subnet_ids=subnet_ids)
-            return dict(existing.description), [r.arn for r in doomed], []
+            return existing.description, [r.arn for r in doomed], []
         # LB names are unique: one of ours holding the name must go before the create.
         deleted_early = []
         for resource in doomed:
-            if resource.description.get("LoadBalancerName") == spec.name:
+            if resource.description.name == spec.name:
                 await self._lbs.delete(resource.arn)
                 deleted_early.append(resource.arn)
         created = await self._lbs.create(spec, security_groups=security_groups, subnet_ids=subnet_ids)
         return created, [r.arn for r in doomed if r.arn not in deleted_early], deleted_early
 
     async def _vpc_cidrs(self) -> dict[str, tuple[str, ...]]:
-        response = await self._api.call("ec2", "DescribeVpcs", VpcIds=[self._vpc_id])
-        vpc: Mapping[str, Any] = (response.get("Vpcs") or [{}])[0]
-        ipv4 = [
-            str(a["CidrBlock"])
-            for a in vpc.get("CidrBlockAssociationSet") or ()
-            if (a.get("CidrBlockState") or {}).get("State", "associated") == "associated"
-        ] or ([str(vpc["CidrBlock"])] if vpc.get("CidrBlock") else [])
-        ipv6 = [
-            str(a["Ipv6CidrBlock"])
-            for a in vpc.get("Ipv6CidrBlockAssociationSet") or ()
-            if (a.get("Ipv6CidrBlockState") or {}).get("State", "associated") == "associated"
-        ]
+        vpc = await self._ec2.describe_vpc(self._vpc_id) or Vpc(self._vpc_id, cidr_block=None)
+        ipv4 = [a.cidr for a in vpc.ipv4_associations if a.associated] or (
+            [vpc.cidr_block] if vpc.cidr_block else []
+        )
+        ipv6 = [a.cidr for a in vpc.ipv6_associations if a.associated]
         return {"vpc_cidrs_ipv4": tuple(ipv4), "vpc_cidrs_ipv6": tuple(ipv6)}
 
     async def _delete(self, doomed: _Doomed, deletions: _Deletions) -> None:
@@ -301,9 +294,9 @@ class StackDeployer:
                 deletions.blocked.append(str(error))
 
 
-def _all_resources(found: StackResources) -> list[TaggedResource]:
+def _all_resources(found: StackResources[ResourceT]) -> list[TaggedResource[ResourceT]]:
     return [*found.by_resource_id.values(), *found.duplicates]
 
 
-def _all_arns(found: StackResources) -> tuple[str, ...]:
+def _all_arns(found: StackResources[ResourceT]) -> tuple[str, ...]:
     return tuple(r.arn for r in _all_resources(found))

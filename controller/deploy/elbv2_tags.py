@@ -8,47 +8,45 @@ renamed resource) would make a name lookup lie.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Generic, Protocol, TypeVar
 
-from controller.aws.api import AwsApi
+from controller.aws.elbv2 import Elbv2
 from controller.deploy.errors import UnexpectedResourceError
 from controller.naming import StackTags, resource_tag_key
 from controller.networking.tags import TagPlan, plan_tag_changes
 
-DESCRIBE_TAGS_BATCH: Final = 20
+
+class Elbv2Resource(Protocol):
+    """What every described ELBv2 resource we look up by tags has."""
+
+    @property
+    def arn(self) -> str: ...
+
+    @property
+    def vpc_id(self) -> str | None: ...
+
+
+ResourceT = TypeVar("ResourceT", bound=Elbv2Resource)
 
 
 @dataclass(frozen=True)
-class TaggedResource:
+class TaggedResource(Generic[ResourceT]):
     """One ELBv2 resource as described by AWS, with its tags."""
 
     arn: str
-    description: Mapping[str, Any] = field(hash=False)
+    description: ResourceT = field(hash=False)
     tags: Mapping[str, str] = field(hash=False)
 
 
 @dataclass(frozen=True)
-class StackResources:
+class StackResources(Generic[ResourceT]):
     """A stack's resources of one kind, matched by resource id: the first found per id is kept,
     later ones are duplicates to delete (as upstream does for SGs, upstream-behaviour §1.8)."""
 
-    by_resource_id: Mapping[str, TaggedResource]
-    duplicates: tuple[TaggedResource, ...]
-
-
-async def describe_elbv2_tags(api: AwsApi, arns: Sequence[str]) -> dict[str, dict[str, str]]:
-    tags: dict[str, dict[str, str]] = {}
-    for start in range(0, len(arns), DESCRIBE_TAGS_BATCH):
-        response = await api.call(
-            "elbv2", "DescribeTags", ResourceArns=list(arns[start : start + DESCRIBE_TAGS_BATCH])
-        )
-        for entry in response.get("TagDescriptions") or ():
-            tags[str(entry["ResourceArn"])] = {
-                str(t["Key"]): str(t.get("Value", "")) for t in entry.get("Tags") or ()
-            }
-    return tags
+    by_resource_id: Mapping[str, TaggedResource[ResourceT]]
+    duplicates: tuple[TaggedResource[ResourceT], ...]
 
 
 def _carries(tags: Mapping[str, str], wanted: Mapping[str, str]) -> bool:
@@ -56,35 +54,33 @@ def _carries(tags: Mapping[str, str], wanted: Mapping[str, str]) -> bool:
 
 
 async def find_stack_resources(
-    api: AwsApi,
+    elbv2: Elbv2,
+    describe: Callable[[], Awaitable[list[ResourceT]]],
     *,
-    operation: str,
-    result_key: str,
-    arn_key: str,
     kind: str,
     vpc_id: str,
     stack: StackTags,
-) -> StackResources:
-    """Resources listed by ``operation`` in ``vpc_id`` that carry the stack's tracking tags.
+) -> StackResources[ResourceT]:
+    """Resources listed by ``describe`` in ``vpc_id`` that carry the stack's tracking tags.
 
     Raises ``UnexpectedResourceError`` if one of them has no ``<prefix>/resource`` tag.
     """
-    described = [
-        item for item in await api.paginate("elbv2", operation, result_key) if item.get("VpcId") == vpc_id
-    ]
-    tags = await describe_elbv2_tags(api, [str(item[arn_key]) for item in described])
+    described = [item for item in await describe() if item.vpc_id == vpc_id]
+    tags = await elbv2.describe_tags([item.arn for item in described])
     wanted = stack.tracking_tags()
     found = [
-        TaggedResource(str(item[arn_key]), item, tags.get(str(item[arn_key]), {}))
+        TaggedResource(item.arn, item, tags.get(item.arn, {}))
         for item in described
-        if _carries(tags.get(str(item[arn_key]), {}), wanted)
+        if _carries(tags.get(item.arn, {}), wanted)
     ]
     return match_by_resource_id(found, resource_tag_key(stack.prefix), kind)
 
 
-def match_by_resource_id(found: Iterable[TaggedResource], resource_key: str, kind: str) -> StackResources:
-    by_resource_id: dict[str, TaggedResource] = {}
-    duplicates: list[TaggedResource] = []
+def match_by_resource_id(
+    found: Iterable[TaggedResource[ResourceT]], resource_key: str, kind: str
+) -> StackResources[ResourceT]:
+    by_resource_id: dict[str, TaggedResource[ResourceT]] = {}
+    duplicates: list[TaggedResource[ResourceT]] = []
     for resource in found:
         resource_id = resource.tags.get(resource_key)
         if resource_id is None:
@@ -96,23 +92,19 @@ def match_by_resource_id(found: Iterable[TaggedResource], resource_key: str, kin
     return StackResources(by_resource_id, tuple(duplicates))
 
 
-def elbv2_tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
-    return [{"Key": key, "Value": value} for key, value in tags.items()]
-
-
 async def reconcile_elbv2_tags(
-    api: AwsApi,
+    elbv2: Elbv2,
     arn: str,
     desired: Mapping[str, str],
     current: Mapping[str, str],
     *,
     ignored_keys: Collection[str] = frozenset(),
 ) -> TagPlan:
-    """AddTags for missing/changed keys, RemoveTags for extra keys; ``aws:*`` and ``ignored_keys``
+    """Add missing/changed keys, remove extra keys; ``aws:*`` and ``ignored_keys``
     (``--external-managed-tags``) are never touched."""
     plan = plan_tag_changes(desired, current, ignored_keys)
     if plan.to_set:
-        await api.call("elbv2", "AddTags", ResourceArns=[arn], Tags=elbv2_tag_list(plan.to_set))
+        await elbv2.add_tags(arn, plan.to_set)
     if plan.to_delete:
-        await api.call("elbv2", "RemoveTags", ResourceArns=[arn], TagKeys=list(plan.to_delete))
+        await elbv2.remove_tags(arn, plan.to_delete)
     return plan

@@ -8,15 +8,16 @@ since LB names are unique per account and region).
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Mapping, Sequence
-from typing import Any, Final
+from collections.abc import Collection, Sequence
+from typing import Final
 
 from controller.aws.api import AwsApi
+from controller.aws.elbv2 import Elbv2
+from controller.aws.elbv2_types import LoadBalancer, NewLoadBalancer
 from controller.aws.errors import AwsApiError
 from controller.deploy.elbv2_tags import (
     StackResources,
     TaggedResource,
-    elbv2_tag_list,
     find_stack_resources,
     reconcile_elbv2_tags,
 )
@@ -28,30 +29,26 @@ _log = logging.getLogger(__name__)
 LOAD_BALANCER_NOT_FOUND: Final = "LoadBalancerNotFound"
 
 
-def requires_replacement(spec: LoadBalancerSpec, existing: Mapping[str, Any]) -> bool:
+def requires_replacement(spec: LoadBalancerSpec, existing: LoadBalancer) -> bool:
     return (
-        existing.get("LoadBalancerName") != spec.name
-        or existing.get("Type") != spec.type.value
-        or existing.get("Scheme") != spec.scheme.value
+        existing.name != spec.name or existing.type != spec.type.value or existing.scheme != spec.scheme.value
     )
 
 
-def subnet_ids_of(existing: Mapping[str, Any]) -> frozenset[str]:
-    return frozenset(str(zone["SubnetId"]) for zone in existing.get("AvailabilityZones") or ())
+def subnet_ids_of(existing: LoadBalancer) -> frozenset[str]:
+    return frozenset(existing.subnet_ids)
 
 
 class LoadBalancerDeployer:
     def __init__(self, api: AwsApi, *, vpc_id: str, ignored_tag_keys: Collection[str]) -> None:
-        self._api = api
+        self._elbv2 = Elbv2(api)
         self._vpc_id = vpc_id
         self._ignored_tag_keys = ignored_tag_keys
 
-    async def find(self, stack: StackTags) -> StackResources:
+    async def find(self, stack: StackTags) -> StackResources[LoadBalancer]:
         return await find_stack_resources(
-            self._api,
-            operation="DescribeLoadBalancers",
-            result_key="LoadBalancers",
-            arn_key="LoadBalancerArn",
+            self._elbv2,
+            self._elbv2.describe_load_balancers,
             kind="loadBalancer",
             vpc_id=self._vpc_id,
             stack=stack,
@@ -59,28 +56,27 @@ class LoadBalancerDeployer:
 
     async def create(
         self, spec: LoadBalancerSpec, *, security_groups: Sequence[str], subnet_ids: Sequence[str]
-    ) -> dict[str, Any]:
-        params: dict[str, Any] = {
-            "Name": spec.name,
-            "Subnets": list(subnet_ids),
-            "Scheme": spec.scheme.value,
-            "Type": spec.type.value,
-            "IpAddressType": spec.ip_address_type.value,
-            "Tags": elbv2_tag_list(spec.tags),
-        }
-        # An NLB created without SGs can never get any (upstream-behaviour §1.1), so an empty list is
-        # sent as "no SecurityGroups", never as an empty parameter.
-        if security_groups:
-            params["SecurityGroups"] = list(security_groups)
-        response = await self._api.call("elbv2", "CreateLoadBalancer", **params)
-        created: dict[str, Any] = response["LoadBalancers"][0]
-        _log.info("created load balancer %s (%s)", created["LoadBalancerArn"], spec.name)
+    ) -> LoadBalancer:
+        created = await self._elbv2.create_load_balancer(
+            NewLoadBalancer(
+                name=spec.name,
+                subnet_ids=tuple(subnet_ids),
+                scheme=spec.scheme.value,
+                type=spec.type.value,
+                ip_address_type=spec.ip_address_type.value,
+                tags=spec.tags,
+                # An NLB created without SGs can never get any (upstream-behaviour §1.1), so an empty
+                # list is sent as "no SecurityGroups", never as an empty parameter.
+                security_groups=tuple(security_groups),
+            )
+        )
+        _log.info("created load balancer %s (%s)", created.arn, spec.name)
         return created
 
     async def update(
         self,
         spec: LoadBalancerSpec,
-        existing: TaggedResource,
+        existing: TaggedResource[LoadBalancer],
         *,
         security_groups: Sequence[str],
         subnet_ids: Sequence[str],
@@ -89,27 +85,23 @@ class LoadBalancerDeployer:
         lets go of is deleted at the end of the deploy (upstream-behaviour §1.9, scenario 51)."""
         current = existing.description
         arn = existing.arn
-        current_sgs = [str(g) for g in current.get("SecurityGroups") or ()]
+        current_sgs = list(current.security_groups)
         if security_groups and set(current_sgs) != set(security_groups):
-            await self._api.call(
-                "elbv2", "SetSecurityGroups", LoadBalancerArn=arn, SecurityGroups=list(security_groups)
-            )
+            await self._elbv2.set_security_groups(arn, security_groups)
             _log.info("set security groups of %s: %s -> %s", arn, current_sgs, list(security_groups))
         if subnet_ids_of(current) != frozenset(subnet_ids):
-            await self._api.call("elbv2", "SetSubnets", LoadBalancerArn=arn, Subnets=list(subnet_ids))
+            await self._elbv2.set_subnets(arn, subnet_ids)
             _log.info("set subnets of %s: %s", arn, list(subnet_ids))
-        if current.get("IpAddressType") not in (None, spec.ip_address_type.value):
-            await self._api.call(
-                "elbv2", "SetIpAddressType", LoadBalancerArn=arn, IpAddressType=spec.ip_address_type.value
-            )
+        if current.ip_address_type not in (None, spec.ip_address_type.value):
+            await self._elbv2.set_ip_address_type(arn, spec.ip_address_type.value)
         await reconcile_elbv2_tags(
-            self._api, arn, spec.tags, existing.tags, ignored_keys=self._ignored_tag_keys
+            self._elbv2, arn, spec.tags, existing.tags, ignored_keys=self._ignored_tag_keys
         )
 
     async def delete(self, arn: str) -> bool:
-        """DeleteLoadBalancer (its listeners and rules go with it); ``False`` if already gone."""
+        """Delete the LB (its listeners and rules go with it); ``False`` if already gone."""
         try:
-            await self._api.call("elbv2", "DeleteLoadBalancer", LoadBalancerArn=arn)
+            await self._elbv2.delete_load_balancer(arn)
         except AwsApiError as error:
             if error.code == LOAD_BALANCER_NOT_FOUND:
                 return False

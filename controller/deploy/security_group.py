@@ -25,7 +25,7 @@ layer revokes our labelled rules that reference that SG (upstream runs its netwo
 
 
 class SecurityGroupStillInUse(Exception):
-    """DeleteSecurityGroup keeps answering ``DependencyViolation`` (after the hook and one retry)."""
+    """Deleting the SG keeps answering ``DependencyViolation`` (after the hook and one retry)."""
 
     def __init__(self, group_id: str, cause: AwsApiError) -> None:
         super().__init__(f"failed to delete securityGroup {group_id}: {cause.code}: {cause.message}")

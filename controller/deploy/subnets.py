@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
+from controller.aws import ec2_types
 from controller.aws.api import AwsApi
+from controller.aws.ec2 import Ec2
 from controller.aws.errors import AwsApiError
 from controller.deploy.errors import SubnetResolutionError
 from controller.model.load_balancer import SubnetSelector
@@ -31,23 +33,19 @@ class Subnet:
     tags: Mapping[str, str]
 
     @classmethod
-    def from_aws(cls, subnet: Mapping[str, Any]) -> Subnet:
+    def from_aws(cls, subnet: ec2_types.Subnet) -> Subnet:
         return cls(
-            subnet_id=str(subnet["SubnetId"]),
-            availability_zone=str(subnet.get("AvailabilityZone", "")),
-            ipv4_cidr=subnet.get("CidrBlock"),
-            ipv6_cidrs=tuple(
-                str(a["Ipv6CidrBlock"])
-                for a in subnet.get("Ipv6CidrBlockAssociationSet") or ()
-                if (a.get("Ipv6CidrBlockState") or {}).get("State", "associated") == "associated"
-            ),
-            tags={str(t["Key"]): str(t.get("Value", "")) for t in subnet.get("Tags") or ()},
+            subnet_id=subnet.subnet_id,
+            availability_zone=subnet.availability_zone,
+            ipv4_cidr=subnet.cidr_block,
+            ipv6_cidrs=tuple(a.cidr for a in subnet.ipv6_associations if a.associated),
+            tags=subnet.tags,
         )
 
 
 class SubnetResolver:
     def __init__(self, api: AwsApi, vpc_id: str) -> None:
-        self._api = api
+        self._ec2 = Ec2(api)
         self._vpc_id = vpc_id
 
     async def resolve(self, selector: SubnetSelector) -> list[Subnet]:
@@ -70,14 +68,8 @@ class SubnetResolver:
         found: dict[str, Subnet] = {}
         if ids:
             try:
-                described = await self._api.paginate(
-                    "ec2",
-                    "DescribeSubnets",
-                    "Subnets",
-                    Filters=[
-                        {"Name": "subnet-id", "Values": ids},
-                        {"Name": "vpc-id", "Values": [self._vpc_id]},
-                    ],
+                described = await self._ec2.describe_subnets(
+                    filters={"subnet-id": ids, "vpc-id": [self._vpc_id]}
                 )
             except AwsApiError as error:
                 raise SubnetResolutionError(f"couldn't find all subnets: {error}") from error
@@ -86,14 +78,8 @@ class SubnetResolver:
             if missing:
                 raise SubnetResolutionError(f"couldn't find all subnets: missing ids [{', '.join(missing)}]")
         if names:
-            described = await self._api.paginate(
-                "ec2",
-                "DescribeSubnets",
-                "Subnets",
-                Filters=[
-                    {"Name": f"tag:{TAG_NAME}", "Values": names},
-                    {"Name": "vpc-id", "Values": [self._vpc_id]},
-                ],
+            described = await self._ec2.describe_subnets(
+                filters={f"tag:{TAG_NAME}": names, "vpc-id": [self._vpc_id]}
             )
             by_name = list(map(Subnet.from_aws, described))
             missing = [n for n in names if not any(s.tags.get(TAG_NAME) == n for s in by_name)]
@@ -105,14 +91,8 @@ class SubnetResolver:
         return list(found.values())
 
     async def _discover(self, selector: SubnetSelector) -> list[Subnet]:
-        described = await self._api.paginate(
-            "ec2",
-            "DescribeSubnets",
-            "Subnets",
-            Filters=[
-                {"Name": "vpc-id", "Values": [self._vpc_id]},
-                {"Name": "tag-key", "Values": [selector.role_tag_key]},
-            ],
+        described = await self._ec2.describe_subnets(
+            filters={"vpc-id": [self._vpc_id], "tag-key": [selector.role_tag_key]}
         )
         by_zone: dict[str, Subnet] = {}
         for subnet in map(Subnet.from_aws, described):

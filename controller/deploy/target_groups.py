@@ -8,16 +8,16 @@ the old one is deleted with the other leftovers at the end of the deploy.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Collection
+from dataclasses import dataclass, replace
 
 from controller.aws.api import AwsApi
+from controller.aws.elbv2 import Elbv2
+from controller.aws.elbv2_types import HealthCheck, Matcher, NewTargetGroup, TargetGroup
 from controller.aws.errors import AwsApiError
 from controller.deploy.elbv2_tags import (
     StackResources,
     TaggedResource,
-    elbv2_tag_list,
     find_stack_resources,
     reconcile_elbv2_tags,
 )
@@ -41,99 +41,109 @@ class TargetGroupStillInUse(Exception):
 @dataclass(frozen=True)
 class EnsuredTargetGroup:
     arn: str
-    replaced: TaggedResource | None
+    replaced: TaggedResource[TargetGroup] | None
     """The existing target group this one replaces (to delete once nothing references it)."""
 
 
-def health_check_params(spec: TargetGroupSpec) -> dict[str, Any]:
+def health_check_params(spec: TargetGroupSpec) -> HealthCheck:
     """The health-check fields of Create/ModifyTargetGroup, as AWS also reports them."""
     check = spec.health_check
-    params: dict[str, Any] = {
-        "HealthCheckProtocol": check.protocol,
-        "HealthCheckPort": check.port,
-        "HealthCheckIntervalSeconds": check.interval_seconds,
-        "HealthCheckTimeoutSeconds": check.timeout_seconds,
-        "HealthyThresholdCount": check.healthy_threshold,
-        "UnhealthyThresholdCount": check.unhealthy_threshold,
-    }
-    if check.protocol in _HTTP_PROTOCOLS and check.path is not None:
-        params["HealthCheckPath"] = check.path
+    matcher: Matcher | None = None
     if check.matcher is not None:
         grpc = spec.protocol_version == "GRPC"
-        params["Matcher"] = {"GrpcCode": check.matcher} if grpc else {"HttpCode": check.matcher}
-    return params
+        matcher = Matcher(grpc_code=check.matcher) if grpc else Matcher(http_code=check.matcher)
+    return HealthCheck(
+        protocol=check.protocol,
+        port=check.port,
+        interval_seconds=check.interval_seconds,
+        timeout_seconds=check.timeout_seconds,
+        healthy_threshold=check.healthy_threshold,
+        unhealthy_threshold=check.unhealthy_threshold,
+        path=check.path if check.protocol in _HTTP_PROTOCOLS else None,
+        matcher=matcher,
+    )
 
 
-def _create_params(spec: TargetGroupSpec, vpc_id: str) -> dict[str, Any]:
-    params: dict[str, Any] = {
-        "Name": spec.name,
-        "Protocol": spec.protocol,
-        "Port": spec.port,
-        "VpcId": vpc_id,
-        "TargetType": spec.target_type.value,
-        "IpAddressType": spec.ip_address_type,
-        **health_check_params(spec),
-        "Tags": elbv2_tag_list(spec.tags),
-    }
+def _protocol_version(spec: TargetGroupSpec) -> str | None:
     # ProtocolVersion exists only for HTTP/HTTPS (ALB) target groups.
-    if spec.protocol_version is not None and spec.protocol in _HTTP_PROTOCOLS:
-        params["ProtocolVersion"] = spec.protocol_version
-    return params
+    return spec.protocol_version if spec.protocol in _HTTP_PROTOCOLS else None
 
 
-def requires_replacement(spec: TargetGroupSpec, existing: Mapping[str, Any]) -> bool:
+def _new_target_group(spec: TargetGroupSpec, vpc_id: str) -> NewTargetGroup:
+    return NewTargetGroup(
+        name=spec.name,
+        protocol=spec.protocol,
+        port=spec.port,
+        vpc_id=vpc_id,
+        target_type=spec.target_type.value,
+        ip_address_type=spec.ip_address_type,
+        health_check=health_check_params(spec),
+        tags=spec.tags,
+        protocol_version=_protocol_version(spec),
+    )
+
+
+def requires_replacement(spec: TargetGroupSpec, existing: TargetGroup) -> bool:
     """Immutable settings differ. Fields AWS (or moto) does not report are not compared."""
-    wanted: dict[str, object] = {
-        "Protocol": spec.protocol,
-        "Port": spec.port,
-        "TargetType": spec.target_type.value,
-        "IpAddressType": spec.ip_address_type,
+    wanted: list[tuple[object, object]] = [
+        (existing.protocol, spec.protocol),
+        (existing.port, spec.port),
+        (existing.target_type, spec.target_type.value),
+        (existing.ip_address_type, spec.ip_address_type),
+    ]
+    protocol_version = _protocol_version(spec)
+    if protocol_version is not None:
+        wanted.append((existing.protocol_version, protocol_version))
+    return any(current is not None and current != value for current, value in wanted)
+
+
+def health_check_changes(spec: TargetGroupSpec, existing: TargetGroup) -> HealthCheck:
+    """The desired health-check fields that differ from what AWS reports (the rest left unset)."""
+    desired = health_check_params(spec)
+    reported = existing.health_check
+    unchanged = {
+        name: None for name, value in desired.set_fields().items() if getattr(reported, name) == value
     }
-    if spec.protocol_version is not None and spec.protocol in _HTTP_PROTOCOLS:
-        wanted["ProtocolVersion"] = spec.protocol_version
-    return any(key in existing and existing[key] != value for key, value in wanted.items())
-
-
-def health_check_changes(spec: TargetGroupSpec, existing: Mapping[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in health_check_params(spec).items() if existing.get(key) != value}
+    return replace(desired, **unchanged)
 
 
 class TargetGroupDeployer:
     def __init__(self, api: AwsApi, *, vpc_id: str, ignored_tag_keys: Collection[str]) -> None:
-        self._api = api
+        self._elbv2 = Elbv2(api)
         self._vpc_id = vpc_id
         self._ignored_tag_keys = ignored_tag_keys
 
-    async def find(self, stack: StackTags) -> StackResources:
+    async def find(self, stack: StackTags) -> StackResources[TargetGroup]:
         return await find_stack_resources(
-            self._api,
-            operation="DescribeTargetGroups",
-            result_key="TargetGroups",
-            arn_key="TargetGroupArn",
+            self._elbv2,
+            self._elbv2.describe_target_groups,
             kind="targetGroup",
             vpc_id=self._vpc_id,
             stack=stack,
         )
 
-    async def ensure(self, spec: TargetGroupSpec, existing: TaggedResource | None) -> EnsuredTargetGroup:
+    async def ensure(
+        self, spec: TargetGroupSpec, existing: TaggedResource[TargetGroup] | None
+    ) -> EnsuredTargetGroup:
         if existing is not None and not requires_replacement(spec, existing.description):
             changes = health_check_changes(spec, existing.description)
-            if changes:
-                await self._api.call("elbv2", "ModifyTargetGroup", TargetGroupArn=existing.arn, **changes)
-                _log.info("modified health check of target group %s: %s", existing.arn, sorted(changes))
+            if changes.set_fields():
+                await self._elbv2.modify_target_group(existing.arn, changes)
+                _log.info(
+                    "modified health check of target group %s: %s", existing.arn, sorted(changes.to_aws())
+                )
             await reconcile_elbv2_tags(
-                self._api, existing.arn, spec.tags, existing.tags, ignored_keys=self._ignored_tag_keys
+                self._elbv2, existing.arn, spec.tags, existing.tags, ignored_keys=self._ignored_tag_keys
             )
             return EnsuredTargetGroup(existing.arn, None)
-        response = await self._api.call("elbv2", "CreateTargetGroup", **_create_params(spec, self._vpc_id))
-        arn = str(response["TargetGroups"][0]["TargetGroupArn"])
+        arn = await self._elbv2.create_target_group(_new_target_group(spec, self._vpc_id))
         _log.info("created target group %s (%s)", arn, spec.name)
         return EnsuredTargetGroup(arn, existing)
 
     async def delete(self, arn: str) -> bool:
         """``False`` if already gone; ``TargetGroupStillInUse`` while a listener or rule uses it."""
         try:
-            await self._api.call("elbv2", "DeleteTargetGroup", TargetGroupArn=arn)
+            await self._elbv2.delete_target_group(arn)
         except AwsApiError as error:
             if error.code == TARGET_GROUP_NOT_FOUND:
                 return False

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from controller.aws.api import AwsApi
+from controller.aws.ec2 import Ec2
+from controller.aws.ec2_types import NetworkInterface
 from controller.endpointsg.eni_sg import EniSecurityGroupError, EniSGSelector
 from controller.networking.sg_reader import SecurityGroupReader
 from framework.clock import REAL_CLOCK, Clock
@@ -60,26 +62,13 @@ class EniInfo:
         return any(address in prefix for prefix in self.prefixes)
 
     @classmethod
-    def from_aws(cls, eni: Mapping[str, Any]) -> EniInfo:
-        addresses = {
-            a["PrivateIpAddress"] for a in eni.get("PrivateIpAddresses") or () if "PrivateIpAddress" in a
-        }
-        if eni.get("PrivateIpAddress"):
-            addresses.add(str(eni["PrivateIpAddress"]))
-        addresses |= {a["Ipv6Address"] for a in eni.get("Ipv6Addresses") or () if "Ipv6Address" in a}
-        prefixes: list[IpNetwork] = [
-            ipaddress.ip_network(p["Ipv4Prefix"]) for p in eni.get("Ipv4Prefixes") or () if "Ipv4Prefix" in p
-        ]
-        prefixes += [
-            ipaddress.ip_network(p["Ipv6Prefix"]) for p in eni.get("Ipv6Prefixes") or () if "Ipv6Prefix" in p
-        ]
-        attachment = eni.get("Attachment") or {}
-        index = attachment.get("DeviceIndex")
+    def from_aws(cls, eni: NetworkInterface) -> EniInfo:
+        prefixes = [ipaddress.ip_network(p) for p in (*eni.ipv4_prefixes, *eni.ipv6_prefixes)]
         return cls(
-            eni_id=str(eni["NetworkInterfaceId"]),
-            group_ids=tuple(str(g["GroupId"]) for g in eni.get("Groups") or ()),
-            device_index=int(index) if index is not None else None,
-            addresses=frozenset(addresses),
+            eni_id=eni.network_interface_id,
+            group_ids=eni.group_ids,
+            device_index=eni.device_index,
+            addresses=frozenset((*eni.private_ip_addresses, *eni.ipv6_addresses)),
             prefixes=tuple(prefixes),
         )
 
@@ -152,7 +141,7 @@ class EndpointSGDiscovery:
         clock: Clock = REAL_CLOCK,
         ttl: float = DEFAULT_TTL_SECONDS,
     ) -> None:
-        self._api = api
+        self._ec2 = Ec2(api)
         self._vpc_id = vpc_id
         self._selector = selector
         self._reader = reader
@@ -193,17 +182,13 @@ class EndpointSGDiscovery:
             if instance is not None:
                 missing[instance] = (name, uid)
         if missing:
-            reservations = await self._api.paginate(
-                "ec2", "DescribeInstances", "Reservations", InstanceIds=sorted(missing)
-            )
-            for reservation in reservations:
-                for instance in reservation.get("Instances") or ():
-                    owner = missing.get(str(instance.get("InstanceId")))
-                    if owner is None:
-                        continue
-                    enis = tuple(EniInfo.from_aws(e) for e in instance.get("NetworkInterfaces") or ())
-                    self._node_enis.put(owner[1], enis)
-                    result[owner[0]] = enis
+            for described in await self._ec2.describe_instances(sorted(missing)):
+                owner = missing.get(described.instance_id)
+                if owner is None:
+                    continue
+                enis = tuple(EniInfo.from_aws(e) for e in described.network_interfaces)
+                self._node_enis.put(owner[1], enis)
+                result[owner[0]] = enis
         return result
 
     # ----------------------------------------------------------------------------- pods
@@ -253,11 +238,8 @@ class EndpointSGDiscovery:
     ) -> None:
         if not branch:
             return
-        interfaces = await self._api.paginate(
-            "ec2",
-            "DescribeNetworkInterfaces",
-            "NetworkInterfaces",
-            NetworkInterfaceIds=sorted({eni for _, eni in branch.values()}),
+        interfaces = await self._ec2.describe_network_interfaces(
+            network_interface_ids=sorted({eni for _, eni in branch.values()})
         )
         by_id = {e.eni_id: e for e in (EniInfo.from_aws(i) for i in interfaces)}
         for key, (uid, eni_id) in branch.items():
@@ -269,14 +251,8 @@ class EndpointSGDiscovery:
         ips = sorted(by_ip)
         for start in range(0, len(ips), FARGATE_IP_CHUNK):
             chunk = ips[start : start + FARGATE_IP_CHUNK]
-            interfaces = await self._api.paginate(
-                "ec2",
-                "DescribeNetworkInterfaces",
-                "NetworkInterfaces",
-                Filters=[
-                    {"Name": "vpc-id", "Values": [self._vpc_id]},
-                    {"Name": "addresses.private-ip-address", "Values": chunk},
-                ],
+            interfaces = await self._ec2.describe_network_interfaces(
+                filters={"vpc-id": [self._vpc_id], "addresses.private-ip-address": chunk}
             )
             for eni in (EniInfo.from_aws(i) for i in interfaces):
                 for ip in chunk:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 
 from controller.aws.api import AwsApi
+from controller.aws.ec2 import Ec2
 from controller.endpointsg.model import EndpointRule
 from controller.endpointsg.ownership import RuleOwnership
 from controller.naming import cluster_tag_key
@@ -30,7 +31,7 @@ class EndpointRuleService:
     ) -> None:
         self._ownership = ownership
         self._enqueue = enqueue
-        self._api = api
+        self._ec2 = Ec2(api)
         self._vpc_id = vpc_id
         self._cluster_name = cluster_name
         self._seeded = False
@@ -61,19 +62,17 @@ class EndpointRuleService:
         """Track every SG in the VPC tagged ``kubernetes.io/cluster/<c>`` = owned|shared (once)."""
         if self._seeded:
             return frozenset()
-        groups = await self._api.paginate(
-            "ec2",
-            "DescribeSecurityGroups",
-            "SecurityGroups",
-            Filters=[
-                {"Name": "vpc-id", "Values": [self._vpc_id]},
-                {"Name": f"tag:{cluster_tag_key(self._cluster_name)}", "Values": list(CLUSTER_TAG_VALUES)},
-            ],
+        # A tag query, not a read by id: the cached reader cannot answer it.
+        groups = await self._ec2.describe_security_groups(
+            filters={
+                "vpc-id": [self._vpc_id],
+                f"tag:{cluster_tag_key(self._cluster_name)}": list(CLUSTER_TAG_VALUES),
+            }
         )
         self._seeded = True
-        self._ownership.track(str(g["GroupId"]) for g in groups)
+        self._ownership.track(g.group_id for g in groups)
         # Enqueue all of them, not only the new ones: each must be checked for stale rules once.
-        return self._enqueue_all(frozenset(str(g["GroupId"]) for g in groups))
+        return self._enqueue_all(frozenset(g.group_id for g in groups))
 
     def _enqueue_all(self, sg_ids: frozenset[str]) -> frozenset[str]:
         for sg in sorted(sg_ids):

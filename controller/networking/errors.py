@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from controller.aws.ec2 import DESCRIBE_SECURITY_GROUPS
 from controller.aws.errors import AwsApiError
 
 INVALID_GROUP_NOT_FOUND: Final = "InvalidGroup.NotFound"
@@ -20,7 +21,7 @@ class SecurityGroupNotFoundError(AwsApiError):
     def __init__(self, group_id: str) -> None:
         super().__init__(
             service="ec2",
-            operation="DescribeSecurityGroups",
+            operation=DESCRIBE_SECURITY_GROUPS,
             code=INVALID_GROUP_NOT_FOUND,
             message=f"The security group '{group_id}' does not exist",
         )

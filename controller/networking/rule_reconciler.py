@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from controller.aws.api import AwsApi
+from controller.aws.ec2 import Ec2
 from controller.aws.errors import AwsApiError
 from controller.networking.errors import (
     INVALID_PERMISSION_DUPLICATE,
@@ -45,7 +46,7 @@ class RuleChanges:
 
 class SecurityGroupRuleReconciler:
     def __init__(self, api: AwsApi, reader: SecurityGroupReader) -> None:
-        self._api = api
+        self._ec2 = Ec2(api)
         self._reader = reader
 
     @property
@@ -107,9 +108,7 @@ class SecurityGroupRuleReconciler:
         if not rules:
             return
         try:
-            await self._api.call(
-                "ec2", "AuthorizeSecurityGroupIngress", GroupId=group_id, IpPermissions=group_rules(rules)
-            )
+            await self._ec2.authorize_security_group_ingress(group_id, group_rules(rules))
         finally:
             # Even a failed call may have changed something (or shown our view is stale).
             self._reader.invalidate(group_id)
@@ -121,9 +120,7 @@ class SecurityGroupRuleReconciler:
             return
         try:
             # The rules carry the descriptions AWS reported, so the request names them exactly.
-            await self._api.call(
-                "ec2", "RevokeSecurityGroupIngress", GroupId=group_id, IpPermissions=group_rules(rules)
-            )
+            await self._ec2.revoke_security_group_ingress(group_id, group_rules(rules))
         finally:
             self._reader.invalidate(group_id)
         done.extend(rules)

@@ -11,9 +11,11 @@ the canonical form AWS stores, whatever text it was written in.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Final
+
+from controller.aws.ec2_types import GroupPair, IpPermission, IpRange, PrefixListEntry
 
 ALL_PROTOCOLS: Final = "-1"
 
@@ -146,48 +148,46 @@ class Rule:
         return f"{self.protocol}{ports} from {what} {value}{desc}"
 
 
-def expand_ip_permissions(permissions: Iterable[Mapping[str, Any]]) -> list[Rule]:
-    """Split boto3-style ``IpPermissions`` into single-source rules, keeping each source's description."""
+def expand_ip_permissions(permissions: Iterable[IpPermission]) -> list[Rule]:
+    """Split ``IpPermissions`` into single-source rules, keeping each source's description."""
     rules: list[Rule] = []
     for permission in permissions:
-        protocol = str(permission["IpProtocol"])
-        from_port = permission.get("FromPort")
-        to_port = permission.get("ToPort")
-        sources: list[tuple[RuleSource, Mapping[str, Any]]] = [
-            *((Ipv4CidrSource(r["CidrIp"]), r) for r in permission.get("IpRanges") or ()),
-            *((Ipv6CidrSource(r["CidrIpv6"]), r) for r in permission.get("Ipv6Ranges") or ()),
-            *((PrefixListSource(r["PrefixListId"]), r) for r in permission.get("PrefixListIds") or ()),
-            *(
-                (SecurityGroupSource(p["GroupId"], p.get("UserId")), p)
-                for p in permission.get("UserIdGroupPairs") or ()
-            ),
+        sources: list[tuple[RuleSource, str]] = [
+            *((Ipv4CidrSource(r.cidr), r.description) for r in permission.ipv4_ranges),
+            *((Ipv6CidrSource(r.cidr), r.description) for r in permission.ipv6_ranges),
+            *((PrefixListSource(p.prefix_list_id), p.description) for p in permission.prefix_lists),
+            *((SecurityGroupSource(p.group_id, p.user_id), p.description) for p in permission.group_pairs),
         ]
         rules.extend(
-            Rule.of(protocol, from_port, to_port, source, str(entry.get("Description") or ""))
-            for source, entry in sources
+            Rule.of(permission.protocol, permission.from_port, permission.to_port, source, description)
+            for source, description in sources
         )
     return rules
 
 
-def _source_entry(source: RuleSource, description: str) -> tuple[str, dict[str, str]]:
-    entry: dict[str, str]
-    match source:
-        case Ipv4CidrSource(cidr=cidr):
-            key, entry = "IpRanges", {"CidrIp": cidr}
-        case Ipv6CidrSource(cidr=cidr):
-            key, entry = "Ipv6Ranges", {"CidrIpv6": cidr}
-        case PrefixListSource(prefix_list_id=pl):
-            key, entry = "PrefixListIds", {"PrefixListId": pl}
-        case SecurityGroupSource(group_id=gid, user_id=uid):
-            key, entry = "UserIdGroupPairs", {"GroupId": gid}
-            if uid:
-                entry["UserId"] = uid
-    if description:
-        entry["Description"] = description
-    return key, entry
+def _permission(
+    protocol: str, from_port: int | None, to_port: int | None, members: list[Rule]
+) -> IpPermission:
+    ipv4: list[IpRange] = []
+    ipv6: list[IpRange] = []
+    prefix_lists: list[PrefixListEntry] = []
+    pairs: list[GroupPair] = []
+    for member in sorted(members, key=Rule.sort_key):
+        match member.source:
+            case Ipv4CidrSource(cidr=cidr):
+                ipv4.append(IpRange(cidr, member.description))
+            case Ipv6CidrSource(cidr=cidr):
+                ipv6.append(IpRange(cidr, member.description))
+            case PrefixListSource(prefix_list_id=pl):
+                prefix_lists.append(PrefixListEntry(pl, member.description))
+            case SecurityGroupSource(group_id=gid, user_id=uid):
+                pairs.append(GroupPair(gid, uid, member.description))
+    return IpPermission(
+        protocol, from_port, to_port, tuple(ipv4), tuple(ipv6), tuple(prefix_lists), tuple(pairs)
+    )
 
 
-def group_rules(rules: Iterable[Rule]) -> list[dict[str, Any]]:
+def group_rules(rules: Iterable[Rule]) -> list[IpPermission]:
     """Pack rules into the fewest ``IpPermissions``: one per (protocol, FromPort, ToPort).
 
     The output is deterministic (sorted), so identical inputs produce identical API requests.
@@ -195,19 +195,12 @@ def group_rules(rules: Iterable[Rule]) -> list[dict[str, Any]]:
     by_ports: dict[tuple[str, int | None, int | None], list[Rule]] = {}
     for rule in rules:
         by_ports.setdefault((rule.protocol, rule.from_port, rule.to_port), []).append(rule)
-    permissions: list[dict[str, Any]] = []
-    for (protocol, from_port, to_port), members in sorted(
-        by_ports.items(), key=lambda item: item[1][0].sort_key()[:3]
-    ):
-        permission: dict[str, Any] = {"IpProtocol": protocol}
-        if from_port is not None:
-            permission["FromPort"] = from_port
-            permission["ToPort"] = to_port
-        for member in sorted(members, key=Rule.sort_key):
-            key, entry = _source_entry(member.source, member.description)
-            permission.setdefault(key, []).append(entry)
-        permissions.append(permission)
-    return permissions
+    return [
+        _permission(protocol, from_port, to_port, members)
+        for (protocol, from_port, to_port), members in sorted(
+            by_ports.items(), key=lambda item: item[1][0].sort_key()[:3]
+        )
+    ]
 
 
 def dedupe_rules(rules: Iterable[Rule]) -> list[Rule]:

@@ -1,12 +1,11 @@
-"""What we know about one security group, parsed from a DescribeSecurityGroups entry."""
+"""What we know about one security group, from a DescribeSecurityGroups entry."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
-from typing import Any
 
+from controller.aws.ec2_types import SecurityGroup
 from controller.networking.rules import Rule, expand_ip_permissions
 
 
@@ -21,13 +20,12 @@ class SecurityGroupInfo:
     """Inbound rules expanded to one source each, with descriptions exactly as AWS holds them."""
 
     @classmethod
-    def from_aws(cls, group: Mapping[str, Any]) -> SecurityGroupInfo:
-        tags = {str(t["Key"]): str(t.get("Value", "")) for t in group.get("Tags") or ()}
+    def from_aws(cls, group: SecurityGroup) -> SecurityGroupInfo:
         return cls(
-            group_id=str(group["GroupId"]),
-            group_name=str(group.get("GroupName", "")),
-            vpc_id=group.get("VpcId"),
-            description=str(group.get("Description", "")),
-            tags=MappingProxyType(tags),
-            ingress=tuple(expand_ip_permissions(group.get("IpPermissions") or ())),
+            group_id=group.group_id,
+            group_name=group.group_name,
+            vpc_id=group.vpc_id,
+            description=group.description,
+            tags=group.tags,
+            ingress=tuple(expand_ip_permissions(group.ip_permissions)),
         )

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from controller.aws.api import AwsApi
+from controller.aws.ec2 import Ec2
 from controller.aws.errors import AwsApiError
 from controller.naming import StackTags, resource_tag_key
 from controller.networking.errors import INVALID_GROUP_NOT_FOUND
@@ -26,31 +27,23 @@ class StackSecurityGroups:
     duplicates: tuple[SecurityGroupInfo, ...]
 
 
-def _tag_filters(tags: Mapping[str, str]) -> list[dict[str, object]]:
-    return [{"Name": f"tag:{key}", "Values": [value]} for key, value in tags.items()]
+def _tag_filters(tags: Mapping[str, str]) -> dict[str, list[str]]:
+    return {f"tag:{key}": [value] for key, value in tags.items()}
 
 
 class SecurityGroupManager:
     def __init__(self, api: AwsApi, reader: SecurityGroupReader) -> None:
-        self._api = api
+        self._ec2 = Ec2(api)
         self._reader = reader
 
     async def create(self, *, name: str, description: str, vpc_id: str, tags: Mapping[str, str]) -> str:
-        """CreateSecurityGroup with its tags applied atomically (TagSpecifications); returns the id.
+        """A new SG with its tags applied atomically (TagSpecifications); returns the id.
 
         Tags are sent in the mapping's order (the backend SG puts sorted default tags first).
         """
-        response = await self._api.call(
-            "ec2",
-            "CreateSecurityGroup",
-            GroupName=name,
-            Description=description,
-            VpcId=vpc_id,
-            TagSpecifications=[
-                {"ResourceType": "security-group", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
-            ],
+        return await self._ec2.create_security_group(
+            name=name, description=description, vpc_id=vpc_id, tags=tags
         )
-        return str(response["GroupId"])
 
     async def find_by_tags(self, *, vpc_id: str, tags: Mapping[str, str]) -> list[SecurityGroupInfo]:
         """SGs in ``vpc_id`` carrying every ``key=value`` of ``tags``, in AWS's answer order.
@@ -58,11 +51,8 @@ class SecurityGroupManager:
         ``InvalidGroup.NotFound`` counts as "none" (upstream's backend SG lookup does the same).
         """
         try:
-            groups = await self._api.paginate(
-                "ec2",
-                "DescribeSecurityGroups",
-                "SecurityGroups",
-                Filters=[{"Name": "vpc-id", "Values": [vpc_id]}, *_tag_filters(tags)],
+            groups = await self._ec2.describe_security_groups(
+                filters={"vpc-id": [vpc_id], **_tag_filters(tags)}
             )
         except AwsApiError as error:
             if error.code == INVALID_GROUP_NOT_FOUND:
@@ -86,13 +76,13 @@ class SecurityGroupManager:
         return match_by_resource_id(list(union.values()), resource_tag_key(stack.prefix))
 
     async def delete(self, group_id: str) -> bool:
-        """DeleteSecurityGroup once; ``False`` if it was already gone.
+        """One delete attempt; ``False`` if it was already gone.
 
         ``DependencyViolation`` propagates: the caller requeues with backoff rather than sleeping
         in a worker (design.md Difference 6).
         """
         try:
-            await self._api.call("ec2", "DeleteSecurityGroup", GroupId=group_id)
+            await self._ec2.delete_security_group(group_id)
         except AwsApiError as error:
             if error.code == INVALID_GROUP_NOT_FOUND:
                 return False

@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from typing import Final
 
 from controller.aws.api import AwsApi
+from controller.aws.ec2 import Ec2
 from controller.networking.errors import SecurityGroupNotFoundError
 from controller.networking.sg_info import SecurityGroupInfo
 from framework.clock import REAL_CLOCK, Clock
@@ -51,7 +52,7 @@ class SecurityGroupReader:
     ) -> None:
         if not 1 <= chunk_size <= DEFAULT_CHUNK_SIZE:
             raise ValueError(f"chunk_size must be within 1..{DEFAULT_CHUNK_SIZE}, got {chunk_size}")
-        self._api = api
+        self._ec2 = Ec2(api)
         self._clock = clock or REAL_CLOCK
         self._ttl = ttl_seconds
         self._chunk_size = chunk_size
@@ -161,19 +162,14 @@ class SecurityGroupReader:
 
     async def _fetch_chunk(self, chunk: list[str], batch: dict[str, _ReadFuture], sent_at: int) -> None:
         try:
-            groups = await self._api.paginate(
-                "ec2",
-                "DescribeSecurityGroups",
-                "SecurityGroups",
-                Filters=[{"Name": "group-id", "Values": chunk}],
-            )
+            groups = await self._ec2.describe_security_groups(filters={"group-id": chunk})
         except Exception as error:
             for group_id in chunk:
                 self._settle(group_id, batch[group_id])
                 with contextlib.suppress(asyncio.InvalidStateError):
                     batch[group_id].set_exception(error)
             return
-        infos = {str(g["GroupId"]): SecurityGroupInfo.from_aws(g) for g in groups}
+        infos = {g.group_id: SecurityGroupInfo.from_aws(g) for g in groups}
         expires_at = self._clock.now() + self._ttl
         for group_id in chunk:
             info = infos.get(group_id)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from controller.aws.api import AwsApi
+from controller.aws.ec2 import Ec2
 from controller.aws.errors import AwsApiError
 from controller.naming import TAG_NAME
 from controller.networking.errors import SecurityGroupLookupError
@@ -16,7 +17,7 @@ from controller.networking.errors import SecurityGroupLookupError
 
 class SecurityGroupResolver:
     def __init__(self, api: AwsApi, vpc_id: str) -> None:
-        self._api = api
+        self._ec2 = Ec2(api)
         self._vpc_id = vpc_id
 
     async def resolve(self, names_or_ids: Sequence[str]) -> list[str]:
@@ -46,31 +47,24 @@ class SecurityGroupResolver:
 
     async def _resolve_ids(self, ids: list[str]) -> list[str]:
         # No VPC filter: an id is unambiguous, and upstream accepts SGs of any VPC here.
-        groups = await self._api.paginate("ec2", "DescribeSecurityGroups", "SecurityGroups", GroupIds=ids)
-        found = [str(g["GroupId"]) for g in groups]
+        # A fresh read by GroupIds, deliberately not through the cached SecurityGroupReader: AWS's
+        # answer order is the order the LB gets its SGs in, and one missing id fails the call with
+        # AWS's own InvalidGroup.NotFound message, which is what the user sees (as upstream shows it).
+        groups = await self._ec2.describe_security_groups(group_ids=ids)
+        found = [g.group_id for g in groups]
         if len(found) != len(ids):
             raise _NotAllFound(f"requested ids [{', '.join(ids)}] but found [{', '.join(found)}]")
         return found
 
     async def _resolve_names(self, names: list[str]) -> list[str]:
-        groups = await self._api.paginate(
-            "ec2",
-            "DescribeSecurityGroups",
-            "SecurityGroups",
-            Filters=[
-                {"Name": f"tag:{TAG_NAME}", "Values": names},
-                {"Name": "vpc-id", "Values": [self._vpc_id]},
-            ],
+        groups = await self._ec2.describe_security_groups(
+            filters={f"tag:{TAG_NAME}": names, "vpc-id": [self._vpc_id]}
         )
         # Distinct Name values in AWS's answer order, as upstream reports them.
-        found_names = list(
-            dict.fromkeys(
-                str(tag["Value"]) for g in groups for tag in g.get("Tags") or () if tag["Key"] == TAG_NAME
-            )
-        )
+        found_names = list(dict.fromkeys(g.tags[TAG_NAME] for g in groups if TAG_NAME in g.tags))
         if len(found_names) != len(names):
             raise _NotAllFound(f"requested names [{', '.join(names)}] but found [{', '.join(found_names)}]")
-        return [str(g["GroupId"]) for g in groups]
+        return [g.group_id for g in groups]
 
 
 class _NotAllFound(Exception):

@@ -11,6 +11,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 from controller.aws.api import AwsApi
+from controller.aws.ec2 import Ec2
 from controller.naming import AWS_RESERVED_TAG_PREFIX, legacy_tag_keys
 from controller.networking.sg_reader import SecurityGroupReader
 
@@ -50,7 +51,7 @@ async def reconcile_security_group_tags(
     ignored_keys: Collection[str] = frozenset(),
     current: Mapping[str, str] | None = None,
 ) -> TagPlan:
-    """CreateTags for missing/changed keys, then DeleteTags for extra keys; returns what was done.
+    """Set missing/changed keys, then delete extra keys; returns what was done.
 
     ``current`` defaults to the SG's tags read through ``reader`` (raises ``InvalidGroup.NotFound``
     if the SG is gone).
@@ -58,19 +59,13 @@ async def reconcile_security_group_tags(
     if current is None:
         current = (await reader.get(group_id)).tags
     plan = plan_tag_changes(desired, current, ignored_keys)
+    ec2 = Ec2(api)
     try:
         if plan.to_set:
-            await api.call(
-                "ec2",
-                "CreateTags",
-                Resources=[group_id],
-                Tags=[{"Key": k, "Value": v} for k, v in plan.to_set.items()],
-            )
+            await ec2.create_tags([group_id], plan.to_set)
         if plan.to_delete:
             # No Value: delete the key whatever its value is now.
-            await api.call(
-                "ec2", "DeleteTags", Resources=[group_id], Tags=[{"Key": k} for k in plan.to_delete]
-            )
+            await ec2.delete_tags([group_id], plan.to_delete)
     finally:
         if not plan.is_empty:
             reader.invalidate(group_id)

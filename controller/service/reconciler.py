@@ -82,10 +82,9 @@ class AwsExistingLoadBalancerFinder:
         existing = found.by_resource_id.get(LOAD_BALANCER_RESOURCE_ID)
         if existing is None:
             return None
-        groups = existing.description.get("SecurityGroups") or ()
         return ExistingLoadBalancer(
-            security_group_ids=tuple(str(g) for g in groups),
-            scheme=Scheme(str(existing.description.get("Scheme"))),
+            security_group_ids=existing.description.security_groups,
+            scheme=Scheme(str(existing.description.scheme)),
             subnet_ids=tuple(sorted(subnet_ids_of(existing.description))),
         )
 

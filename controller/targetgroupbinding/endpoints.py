@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from controller.aws.elbv2_types import TargetRef
 from controller.endpointsg.discovery import instance_id_from_provider_id
 from controller.targetgroupbinding.model import NodeSelector
 
@@ -39,8 +40,8 @@ class Target:
     id: str
     port: int
 
-    def as_aws(self) -> dict[str, Any]:
-        return {"Id": self.id, "Port": self.port}
+    def as_target_ref(self) -> TargetRef:
+        return TargetRef(self.id, self.port)
 
 
 @dataclass(frozen=True)

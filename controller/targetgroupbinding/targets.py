@@ -7,11 +7,13 @@ the target group with fewer targets than it needs. Calls go out in batches of ``
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
 from controller.aws.api import AwsApi
+from controller.aws.elbv2 import Elbv2
+from controller.aws.elbv2_types import TargetRef
 from controller.aws.errors import AwsApiError
 from controller.targetgroupbinding.endpoints import Target
 
@@ -34,19 +36,16 @@ class TargetRegistrar:
     def __init__(self, api: AwsApi, *, batch_size: int = DEFAULT_BATCH_SIZE) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
-        self._api = api
+        self._elbv2 = Elbv2(api)
         self._batch_size = batch_size
 
     async def registered(self, target_group_arn: str) -> set[Target]:
         """Targets currently registered and not already draining (those are on their way out)."""
-        response = await self._api.call("elbv2", "DescribeTargetHealth", TargetGroupArn=target_group_arn)
         found: set[Target] = set()
-        for description in response.get("TargetHealthDescriptions") or ():
-            state = (description.get("TargetHealth") or {}).get("State")
-            target = description.get("Target") or {}
-            if state == DRAINING or "Id" not in target or target.get("Port") is None:
+        for health in await self._elbv2.describe_target_health(target_group_arn):
+            if health.state == DRAINING or health.target_id is None or health.port is None:
                 continue
-            found.add(Target(str(target["Id"]), int(target["Port"])))
+            found.add(Target(health.target_id, health.port))
         return found
 
     async def sync(self, target_group_arn: str, desired: Iterable[Target]) -> TargetChanges:
@@ -54,24 +53,27 @@ class TargetRegistrar:
         current = await self.registered(target_group_arn)
         to_register = sorted(wanted - current)
         to_deregister = sorted(current - wanted)
-        await self._in_batches("RegisterTargets", target_group_arn, to_register)
-        await self._in_batches("DeregisterTargets", target_group_arn, to_deregister)
+        await self._in_batches(self._elbv2.register_targets, target_group_arn, to_register)
+        await self._in_batches(self._elbv2.deregister_targets, target_group_arn, to_deregister)
         return TargetChanges(tuple(to_register), tuple(to_deregister))
 
     async def deregister_all(self, target_group_arn: str) -> TargetChanges:
         """Deregister every target; a target group that no longer exists has none."""
         try:
             current = sorted(await self.registered(target_group_arn))
-            await self._in_batches("DeregisterTargets", target_group_arn, current)
+            await self._in_batches(self._elbv2.deregister_targets, target_group_arn, current)
         except AwsApiError as error:
             if error.code == TARGET_GROUP_NOT_FOUND:
                 return TargetChanges()
             raise
         return TargetChanges(deregistered=tuple(current))
 
-    async def _in_batches(self, operation: str, target_group_arn: str, targets: Sequence[Target]) -> None:
+    async def _in_batches(
+        self,
+        send: Callable[[str, Sequence[TargetRef]], Awaitable[None]],
+        target_group_arn: str,
+        targets: Sequence[Target],
+    ) -> None:
         for start in range(0, len(targets), self._batch_size):
             batch = targets[start : start + self._batch_size]
-            await self._api.call(
-                "elbv2", operation, TargetGroupArn=target_group_arn, Targets=[t.as_aws() for t in batch]
-            )
+            await send(target_group_arn, [t.as_target_ref() for t in batch])

@@ -8,6 +8,7 @@ from typing import Any
 
 from controller.annotations import ING_SCHEME, SVC_SCHEME
 from controller.aws.api import AwsApi
+from controller.aws.ec2_types import IpPermission
 from controller.config import ControllerConfig, parse_config
 from controller.deploy import StackDeployer
 from controller.ingress import ClassifiedIngress, IngressGroup, IngressGroupId, IngressModelBuilder
@@ -130,7 +131,11 @@ async def sg_exists(api: AwsApi, group_id: str) -> bool:
 
 
 async def ingress_rules(api: AwsApi, group_id: str) -> set[Rule]:
-    return set(expand_ip_permissions((await describe_sg(api, group_id)).get("IpPermissions") or ()))
+    return set(
+        expand_ip_permissions(
+            IpPermission.from_aws(p) for p in (await describe_sg(api, group_id)).get("IpPermissions") or ()
+        )
+    )
 
 
 def tags_of(described: Mapping[str, Any]) -> dict[str, str]:

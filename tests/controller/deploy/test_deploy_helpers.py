@@ -1,16 +1,14 @@
-"""Look-ups and comparisons the deployer relies on: tag batching, action/condition equivalence,
-subnet resolution and resources we cannot attribute."""
+"""Look-ups and comparisons the deployer relies on: action/condition equivalence, subnet
+resolution and resources we cannot attribute."""
 
 from __future__ import annotations
-
-from typing import Any
 
 import pytest
 from deploy_factories import DeployerFactory, build_alb_model, ingress
 
-from controller.aws.api import AwsApi, Service
+from controller.aws.api import AwsApi
+from controller.aws.elbv2_types import ListenerAction, RuleCondition
 from controller.deploy import SubnetResolutionError, UnexpectedResourceError, stack_tags_of
-from controller.deploy.elbv2_tags import describe_elbv2_tags
 from controller.deploy.listeners import action_key, condition_key
 from controller.deploy.subnets import SubnetResolver
 from controller.model import SubnetSelector
@@ -21,62 +19,40 @@ from controller.sandbox.proxy import AwsProxy
 from controller.sandbox.seed import SandboxVpc
 
 
-class RecordingApi:
-    """Answers DescribeTags with one tag per ARN and records the ARNs of each call."""
-
-    def __init__(self) -> None:
-        self.batches: list[list[str]] = []
-
-    async def call(self, service: Service, operation: str, **params: Any) -> dict[str, Any]:
-        assert (service, operation) == ("elbv2", "DescribeTags")
-        arns = list(params["ResourceArns"])
-        self.batches.append(arns)
-        return {"TagDescriptions": [{"ResourceArn": a, "Tags": [{"Key": "arn", "Value": a}]} for a in arns]}
-
-    async def paginate(
-        self, service: Service, operation: str, result_key: str, **params: Any
-    ) -> list[dict[str, Any]]:
-        raise AssertionError("not used")
-
-
-async def test_elbv2_tags_are_read_in_batches_of_twenty() -> None:
-    api = RecordingApi()
-    arns = [f"arn:{i}" for i in range(45)]
-
-    tags = await describe_elbv2_tags(api, arns)
-
-    assert [len(batch) for batch in api.batches] == [20, 20, 5]
-    assert tags == {a: {"arn": a} for a in arns}
-
-
 def test_equivalent_action_spellings_compare_equal() -> None:
-    plain = {"Type": "forward", "TargetGroupArn": "tg-1"}
-    described = {
-        "Type": "forward",
-        "TargetGroupArn": "tg-1",
-        "Order": 1,
-        "ForwardConfig": {"TargetGroups": [{"TargetGroupArn": "tg-1", "Weight": 1}]},
-    }
-    assert action_key(plain) == action_key(described)
-    assert action_key(plain) != action_key({"Type": "forward", "TargetGroupArn": "tg-2"})
-    fixed = {
-        "Type": "fixed-response",
-        "FixedResponseConfig": {"StatusCode": "404", "ContentType": "text/plain"},
-    }
-    assert action_key(fixed) != action_key(
-        {"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "503", "ContentType": "text/plain"}}
+    plain = ListenerAction.forward("tg-1")
+    described = ListenerAction.from_aws(
+        {
+            "Type": "forward",
+            "TargetGroupArn": "tg-1",
+            "Order": 1,
+            "ForwardConfig": {"TargetGroups": [{"TargetGroupArn": "tg-1", "Weight": 1}]},
+        }
     )
+    assert action_key(plain) == action_key(described)
+    assert action_key(plain) != action_key(ListenerAction.forward("tg-2"))
+    fixed = ListenerAction.from_aws(
+        {"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "404", "ContentType": "text/plain"}}
+    )
+    assert action_key(fixed) == action_key(ListenerAction.fixed("404", "text/plain"))
+    assert action_key(fixed) != action_key(ListenerAction.fixed("503", "text/plain"))
 
 
 def test_condition_values_and_config_block_compare_equal() -> None:
-    config = {"Field": "path-pattern", "PathPatternConfig": {"Values": ["/a/*", "/a"]}}
-    both = {
-        "Field": "path-pattern",
-        "Values": ["/a", "/a/*"],
-        "PathPatternConfig": {"Values": ["/a", "/a/*"]},
-    }
+    config = RuleCondition.from_aws(
+        {"Field": "path-pattern", "PathPatternConfig": {"Values": ["/a/*", "/a"]}}
+    )
+    both = RuleCondition.from_aws(
+        {
+            "Field": "path-pattern",
+            "Values": ["/a", "/a/*"],
+            "PathPatternConfig": {"Values": ["/a", "/a/*"]},
+        }
+    )
     assert condition_key(config) == condition_key(both) == ("path-pattern", ("/a", "/a/*"))
-    assert condition_key(config) != condition_key({"Field": "path-pattern", "Values": ["/b"]})
+    assert condition_key(config) != condition_key(
+        RuleCondition.from_aws({"Field": "path-pattern", "Values": ["/b"]})
+    )
 
 
 async def _subnet(api: AwsApi, vpc: SandboxVpc, cidr: str, zone: str, tags: dict[str, str]) -> str:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from controller.aws.api import AwsApi
+from controller.aws.ec2_types import IpPermission
 from controller.aws.errors import AwsApiError
 from controller.endpointsg.aws_rules import from_rule
 from controller.endpointsg.model import EndpointRule
@@ -90,7 +91,7 @@ class EndpointStack:
         groups = await self.api.paginate(
             "ec2", "DescribeSecurityGroups", "SecurityGroups", Filters=[{"Name": "group-id", "Values": [sg]}]
         )
-        return expand_ip_permissions(groups[0].get("IpPermissions") or ())
+        return expand_ip_permissions(IpPermission.from_aws(p) for p in groups[0].get("IpPermissions") or ())
 
     async def labelled(self, sg: str) -> set[EndpointRule]:
         found = {from_rule(r) for r in await self.ingress(sg) if r.description == TGB_RULE_DESCRIPTION}

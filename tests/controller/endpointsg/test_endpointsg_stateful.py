@@ -37,6 +37,7 @@ from prometheus_client import CollectorRegistry
 
 from controller.aws.api import AwsApi
 from controller.aws.client import open_aws_client
+from controller.aws.ec2_types import IpPermission
 from controller.endpointsg.aws_rules import from_rule
 from controller.endpointsg.model import ALL_PORTS, EndpointRule, PortRange, Source, SourceKind
 from controller.endpointsg.packing import merge_ranges, pack_rules
@@ -319,7 +320,12 @@ class EndpointRulesMachine(RuleBasedStateMachine):
                 Filters=[{"Name": "group-id", "Values": self.sgs}],
             )
         )
-        return {str(g["GroupId"]): expand_ip_permissions(g.get("IpPermissions") or ()) for g in groups}
+        return {
+            str(g["GroupId"]): expand_ip_permissions(
+                IpPermission.from_aws(p) for p in g.get("IpPermissions") or ()
+            )
+            for g in groups
+        }
 
 
 def _covered(need: EndpointRule, rules: list[Rule]) -> bool:

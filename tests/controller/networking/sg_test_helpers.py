@@ -35,7 +35,12 @@ async def create_sg(
 
 async def authorize_directly(api: AwsApi, group_id: str, *rules: Rule) -> None:
     """Add rules behind the engine's back (a human, terraform, or another controller)."""
-    await api.call("ec2", "AuthorizeSecurityGroupIngress", GroupId=group_id, IpPermissions=group_rules(rules))
+    await api.call(
+        "ec2",
+        "AuthorizeSecurityGroupIngress",
+        GroupId=group_id,
+        IpPermissions=[p.to_aws() for p in group_rules(rules)],
+    )
 
 
 def operations(proxy: AwsProxy) -> list[str]:

@@ -13,6 +13,7 @@ import yaml
 from prometheus_client import CollectorRegistry
 
 from controller.aws.api import AwsApi
+from controller.aws.ec2_types import IpPermission
 from controller.endpointsg.aws_rules import from_rule
 from controller.endpointsg.discovery import EndpointSGDiscovery
 from controller.endpointsg.eni_sg import EniSGSelector
@@ -152,7 +153,7 @@ class Harness:
         groups = await self.api.paginate(
             "ec2", "DescribeSecurityGroups", "SecurityGroups", Filters=[{"Name": "group-id", "Values": [sg]}]
         )
-        rules = expand_ip_permissions(groups[0].get("IpPermissions") or ())
+        rules = expand_ip_permissions(IpPermission.from_aws(p) for p in groups[0].get("IpPermissions") or ())
         found = {from_rule(r) for r in rules if r.description == TGB_RULE_DESCRIPTION}
         return {r for r in found if r is not None}
 
