@@ -1,4 +1,8 @@
-"""The seam between the product and AWS: everything above this line talks to ``AwsApi`` only."""
+"""The seam between the product and AWS: every call goes through ``AwsApi``.
+
+The product reaches it through the typed facades (``controller.aws.ec2.Ec2``,
+``controller.aws.elbv2.Elbv2``), the only modules outside the sandbox that name an operation.
+"""
 
 from __future__ import annotations
 
