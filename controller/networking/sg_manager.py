@@ -49,6 +49,8 @@ class SecurityGroupManager:
         """SGs in ``vpc_id`` carrying every ``key=value`` of ``tags``, in AWS's answer order.
 
         ``InvalidGroup.NotFound`` counts as "none" (upstream's backend SG lookup does the same).
+        A tag query, so not through the reader (which caches SGs by id): the answer is which SGs
+        carry the tags now, including ones created since the reader last saw them.
         """
         try:
             groups = await self._ec2.describe_security_groups(
