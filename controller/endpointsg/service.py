@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 
-from controller.aws.api import AwsApi
 from controller.endpointsg.model import EndpointRule
 from controller.endpointsg.ownership import RuleOwnership
 from controller.naming import cluster_tag_key
+from controller.networking.sg_reader import SecurityGroupReader
 
 CLUSTER_TAG_VALUES = ("owned", "shared")
 
@@ -24,13 +24,13 @@ class EndpointRuleService:
         ownership: RuleOwnership,
         enqueue: Callable[[str], None],
         *,
-        api: AwsApi,
+        reader: SecurityGroupReader,
         vpc_id: str,
         cluster_name: str,
     ) -> None:
         self._ownership = ownership
         self._enqueue = enqueue
-        self._api = api
+        self._reader = reader
         self._vpc_id = vpc_id
         self._cluster_name = cluster_name
         self._seeded = False
@@ -61,19 +61,14 @@ class EndpointRuleService:
         """Track every SG in the VPC tagged ``kubernetes.io/cluster/<c>`` = owned|shared (once)."""
         if self._seeded:
             return frozenset()
-        groups = await self._api.paginate(
-            "ec2",
-            "DescribeSecurityGroups",
-            "SecurityGroups",
-            Filters=[
-                {"Name": "vpc-id", "Values": [self._vpc_id]},
-                {"Name": f"tag:{cluster_tag_key(self._cluster_name)}", "Values": list(CLUSTER_TAG_VALUES)},
-            ],
+        # Through the reader: the SGs found are cached, so their first reconciles read nothing more.
+        groups = await self._reader.find_tagged(
+            self._vpc_id, cluster_tag_key(self._cluster_name), CLUSTER_TAG_VALUES
         )
         self._seeded = True
-        self._ownership.track(str(g["GroupId"]) for g in groups)
+        self._ownership.track(groups)
         # Enqueue all of them, not only the new ones: each must be checked for stale rules once.
-        return self._enqueue_all(frozenset(str(g["GroupId"]) for g in groups))
+        return self._enqueue_all(frozenset(groups))
 
     def _enqueue_all(self, sg_ids: frozenset[str]) -> frozenset[str]:
         for sg in sorted(sg_ids):
