@@ -41,7 +41,8 @@ class EndpointSGFeature:
     leader_tasks: tuple[LeaderRunnable, ...]
     """Started first, so the queue that every binding publishes into is served from the start."""
     maintenance: LeaderRunnable
-    """Started last, after every other controller (and stopped last)."""
+    """Started after every other controller (and so stopped last): background work that only feeds
+    the endpoint-SG queue (a GC pass once per leadership, then the periodic re-check)."""
 
 
 def setup(
