@@ -168,7 +168,11 @@ async def run(tgbs: int, max_ranges: int, baseline_tgbs: int, seed: int) -> dict
             )
             counting.queue = controller.queue
             service = EndpointRuleService(
-                ownership, controller.queue.add, api=api, vpc_id=vpc.vpc_id, cluster_name=vpc.cluster_name
+                ownership,
+                controller.queue.add,
+                reader=reader,
+                vpc_id=vpc.vpc_id,
+                cluster_name=vpc.cluster_name,
             )
             keys = [f"ns/tgb-{i}" for i in range(tgbs)]
 

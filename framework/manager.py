@@ -151,6 +151,18 @@ class Manager:
     def add_readyz_check(self, name: str, check: HealthCheck) -> None:
         self.readyz.add(name, check)
 
+    # --- what controllers are built with ------------------------------------------------------
+
+    @property
+    def client(self) -> KubeClient:
+        """The API client the informers list and watch with; controllers write through it too."""
+        return self._client
+
+    @property
+    def registry(self) -> CollectorRegistry | None:
+        """Where the manager's and its controllers' metrics go (None: the process default)."""
+        return self._registry
+
     # --- state -----------------------------------------------------------------------------------
 
     @property

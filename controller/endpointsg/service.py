@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 
-from controller.aws.api import AwsApi
-from controller.aws.ec2 import Ec2
 from controller.endpointsg.model import EndpointRule
 from controller.endpointsg.ownership import RuleOwnership
 from controller.naming import cluster_tag_key
+from controller.networking.sg_reader import SecurityGroupReader
 
 CLUSTER_TAG_VALUES = ("owned", "shared")
 
@@ -25,13 +24,13 @@ class EndpointRuleService:
         ownership: RuleOwnership,
         enqueue: Callable[[str], None],
         *,
-        api: AwsApi,
+        reader: SecurityGroupReader,
         vpc_id: str,
         cluster_name: str,
     ) -> None:
         self._ownership = ownership
         self._enqueue = enqueue
-        self._ec2 = Ec2(api)
+        self._reader = reader
         self._vpc_id = vpc_id
         self._cluster_name = cluster_name
         self._seeded = False
@@ -62,17 +61,14 @@ class EndpointRuleService:
         """Track every SG in the VPC tagged ``kubernetes.io/cluster/<c>`` = owned|shared (once)."""
         if self._seeded:
             return frozenset()
-        # A tag query, not a read by id: the cached reader cannot answer it.
-        groups = await self._ec2.describe_security_groups(
-            filters={
-                "vpc-id": [self._vpc_id],
-                f"tag:{cluster_tag_key(self._cluster_name)}": list(CLUSTER_TAG_VALUES),
-            }
+        # Through the reader: the SGs found are cached, so their first reconciles read nothing more.
+        groups = await self._reader.find_tagged(
+            self._vpc_id, cluster_tag_key(self._cluster_name), CLUSTER_TAG_VALUES
         )
         self._seeded = True
-        self._ownership.track(g.group_id for g in groups)
+        self._ownership.track(groups)
         # Enqueue all of them, not only the new ones: each must be checked for stale rules once.
-        return self._enqueue_all(frozenset(g.group_id for g in groups))
+        return self._enqueue_all(frozenset(groups))
 
     def _enqueue_all(self, sg_ids: frozenset[str]) -> frozenset[str]:
         for sg in sorted(sg_ids):

@@ -11,13 +11,17 @@
 - Single-flight: a request joins an identical read that is queued or already on the wire, so 500
   reconciles reading 500 SGs cost ceil(500 / chunk_size) calls. A ``fresh`` request (cache bypass)
   never joins a read that was sent before it was made, only one still queued.
+- Queries: ``find_tagged`` and ``find_referencing`` ask AWS which SGs match (a cache of the SGs
+  we happened to read cannot answer "which SGs carry this tag / name this source"), so they are
+  always read fresh; every SG in their answer refreshes the cache, so reconciling the SGs found
+  right afterwards costs no further read.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Final
 
 from controller.aws.api import AwsApi
@@ -104,6 +108,16 @@ class SecurityGroupReader:
                     found[group_id] = info
         return found
 
+    async def find_tagged(
+        self, vpc_id: str, tag_key: str, values: Iterable[str]
+    ) -> dict[str, SecurityGroupInfo]:
+        """The SGs in ``vpc_id`` whose tag ``tag_key`` has one of ``values`` (read from AWS)."""
+        return await self._query({"vpc-id": [vpc_id], f"tag:{tag_key}": list(values)})
+
+    async def find_referencing(self, vpc_id: str, source_group_id: str) -> dict[str, SecurityGroupInfo]:
+        """The SGs in ``vpc_id`` with an inbound rule whose source is ``source_group_id`` (read from AWS)."""
+        return await self._query({"vpc-id": [vpc_id], "ip-permission.group-id": [source_group_id]})
+
     def invalidate(self, group_id: str) -> None:
         """Forget the SG's cached info; call after every write to it."""
         self._cache.pop(group_id, None)
@@ -180,6 +194,21 @@ class SecurityGroupReader:
             if not future.done():
                 future.set_result(info)
         self._sweep_expired()
+
+    async def _query(self, filters: Mapping[str, Sequence[str]]) -> dict[str, SecurityGroupInfo]:
+        sent_at = self._sequence
+        groups = await self._ec2.describe_security_groups(
+            filters={name: list(values) for name, values in filters.items()}
+        )
+        infos = {g.group_id: SecurityGroupInfo.from_aws(g) for g in groups}
+        expires_at = self._clock.now() + self._ttl
+        for group_id, info in infos.items():
+            # The same rule as for reads by id: an SG written to while the query was on the wire
+            # keeps no cached answer.
+            if self._invalidated_at.get(group_id, -1) <= sent_at:
+                self._cache[group_id] = (expires_at, info)
+        self._sweep_expired()
+        return infos
 
     def _settle(self, group_id: str, future: _ReadFuture) -> None:
         # Before waking the waiters: a caller that reads again right away must see the cache (or

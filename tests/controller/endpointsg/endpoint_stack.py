@@ -109,7 +109,7 @@ class EndpointStack:
         self.service = EndpointRuleService(
             self.ownership,
             self.queue.add,
-            api=self.api,
+            reader=self.reader,
             vpc_id=self.vpc.vpc_id,
             cluster_name=self.vpc.cluster_name,
         )
@@ -130,7 +130,7 @@ def build_stack(api: AwsApi, proxy: AwsProxy, vpc: SandboxVpc, max_ranges: int =
         ownership=ownership,
         rules=EndpointSGRules(ownership, SecurityGroupRuleReconciler(api, reader)),
         service=EndpointRuleService(
-            ownership, queue.add, api=api, vpc_id=vpc.vpc_id, cluster_name=vpc.cluster_name
+            ownership, queue.add, reader=reader, vpc_id=vpc.vpc_id, cluster_name=vpc.cluster_name
         ),
         ownership_max_ranges=max_ranges,
     )

@@ -253,7 +253,7 @@ async def test_controller_workers_coalesce_a_burst_per_sg(stack: EndpointStack) 
     )
     watcher.queue = controller.queue
     service = EndpointRuleService(
-        stack.ownership, controller.queue.add, api=stack.api, vpc_id=stack.vpc.vpc_id, cluster_name="c"
+        stack.ownership, controller.queue.add, reader=stack.reader, vpc_id=stack.vpc.vpc_id, cluster_name="c"
     )
     keys = [f"ns/tgb-{i}" for i in range(1000)]
     service.set_expected_tgbs(keys)

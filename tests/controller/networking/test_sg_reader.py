@@ -180,6 +180,47 @@ async def test_a_read_in_flight_during_a_write_does_not_refill_the_cache(
         await reader.aclose()
 
 
+async def test_queries_always_ask_aws_and_refresh_the_cache(
+    aws_api: AwsApi, aws_proxy: AwsProxy, sandbox_vpc: SandboxVpc, sg_reader: SecurityGroupReader
+) -> None:
+    lb = await create_sg(aws_api, sandbox_vpc.vpc_id, "lb")
+    tagged = await create_sg(aws_api, sandbox_vpc.vpc_id, "tagged", {"kubernetes.io/cluster/c": "shared"})
+    await create_sg(aws_api, sandbox_vpc.vpc_id, "other", {"kubernetes.io/cluster/c": "nope"})
+    assert (await sg_reader.get(tagged)).ingress == ()  # cached without rules
+    rule = Rule.of("tcp", 80, 80, SecurityGroupSource(lb))
+    await authorize_directly(aws_api, tagged, rule)
+    aws_proxy.reset_counts()
+
+    found = await sg_reader.find_tagged(sandbox_vpc.vpc_id, "kubernetes.io/cluster/c", ("owned", "shared"))
+    assert set(found) == {tagged}
+    assert found[tagged].ingress == (rule,)  # not from the cache: the query is always sent
+    assert set(await sg_reader.find_referencing(sandbox_vpc.vpc_id, lb)) == {tagged}
+    assert await sg_reader.find_referencing(sandbox_vpc.vpc_id, tagged) == {}
+    assert describes(aws_proxy) == 3
+    assert (await sg_reader.get(tagged)).ingress == (rule,)  # the queries refreshed the cache
+    assert describes(aws_proxy) == 3
+
+
+async def test_a_query_in_flight_during_a_write_does_not_refill_the_cache(
+    aws_api: AwsApi, aws_proxy: AwsProxy, sandbox_vpc: SandboxVpc, fake_clock: FakeClock
+) -> None:
+    group_id = await create_sg(aws_api, sandbox_vpc.vpc_id, "web", {"team": "a"})
+    gated = GatedApi(aws_api)
+    reader = SecurityGroupReader(gated, clock=fake_clock)
+    try:
+        early = asyncio.create_task(reader.find_tagged(sandbox_vpc.vpc_id, "team", ["a"]))
+        await gated.wait_started()
+        reader.invalidate(group_id)
+        gated.release.set()
+        assert set(await early) == {group_id}
+        rule = Rule.of("tcp", 22, 22, Ipv4CidrSource("1.2.3.4/32"))
+        await authorize_directly(aws_api, group_id, rule)
+        assert (await reader.get(group_id)).ingress == (rule,)
+        assert describes(aws_proxy) == 2
+    finally:
+        await reader.aclose()
+
+
 async def test_fresh_read_does_not_join_a_read_already_on_the_wire(
     aws_api: AwsApi, aws_proxy: AwsProxy, sandbox_vpc: SandboxVpc, fake_clock: FakeClock
 ) -> None:

@@ -296,7 +296,7 @@ def build_harness(
         registry=registry,
     )
     rules_service = EndpointRuleService(
-        ownership, sg_controller.queue.add, api=api, vpc_id=vpc.vpc_id, cluster_name=vpc.cluster_name
+        ownership, sg_controller.queue.add, reader=reader, vpc_id=vpc.vpc_id, cluster_name=vpc.cluster_name
     )
     discovery = EndpointSGDiscovery(
         api, vpc_id=vpc.vpc_id, selector=EniSGSelector(vpc.cluster_name), reader=reader, clock=clock

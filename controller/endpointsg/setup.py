@@ -1,0 +1,85 @@
+"""Wiring of endpoint-SG rule management: the ``endpointSecurityGroup`` controller and what feeds it.
+
+``endpointSecurityGroup`` has one key per node/pod ENI security group: desired = packed union of
+every TargetGroupBinding's contributions; authorize, then revoke ours. The TargetGroupBinding
+feature publishes contributions through ``EndpointSGFeature.endpoint_rules`` and finds the SGs with
+``discovery``; the stack deployer calls ``reference_stripper`` on DependencyViolation. The
+maintenance task tracks cluster-tagged SGs once per leadership, then re-checks every tracked SG
+every ``--sync-period``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from controller.aws.api import AwsApi
+from controller.config import ControllerConfig
+from controller.endpointsg.discovery import EndpointSGDiscovery
+from controller.endpointsg.eni_sg import EniSGSelector
+from controller.endpointsg.maintenance import EndpointSGMaintenance
+from controller.endpointsg.ownership import RuleOwnership
+from controller.endpointsg.reconciler import EndpointSGReconciler, EndpointSGRules
+from controller.endpointsg.reference_stripper import EndpointReferenceStripper
+from controller.endpointsg.service import EndpointRuleService
+from controller.networking.rule_reconciler import SecurityGroupRuleReconciler
+from controller.networking.sg_reader import SecurityGroupReader
+from framework.controller import Controller, ControllerOptions
+from framework.manager import LeaderRunnable, Manager
+
+ENDPOINT_SG_CONTROLLER: Final = "endpointSecurityGroup"
+ENDPOINT_SG_WORKERS: Final = 3
+
+
+@dataclass(frozen=True)
+class EndpointSGFeature:
+    """What the other features use of endpoint-SG rule management, and its leader-only tasks."""
+
+    endpoint_rules: EndpointRuleService
+    discovery: EndpointSGDiscovery
+    reference_stripper: EndpointReferenceStripper
+    leader_tasks: tuple[LeaderRunnable, ...]
+    """Started first, so the queue that every binding publishes into is served from the start."""
+    maintenance: LeaderRunnable
+    """Started after every other controller (and so stopped last): background work that only feeds
+    the endpoint-SG queue (a GC pass once per leadership, then the periodic re-check)."""
+
+
+def setup(
+    config: ControllerConfig, manager: Manager, *, aws: AwsApi, reader: SecurityGroupReader, vpc_id: str
+) -> EndpointSGFeature:
+    ownership = RuleOwnership(
+        max_port_ranges_per_source=config.max_port_ranges_per_source,
+        merge_port_ranges=not config.disable_restricted_sg_rules,
+    )
+    endpoint_sg_rules = EndpointSGRules(ownership, SecurityGroupRuleReconciler(aws, reader))
+    controller: Controller[str] = Controller(
+        ENDPOINT_SG_CONTROLLER,
+        EndpointSGReconciler(endpoint_sg_rules),
+        options=ControllerOptions(max_concurrent_reconciles=ENDPOINT_SG_WORKERS),
+        registry=manager.registry,
+    )
+    endpoint_rules = EndpointRuleService(
+        ownership,
+        controller.queue.add,
+        reader=reader,
+        vpc_id=vpc_id,
+        cluster_name=config.cluster_name,
+    )
+    discovery = EndpointSGDiscovery(
+        aws,
+        vpc_id=vpc_id,
+        selector=EniSGSelector(config.cluster_name, dict(config.service_target_eni_security_group_tags)),
+        reader=reader,
+    )
+    return EndpointSGFeature(
+        endpoint_rules=endpoint_rules,
+        discovery=discovery,
+        reference_stripper=EndpointReferenceStripper(
+            reader, vpc_id=vpc_id, endpoint_rules=endpoint_rules, rules=endpoint_sg_rules
+        ),
+        leader_tasks=(controller,),
+        maintenance=EndpointSGMaintenance(
+            endpoint_rules, endpoint_sg_rules, controller.queue.add, sync_period=config.sync_period
+        ),
+    )

@@ -1,0 +1,81 @@
+"""Wiring of the ``ingress`` controller: one key per Ingress group; build the model, deploy it,
+apply TargetGroupBindings, write status."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from controller.aws.api import AwsApi
+from controller.backendsg.setup import BackendSGFeature
+from controller.config import ControllerConfig
+from controller.deploy import StackDeployer
+from controller.finalizers import INGRESS_FINALIZER, INGRESS_GROUP_FINALIZER_PREFIX
+from controller.ingress.builder import IngressModelBuilder
+from controller.ingress.class_matcher import IngressClassMatcher
+from controller.ingress.class_source import InformerIngressClasses
+from controller.ingress.reconciler import IngressGroupReconciler, backend_sg_user, ingress_group_handlers
+from controller.metrics import controller_metrics
+from controller.networking.sg_resolver import SecurityGroupResolver
+from framework.controller import Controller, ControllerOptions
+from framework.events import EventRecorder
+from framework.kube import INGRESS_CLASSES, INGRESSES, SERVICES
+from framework.manager import LeaderRunnable, Manager
+
+
+def backend_sg_users(ingresses: Iterable[Mapping[str, Any]]) -> set[str]:
+    """Every Ingress carrying one of our finalizers may hold the backend SG."""
+    users: set[str] = set()
+    for ingress in ingresses:
+        finalizers = (ingress.get("metadata") or {}).get("finalizers") or ()
+        if any(f == INGRESS_FINALIZER or f.startswith(INGRESS_GROUP_FINALIZER_PREFIX) for f in finalizers):
+            users.add(backend_sg_user(ingress))
+    return users
+
+
+def setup(
+    config: ControllerConfig,
+    manager: Manager,
+    *,
+    aws: AwsApi,
+    vpc_id: str,
+    deployer: StackDeployer,
+    backend_sg: BackendSGFeature,
+    events: EventRecorder,
+) -> tuple[LeaderRunnable, ...]:
+    """Build the controller, watch Ingresses, Services and IngressClasses, and register the
+    Ingresses as backend SG users."""
+    informers = manager.informers
+    ingresses = informers.informer(INGRESSES)
+    ingress_classes = informers.informer(INGRESS_CLASSES)
+    services = informers.informer(SERVICES)
+    matcher = IngressClassMatcher(
+        InformerIngressClasses(ingress_classes.store), ingress_class=config.ingress_class
+    )
+    controller: Controller[str] = Controller(
+        "ingress",
+        IngressGroupReconciler(
+            config=config,
+            client=manager.client,
+            ingresses=ingresses.store,
+            matcher=matcher,
+            builder=IngressModelBuilder(
+                config,
+                SecurityGroupResolver(aws, vpc_id),
+                lambda namespace, name: services.store.get(f"{namespace}/{name}"),
+            ),
+            deployer=deployer,
+            backend_sg=backend_sg.manager,
+            events=events,
+            metrics=controller_metrics(manager.registry),
+            on_backend_sg_unused=backend_sg.on_unused,
+        ),
+        options=ControllerOptions(max_concurrent_reconciles=config.ingress_max_concurrent_reconciles),
+        registry=manager.registry,
+    )
+    handlers = ingress_group_handlers(controller.queue.add, matcher, ingresses.store)
+    controller.watch(ingresses, handlers.ingress, name="ingress-groups")
+    controller.watch(services, handlers.service, name="ingress-group-services")
+    controller.watch(ingress_classes, handlers.ingress_class, name="ingress-group-classes")
+    backend_sg.users.add_source(lambda: backend_sg_users(ingresses.store.list()))
+    return (controller,)

@@ -1,0 +1,98 @@
+"""What the process derives and checks before it wires anything: settings from flags, the CRD check."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+from controller.aws.settings import AwsSettings
+from controller.config import ControllerConfig
+from controller.endpointsg.setup import ENDPOINT_SG_WORKERS
+from controller.targetgroupbinding.model import TARGET_GROUP_BINDINGS
+from framework.httpserver import BindAddress
+from framework.kube import KubeApiError, KubeClient, KubeError, Resource
+from framework.leaderelection import LeaderElectionConfig
+from framework.manager import ManagerSettings
+
+SERVICE_ACCOUNT_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+# The custom resources we watch: each must be served before the informers can sync.
+CUSTOM_RESOURCES: tuple[Resource, ...] = (TARGET_GROUP_BINDINGS,)
+INSTALL_CRDS_COMMAND = "kubectl apply -k config/crd"
+CRD_CHECK_TIMEOUT_S = 10.0
+
+
+class ControllerStartupError(RuntimeError):
+    """The process cannot start (bad environment, unreachable AWS, unknown VPC)."""
+
+
+def aws_settings_from(config: ControllerConfig) -> AwsSettings:
+    endpoints = {url for url in config.aws_api_endpoints.values() if url}
+    if len(endpoints) > 1:
+        # One endpoint serves both services in every setup we support (VPC endpoints behind one
+        # proxy, moto); different per-service endpoints would silently send calls to the wrong one.
+        raise ControllerStartupError(
+            f"--aws-api-endpoints must name one endpoint for ec2 and elasticloadbalancing, got {sorted(endpoints)}"
+        )
+    return AwsSettings.resolve(
+        region=config.aws_region or None,
+        endpoint_url=next(iter(endpoints), None),
+        max_retries=config.aws_max_retries,
+        throttle=config.aws_api_throttle or None,
+        # Every worker of every controller may hold one connection, plus informer-independent
+        # background work (GC, backend SG deletion).
+        max_pool_connections=max(
+            32,
+            ENDPOINT_SG_WORKERS
+            + config.targetgroupbinding_max_concurrent_reconciles
+            + config.ingress_max_concurrent_reconciles
+            + config.service_max_concurrent_reconciles
+            + 8,
+        ),
+    )
+
+
+def leader_election_namespace(config: ControllerConfig) -> str:
+    """Upstream's default is the pod's own namespace; off-cluster we fall back to kube-system."""
+    if config.leader_election_namespace:
+        return config.leader_election_namespace
+    if os.environ.get("POD_NAMESPACE"):
+        return os.environ["POD_NAMESPACE"]
+    with contextlib.suppress(OSError):
+        return SERVICE_ACCOUNT_NAMESPACE_FILE.read_text().strip()
+    return "kube-system"
+
+
+def manager_settings(config: ControllerConfig) -> ManagerSettings:
+    leader_election = None
+    if config.enable_leader_election:
+        leader_election = LeaderElectionConfig(
+            lease_name=config.leader_election_id,
+            lease_namespace=leader_election_namespace(config),
+            # A clean shutdown hands over at once instead of after the 15 s lease expiry.
+            release_on_cancel=True,
+        )
+    return ManagerSettings(
+        metrics_address=BindAddress.parse(config.metrics_bind_addr),
+        probe_address=BindAddress.parse(config.health_probe_bind_addr),
+        leader_election=leader_election,
+    )
+
+
+async def require_custom_resources(kube: KubeClient, namespace: str | None) -> None:
+    """Fail at once, naming the CRD and how to install it, when a custom resource we watch is not
+    served. Its informer would otherwise retry the 404 until the cache-sync timeout (two minutes)
+    and then say only that it timed out; controller-runtime likewise refuses to start when a
+    watched kind is unknown to the API server."""
+    for resource in CUSTOM_RESOURCES:
+        try:
+            await kube.list(resource, namespace, query=[("limit", "1")], request_timeout=CRD_CHECK_TIMEOUT_S)
+        except KubeApiError as error:
+            if error.is_not_found:
+                raise ControllerStartupError(
+                    f"the {resource.kind} CRD ({resource.plural}.{resource.group}, version {resource.version}) "
+                    f"is not installed in the cluster; install it with `{INSTALL_CRDS_COMMAND}`"
+                ) from None
+            raise ControllerStartupError(f"cannot list {resource.plural}.{resource.group}: {error}") from None
+        except KubeError as error:
+            raise ControllerStartupError(f"cannot reach the Kubernetes API: {error}") from None
