@@ -38,18 +38,16 @@ from controller.ingress.group import IngressGroup, IngressGroupId, build_group, 
 from controller.metrics import LbcControllerMetrics
 from controller.model.stack import StackModel
 from controller.naming import INGRESS_TAG_PREFIX, StackTags
-from controller.stack_reconcile import (
+from controller.stack import (
     REASON_FAILED_BUILD_MODEL,
-    StackReconcileSteps,
-    model_inputs_changed,
-    raise_if_terminal,
-)
-from controller.stack_status import (
     BackendSGUsers,
     ObjectCache,
     StackDeployerLike,
+    StackReconcileSteps,
     key_of,
     meta_of,
+    model_inputs_changed,
+    raise_if_terminal,
 )
 from framework.controller import Result
 from framework.events import EventRecorder

@@ -32,18 +32,16 @@ from controller.model.stack import StackModel
 from controller.naming import SERVICE_TAG_PREFIX, StackTags
 from controller.service.builder import LOAD_BALANCER_RESOURCE_ID, ExistingLoadBalancer
 from controller.service.matcher import SERVICE_FINALIZER, is_managed_service
-from controller.stack_reconcile import (
+from controller.stack import (
     REASON_FAILED_BUILD_MODEL,
-    StackReconcileSteps,
-    model_inputs_changed,
-    raise_if_terminal,
-)
-from controller.stack_status import (
     BackendSGUsers,
     ObjectCache,
     StackDeployerLike,
+    StackReconcileSteps,
     key_of,
     meta_of,
+    model_inputs_changed,
+    raise_if_terminal,
 )
 from framework import objects
 from framework.controller import Result

@@ -22,16 +22,10 @@ from controller.deploy import DeploymentPending, DeployResult
 from controller.metrics import LbcControllerMetrics
 from controller.model.stack import StackModel
 from controller.naming import StackTags
-from controller.stack_status import (
-    TGB_REPLACE_REQUEUE_SECONDS,
-    BackendSGUsers,
-    StackDeployerLike,
-    TargetGroupBindingApplier,
-    load_balancer_ingress,
-    meta_of,
-    reference_of,
-    write_load_balancer_status,
-)
+from controller.stack.binding_applier import TGB_REPLACE_REQUEUE_SECONDS, TargetGroupBindingApplier
+from controller.stack.object_refs import meta_of, reference_of
+from controller.stack.seams import BackendSGUsers, StackDeployerLike
+from controller.stack.status import load_balancer_ingress, write_load_balancer_status
 from framework import objects
 from framework.controller import Result, TerminalError, mark_reported
 from framework.events import EventRecorder

@@ -20,7 +20,7 @@ from controller.deploy.result import DeleteResult
 from controller.metrics import controller_metrics
 from controller.model.stack import StackModel
 from controller.naming import StackTags
-from controller.stack_reconcile import (
+from controller.stack.reconcile import (
     REASON_FAILED_DEPLOY_MODEL,
     REASON_FAILED_UPDATE_STATUS,
     Deployed,
