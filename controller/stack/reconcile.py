@@ -219,13 +219,12 @@ class StackReconcileSteps:
     async def deploy(
         self,
         subject: str,
-        stack: StackTags,
         model: StackModel,
         backend_sg_id: str | None,
         objs: Sequence[Mapping[str, Any]],
     ) -> Deployed | Result:
-        """Deploy the model, then apply its TGBs. A ``Result`` ends the pass: AWS refused a deletion
-        for now and the deployer had nothing to show for it yet."""
+        """Deploy the model, then apply its TGBs (found by the model's stack tags). A ``Result``
+        ends the pass: AWS refused a deletion for now and the deployer had nothing to show for it yet."""
         requeue_after: float | None = None
         try:
             with self.stage("deploy_model"):
@@ -236,7 +235,7 @@ class StackReconcileSteps:
                         raise
                     self._log.info("%s: %s", subject, pending)
                     result, requeue_after = pending.result, pending.requeue_after
-                applied = await self._tgbs.apply(stack, result.tgb_specs)
+                applied = await self._tgbs.apply(model.stack_tags, result.tgb_specs)
         except DeploymentPending as pending:
             self._log.info("%s: %s", subject, pending)
             return Result(requeue_after=pending.requeue_after)
