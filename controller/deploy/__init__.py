@@ -1,6 +1,6 @@
 """Deploy a stack model to EC2/ELBv2 (SG → TGs → LB → listeners → rules → TGBs; delete in reverse)."""
 
-from controller.deploy.deployer import StackDeployer, stack_tags_of
+from controller.deploy.deployer import StackDeployer
 from controller.deploy.errors import (
     DEFAULT_REQUEUE_AFTER_SECONDS,
     DeployError,
@@ -21,5 +21,4 @@ __all__ = [
     "StackDeployer",
     "SubnetResolutionError",
     "UnexpectedResourceError",
-    "stack_tags_of",
 ]

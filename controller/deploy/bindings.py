@@ -37,9 +37,10 @@ def needs_vpc_cidrs(model: StackModel) -> bool:
 
 
 def render_target_group_bindings(
-    model: StackModel, stack: StackTags, target_group_arns: Mapping[str, str], values: PeerValues
+    model: StackModel, target_group_arns: Mapping[str, str], values: PeerValues
 ) -> tuple[dict[str, Any], ...]:
-    labels = stack_labels(stack)
+    """The model's TGB objects, labelled with its stack so the applier finds them again."""
+    labels = stack_labels(model.stack_tags)
     return tuple(
         {
             "apiVersion": TGB_API_VERSION,

@@ -7,8 +7,8 @@ rules → listeners → load balancers → target groups → SGs. So an LB switc
 of its old managed SG (SetSecurityGroups) before that SG is deleted, and a listener stops
 forwarding to a target group before the group is deleted.
 
-Every resource is found by tags (tracking tags plus ``<prefix>/resource``), never by name; names
-are used only when creating. A deletion that AWS refuses for now (SG ``DependencyViolation``,
+Every resource is found by tags (the tracking tags of the model's ``stack_tags`` plus
+``<prefix>/resource``), never by name; names are used only when creating. A deletion that AWS refuses for now (SG ``DependencyViolation``,
 target group ``ResourceInUse``) does not stop the other deletions; at the end it surfaces as one
 ``DeploymentPending`` so the caller requeues instead of sleeping in a worker (design.md Difference 6).
 """
@@ -41,26 +41,14 @@ from controller.deploy.security_group import (
 from controller.deploy.subnets import Subnet, SubnetResolver
 from controller.deploy.target_groups import TargetGroupDeployer, TargetGroupStillInUse
 from controller.model.security_group import BACKEND_SG_REF, resolve_sg_refs
-from controller.model.stack import StackKind, StackModel
+from controller.model.stack import StackModel
 from controller.model.target_group_binding import PeerValues
-from controller.naming import (
-    INGRESS_TAG_PREFIX,
-    MANAGED_SG_RESOURCE_ID,
-    SERVICE_TAG_PREFIX,
-    StackTags,
-)
+from controller.naming import MANAGED_SG_RESOURCE_ID, StackTags
 from controller.networking.sg_manager import StackSecurityGroups, UnexpectedSecurityGroupError
 from controller.networking.sg_reader import SecurityGroupReader
 from controller.networking.tags import managed_sg_ignored_tag_keys
 
 _log = logging.getLogger(__name__)
-
-_TAG_PREFIXES = {StackKind.INGRESS: INGRESS_TAG_PREFIX, StackKind.SERVICE: SERVICE_TAG_PREFIX}
-
-
-def stack_tags_of(model: StackModel, cluster_name: str) -> StackTags:
-    """The tracking tags of ``model``'s stack (what ``delete_stack`` takes once the model is gone)."""
-    return StackTags(cluster_name, _TAG_PREFIXES[model.kind], model.stack_id)
 
 
 @dataclass
@@ -98,6 +86,8 @@ class StackDeployer:
     """Deploys and deletes stacks of one cluster in one VPC.
 
     ``reader`` is the process-wide SG reader (its cache is shared with the endpoint-SG layer).
+    ``cluster_name``: whose legacy SG tags are left alone. The stack's own tags are not derived
+    here: they come with each model (``StackModel.stack_tags``) or as ``delete_stack``'s argument.
     ``external_managed_tags``: tag keys another tool owns; never added, changed or removed.
     ``on_dependency_violation(sg_id)``: see ``DependencyViolationHook``.
     ``requeue_after``: seconds suggested in ``DeploymentPending`` when a deletion is blocked.
@@ -115,7 +105,6 @@ class StackDeployer:
         requeue_after: float = DEFAULT_REQUEUE_AFTER_SECONDS,
     ) -> None:
         self._ec2 = Ec2(api)
-        self._cluster_name = cluster_name
         self._vpc_id = vpc_id
         self._requeue_after = requeue_after
         elbv2_ignored = frozenset(external_managed_tags)
@@ -131,9 +120,6 @@ class StackDeployer:
         self._listeners = ListenerDeployer(api)
         self._subnets = SubnetResolver(api, vpc_id)
 
-    def stack_tags(self, model: StackModel) -> StackTags:
-        return stack_tags_of(model, self._cluster_name)
-
     async def deploy(self, model: StackModel, *, backend_sg_id: str | None) -> DeployResult:
         """Converge AWS to ``model``; returns what the caller needs (LB, TG ARNs, TGBs to apply).
 
@@ -145,7 +131,7 @@ class StackDeployer:
         if BACKEND_SG_REF in model.security_group_refs and backend_sg_id is None:
             # Checked before any change: the caller forgot to allocate the shared backend SG.
             raise ValueError(f"stack {model.stack_id} attaches the backend SG but no backend_sg_id was given")
-        stack = self.stack_tags(model)
+        stack = model.stack_tags  # built by the reconciler; the model's resource tags carry it too
 
         found_sgs = await self._find_security_groups(stack)
         managed_sg_id: str | None = None
@@ -185,7 +171,7 @@ class StackDeployer:
             lb_subnet_cidrs_ipv6=tuple(c for s in subnets for c in s.ipv6_cidrs),
             **(await self._vpc_cidrs() if needs_vpc_cidrs(model) else {}),
         )
-        tgb_specs = render_target_group_bindings(model, stack, target_group_arns, values)
+        tgb_specs = render_target_group_bindings(model, target_group_arns, values)
 
         deletions = _Deletions(load_balancer_arns=list(deleted_early))
         await self._delete(

@@ -57,12 +57,11 @@ from controller.model.load_balancer import (
 )
 from controller.model.resolver import SecurityGroupIdResolver, resolve_custom_sgs
 from controller.model.security_group import BACKEND_SG_REF, MANAGED_SG_REF, ManagedSecurityGroupSpec
-from controller.model.stack import StackKind, StackModel
+from controller.model.stack import StackModel
 from controller.model.tags import compose_resource_tags, merge_spec_tags
 from controller.model.target_group import TargetGroupSpec, TargetType
 from controller.model.target_group_binding import TargetGroupBindingSpec
 from controller.naming import (
-    INGRESS_TAG_PREFIX,
     MANAGED_SG_DESCRIPTION,
     MANAGED_SG_RESOURCE_ID,
     StackTags,
@@ -89,14 +88,15 @@ class IngressModelBuilder:
         self._sg_resolver = sg_resolver
         self._services = services
 
-    async def build(self, group: IngressGroup) -> StackModel | None:
-        """The desired stack of ``group``; None when it has no active member (everything is deleted)."""
+    async def build(self, group: IngressGroup, stack_tags: StackTags) -> StackModel | None:
+        """The desired stack of ``group``; None when it has no active member (everything is deleted).
+
+        ``stack_tags``: the group's stack identity, as the reconciler built it (the model carries it).
+        """
         if not group.members:
             return None
         config = self._config
         members = group.members
-        stack_id = str(group.id)
-        stack_tags = StackTags(config.cluster_name, INGRESS_TAG_PREFIX, stack_id)
 
         ports, users = merge_listen_ports(members)
         scheme = merge_scheme(members, Scheme(config.default_load_balancer_scheme))
@@ -133,8 +133,7 @@ class IngressModelBuilder:
         backends = _Backends(self._services, tg_settings, stack_tags)
         listeners = tuple(self._listener(ports[port], users[port], backends) for port in sorted(ports))
         return StackModel(
-            stack_id=stack_id,
-            kind=StackKind.INGRESS,
+            stack_tags=stack_tags,
             tags=spec_tags,
             load_balancer=load_balancer,
             listeners=listeners,

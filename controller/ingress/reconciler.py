@@ -38,18 +38,16 @@ from controller.ingress.group import IngressGroup, IngressGroupId, build_group, 
 from controller.metrics import LbcControllerMetrics
 from controller.model.stack import StackModel
 from controller.naming import INGRESS_TAG_PREFIX, StackTags
-from controller.stack_reconcile import (
+from controller.stack import (
     REASON_FAILED_BUILD_MODEL,
-    StackReconcileSteps,
-    model_inputs_changed,
-    raise_if_terminal,
-)
-from controller.stack_status import (
     BackendSGUsers,
     ObjectCache,
     StackDeployerLike,
+    StackReconcileSteps,
     key_of,
     meta_of,
+    model_inputs_changed,
+    raise_if_terminal,
 )
 from framework.controller import Result
 from framework.events import EventRecorder
@@ -65,7 +63,7 @@ BACKEND_SG_USER_TYPE: Final = "ingress"
 class IngressModelBuilderLike(Protocol):
     """``controller.ingress.IngressModelBuilder``."""
 
-    async def build(self, group: IngressGroup) -> StackModel | None: ...
+    async def build(self, group: IngressGroup, stack_tags: StackTags) -> StackModel | None: ...
 
 
 # --------------------------------------------------------------------------------------------------
@@ -77,6 +75,12 @@ def group_id_from_key(key: str) -> IngressGroupId:
     """Inverse of ``str(IngressGroupId)``: explicit group names cannot contain ``/``."""
     namespace, slash, name = key.partition("/")
     return IngressGroupId.implicit(namespace, name) if slash else IngressGroupId.explicit(key)
+
+
+def ingress_group_stack_tags(cluster_name: str, group_id: IngressGroupId) -> StackTags:
+    """The group's stack identity. The reconciler builds it once per pass; the builder puts it on
+    the model, where the deployer and the TGB applier read it."""
+    return StackTags(cluster_name, INGRESS_TAG_PREFIX, str(group_id))
 
 
 def backend_sg_user(ingress: Mapping[str, Any]) -> str:
@@ -259,15 +263,13 @@ class IngressGroupReconciler:
         members = await steps.add_finalizer(
             [dict(m.ingress) for m in group.members], group.id.finalizer, "add_group_finalizer_error"
         )
-        model = await self._build(group, members)
+        model = await self._build(group, self._stack(group.id), members)
         if model is None:  # the builder saw no active member after all
             return await self._reconcile_deleted(group)
         steps.model_warnings(model, members)
         backend_sg_id = await steps.backend_sg_id(model, [backend_sg_user(m) for m in members], members)
 
-        deployed = await steps.deploy(
-            f"ingress group {group.id}", self._stack(group.id), model, backend_sg_id, members
-        )
+        deployed = await steps.deploy(f"ingress group {group.id}", model, backend_sg_id, members)
         if isinstance(deployed, Result):
             return deployed
 
@@ -282,10 +284,12 @@ class IngressGroupReconciler:
             steps.reconciled(members)
         return Result(requeue_after=deployed.requeue_after)
 
-    async def _build(self, group: IngressGroup, members: Sequence[KubeObject]) -> StackModel | None:
+    async def _build(
+        self, group: IngressGroup, stack: StackTags, members: Sequence[KubeObject]
+    ) -> StackModel | None:
         try:
             with self._steps.stage("build_model"):
-                return await self._builder.build(group)
+                return await self._builder.build(group, stack)
         except ModelBuildError as error:
             self._build_failed(error, members)
             raise_if_terminal(f"ingress group {group.id}", error)
@@ -316,7 +320,7 @@ class IngressGroupReconciler:
     # ----------------------------------------------------------------------------- helpers
 
     def _stack(self, group_id: IngressGroupId) -> StackTags:
-        return StackTags(self._cluster_name, INGRESS_TAG_PREFIX, str(group_id))
+        return ingress_group_stack_tags(self._cluster_name, group_id)
 
     def _build_failed(self, error: ModelBuildError, members: Sequence[Mapping[str, Any]]) -> None:
         """Warning on every member and on every Ingress the error names (once each)."""
@@ -351,5 +355,6 @@ __all__ = [
     "ingress_class_event_keys",
     "ingress_event_keys",
     "ingress_group_handlers",
+    "ingress_group_stack_tags",
     "service_event_keys",
 ]

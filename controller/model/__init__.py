@@ -21,7 +21,7 @@ from controller.model.security_group import (
     ManagedSecurityGroupSpec,
     resolve_sg_refs,
 )
-from controller.model.stack import StackKind, StackModel
+from controller.model.stack import StackModel
 from controller.model.target_group import (
     HEALTH_CHECK_TRAFFIC_PORT,
     HealthCheckSpec,
@@ -62,7 +62,6 @@ __all__ = [
     "PeerValues",
     "RuleCondition",
     "Scheme",
-    "StackKind",
     "StackModel",
     "SubnetSelector",
     "TargetGroupBindingSpec",

@@ -4,24 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 
 from controller.model.load_balancer import ListenerSpec, LoadBalancerSpec
 from controller.model.security_group import ManagedSecurityGroupSpec
 from controller.model.target_group import TargetGroupSpec
 from controller.model.target_group_binding import TargetGroupBindingSpec
-
-
-class StackKind(StrEnum):
-    INGRESS = "ingress"
-    SERVICE = "service"
+from controller.naming import StackTags
 
 
 @dataclass(frozen=True)
 class StackModel:
-    stack_id: str
-    """``namespace/name`` for Services and implicit Ingress groups, the group name for explicit ones."""
-    kind: StackKind
+    stack_tags: StackTags
+    """The stack's identity (cluster, tag prefix, stack id). The reconciler builds it once and the
+    builder carries it here, so the resource tags in this model and the deployer's lookups by tag
+    cannot disagree (a deletion, which has no model, takes the reconciler's)."""
     tags: Mapping[str, str]
     """Spec tags (user tags merged with ``--default-tags``), without tracking tags."""
     load_balancer: LoadBalancerSpec
@@ -37,6 +33,11 @@ class StackModel:
     target_group_bindings: tuple[TargetGroupBindingSpec, ...]
     warnings: tuple[str, ...] = field(default=())
     """Non-fatal problems to post as Warning events (e.g. IPv6 inbound CIDRs on an ipv4 ALB)."""
+
+    @property
+    def stack_id(self) -> str:
+        """``namespace/name`` for Services and implicit Ingress groups, the group name for explicit ones."""
+        return self.stack_tags.stack_id
 
     def target_group(self, resource_id: str) -> TargetGroupSpec:
         for target_group in self.target_groups:

@@ -60,7 +60,7 @@ from controller.model.service_ports import (
     target_port_of,
     traffic_port,
 )
-from controller.model.stack import StackKind, StackModel
+from controller.model.stack import StackModel
 from controller.model.tags import compose_resource_tags, merge_spec_tags, parse_tag_annotation
 from controller.model.target_group import (
     HEALTH_CHECK_TRAFFIC_PORT,
@@ -72,7 +72,6 @@ from controller.model.target_group_binding import NetworkingSpec, TargetGroupBin
 from controller.naming import (
     MANAGED_SG_DESCRIPTION,
     MANAGED_SG_RESOURCE_ID,
-    SERVICE_TAG_PREFIX,
     StackTags,
     managed_sg_name_for_service,
 )
@@ -137,9 +136,15 @@ class ServiceModelBuilder:
         self._sg_resolver = sg_resolver
 
     async def build(
-        self, service: Mapping[str, Any], existing: ExistingLoadBalancer | None = None
+        self,
+        service: Mapping[str, Any],
+        stack_tags: StackTags,
+        existing: ExistingLoadBalancer | None = None,
     ) -> StackModel | None:
-        """The desired stack; None if the Service is not (or no longer) ours or is being deleted."""
+        """The desired stack; None if the Service is not (or no longer) ours or is being deleted.
+
+        ``stack_tags``: the Service's stack identity, as the reconciler built it (the model carries it).
+        """
         meta = service.get("metadata") or {}
         if meta.get("deletionTimestamp") or not is_managed_service(service, self._config.load_balancer_class):
             return None
@@ -151,8 +156,6 @@ class ServiceModelBuilder:
             str(meta.get("name") or ""),
             str(meta.get("uid") or ""),
         )
-        stack_id = f"{namespace}/{name}"
-        stack_tags = StackTags(config.cluster_name, SERVICE_TAG_PREFIX, stack_id)
 
         scheme = self._scheme(ref, annotations, existing)
         ip_address_type = self._ip_address_type(ref, annotations)
@@ -207,8 +210,7 @@ class ServiceModelBuilder:
             )
 
         return StackModel(
-            stack_id=stack_id,
-            kind=StackKind.SERVICE,
+            stack_tags=stack_tags,
             tags=spec_tags,
             load_balancer=load_balancer,
             listeners=tuple(listeners),

@@ -32,18 +32,16 @@ from controller.model.stack import StackModel
 from controller.naming import SERVICE_TAG_PREFIX, StackTags
 from controller.service.builder import LOAD_BALANCER_RESOURCE_ID, ExistingLoadBalancer
 from controller.service.matcher import SERVICE_FINALIZER, is_managed_service
-from controller.stack_reconcile import (
+from controller.stack import (
     REASON_FAILED_BUILD_MODEL,
-    StackReconcileSteps,
-    model_inputs_changed,
-    raise_if_terminal,
-)
-from controller.stack_status import (
     BackendSGUsers,
     ObjectCache,
     StackDeployerLike,
+    StackReconcileSteps,
     key_of,
     meta_of,
+    model_inputs_changed,
+    raise_if_terminal,
 )
 from framework import objects
 from framework.controller import Result
@@ -61,7 +59,7 @@ class ServiceModelBuilderLike(Protocol):
     """``controller.service.ServiceModelBuilder``."""
 
     async def build(
-        self, service: Mapping[str, Any], existing: ExistingLoadBalancer | None = None
+        self, service: Mapping[str, Any], stack_tags: StackTags, existing: ExistingLoadBalancer | None = None
     ) -> StackModel | None: ...
 
 
@@ -87,6 +85,12 @@ class AwsExistingLoadBalancerFinder:
             scheme=Scheme(str(existing.description.scheme)),
             subnet_ids=tuple(sorted(subnet_ids_of(existing.description))),
         )
+
+
+def service_stack_tags(cluster_name: str, key: str) -> StackTags:
+    """The stack identity of the Service ``key`` (``namespace/name``). The reconciler builds it once
+    per pass; the builder puts it on the model, where the deployer and the TGB applier read it."""
+    return StackTags(cluster_name, SERVICE_TAG_PREFIX, key)
 
 
 def backend_sg_user(service: Mapping[str, Any]) -> str:
@@ -152,11 +156,11 @@ class ServiceReconciler:
         service = self._services.get(key)
         if service is None:
             return Result()  # gone: our finalizer would have kept it until cleaned up
-        stack = StackTags(self._cluster_name, SERVICE_TAG_PREFIX, key)
+        stack = service_stack_tags(self._cluster_name, key)
         model = await self._build(service, stack)
         if model is None:
             return await self._cleanup(dict(service), stack)
-        return await self._deploy(dict(service), model, stack)
+        return await self._deploy(dict(service), model)
 
     # ----------------------------------------------------------------------------- live Services
 
@@ -167,7 +171,7 @@ class ServiceReconciler:
         try:
             with self._steps.stage("build_model"):
                 existing = await self._existing.find(stack) if self._existing is not None else None
-                return await self._builder.build(service, existing=existing)
+                return await self._builder.build(service, stack, existing=existing)
         except ModelBuildError as error:
             self._build_failed(service, error)
             raise_if_terminal(f"service {stack.stack_id}", error)
@@ -177,12 +181,12 @@ class ServiceReconciler:
             self._build_failed(service, error)
             raise
 
-    async def _deploy(self, service: KubeObject, model: StackModel, stack: StackTags) -> Result:
+    async def _deploy(self, service: KubeObject, model: StackModel) -> Result:
         steps = self._steps
         [service] = await steps.add_finalizer([service], SERVICE_FINALIZER, "add_finalizers_error")
         steps.model_warnings(model, [service])
         backend_sg_id = await steps.backend_sg_id(model, [backend_sg_user(service)], [service])
-        deployed = await steps.deploy(f"service {stack.stack_id}", stack, model, backend_sg_id, [service])
+        deployed = await steps.deploy(f"service {model.stack_id}", model, backend_sg_id, [service])
         if isinstance(deployed, Result):
             return deployed
         await steps.write_status([service], deployed.result.lb_dns_name)

@@ -12,11 +12,14 @@ from controller.aws.ec2_types import IpPermission
 from controller.config import ControllerConfig, parse_config
 from controller.deploy import StackDeployer
 from controller.ingress import ClassifiedIngress, IngressGroup, IngressGroupId, IngressModelBuilder
+from controller.ingress.reconciler import ingress_group_stack_tags
 from controller.model import StackModel
 from controller.naming import StackTags
 from controller.networking.rules import Rule, expand_ip_permissions
 from controller.sandbox.seed import SANDBOX_CLUSTER
 from controller.service import ServiceModelBuilder
+from controller.service.reconciler import service_stack_tags
+from controller.stack import key_of
 
 DeployerFactory = Callable[..., StackDeployer]
 """The ``make_deployer`` fixture: keyword arguments ``external_managed_tags``, ``on_dependency_violation``."""
@@ -88,7 +91,9 @@ async def build_alb_model(
     *members: Mapping[str, Any],
     services: Sequence[Mapping[str, Any]] | None = None,
     config: ControllerConfig | None = None,
+    stack: StackTags | None = None,
 ) -> StackModel:
+    """``stack``: the stack tags to hand the builder (default: those the reconciler builds)."""
     first = members[0]["metadata"]
     group = IngressGroup(
         IngressGroupId.implicit(first["namespace"], first["name"]),
@@ -97,14 +102,17 @@ async def build_alb_model(
     known = {
         (s["metadata"]["namespace"], s["metadata"]["name"]): s for s in services or [node_port_service()]
     }
-    builder = IngressModelBuilder(config or make_config(), IdResolver(), lambda ns, n: known.get((ns, n)))
-    model = await builder.build(group)
+    config = config or make_config()
+    builder = IngressModelBuilder(config, IdResolver(), lambda ns, n: known.get((ns, n)))
+    model = await builder.build(group, stack or ingress_group_stack_tags(config.cluster_name, group.id))
     assert model is not None
     return model
 
 
 async def build_nlb_model(service: Mapping[str, Any], config: ControllerConfig | None = None) -> StackModel:
-    model = await ServiceModelBuilder(config or make_config(), IdResolver()).build(service)
+    config = config or make_config()
+    stack = service_stack_tags(config.cluster_name, key_of(service))
+    model = await ServiceModelBuilder(config, IdResolver()).build(service, stack)
     assert model is not None
     return model
 

@@ -8,7 +8,7 @@ from deploy_factories import DeployerFactory, build_alb_model, ingress
 
 from controller.aws.api import AwsApi
 from controller.aws.elbv2_types import ListenerAction, RuleCondition
-from controller.deploy import SubnetResolutionError, UnexpectedResourceError, stack_tags_of
+from controller.deploy import SubnetResolutionError, UnexpectedResourceError
 from controller.deploy.listeners import action_key, condition_key
 from controller.deploy.subnets import SubnetResolver
 from controller.model import SubnetSelector
@@ -126,7 +126,7 @@ async def test_sg_with_stack_tags_but_no_resource_id_stops_the_deploy(
         name="stray",
         description="stray",
         vpc_id=sandbox_vpc.vpc_id,
-        tags=stack_tags_of(model, sandbox_vpc.cluster_name).tracking_tags(),
+        tags=model.stack_tags.tracking_tags(),
     )
     aws_proxy.reset_counts()
 

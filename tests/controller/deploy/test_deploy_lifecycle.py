@@ -18,7 +18,7 @@ from deploy_factories import (
 
 from controller.annotations import ING_SECURITY_GROUPS, ING_TAGS
 from controller.aws.api import AwsApi
-from controller.deploy import DeploymentPending, StackDeployer, stack_tags_of
+from controller.deploy import DeploymentPending, StackDeployer
 from controller.naming import MANAGED_SG_RESOURCE_ID
 from controller.networking.sg_manager import SecurityGroupManager
 from controller.networking.sg_reader import SecurityGroupReader
@@ -94,7 +94,7 @@ async def test_delete_stack_removes_everything_tagged_for_the_stack(
     deployer = make_deployer()
     model = await build_alb_model(ingress())
     deployed = await deployer.deploy(model, backend_sg_id=backend_sg)
-    stack = stack_tags_of(model, "sandbox-cluster")
+    stack = model.stack_tags
     aws_proxy.reset_counts()
 
     deleted = await deployer.delete_stack(stack)
@@ -133,7 +133,7 @@ async def test_blocked_sg_deletion_runs_the_hook_then_asks_for_a_requeue(
     await reference_from(aws_api, node_sg, deployed.managed_sg_id)
 
     with pytest.raises(DeploymentPending, match="failed to delete securityGroup") as raised:
-        await deployer.delete_stack(stack_tags_of(model, sandbox_vpc.cluster_name))
+        await deployer.delete_stack(model.stack_tags)
 
     assert hook_calls == [deployed.managed_sg_id]
     assert raised.value.requeue_after == 7.0
@@ -174,7 +174,7 @@ async def test_hook_that_releases_the_last_reference_lets_the_deletion_finish_in
     assert deployed.managed_sg_id is not None
     await reference_from(aws_api, node_sg, deployed.managed_sg_id)
 
-    deleted = await deployer.delete_stack(stack_tags_of(model, sandbox_vpc.cluster_name))
+    deleted = await deployer.delete_stack(model.stack_tags)
 
     assert deleted.security_group_ids == (deployed.managed_sg_id,)
     assert not await sg_exists(aws_api, deployed.managed_sg_id)
@@ -216,7 +216,7 @@ async def test_existing_managed_sg_is_adopted_and_only_our_tags_are_reconciled(
     sandbox_vpc: SandboxVpc,
 ) -> None:
     model = await build_alb_model(ingress(annotations={ING_TAGS: "team=a"}))
-    stack = stack_tags_of(model, sandbox_vpc.cluster_name)
+    stack = model.stack_tags
     existing = await create_sg(
         aws_api,
         deploy_reader,
@@ -259,7 +259,7 @@ async def test_legacy_tagged_sg_is_found_too(
     sandbox_vpc: SandboxVpc,
 ) -> None:
     model = await build_alb_model(ingress())
-    stack = stack_tags_of(model, sandbox_vpc.cluster_name)
+    stack = model.stack_tags
     legacy = await create_sg(
         aws_api,
         deploy_reader,

@@ -8,7 +8,9 @@ from typing import Any
 
 from controller.config import ControllerConfig, parse_config
 from controller.ingress import ClassifiedIngress, IngressGroup, IngressGroupId, IngressModelBuilder
+from controller.ingress.reconciler import ingress_group_stack_tags
 from controller.model import StackModel
+from controller.naming import StackTags
 from controller.networking.errors import SecurityGroupLookupError
 
 
@@ -134,17 +136,23 @@ def explicit_group(name: str, *members: Mapping[str, Any]) -> IngressGroup:
     return IngressGroup(IngressGroupId.explicit(name), tuple(ClassifiedIngress(m) for m in members))
 
 
+def stack_of(group: IngressGroup, config: ControllerConfig | None = None) -> StackTags:
+    """The stack tags the reconciler would hand the builder for ``group``."""
+    return ingress_group_stack_tags((config or make_config()).cluster_name, group.id)
+
+
 async def build(
     group: IngressGroup,
     services: Iterable[Mapping[str, Any]] | None = None,
     config: ControllerConfig | None = None,
     resolver: FakeResolver | None = None,
 ) -> StackModel:
+    config = config or make_config()
     builder = IngressModelBuilder(
-        config or make_config(),
+        config,
         resolver or FakeResolver(),
         FakeServices(services if services is not None else [service()]),
     )
-    model = await builder.build(group)
+    model = await builder.build(group, stack_of(group, config))
     assert model is not None
     return model

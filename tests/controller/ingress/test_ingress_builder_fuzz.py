@@ -6,7 +6,15 @@ import asyncio
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from ingress_factories import FakeResolver, FakeServices, explicit_group, ingress, make_config, service
+from ingress_factories import (
+    FakeResolver,
+    FakeServices,
+    explicit_group,
+    ingress,
+    make_config,
+    service,
+    stack_of,
+)
 
 from controller import annotations as keys
 from controller.annotations import ModelBuildError
@@ -43,14 +51,15 @@ annotation_maps = st.dictionaries(st.sampled_from(INGRESS_KEYS), PLAUSIBLE | st.
 def test_ingress_builder_only_raises_model_build_errors(
     first: dict[str, str], second: dict[str, str], backend_sg: bool
 ) -> None:
+    config = make_config(enable_backend_security_group=backend_sg)
     builder = IngressModelBuilder(
-        make_config(enable_backend_security_group=backend_sg),
+        config,
         FakeResolver({"web": ["sg-web"]}),
         FakeServices([service(ports=[{"name": "http", "port": 80, "targetPort": 8080, "nodePort": 32768}])]),
     )
     group = explicit_group("g", ingress("a", annotations=first), ingress("b", annotations=second))
     try:
-        model = asyncio.run(builder.build(group))
+        model = asyncio.run(builder.build(group, stack_of(group, config)))
     except ModelBuildError as error:
         assert str(error)
         return

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import pytest
-from ingress_factories import FakeResolver, FakeServices, ingress, make_config
+from ingress_factories import FakeResolver, FakeServices, ingress, make_config, stack_of
 
 from controller.annotations import ING_GROUP_NAME, ING_GROUP_ORDER, InvalidAnnotationError, InvalidObjectError
 from controller.ingress import (
@@ -104,7 +104,7 @@ async def test_ingress_class_params_override_annotations() -> None:
     group = build_group(IngressGroupId.explicit("from-params"), [member], matcher)
     assert len(group.members) == 1
     builder = IngressModelBuilder(make_config(), FakeResolver(), FakeServices([_svc()]))
-    model = await builder.build(group)
+    model = await builder.build(group, stack_of(group))
     assert model is not None
     assert model.load_balancer.scheme.value == "internet-facing"
     assert model.managed_sg is not None
@@ -235,7 +235,7 @@ async def test_group_with_only_inactive_members_builds_no_stack() -> None:
     assert group.members == ()
     assert len(group.inactive_members) == 1
     builder = IngressModelBuilder(make_config(), FakeResolver(), FakeServices())
-    assert await builder.build(group) is None
+    assert await builder.build(group, stack_of(group)) is None
 
 
 def test_group_ids_for_ingress_include_finalizer_groups() -> None:

@@ -8,8 +8,11 @@ from typing import Any
 
 from controller.config import ControllerConfig, parse_config
 from controller.model import StackModel
+from controller.naming import StackTags
 from controller.networking.errors import SecurityGroupLookupError
 from controller.service import ExistingLoadBalancer, ServiceModelBuilder
+from controller.service.reconciler import service_stack_tags
+from controller.stack import key_of
 
 NLB_IP = {"service.beta.kubernetes.io/aws-load-balancer-type": "nlb-ip"}
 
@@ -73,13 +76,19 @@ class FakeResolver:
         return [*ids, *(g for n in names_or_ids if not n.startswith("sg-") for g in self._names[n])]
 
 
+def stack_of(service: Mapping[str, Any], config: ControllerConfig | None = None) -> StackTags:
+    """The stack tags the reconciler would hand the builder for ``service``."""
+    return service_stack_tags((config or make_config()).cluster_name, key_of(service))
+
+
 async def build(
     service: Mapping[str, Any],
     config: ControllerConfig | None = None,
     existing: ExistingLoadBalancer | None = None,
     resolver: FakeResolver | None = None,
 ) -> StackModel:
-    builder = ServiceModelBuilder(config or make_config(), resolver or FakeResolver())
-    model = await builder.build(service, existing)
+    config = config or make_config()
+    builder = ServiceModelBuilder(config, resolver or FakeResolver())
+    model = await builder.build(service, stack_of(service, config), existing)
     assert model is not None
     return model

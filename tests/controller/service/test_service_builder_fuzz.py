@@ -6,7 +6,7 @@ import asyncio
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from service_factories import FakeResolver, lb_service, make_config, port
+from service_factories import FakeResolver, lb_service, make_config, port, stack_of
 
 from controller import annotations as keys
 from controller.annotations import ModelBuildError
@@ -49,14 +49,13 @@ existing = st.none() | st.builds(
 def test_service_builder_only_raises_model_build_errors(
     annotations: dict[str, str], existing_lb: ExistingLoadBalancer | None, gate: bool, protocol: str
 ) -> None:
-    builder = ServiceModelBuilder(
-        make_config(feature_gates={"NLBSecurityGroup": gate}), FakeResolver({"web": ["sg-web"]})
-    )
+    config = make_config(feature_gates={"NLBSecurityGroup": gate})
+    builder = ServiceModelBuilder(config, FakeResolver({"web": ["sg-web"]}))
     svc = lb_service(
         annotations=annotations, ports=[port(80, protocol, target="http", node_port=31080, name="http")]
     )
     try:
-        model = asyncio.run(builder.build(svc, existing_lb))
+        model = asyncio.run(builder.build(svc, stack_of(svc, config), existing_lb))
     except ModelBuildError as error:
         assert str(error)
         return

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from service_factories import NLB_IP, FakeResolver, build, lb_service, make_config, port
+from service_factories import NLB_IP, FakeResolver, build, lb_service, make_config, port, stack_of
 
 from controller.annotations import (
     SVC_ADDITIONAL_TAGS,
@@ -31,8 +31,10 @@ from controller.model import (
     PeerValues,
     Scheme,
 )
+from controller.naming import MANAGED_SG_RESOURCE_ID, SERVICE_TAG_PREFIX, StackTags
 from controller.networking.rules import Ipv4CidrSource, Ipv6CidrSource, PrefixListSource, Rule
 from controller.service import ExistingLoadBalancer, ServiceModelBuilder, is_managed_service
+from controller.service.builder import LOAD_BALANCER_RESOURCE_ID
 
 UID = "bdca2bd0-bfc6-449a-88a3-03451f05f18c"
 
@@ -428,10 +430,26 @@ def test_service_matching() -> None:
 
 async def test_builder_returns_none_for_foreign_or_deleting_services() -> None:
     builder = ServiceModelBuilder(make_config(), FakeResolver())
-    assert await builder.build(lb_service(load_balancer_class="other")) is None
+    foreign = lb_service(load_balancer_class="other")
+    assert await builder.build(foreign, stack_of(foreign)) is None
     deleting = lb_service()
     deleting["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
-    assert await builder.build(deleting) is None
+    assert await builder.build(deleting, stack_of(deleting)) is None
+
+
+async def test_the_model_carries_the_stack_tags_it_was_built_with_and_tags_every_resource_by_them() -> None:
+    # Another stack id than the Service's namespace/name: nothing in the builder derives its own.
+    pinned = StackTags("other-cluster", SERVICE_TAG_PREFIX, "pinned/stack")
+    builder = ServiceModelBuilder(make_config(), FakeResolver())
+    model = await builder.build(lb_service(), pinned)
+    assert model is not None
+    assert model.stack_tags is pinned and model.stack_id == "pinned/stack"
+    assert model.load_balancer.tags == pinned.resource_tags(LOAD_BALANCER_RESOURCE_ID)
+    assert model.managed_sg is not None
+    assert model.managed_sg.tags == pinned.resource_tags(MANAGED_SG_RESOURCE_ID)
+    assert model.target_groups
+    for target_group in model.target_groups:
+        assert target_group.tags == pinned.resource_tags(target_group.resource_id)
 
 
 @pytest.mark.parametrize("value", ["", " , "])

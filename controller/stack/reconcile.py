@@ -22,16 +22,10 @@ from controller.deploy import DeploymentPending, DeployResult
 from controller.metrics import LbcControllerMetrics
 from controller.model.stack import StackModel
 from controller.naming import StackTags
-from controller.stack_status import (
-    TGB_REPLACE_REQUEUE_SECONDS,
-    BackendSGUsers,
-    StackDeployerLike,
-    TargetGroupBindingApplier,
-    load_balancer_ingress,
-    meta_of,
-    reference_of,
-    write_load_balancer_status,
-)
+from controller.stack.binding_applier import TGB_REPLACE_REQUEUE_SECONDS, TargetGroupBindingApplier
+from controller.stack.object_refs import meta_of, reference_of
+from controller.stack.seams import BackendSGUsers, StackDeployerLike
+from controller.stack.status import load_balancer_ingress, write_load_balancer_status
 from framework import objects
 from framework.controller import Result, TerminalError, mark_reported
 from framework.events import EventRecorder
@@ -225,13 +219,12 @@ class StackReconcileSteps:
     async def deploy(
         self,
         subject: str,
-        stack: StackTags,
         model: StackModel,
         backend_sg_id: str | None,
         objs: Sequence[Mapping[str, Any]],
     ) -> Deployed | Result:
-        """Deploy the model, then apply its TGBs. A ``Result`` ends the pass: AWS refused a deletion
-        for now and the deployer had nothing to show for it yet."""
+        """Deploy the model, then apply its TGBs (found by the model's stack tags). A ``Result``
+        ends the pass: AWS refused a deletion for now and the deployer had nothing to show for it yet."""
         requeue_after: float | None = None
         try:
             with self.stage("deploy_model"):
@@ -242,7 +235,7 @@ class StackReconcileSteps:
                         raise
                     self._log.info("%s: %s", subject, pending)
                     result, requeue_after = pending.result, pending.requeue_after
-                applied = await self._tgbs.apply(stack, result.tgb_specs)
+                applied = await self._tgbs.apply(model.stack_tags, result.tgb_specs)
         except DeploymentPending as pending:
             self._log.info("%s: %s", subject, pending)
             return Result(requeue_after=pending.requeue_after)

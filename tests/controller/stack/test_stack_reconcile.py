@@ -20,7 +20,7 @@ from controller.deploy.result import DeleteResult
 from controller.metrics import controller_metrics
 from controller.model.stack import StackModel
 from controller.naming import StackTags
-from controller.stack_reconcile import (
+from controller.stack.reconcile import (
     REASON_FAILED_DEPLOY_MODEL,
     REASON_FAILED_UPDATE_STATUS,
     Deployed,
@@ -33,6 +33,16 @@ from framework.events import EventRecorder, ObjectReference
 from framework.kube import SERVICES, KubeApiError, KubeClient, KubeObject
 
 STACK = StackTags("cluster", "service.k8s.aws", "apps/web")
+
+
+@dataclass(frozen=True)
+class ModelOfStack:
+    """All the steps read of a model when the deployer is scripted: its stack tags."""
+
+    stack_tags: StackTags
+
+
+MODEL = cast(StackModel, ModelOfStack(STACK))
 ERRORS = "awslbc_controller_reconcile_errors_total"
 
 
@@ -58,10 +68,17 @@ class ScriptedDeployer:
         raise self.error
 
 
+@dataclass
 class NoBindingsClient:
     """Answers the TGB applier's label-selected LIST: the stack has no TargetGroupBindings."""
 
-    async def list(self, resource: object, namespace: str | None, **_: object) -> dict[str, Any]:
+    listed: list[tuple[str | None, str]] = field(default_factory=list)
+    """(namespace, label selector) of each LIST."""
+
+    async def list(
+        self, resource: object, namespace: str | None, *, query: list[tuple[str, str]]
+    ) -> dict[str, Any]:
+        self.listed.append((namespace, dict(query)["labelSelector"]))
         return {"items": []}
 
 
@@ -78,12 +95,15 @@ def service(name: str) -> KubeObject:
 
 
 def steps_for(
-    deployer: ScriptedDeployer, events: RecordedEvents, registry: CollectorRegistry
+    deployer: ScriptedDeployer,
+    events: RecordedEvents,
+    registry: CollectorRegistry,
+    client: NoBindingsClient | None = None,
 ) -> StackReconcileSteps:
     return StackReconcileSteps(
         controller_name="service",
         resource=SERVICES,
-        client=cast(KubeClient, NoBindingsClient()),
+        client=cast(KubeClient, client or NoBindingsClient()),
         deployer=deployer,
         watch_namespace=None,
         backend_sg=UnusedBackendSG(),
@@ -136,7 +156,7 @@ def test_a_step_reports_only_kubernetes_errors() -> None:
 async def test_deploy_ends_the_pass_when_aws_refuses_without_a_result() -> None:
     events, registry = RecordedEvents(), CollectorRegistry()
     steps = steps_for(ScriptedDeployer(DeploymentPending("SG in use", requeue_after=7.0)), events, registry)
-    outcome = await steps.deploy("service apps/web", STACK, cast(StackModel, None), None, [service("web")])
+    outcome = await steps.deploy("service apps/web", MODEL, None, [service("web")])
     assert outcome == Result(requeue_after=7.0)
     assert events.recorded == []
 
@@ -146,7 +166,7 @@ async def test_a_deploy_failure_is_failed_deploy_model_and_is_raised() -> None:
     boom = RuntimeError("AWS said no")
     steps = steps_for(ScriptedDeployer(boom), events, registry)
     with pytest.raises(RuntimeError):
-        await steps.deploy("service apps/web", STACK, cast(StackModel, None), None, [service("web")])
+        await steps.deploy("service apps/web", MODEL, None, [service("web")])
     assert errors(registry, "deploy_model_error") == 1.0
     assert events.recorded == [
         ("Warning", "web", REASON_FAILED_DEPLOY_MODEL, "Failed deploy model due to AWS said no")
@@ -164,10 +184,13 @@ async def test_deploy_applies_the_tgbs_and_requeues_when_only_clean_up_is_pendin
         tgb_specs=(),
     )
     pending = DeploymentPending("old TG in use", requeue_after=5.0, result=converged)
-    steps = steps_for(ScriptedDeployer(pending), events, registry)
-    outcome = await steps.deploy("service apps/web", STACK, cast(StackModel, None), None, [service("web")])
+    client = NoBindingsClient()
+    steps = steps_for(ScriptedDeployer(pending), events, registry, client)
+    outcome = await steps.deploy("service apps/web", MODEL, None, [service("web")])
     assert outcome == Deployed(converged, 5.0)
     assert events.recorded == []
+    # The stack's TGBs are looked up by the model's stack tags (upstream's tracking labels).
+    assert client.listed == [("apps", "service.k8s.aws/stack-name=web,service.k8s.aws/stack-namespace=apps")]
 
 
 async def test_a_pending_deletion_requeues() -> None:
@@ -232,7 +255,7 @@ async def test_a_failure_reported_as_an_event_is_one_log_line_an_unexpected_one_
 
     class DeployOnce:
         async def reconcile(self, key: str) -> Result:
-            await steps.deploy("service apps/web", STACK, cast(StackModel, None), None, [service("web")])
+            await steps.deploy("service apps/web", MODEL, None, [service("web")])
             return Result()
 
     clock = FakeClock()

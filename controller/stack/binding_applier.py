@@ -1,133 +1,31 @@
-"""What the Ingress-group and Service reconcilers share once a stack is deployed (or deleted).
+"""``TargetGroupBindingApplier``: make a stack's TargetGroupBinding objects equal to the rendered ones.
 
-* the seams they call (``StackDeployerLike``, ``BackendSGUsers``, ``ObjectCache``), so tests and
-  the app can plug in the real deployer / backend-SG manager / informer stores;
-* the load balancer status (``status.loadBalancer.ingress``), written only when it changed;
-* finalizer writes that survive a stale cache (409 → re-read → retry once; 404 → gone);
-* ``TargetGroupBindingApplier``: make the stack's TargetGroupBinding objects equal to the rendered
-  ones. A stack's TGBs are found by upstream's tracking labels (``<prefix>/stack-namespace`` +
-  ``<prefix>/stack-name``, or ``<prefix>/stack`` for an explicit group) through a label-selected
-  LIST on the API server, not an informer cache: the cache may not yet hold a TGB our previous
-  reconcile created, and a missed extra would keep registering targets into a deleted group.
+A stack's TGBs are found by upstream's tracking labels (``<prefix>/stack-namespace`` +
+``<prefix>/stack-name``, or ``<prefix>/stack`` for an explicit group) through a label-selected
+LIST on the API server, not an informer cache: the cache may not yet hold a TGB our previous
+reconcile created, and a missed extra would keep registering targets into a deleted group.
 """
 
 from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
 from controller.deploy.bindings import stack_labels
-from controller.deploy.result import DeleteResult, DeployResult
-from controller.model.stack import StackModel
 from controller.naming import StackTags
+from controller.stack.object_refs import key_of, meta_of
 from controller.targetgroupbinding.model import TARGET_GROUP_BINDINGS
 from framework import objects
-from framework.events import ObjectReference
-from framework.kube import KubeApiError, KubeClient, KubeObject, Resource
+from framework.kube import KubeApiError, KubeClient, KubeObject
 
 _log = logging.getLogger(__name__)
 
 TGB_REPLACE_REQUEUE_SECONDS: Final = 2.0
 """A TGB whose target group ARN changed is deleted and re-created; while the old object is still
 held by its finalizer the create is retried after this long."""
-
-
-# --------------------------------------------------------------------------------------------------
-# Seams
-# --------------------------------------------------------------------------------------------------
-
-
-class StackDeployerLike(Protocol):
-    """``controller.deploy.StackDeployer``."""
-
-    async def deploy(self, model: StackModel, *, backend_sg_id: str | None) -> DeployResult: ...
-
-    async def delete_stack(self, stack: StackTags) -> DeleteResult: ...
-
-
-class BackendSGUsers(Protocol):
-    """``controller.backendsg.BackendSGManager``: users are ``ingress/ns/name`` / ``service/ns/name``."""
-
-    async def get(self, users: Iterable[str]) -> str: ...
-
-    def release(self, users: Iterable[str]) -> bool:
-        """True when no user is left (the caller then triggers the backend SG's deletion check)."""
-        ...
-
-
-class ObjectCache(Protocol):
-    """Read access to an informer store (``framework.informer.Store``)."""
-
-    def get(self, key: str) -> KubeObject | None: ...
-
-    def list(self) -> list[KubeObject]: ...
-
-
-# --------------------------------------------------------------------------------------------------
-# Objects, status, finalizers
-# --------------------------------------------------------------------------------------------------
-
-
-def meta_of(obj: Mapping[str, Any]) -> Mapping[str, Any]:
-    meta: Mapping[str, Any] = obj.get("metadata") or {}
-    return meta
-
-
-def key_of(obj: Mapping[str, Any]) -> str:
-    meta = meta_of(obj)
-    return f"{meta.get('namespace') or ''}/{meta.get('name') or ''}"
-
-
-def reference_of(resource: Resource, obj: Mapping[str, Any]) -> ObjectReference:
-    """The Event ``regarding`` of a cached object (list items carry no apiVersion/kind)."""
-    meta = meta_of(obj)
-    return ObjectReference(
-        api_version=resource.api_version,
-        kind=resource.kind,
-        name=str(meta.get("name") or ""),
-        namespace=str(meta.get("namespace") or ""),
-        uid=str(meta.get("uid") or ""),
-    )
-
-
-def load_balancer_ingress(dns_name: str) -> list[dict[str, Any]]:
-    """``status.loadBalancer.ingress`` for an LB: its DNS name, lowercased as upstream does."""
-    return [{"hostname": dns_name.lower()}]
-
-
-async def write_load_balancer_status(
-    client: KubeClient, resource: Resource, obj: Mapping[str, Any], ingress: list[dict[str, Any]] | None
-) -> bool:
-    """Set (or, with None, clear) ``status.loadBalancer.ingress``; True when a write was needed.
-
-    A merge patch through the status subresource: it never races spec edits, and a list value
-    replaces the old list whole. An object that is already gone needs no status.
-    """
-    current = ((obj.get("status") or {}).get("loadBalancer") or {}).get("ingress")
-    if (current or None) == (ingress or None):
-        return False
-    meta = meta_of(obj)
-    try:
-        await objects.patch_status(
-            client,
-            resource,
-            str(meta.get("name")),
-            meta.get("namespace"),
-            {"loadBalancer": {"ingress": ingress}},
-        )
-    except KubeApiError as error:
-        if error.is_not_found:
-            return False
-        raise
-    return True
-
-
-# --------------------------------------------------------------------------------------------------
-# TargetGroupBindings
-# --------------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
