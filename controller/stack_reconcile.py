@@ -28,7 +28,6 @@ from controller.stack_status import (
     StackDeployerLike,
     TargetGroupBindingApplier,
     load_balancer_ingress,
-    meta_of,
     reference_of,
     write_load_balancer_status,
 )
@@ -36,6 +35,7 @@ from framework import objects
 from framework.controller import Result, TerminalError, mark_reported
 from framework.events import EventRecorder
 from framework.kube import KubeClient, KubeError, KubeObject, Resource
+from framework.objects import meta_of
 
 # Event reasons, as upstream's Ingress and Service reconcilers name them.
 REASON_FAILED_ADD_FINALIZER: Final = "FailedAddFinalizer"

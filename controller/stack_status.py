@@ -27,6 +27,7 @@ from controller.targetgroupbinding.model import TARGET_GROUP_BINDINGS
 from framework import objects
 from framework.events import ObjectReference
 from framework.kube import KubeApiError, KubeClient, KubeObject, Resource
+from framework.objects import meta_of, object_key
 
 _log = logging.getLogger(__name__)
 
@@ -69,16 +70,6 @@ class ObjectCache(Protocol):
 # --------------------------------------------------------------------------------------------------
 # Objects, status, finalizers
 # --------------------------------------------------------------------------------------------------
-
-
-def meta_of(obj: Mapping[str, Any]) -> Mapping[str, Any]:
-    meta: Mapping[str, Any] = obj.get("metadata") or {}
-    return meta
-
-
-def key_of(obj: Mapping[str, Any]) -> str:
-    meta = meta_of(obj)
-    return f"{meta.get('namespace') or ''}/{meta.get('name') or ''}"
 
 
 def reference_of(resource: Resource, obj: Mapping[str, Any]) -> ObjectReference:
@@ -180,13 +171,13 @@ class TargetGroupBindingApplier:
         self._namespace = namespace
 
     async def apply(self, stack: StackTags, desired: Sequence[Mapping[str, Any]]) -> TgbApplyResult:
-        existing = {key_of(tgb): tgb for tgb in await self._list(stack)}
+        existing = {object_key(tgb): tgb for tgb in await self._list(stack)}
         created: list[str] = []
         updated: list[str] = []
         deleted: list[str] = []
         pending: list[str] = []
         for tgb in desired:
-            key = key_of(tgb)
+            key = object_key(tgb)
             current = existing.pop(key, None)
             if current is not None and meta_of(current).get("deletionTimestamp"):
                 pending.append(key)
@@ -229,7 +220,7 @@ class TargetGroupBindingApplier:
         for tgb in await self._list(stack):
             if not meta_of(tgb).get("deletionTimestamp"):
                 await self._delete(tgb)
-                deleted.append(key_of(tgb))
+                deleted.append(object_key(tgb))
         return tuple(deleted)
 
     async def _list(self, stack: StackTags) -> list[KubeObject]:

@@ -27,6 +27,7 @@ from controller.config import ControllerConfig
 from controller.deploy import StackDeployer
 from controller.endpointsg.reconciler import EndpointSGRules
 from controller.endpointsg.service import EndpointRuleService
+from controller.finalizers import SERVICE_FINALIZER, is_ingress_finalizer
 from controller.ingress.builder import IngressModelBuilder
 from controller.ingress.class_matcher import IngressClassMatcher
 from controller.ingress.reconciler import (
@@ -55,12 +56,9 @@ from framework.events import EventRecorder
 from framework.informer import SharedInformer, Store
 from framework.kube import INGRESS_CLASSES, INGRESSES, SERVICES, KubeClient
 from framework.manager import LeaderRunnable, Manager
+from framework.objects import finalizers_of, has_finalizer
 
 logger = logging.getLogger(__name__)
-
-INGRESS_FINALIZER = "ingress.k8s.aws/resources"
-INGRESS_GROUP_FINALIZER_PREFIX = "group.ingress.k8s.aws/"
-SERVICE_FINALIZER = "service.k8s.aws/resources"
 
 
 class InformerIngressClasses:
@@ -94,11 +92,10 @@ def backend_sg_users_in_cluster(
     """
     users: set[str] = set()
     for ingress in ingresses:
-        finalizers = (ingress.get("metadata") or {}).get("finalizers") or ()
-        if any(f == INGRESS_FINALIZER or f.startswith(INGRESS_GROUP_FINALIZER_PREFIX) for f in finalizers):
+        if any(is_ingress_finalizer(f) for f in finalizers_of(ingress)):
             users.add(ingress_user(ingress))
     for service in services:
-        if SERVICE_FINALIZER in ((service.get("metadata") or {}).get("finalizers") or ()):
+        if has_finalizer(service, SERVICE_FINALIZER):
             users.add(service_user(service))
     return users
 

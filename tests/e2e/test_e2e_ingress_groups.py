@@ -36,6 +36,7 @@ from e2e_objects import (
 )
 
 from controller.aws.client import AwsClient
+from controller.finalizers import EXPLICIT_GROUP_FINALIZER_PREFIX, IMPLICIT_GROUP_FINALIZER
 from controller.sandbox.cluster import SandboxCluster
 from controller.sandbox.proxy import AwsProxy, RequestRecord
 from framework.kube import INGRESSES, KubeApiError, KubeClient
@@ -44,8 +45,7 @@ GROUP_NAME_ANNOTATION = "alb.ingress.kubernetes.io/group.name"
 INBOUND_CIDRS_ANNOTATION = "alb.ingress.kubernetes.io/inbound-cidrs"
 SECURITY_GROUPS_ANNOTATION = "alb.ingress.kubernetes.io/security-groups"
 SHARED_GROUP = "my-shared-group.prod"
-SHARED_GROUP_FINALIZER = f"group.ingress.k8s.aws/{SHARED_GROUP}"
-IMPLICIT_GROUP_FINALIZER = "ingress.k8s.aws/resources"
+SHARED_GROUP_FINALIZER = EXPLICIT_GROUP_FINALIZER_PREFIX + SHARED_GROUP
 
 
 # --------------------------------------------------------------------------------------------------
