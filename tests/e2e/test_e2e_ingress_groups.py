@@ -24,8 +24,13 @@ from collections.abc import AsyncIterator, Iterable
 from functools import partial
 from typing import Any
 
-from conftest import StartController
-from e2e_harness import RunningController, controller_log_on_failure, delete_and_wait_gone, eventually
+from e2e_harness import (
+    RunningController,
+    StartController,
+    controller_log_on_failure,
+    delete_and_wait_gone,
+    eventually,
+)
 from e2e_objects import (
     create_node_port_service,
     describe_security_group,

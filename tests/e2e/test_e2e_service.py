@@ -23,9 +23,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import StartController
 from e2e_harness import (
     RunningController,
+    StartController,
     wait_for,
     wait_for_nothing_of_ours_left,
     wait_for_service_gone,
