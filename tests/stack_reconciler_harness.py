@@ -105,7 +105,9 @@ async def stack_collaborators(
                 sg_manager=SecurityGroupManager(aws_api, reader),
                 reader=reader,
             ),
-            deployer=StackDeployer(aws_api, reader, cluster_name=config.cluster_name, vpc_id=sandbox_vpc.vpc_id),
+            deployer=StackDeployer(
+                aws_api, reader, cluster_name=config.cluster_name, vpc_id=sandbox_vpc.vpc_id
+            ),
             events=EventRecorder(client, EventRecorderSettings(reporting_instance="test"), clock=FakeClock()),
             backend_sg_unused=[],
         )
