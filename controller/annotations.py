@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
 from controller.flagtypes import parse_bool as _go_parse_bool
+from framework.objects import name_of, namespace_of
 
 INGRESS_PREFIX: Final = "alb.ingress.kubernetes.io/"
 SERVICE_PREFIX: Final = "service.beta.kubernetes.io/"
@@ -88,8 +89,7 @@ class ObjectRef:
 
     @classmethod
     def of(cls, kind: str, obj: Mapping[str, Any]) -> ObjectRef:
-        meta = obj.get("metadata") or {}
-        return cls(kind, str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+        return cls(kind, namespace_of(obj), name_of(obj))
 
     @property
     def key(self) -> str:
@@ -163,11 +163,6 @@ class InvalidObjectError(ModelBuildError):
 # --------------------------------------------------------------------------------------------------
 # Parsers
 # --------------------------------------------------------------------------------------------------
-
-
-def annotations_of(obj: Mapping[str, Any]) -> Mapping[str, str]:
-    raw = (obj.get("metadata") or {}).get("annotations") or {}
-    return {str(k): str(v) for k, v in raw.items()}
 
 
 def parse_string_list(raw: str) -> tuple[str, ...]:

@@ -40,6 +40,7 @@ from framework.kube import (
     KubeTimeoutError,
     Resource,
 )
+from framework.objects import name_of, namespace_of, uid_of
 
 __all__ = [
     "EVENTS_V1",
@@ -87,13 +88,12 @@ class ObjectReference:
     @classmethod
     def of(cls, obj: KubeObject) -> ObjectReference:
         """From an object as the API returns it (``apiVersion`` and ``kind`` must be present)."""
-        meta = obj.get("metadata") or {}
         return cls(
             api_version=str(obj.get("apiVersion") or ""),
             kind=str(obj.get("kind") or ""),
-            name=str(meta.get("name") or ""),
-            namespace=str(meta.get("namespace") or ""),
-            uid=str(meta.get("uid") or ""),
+            name=name_of(obj),
+            namespace=namespace_of(obj),
+            uid=uid_of(obj),
         )
 
     def as_dict(self) -> dict[str, str]:

@@ -37,6 +37,7 @@ from typing import Any
 
 from framework.clock import REAL_CLOCK, Clock, timeout_after
 from framework.kube import LEASES, KubeApiError, KubeClient, KubeError, KubeObject
+from framework.objects import meta_of
 
 logger = logging.getLogger(__name__)
 
@@ -367,7 +368,7 @@ class LeaderElector:
     async def _write(
         self, lease: KubeObject, record: LeaseRecord, request_timeout: float | None = None
     ) -> None:
-        metadata = lease.get("metadata") or {}
+        metadata = meta_of(lease)
         body = {
             "apiVersion": LEASES.api_version,
             "kind": LEASES.kind,

@@ -1,4 +1,10 @@
-"""Small typed writes over :class:`~framework.kube.KubeClient`: patches, status, delete, finalizers.
+"""Object helpers: typed reads of ``metadata`` and small typed writes over
+:class:`~framework.kube.KubeClient` (patches, status, delete, finalizers).
+
+Reads (``meta_of``, ``name_of``, ``object_key``, ``finalizers_of``, ...) accept any decoded object,
+including the partial ones tests and transforms build: a missing ``metadata`` reads as empty, so
+callers never spell ``obj.get("metadata") or {}`` themselves. Only ``object_key`` insists on a name,
+because a key without one would silently merge distinct objects in a cache.
 
 Finalizers are added and removed with a JSON patch that also *replaces* ``metadata.resourceVersion``
 with the version the caller read. The server then applies its optimistic-concurrency check to the
@@ -26,17 +32,102 @@ from framework.kube import (
 __all__ = [
     "JsonPatchOp",
     "add_finalizer",
+    "annotations_of",
     "delete",
+    "drop_finalizer",
+    "ensure_finalizer",
     "finalizers_of",
     "has_finalizer",
+    "is_deleting",
+    "labels_of",
+    "meta_of",
+    "name_of",
+    "namespace_of",
+    "object_key",
     "patch_json",
     "patch_merge",
     "patch_status",
     "remove_finalizer",
+    "split_key",
+    "uid_of",
 ]
 
 JsonPatchOp = Mapping[str, Any]
 """One RFC 6902 operation, e.g. ``{"op": "add", "path": "/metadata/labels/a", "value": "b"}``."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Reads
+# --------------------------------------------------------------------------------------------------
+
+
+def meta_of(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``metadata``, or an empty mapping when the object has none."""
+    meta: Mapping[str, Any] = obj.get("metadata") or {}
+    return meta
+
+
+def name_of(obj: Mapping[str, Any]) -> str:
+    """``metadata.name``, ``""`` when unset."""
+    return str(meta_of(obj).get("name") or "")
+
+
+def namespace_of(obj: Mapping[str, Any]) -> str:
+    """``metadata.namespace``, ``""`` when unset (cluster-scoped objects)."""
+    return str(meta_of(obj).get("namespace") or "")
+
+
+def uid_of(obj: Mapping[str, Any]) -> str:
+    """``metadata.uid``, ``""`` when unset (an object not yet stored)."""
+    return str(meta_of(obj).get("uid") or "")
+
+
+def labels_of(obj: Mapping[str, Any]) -> Mapping[str, str]:
+    """``metadata.labels`` as strings, empty when unset."""
+    return _string_map(meta_of(obj).get("labels"))
+
+
+def annotations_of(obj: Mapping[str, Any]) -> Mapping[str, str]:
+    """``metadata.annotations`` as strings, empty when unset."""
+    return _string_map(meta_of(obj).get("annotations"))
+
+
+def _string_map(raw: Mapping[str, Any] | None) -> Mapping[str, str]:
+    return {str(key): str(value) for key, value in (raw or {}).items()}
+
+
+def finalizers_of(obj: Mapping[str, Any]) -> list[str]:
+    return [str(f) for f in meta_of(obj).get("finalizers") or ()]
+
+
+def has_finalizer(obj: Mapping[str, Any], finalizer: str) -> bool:
+    return finalizer in finalizers_of(obj)
+
+
+def is_deleting(obj: Mapping[str, Any]) -> bool:
+    """Deletion was requested (``metadata.deletionTimestamp`` is set); finalizers may still hold it."""
+    return bool(meta_of(obj).get("deletionTimestamp"))
+
+
+def object_key(obj: Mapping[str, Any]) -> str:
+    """``namespace/name``, or ``name`` for cluster-scoped objects (client-go's MetaNamespaceKeyFunc)."""
+    meta = meta_of(obj)
+    name = meta.get("name")
+    if not name:
+        raise ValueError(f"object has no metadata.name: {str(obj)[:200]}")
+    namespace = meta.get("namespace")
+    return f"{namespace}/{name}" if namespace else str(name)
+
+
+def split_key(key: str) -> tuple[str | None, str]:
+    """Inverse of :func:`object_key`: ``(namespace or None, name)``."""
+    namespace, sep, name = key.partition("/")
+    return (namespace, name) if sep else (None, namespace)
+
+
+# --------------------------------------------------------------------------------------------------
+# Writes
+# --------------------------------------------------------------------------------------------------
 
 
 def _path(resource: Resource, name: str, namespace: str | None, subresource: str | None) -> str:
@@ -44,7 +135,8 @@ def _path(resource: Resource, name: str, namespace: str | None, subresource: str
     return f"{path}/{subresource}" if subresource else path
 
 
-def _meta(obj: KubeObject) -> Mapping[str, Any]:
+def _named_meta(obj: KubeObject) -> Mapping[str, Any]:
+    """``metadata`` of an object a write is about to address by name."""
     meta = obj.get("metadata")
     if not isinstance(meta, Mapping) or not meta.get("name"):
         raise ValueError(f"object has no metadata.name: {str(obj)[:200]}")
@@ -139,14 +231,6 @@ async def delete(
         raise
 
 
-def finalizers_of(obj: KubeObject) -> list[str]:
-    return [str(f) for f in (obj.get("metadata") or {}).get("finalizers") or ()]
-
-
-def has_finalizer(obj: KubeObject, finalizer: str) -> bool:
-    return finalizer in finalizers_of(obj)
-
-
 def _guarded(meta: Mapping[str, Any], ops: list[dict[str, Any]]) -> list[dict[str, Any]]:
     resource_version = meta.get("resourceVersion")
     if not resource_version:
@@ -163,7 +247,7 @@ async def add_finalizer(
 
     Raises ``KubeApiError`` 409 when the object changed since ``obj`` was read.
     """
-    meta = _meta(obj)
+    meta = _named_meta(obj)
     current = finalizers_of(obj)
     if finalizer in current:
         return obj
@@ -183,7 +267,7 @@ async def remove_finalizer(
     Raises ``KubeApiError`` 409 when the object changed since ``obj`` was read. Removing the last
     finalizer of an object being deleted lets the server delete it; the answer is its final state.
     """
-    meta = _meta(obj)
+    meta = _named_meta(obj)
     current = finalizers_of(obj)
     if finalizer not in current:
         return obj
@@ -225,5 +309,5 @@ async def drop_finalizer(client: KubeClient, resource: Resource, obj: KubeObject
 
 
 async def _read_again(client: KubeClient, resource: Resource, obj: KubeObject) -> KubeObject:
-    meta = _meta(obj)
+    meta = _named_meta(obj)
     return await client.get(resource, str(meta["name"]), meta.get("namespace"))

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from controller.endpointsg.model import ALL_PORTS, EndpointRule, PortRange, Source, SourceKind
+from framework.objects import object_key
 
 TCP = "tcp"
 UDP = "udp"
@@ -92,11 +93,6 @@ def _named_ports(networking: Mapping[str, Any]) -> set[str]:
     }
 
 
-def _pod_key(pod: Mapping[str, Any]) -> str:
-    meta = pod.get("metadata") or {}
-    return f"{meta.get('namespace')}/{meta.get('name')}"
-
-
 def pods_missing_named_ports(
     networking: Mapping[str, Any] | None, pods: Iterable[Mapping[str, Any]]
 ) -> dict[str, list[str]]:
@@ -108,7 +104,7 @@ def pods_missing_named_ports(
     for pod in pods:
         declared = pod_named_ports(pod)
         for name in names - declared.keys():
-            missing.setdefault(name, []).append(_pod_key(pod))
+            missing.setdefault(name, []).append(object_key(pod))
     return {name: sorted(keys) for name, keys in sorted(missing.items())}
 
 

@@ -23,6 +23,7 @@ from controller.aws.ec2_types import NetworkInterface
 from controller.endpointsg.eni_sg import EniSecurityGroupError, EniSGSelector
 from controller.networking.sg_reader import SecurityGroupReader
 from framework.clock import REAL_CLOCK, Clock
+from framework.objects import annotations_of, labels_of, name_of, object_key, uid_of
 
 POD_ENI_ANNOTATION = "vpc.amazonaws.com/pod-eni"
 COMPUTE_TYPE_LABEL = "eks.amazonaws.com/compute-type"
@@ -97,16 +98,6 @@ class _TtlCache(Generic[K, V]):
         self._entries[key] = (self.clock.now(), value)
 
 
-def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
-    meta: Mapping[str, Any] = obj.get("metadata") or {}
-    return meta
-
-
-def object_key(obj: Mapping[str, Any]) -> str:
-    meta = _meta(obj)
-    return f"{meta['namespace']}/{meta['name']}" if meta.get("namespace") else str(meta.get("name"))
-
-
 def instance_id_from_provider_id(provider_id: str) -> str | None:
     """``aws:///us-west-2a/i-0abc`` → ``i-0abc``; None for anything that is not an EC2 instance."""
     if not provider_id.startswith("aws://"):
@@ -124,7 +115,7 @@ def _pod_ips(pod: Mapping[str, Any]) -> list[str]:
 
 
 def _compute_type(node: Mapping[str, Any] | None) -> str:
-    labels = _meta(node or {}).get("labels") or {}
+    labels = labels_of(node or {})
     return str(labels.get(COMPUTE_TYPE_LABEL) or labels.get(SAGEMAKER_COMPUTE_TYPE_LABEL) or "ec2")
 
 
@@ -156,7 +147,7 @@ class EndpointSGDiscovery:
         primary: dict[str, EniInfo] = {}
         unresolved: list[str] = []
         for node in nodes:
-            name = str(_meta(node).get("name"))
+            name = name_of(node)
             eni = next((e for e in enis_by_node.get(name, ()) if e.device_index == 0), None)
             if eni is None:
                 unresolved.append(name)
@@ -172,8 +163,7 @@ class EndpointSGDiscovery:
         result: dict[str, tuple[EniInfo, ...]] = {}
         missing: dict[str, tuple[str, str]] = {}  # instance id -> (node name, uid)
         for node in nodes:
-            meta = _meta(node)
-            name, uid = str(meta.get("name")), str(meta.get("uid", ""))
+            name, uid = name_of(node), uid_of(node)
             cached = self._node_enis.get(uid)
             if cached is not None:
                 result[name] = cached
@@ -202,8 +192,7 @@ class EndpointSGDiscovery:
         fargate: dict[str, tuple[str, str]] = {}  # pod IP -> (pod key, uid)
         on_ec2: list[tuple[str, str, list[str], Mapping[str, Any]]] = []
         for pod in pods:
-            meta = _meta(pod)
-            key, uid = object_key(pod), str(meta.get("uid", ""))
+            key, uid = object_key(pod), uid_of(pod)
             node = nodes_by_name.get(str((pod.get("spec") or {}).get("nodeName", "")))
             compute = _compute_type(node)
             if compute == "hybrid":
@@ -268,7 +257,7 @@ class EndpointSGDiscovery:
             return
         enis_by_node = await self._enis_of_nodes({id(n): n for *_, n in pods}.values())
         for key, uid, ips, node in pods:
-            enis = enis_by_node.get(str(_meta(node).get("name")), ())
+            enis = enis_by_node.get(name_of(node), ())
             found = next((e for e in enis for ip in ips if e.holds(ip)), None)
             if found is not None:
                 self._pod_eni.put(uid, found)
@@ -313,7 +302,7 @@ class EndpointSGDiscovery:
 
 def _branch_eni_for(pod: Mapping[str, Any], ips: Sequence[str]) -> str | None:
     """The SG-for-pods branch ENI from ``vpc.amazonaws.com/pod-eni`` whose address is the pod's."""
-    raw = (_meta(pod).get("annotations") or {}).get(POD_ENI_ANNOTATION)
+    raw = annotations_of(pod).get(POD_ENI_ANNOTATION)
     if not raw:
         return None
     try:

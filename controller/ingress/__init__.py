@@ -13,7 +13,6 @@ from controller.ingress.group import (
     build_group,
     group_id_of,
     group_ids_for_ingress,
-    is_deleting,
 )
 from controller.ingress.target_groups import ServiceLookup
 
@@ -29,5 +28,4 @@ __all__ = [
     "build_group",
     "group_id_of",
     "group_ids_for_ingress",
-    "is_deleting",
 ]

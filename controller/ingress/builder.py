@@ -68,6 +68,7 @@ from controller.naming import (
     managed_sg_name_for_explicit_group,
     managed_sg_name_for_implicit_ingress,
 )
+from framework.objects import namespace_of
 
 LOAD_BALANCER_RESOURCE_ID = "LoadBalancer"
 
@@ -254,7 +255,7 @@ class _Backends:
         self.bindings: list[TargetGroupBindingSpec] = []
 
     def target_group_for(self, member: ClassifiedIngress, backend: BackendRef) -> str:
-        namespace = str((member.ingress.get("metadata") or {}).get("namespace") or "")
+        namespace = namespace_of(member.ingress)
         service = self._service(member.ref, namespace, backend.service_name)
         target_group, binding = build_target_group(member, backend, service, self._settings)
         if target_group.resource_id not in self._by_id:

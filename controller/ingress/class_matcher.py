@@ -17,8 +17,8 @@ from controller.annotations import (
     INGRESS_CLASS_ANNOTATION,
     InvalidObjectError,
     ObjectRef,
-    annotations_of,
 )
+from framework.objects import annotations_of, meta_of, name_of
 
 ALB_INGRESS_CONTROLLER: Final = "ingress.k8s.aws/alb"
 PARAMS_API_GROUP: Final = "elbv2.k8s.aws"
@@ -94,7 +94,7 @@ class IngressClassMatcher:
         if not defaults:
             return None
         # Several defaults: Kubernetes admission uses the most recently created one.
-        return max(defaults, key=lambda c: str((c.get("metadata") or {}).get("creationTimestamp") or ""))
+        return max(defaults, key=lambda c: str(meta_of(c).get("creationTimestamp") or ""))
 
     def _params_of(
         self, ingress: Mapping[str, Any], ingress_class: Mapping[str, Any]
@@ -107,7 +107,7 @@ class IngressClassMatcher:
         name = str(parameters.get("name") or "")
         params = self._classes.get_ingress_class_params(name)
         if params is None:
-            class_name = (ingress_class.get("metadata") or {}).get("name")
+            class_name = name_of(ingress_class)
             raise InvalidObjectError(
                 ObjectRef.of("Ingress", ingress),
                 f"IngressClass {class_name} spec.parameters",

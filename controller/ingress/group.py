@@ -21,10 +21,10 @@ from controller.annotations import (
     ObjectRef,
     parse_int,
 )
+from controller.finalizers import EXPLICIT_GROUP_FINALIZER_PREFIX, IMPLICIT_GROUP_FINALIZER
 from controller.ingress.class_matcher import ClassifiedIngress, IngressClassMatcher
+from framework.objects import finalizers_of, is_deleting, name_of, namespace_of
 
-IMPLICIT_GROUP_FINALIZER: Final = "ingress.k8s.aws/resources"
-EXPLICIT_GROUP_FINALIZER_PREFIX: Final = "group.ingress.k8s.aws/"
 GROUP_ORDER_MIN: Final = -1000
 GROUP_ORDER_MAX: Final = 1000
 # Upstream's pattern: lower-case alphanumerics, '-' and '.', starting and ending alphanumeric (so
@@ -72,14 +72,6 @@ class IngressGroup:
         return tuple(member.ref for member in self.members)
 
 
-def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
-    return obj.get("metadata") or {}
-
-
-def is_deleting(obj: Mapping[str, Any]) -> bool:
-    return bool(_meta(obj).get("deletionTimestamp"))
-
-
 def group_id_of(member: ClassifiedIngress) -> IngressGroupId:
     """The group an owned Ingress declares (IngressClassParams ``spec.group.name`` wins over the annotation)."""
     params_group = ((member.params_spec.get("group") or {}).get("name")) if member.class_params else None
@@ -87,8 +79,7 @@ def group_id_of(member: ClassifiedIngress) -> IngressGroupId:
         return _validated_group(member.params_ref, "spec.group.name", str(params_group))
     raw = member.annotations.get(ING_GROUP_NAME)
     if raw is None:
-        meta = _meta(member.ingress)
-        return IngressGroupId.implicit(str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+        return IngressGroupId.implicit(namespace_of(member.ingress), name_of(member.ingress))
     return _validated_group(member.ref, ING_GROUP_NAME, raw)
 
 
@@ -118,16 +109,11 @@ def group_order_of(member: ClassifiedIngress) -> int:
     return parse_int(member.ref, ING_GROUP_ORDER, raw, GROUP_ORDER_MIN, GROUP_ORDER_MAX)
 
 
-def _finalizers(obj: Mapping[str, Any]) -> list[str]:
-    return [str(f) for f in _meta(obj).get("finalizers") or ()]
-
-
 def group_ids_for_ingress(ingress: Mapping[str, Any], matcher: IngressClassMatcher) -> set[IngressGroupId]:
     """Every group an Ingress event must re-queue: its current group and groups named by its finalizers."""
-    meta = _meta(ingress)
-    namespace, name = str(meta.get("namespace") or ""), str(meta.get("name") or "")
+    namespace, name = namespace_of(ingress), name_of(ingress)
     ids: set[IngressGroupId] = set()
-    for finalizer in _finalizers(ingress):
+    for finalizer in finalizers_of(ingress):
         if finalizer == IMPLICIT_GROUP_FINALIZER:
             ids.add(IngressGroupId.implicit(namespace, name))
         elif finalizer.startswith(EXPLICIT_GROUP_FINALIZER_PREFIX):
@@ -153,9 +139,8 @@ def build_group(
     members: list[tuple[int, str, str, ClassifiedIngress]] = []
     inactive: list[Mapping[str, Any]] = []
     for ingress in ingresses:
-        meta = _meta(ingress)
-        namespace, name = str(meta.get("namespace") or ""), str(meta.get("name") or "")
-        has_finalizer = group_id.finalizer in _finalizers(ingress) and (
+        namespace, name = namespace_of(ingress), name_of(ingress)
+        has_finalizer = group_id.finalizer in finalizers_of(ingress) and (
             group_id.is_explicit or (namespace, name) == (group_id.namespace, group_id.name)
         )
         own_implicit = not group_id.is_explicit and (namespace, name) == (group_id.namespace, group_id.name)

@@ -44,8 +44,6 @@ from controller.stack import (
     ObjectCache,
     StackDeployerLike,
     StackReconcileSteps,
-    key_of,
-    meta_of,
     model_inputs_changed,
     raise_if_terminal,
 )
@@ -53,6 +51,7 @@ from framework.controller import Result
 from framework.events import EventRecorder
 from framework.informer import NAMESPACE_INDEX, DeletedFinalStateUnknown, FunctionHandler, Store, final_state
 from framework.kube import INGRESSES, KubeClient, KubeObject
+from framework.objects import finalizers_of, meta_of, name_of, namespace_of, object_key
 
 _log = logging.getLogger(__name__)
 
@@ -84,7 +83,7 @@ def ingress_group_stack_tags(cluster_name: str, group_id: IngressGroupId) -> Sta
 
 
 def backend_sg_user(ingress: Mapping[str, Any]) -> str:
-    return f"{BACKEND_SG_USER_TYPE}/{key_of(ingress)}"
+    return f"{BACKEND_SG_USER_TYPE}/{object_key(ingress)}"
 
 
 def ingress_event_keys(ingress: Mapping[str, Any], matcher: IngressClassMatcher) -> set[str]:
@@ -111,11 +110,10 @@ def service_event_keys(
 ) -> set[str]:
     """Group keys to queue when ``service`` changes: the groups of the Ingresses (of its namespace)
     that forward to it. ``namespace_ingresses``: the Ingresses of the Service's namespace."""
-    meta = meta_of(service)
-    namespace, name = meta.get("namespace"), str(meta.get("name") or "")
+    namespace, name = namespace_of(service), name_of(service)
     keys: set[str] = set()
     for ingress in namespace_ingresses:
-        if meta_of(ingress).get("namespace") == namespace and name in backend_service_names(ingress):
+        if namespace_of(ingress) == namespace and name in backend_service_names(ingress):
             keys |= ingress_event_keys(ingress, matcher)
     return keys
 
@@ -125,7 +123,7 @@ def ingress_class_event_keys(
 ) -> set[str]:
     """Group keys to queue when an IngressClass changes: Ingresses naming it, and Ingresses without
     a class (the default class may have changed)."""
-    class_name = meta_of(ingress_class).get("name")
+    class_name = name_of(ingress_class)
     keys: set[str] = set()
     for ingress in ingresses:
         named = (ingress.get("spec") or {}).get("ingressClassName")
@@ -171,7 +169,7 @@ def ingress_group_handlers(
             add_keys(ingress_event_keys(old, matcher) | ingress_event_keys(new, matcher))
 
     def on_service(obj: KubeObject) -> None:
-        namespace = str(meta_of(obj).get("namespace") or "")
+        namespace = namespace_of(obj)
         add_keys(service_event_keys(obj, ingresses.by_index(NAMESPACE_INDEX, namespace), matcher))
 
     def on_service_update(old: KubeObject, new: KubeObject) -> None:
@@ -307,7 +305,7 @@ class IngressGroupReconciler:
     # ----------------------------------------------------------------------------- deleted groups
 
     async def _reconcile_deleted(self, group: IngressGroup) -> Result:
-        holders = [dict(i) for i in group.inactive_members if group.id.finalizer in _finalizers(i)]
+        holders = [dict(i) for i in group.inactive_members if group.id.finalizer in finalizers_of(i)]
         if not holders:
             return Result()  # we add the finalizer before creating anything: nothing of ours exists
         pending = await self._steps.delete(f"ingress group {group.id}", self._stack(group.id), holders)
@@ -324,7 +322,7 @@ class IngressGroupReconciler:
 
     def _build_failed(self, error: ModelBuildError, members: Sequence[Mapping[str, Any]]) -> None:
         """Warning on every member and on every Ingress the error names (once each)."""
-        targets: dict[str, Mapping[str, Any]] = {key_of(m): m for m in members}
+        targets: dict[str, Mapping[str, Any]] = {object_key(m): m for m in members}
         for ref in error.objects:
             if ref.kind == "Ingress" and ref.key not in targets:
                 named = self._ingresses.get(ref.key)
@@ -337,10 +335,6 @@ class IngressGroupReconciler:
             error,
             "Failed build model",
         )
-
-
-def _finalizers(obj: Mapping[str, Any]) -> list[str]:
-    return [str(f) for f in meta_of(obj).get("finalizers") or ()]
 
 
 __all__ = [

@@ -10,7 +10,7 @@ from controller.aws.api import AwsApi
 from controller.backendsg.setup import BackendSGFeature
 from controller.config import ControllerConfig
 from controller.deploy import StackDeployer
-from controller.finalizers import INGRESS_FINALIZER, INGRESS_GROUP_FINALIZER_PREFIX
+from controller.finalizers import is_ingress_finalizer
 from controller.ingress.builder import IngressModelBuilder
 from controller.ingress.class_matcher import IngressClassMatcher
 from controller.ingress.class_source import InformerIngressClasses
@@ -21,14 +21,14 @@ from framework.controller import Controller, ControllerOptions
 from framework.events import EventRecorder
 from framework.kube import INGRESS_CLASSES, INGRESSES, SERVICES
 from framework.manager import LeaderRunnable, Manager
+from framework.objects import finalizers_of
 
 
 def backend_sg_users(ingresses: Iterable[Mapping[str, Any]]) -> set[str]:
     """Every Ingress carrying one of our finalizers may hold the backend SG."""
     users: set[str] = set()
     for ingress in ingresses:
-        finalizers = (ingress.get("metadata") or {}).get("finalizers") or ()
-        if any(f == INGRESS_FINALIZER or f.startswith(INGRESS_GROUP_FINALIZER_PREFIX) for f in finalizers):
+        if any(is_ingress_finalizer(f) for f in finalizers_of(ingress)):
             users.add(backend_sg_user(ingress))
     return users
 

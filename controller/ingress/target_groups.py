@@ -20,7 +20,6 @@ from controller.annotations import (
     InvalidAnnotationError,
     InvalidObjectError,
     ObjectRef,
-    annotations_of,
 )
 from controller.ingress.class_matcher import ClassifiedIngress
 from controller.ingress.group import IngressGroupId
@@ -46,6 +45,7 @@ from controller.model.target_group_binding import (
     NetworkingSpec,
     TargetGroupBindingSpec,
 )
+from framework.objects import annotations_of, name_of, namespace_of, uid_of
 
 ServiceLookup = Callable[[str, str], Mapping[str, Any] | None]
 """``(namespace, name) → Service dict or None``; the controller passes its informer cache lookup."""
@@ -219,16 +219,14 @@ def build_target_group(
         service, settings.lb_ip_address_type, ref, f"backend service {service_ref.key} spec.ipFamilies"
     )
 
-    ingress_meta = member.ingress.get("metadata") or {}
-    service_meta = service.get("metadata") or {}
     name = target_group_name(
         cluster_name=settings.cluster_name,
         group_id=settings.group_id,
-        ingress_namespace=str(ingress_meta.get("namespace") or ""),
-        ingress_name=str(ingress_meta.get("name") or ""),
-        service_namespace=str(service_meta.get("namespace") or ""),
-        service_name=str(service_meta.get("name") or ""),
-        service_uid=str(service_meta.get("uid") or ""),
+        ingress_namespace=namespace_of(member.ingress),
+        ingress_name=name_of(member.ingress),
+        service_namespace=namespace_of(service),
+        service_name=name_of(service),
+        service_uid=uid_of(service),
         service_port=backend.port,
         target_group_port=tg_port,
         target_type=target_type.value,
@@ -237,7 +235,7 @@ def build_target_group(
     )
     # Upstream's resource id: "<ingNs>/<ingName>-<svcName>:<port>".
     resource_id = (
-        f"{ingress_meta.get('namespace')}/{ingress_meta.get('name')}-{backend.service_name}:{backend.port}"
+        f"{namespace_of(member.ingress)}/{name_of(member.ingress)}-{backend.service_name}:{backend.port}"
     )
     target_group = TargetGroupSpec(
         resource_id=resource_id,
@@ -252,7 +250,7 @@ def build_target_group(
     )
     binding = TargetGroupBindingSpec(
         name=name,
-        namespace=str(service_meta.get("namespace") or ""),
+        namespace=namespace_of(service),
         target_group_id=resource_id,
         target_type=target_type.value,
         service_name=backend.service_name,

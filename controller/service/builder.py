@@ -32,7 +32,6 @@ from controller.annotations import (
     InvalidAnnotationError,
     InvalidObjectError,
     ObjectRef,
-    annotations_of,
     parse_bool,
     parse_string_list,
     parse_string_map,
@@ -79,6 +78,7 @@ from controller.service.managed_sg import SourceRanges, nlb_ingress_rules, sourc
 from controller.service.matcher import LOAD_BALANCER_TYPE_NLB_IP, is_managed_service
 from controller.service.names import load_balancer_name, target_group_name
 from controller.service.networking import LegacyInputs, legacy_networking, sg_networking
+from framework.objects import annotations_of, is_deleting, name_of, namespace_of, uid_of
 
 LOAD_BALANCER_RESOURCE_ID: Final = "LoadBalancer"
 PRESERVE_CLIENT_IP_ATTRIBUTE: Final = "preserve_client_ip.enabled"
@@ -145,17 +145,12 @@ class ServiceModelBuilder:
 
         ``stack_tags``: the Service's stack identity, as the reconciler built it (the model carries it).
         """
-        meta = service.get("metadata") or {}
-        if meta.get("deletionTimestamp") or not is_managed_service(service, self._config.load_balancer_class):
+        if is_deleting(service) or not is_managed_service(service, self._config.load_balancer_class):
             return None
         config = self._config
         ref = ObjectRef.of("Service", service)
         annotations = annotations_of(service)
-        namespace, name, uid = (
-            str(meta.get("namespace") or ""),
-            str(meta.get("name") or ""),
-            str(meta.get("uid") or ""),
-        )
+        namespace, name, uid = namespace_of(service), name_of(service), uid_of(service)
 
         scheme = self._scheme(ref, annotations, existing)
         ip_address_type = self._ip_address_type(ref, annotations)
@@ -324,7 +319,7 @@ class ServiceModelBuilder:
                     config.cluster_name,
                     ref.namespace,
                     ref.name,
-                    str((service.get("metadata") or {}).get("uid") or ""),
+                    uid_of(service),
                 ),
                 description=MANAGED_SG_DESCRIPTION,
                 tags=compose_resource_tags(ctx.stack_tags, MANAGED_SG_RESOURCE_ID, ctx.spec_tags),
@@ -426,7 +421,7 @@ class ServiceModelBuilder:
             cluster_name=config.cluster_name,
             namespace=ref.namespace,
             name=ref.name,
-            uid=str((service.get("metadata") or {}).get("uid") or ""),
+            uid=uid_of(service),
             service_port=listen.port,
             target_group_port=tg_port,
             target_type=target_type.value,

@@ -15,6 +15,7 @@ from controller.annotations import (
     parse_string_list,
 )
 from controller.networking.rules import Ipv4CidrSource, Ipv6CidrSource, PrefixListSource, Rule, dedupe_rules
+from framework.objects import annotations_of
 
 SOURCE_RANGES_FIELD = "spec.loadBalancerSourceRanges"
 
@@ -35,7 +36,7 @@ def source_ranges(service: Mapping[str, Any], ref: ObjectRef) -> SourceRanges:
     if from_spec:
         raw = ", ".join(from_spec)
         return SourceRanges(parse_cidrs(ref, SOURCE_RANGES_FIELD, from_spec, raw), SOURCE_RANGES_FIELD, raw)
-    raw_annotation = ((service.get("metadata") or {}).get("annotations") or {}).get(SVC_SOURCE_RANGES)
+    raw_annotation = annotations_of(service).get(SVC_SOURCE_RANGES)
     if raw_annotation is None:
         return SourceRanges(ParsedCidrs(), None, "")
     raw = str(raw_annotation)

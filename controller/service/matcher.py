@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from controller.annotations import SVC_LOAD_BALANCER_TYPE, SVC_NLB_TARGET_TYPE, annotations_of
+from controller.annotations import SVC_LOAD_BALANCER_TYPE, SVC_NLB_TARGET_TYPE
+from framework.objects import annotations_of
 
 LOAD_BALANCER_TYPE_EXTERNAL: Final = "external"
 LOAD_BALANCER_TYPE_NLB_IP: Final = "nlb-ip"
-SERVICE_FINALIZER: Final = "service.k8s.aws/resources"
 
 
 def is_managed_service(service: Mapping[str, Any], load_balancer_class: str = "service.k8s.aws/nlb") -> bool:

@@ -26,28 +26,28 @@ from controller.annotations import ModelBuildError
 from controller.aws.api import AwsApi
 from controller.config import ControllerConfig
 from controller.deploy.load_balancer import LoadBalancerDeployer, subnet_ids_of
+from controller.finalizers import SERVICE_FINALIZER
 from controller.metrics import LbcControllerMetrics
 from controller.model.load_balancer import Scheme
 from controller.model.stack import StackModel
 from controller.naming import SERVICE_TAG_PREFIX, StackTags
 from controller.service.builder import LOAD_BALANCER_RESOURCE_ID, ExistingLoadBalancer
-from controller.service.matcher import SERVICE_FINALIZER, is_managed_service
+from controller.service.matcher import is_managed_service
 from controller.stack import (
     REASON_FAILED_BUILD_MODEL,
     BackendSGUsers,
     ObjectCache,
     StackDeployerLike,
     StackReconcileSteps,
-    key_of,
-    meta_of,
     model_inputs_changed,
     raise_if_terminal,
 )
 from framework import objects
 from framework.controller import Result
 from framework.events import EventRecorder
-from framework.informer import DeletedFinalStateUnknown, FunctionHandler, deletion_key, object_key
+from framework.informer import DeletedFinalStateUnknown, FunctionHandler, deletion_key
 from framework.kube import SERVICES, KubeClient, KubeObject
+from framework.objects import is_deleting, object_key
 
 _log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ def service_stack_tags(cluster_name: str, key: str) -> StackTags:
 
 
 def backend_sg_user(service: Mapping[str, Any]) -> str:
-    return f"{BACKEND_SG_USER_TYPE}/{key_of(service)}"
+    return f"{BACKEND_SG_USER_TYPE}/{object_key(service)}"
 
 
 def service_handler(enqueue: Callable[[str], None]) -> FunctionHandler:
@@ -165,7 +165,7 @@ class ServiceReconciler:
     # ----------------------------------------------------------------------------- live Services
 
     async def _build(self, service: Mapping[str, Any], stack: StackTags) -> StackModel | None:
-        live = not meta_of(service).get("deletionTimestamp")
+        live = not is_deleting(service)
         if not (live and is_managed_service(service, self._load_balancer_class)):
             return None
         try:

@@ -24,13 +24,14 @@ from framework.controller import Controller, ControllerOptions
 from framework.events import EventRecorder
 from framework.kube import SERVICES
 from framework.manager import LeaderRunnable, Manager
+from framework.objects import has_finalizer
 
 
 def backend_sg_users(services: Iterable[Mapping[str, Any]]) -> set[str]:
     """Every Service carrying our finalizer may hold the backend SG."""
     users: set[str] = set()
     for service in services:
-        if SERVICE_FINALIZER in ((service.get("metadata") or {}).get("finalizers") or ()):
+        if has_finalizer(service, SERVICE_FINALIZER):
             users.add(backend_sg_user(service))
     return users
 

@@ -14,7 +14,7 @@ from controller.stack.binding_applier import (
     TargetGroupBindingApplier,
     TgbApplyResult,
 )
-from controller.stack.object_refs import key_of, meta_of, reference_of
+from controller.stack.object_refs import reference_of
 from controller.stack.reconcile import (
     EXPLAINED_ERRORS,
     REASON_FAILED_ADD_FINALIZER,
@@ -51,9 +51,7 @@ __all__ = [
     "StackReconcileSteps",
     "TargetGroupBindingApplier",
     "TgbApplyResult",
-    "key_of",
     "load_balancer_ingress",
-    "meta_of",
     "model_inputs_changed",
     "raise_if_terminal",
     "reference_of",

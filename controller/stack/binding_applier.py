@@ -16,10 +16,10 @@ from typing import Any, Final
 
 from controller.deploy.bindings import stack_labels
 from controller.naming import StackTags
-from controller.stack.object_refs import key_of, meta_of
 from controller.targetgroupbinding.model import TARGET_GROUP_BINDINGS
 from framework import objects
 from framework.kube import KubeApiError, KubeClient, KubeObject
+from framework.objects import meta_of, object_key
 
 _log = logging.getLogger(__name__)
 
@@ -78,13 +78,13 @@ class TargetGroupBindingApplier:
         self._namespace = namespace
 
     async def apply(self, stack: StackTags, desired: Sequence[Mapping[str, Any]]) -> TgbApplyResult:
-        existing = {key_of(tgb): tgb for tgb in await self._list(stack)}
+        existing = {object_key(tgb): tgb for tgb in await self._list(stack)}
         created: list[str] = []
         updated: list[str] = []
         deleted: list[str] = []
         pending: list[str] = []
         for tgb in desired:
-            key = key_of(tgb)
+            key = object_key(tgb)
             current = existing.pop(key, None)
             if current is not None and meta_of(current).get("deletionTimestamp"):
                 pending.append(key)
@@ -127,7 +127,7 @@ class TargetGroupBindingApplier:
         for tgb in await self._list(stack):
             if not meta_of(tgb).get("deletionTimestamp"):
                 await self._delete(tgb)
-                deleted.append(key_of(tgb))
+                deleted.append(object_key(tgb))
         return tuple(deleted)
 
     async def _list(self, stack: StackTags) -> list[KubeObject]:

@@ -23,13 +23,14 @@ from controller.metrics import LbcControllerMetrics
 from controller.model.stack import StackModel
 from controller.naming import StackTags
 from controller.stack.binding_applier import TGB_REPLACE_REQUEUE_SECONDS, TargetGroupBindingApplier
-from controller.stack.object_refs import meta_of, reference_of
+from controller.stack.object_refs import reference_of
 from controller.stack.seams import BackendSGUsers, StackDeployerLike
 from controller.stack.status import load_balancer_ingress, write_load_balancer_status
 from framework import objects
 from framework.controller import Result, TerminalError, mark_reported
 from framework.events import EventRecorder
 from framework.kube import KubeClient, KubeError, KubeObject, Resource
+from framework.objects import meta_of
 
 # Event reasons, as upstream's Ingress and Service reconcilers name them.
 REASON_FAILED_ADD_FINALIZER: Final = "FailedAddFinalizer"

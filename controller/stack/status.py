@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from controller.stack.object_refs import meta_of
 from framework import objects
 from framework.kube import KubeApiError, KubeClient, Resource
+from framework.objects import meta_of
 
 
 def load_balancer_ingress(dns_name: str) -> list[dict[str, Any]]:

@@ -2,13 +2,12 @@
 
 from controller.targetgroupbinding.controller import TargetGroupBindingController, TargetGroupBindingSettings
 from controller.targetgroupbinding.informers import BindingInformers
-from controller.targetgroupbinding.model import CONTROLLER_NAME, TARGET_GROUP_BINDINGS, TGB_FINALIZER
+from controller.targetgroupbinding.model import CONTROLLER_NAME, TARGET_GROUP_BINDINGS
 from controller.targetgroupbinding.reconciler import TargetGroupBindingReconciler
 
 __all__ = [
     "CONTROLLER_NAME",
     "TARGET_GROUP_BINDINGS",
-    "TGB_FINALIZER",
     "BindingInformers",
     "TargetGroupBindingController",
     "TargetGroupBindingReconciler",

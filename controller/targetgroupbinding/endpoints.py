@@ -18,6 +18,7 @@ from typing import Any, Final
 from controller.aws.elbv2_types import TargetRef
 from controller.endpointsg.discovery import instance_id_from_provider_id
 from controller.targetgroupbinding.model import NodeSelector
+from framework.objects import labels_of, name_of, namespace_of
 
 SERVICE_NAME_LABEL: Final = "kubernetes.io/service-name"
 EXCLUDE_FROM_LB_LABEL: Final = "node.kubernetes.io/exclude-from-external-load-balancers"
@@ -59,14 +60,13 @@ class NodeEndpoint:
 
 def find_service_port(service: Mapping[str, Any], ref_port: int | str) -> Mapping[str, Any]:
     """The Service port ``serviceRef.port`` names: by number if it is one, else by port name."""
-    meta = service.get("metadata") or {}
     for port in (service.get("spec") or {}).get("ports") or ():
         if isinstance(ref_port, int) and port.get("port") == ref_port:
             return dict(port)
         if isinstance(ref_port, str) and port.get("name") == ref_port:
             return dict(port)
     raise BackendNotFoundError(
-        f"unable to find port {ref_port} on service {meta.get('namespace')}/{meta.get('name')}"
+        f"unable to find port {ref_port} on service {namespace_of(service)}/{name_of(service)}"
     )
 
 
@@ -117,7 +117,7 @@ def _node_ready(node: Mapping[str, Any]) -> bool:
 
 def eligible_node(node: Mapping[str, Any], selector: NodeSelector) -> bool:
     """A node that may carry instance targets: ready, not excluded, matching the selector."""
-    labels = (node.get("metadata") or {}).get("labels") or {}
+    labels = labels_of(node)
     if EXCLUDE_FROM_LB_LABEL in labels:
         return False
     return _node_ready(node) and selector.matches(labels)
@@ -133,9 +133,8 @@ def resolve_node_endpoints(
     service_port = find_service_port(service, ref_port)
     node_port = service_port.get("nodePort")
     if not node_port:
-        meta = service.get("metadata") or {}
         raise EndpointResolutionError(
-            f"service {meta.get('namespace')}/{meta.get('name')} port {ref_port} has no nodePort: "
+            f"service {namespace_of(service)}/{name_of(service)} port {ref_port} has no nodePort: "
             "service type must be either 'NodePort' or 'LoadBalancer' for instance targets"
         )
     found: dict[Target, NodeEndpoint] = {}
@@ -147,7 +146,7 @@ def resolve_node_endpoints(
         if instance_id is None:
             _log.debug(
                 "node %s has no EC2 providerID (%r); skipped",
-                (node.get("metadata") or {}).get("name"),
+                name_of(node),
                 provider_id,
             )
             continue

@@ -12,9 +12,8 @@ with the cache; it is pushed only once the TGB informer has synced, and only whe
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from controller.endpointsg.discovery import POD_ENI_ANNOTATION
 from controller.targetgroupbinding.informers import (
@@ -33,6 +32,7 @@ from framework.informer import (
     object_key,
 )
 from framework.kube import KubeObject
+from framework.objects import meta_of
 
 Enqueue = Callable[[str], None]
 ExpectedSink = Callable[[Iterable[str]], object]
@@ -45,13 +45,8 @@ class Watch:
     name: str
 
 
-def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
-    meta: Mapping[str, Any] = obj.get("metadata") or {}
-    return meta
-
-
 def _binding_changed(old: KubeObject, new: KubeObject) -> bool:
-    old_meta, new_meta = _meta(old), _meta(new)
+    old_meta, new_meta = meta_of(old), meta_of(new)
     return (
         old.get("spec") != new.get("spec")
         or old_meta.get("generation") != new_meta.get("generation")
@@ -62,7 +57,7 @@ def _binding_changed(old: KubeObject, new: KubeObject) -> bool:
 
 
 def _node_view(node: KubeObject) -> tuple[object, ...]:
-    meta = _meta(node)
+    meta = meta_of(node)
     ready = next(
         (
             c.get("status")
@@ -75,7 +70,7 @@ def _node_view(node: KubeObject) -> tuple[object, ...]:
 
 
 def _pod_view(pod: KubeObject) -> tuple[object, ...]:
-    meta = _meta(pod)
+    meta = meta_of(pod)
     spec = pod.get("spec") or {}
     status = pod.get("status") or {}
     ports = [c.get("ports") for c in spec.get("containers") or ()]

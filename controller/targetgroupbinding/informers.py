@@ -10,6 +10,7 @@ from controller.targetgroupbinding.endpoints import SERVICE_NAME_LABEL
 from controller.targetgroupbinding.model import TARGET_GROUP_BINDINGS, service_ref_key, target_type_of
 from framework.informer import IndexFunc, InformerFactory, SharedInformer
 from framework.kube import ENDPOINT_SLICES, NODES, PODS, SERVICES, KubeObject
+from framework.objects import labels_of, meta_of, namespace_of
 
 BINDINGS_BY_SERVICE_INDEX: Final = "targetgroupbinding/serviceRef"
 """TGB index: ``namespace/spec.serviceRef.name``."""
@@ -31,9 +32,9 @@ def _binding_target_type(obj: KubeObject) -> list[str]:
 
 
 def slice_service_key(obj: KubeObject) -> str | None:
-    meta = obj.get("metadata") or {}
-    service = (meta.get("labels") or {}).get(SERVICE_NAME_LABEL)
-    return f"{meta.get('namespace')}/{service}" if service and meta.get("namespace") else None
+    namespace = namespace_of(obj)
+    service = labels_of(obj).get(SERVICE_NAME_LABEL)
+    return f"{namespace}/{service}" if service and namespace else None
 
 
 def _slice_service(obj: KubeObject) -> list[str]:
@@ -42,7 +43,7 @@ def _slice_service(obj: KubeObject) -> list[str]:
 
 
 def _slice_pods(obj: KubeObject) -> list[str]:
-    namespace = (obj.get("metadata") or {}).get("namespace")
+    namespace = namespace_of(obj)
     pods = set()
     for endpoint in obj.get("endpoints") or ():
         ref = endpoint.get("targetRef") or {}
@@ -63,7 +64,7 @@ def slim_pod(pod: KubeObject) -> KubeObject:
     last-applied annotations) is several KB, this is a few hundred bytes. Idempotent, as transforms
     must be (a relist passes stored objects through again).
     """
-    metadata = pod.get("metadata") or {}
+    metadata = meta_of(pod)
     annotations = metadata.get("annotations") or {}
     spec = pod.get("spec") or {}
     status = pod.get("status") or {}

@@ -6,12 +6,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from controller.finalizers import TGB_FINALIZER
 from framework.kube import KubeObject, Resource
+from framework.objects import has_finalizer, is_deleting, meta_of, name_of, namespace_of
 
 TARGET_GROUP_BINDINGS: Final = Resource(
     "elbv2.k8s.aws", "v1beta1", "targetgroupbindings", "TargetGroupBinding"
 )
-TGB_FINALIZER: Final = "elbv2.k8s.aws/resources"
 CONTROLLER_NAME: Final = "targetGroupBinding"
 
 TARGET_TYPE_IP: Final = "ip"
@@ -82,9 +83,9 @@ class Binding:
 
     @classmethod
     def parse(cls, obj: KubeObject) -> Binding:
-        meta = obj.get("metadata") or {}
+        meta = meta_of(obj)
         spec = obj.get("spec") or {}
-        namespace, name = str(meta.get("namespace") or ""), str(meta.get("name") or "")
+        namespace, name = namespace_of(obj), name_of(obj)
         service_ref = spec.get("serviceRef") or {}
         port = service_ref.get("port")
         if not service_ref.get("name") or port is None or port == "":
@@ -114,8 +115,8 @@ class Binding:
             ip_address_type=str(spec.get("ipAddressType") or "ipv4"),
             node_selector=NodeSelector.parse(spec.get("nodeSelector")),
             networking=spec.get("networking"),
-            deleting=bool(meta.get("deletionTimestamp")),
-            has_finalizer=TGB_FINALIZER in (meta.get("finalizers") or ()),
+            deleting=is_deleting(obj),
+            has_finalizer=has_finalizer(obj, TGB_FINALIZER),
         )
 
     @property
@@ -126,7 +127,7 @@ class Binding:
 def service_ref_key(obj: KubeObject) -> str | None:
     """``namespace/serviceName`` a TGB object points at, or None if it names no Service."""
     name = ((obj.get("spec") or {}).get("serviceRef") or {}).get("name")
-    namespace = (obj.get("metadata") or {}).get("namespace")
+    namespace = namespace_of(obj)
     return f"{namespace}/{name}" if name and namespace else None
 
 

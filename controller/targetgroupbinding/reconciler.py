@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from controller.aws.errors import AwsApiError
+from controller.finalizers import TGB_FINALIZER
 from controller.metrics import LbcControllerMetrics
 from controller.targetgroupbinding.endpoints import (
     BackendNotFoundError,
@@ -41,7 +42,6 @@ from controller.targetgroupbinding.model import (
     CONTROLLER_NAME,
     TARGET_GROUP_BINDINGS,
     TARGET_TYPE_IP,
-    TGB_FINALIZER,
     Binding,
     InvalidBindingError,
 )
@@ -76,13 +76,12 @@ class ReconcilerSettings:
 
 
 def _reference(obj: KubeObject) -> ObjectReference:
-    meta = obj.get("metadata") or {}
     return ObjectReference(
         api_version=TARGET_GROUP_BINDINGS.api_version,
         kind=TARGET_GROUP_BINDINGS.kind,
-        name=str(meta.get("name") or ""),
-        namespace=str(meta.get("namespace") or ""),
-        uid=str(meta.get("uid") or ""),
+        name=objects.name_of(obj),
+        namespace=objects.namespace_of(obj),
+        uid=objects.uid_of(obj),
     )
 
 
@@ -117,7 +116,7 @@ class TargetGroupBindingReconciler:
             # Gone. Its rule contributions were dropped when the handlers pushed the new set of TGBs
             # with networking to the endpoint-SG registry; withdrawing here would re-add the key.
             return Result()
-        if (obj.get("metadata") or {}).get("deletionTimestamp"):
+        if objects.is_deleting(obj):
             return await self._cleanup(key, obj)
         try:
             binding = Binding.parse(obj)
@@ -271,7 +270,6 @@ class TargetGroupBindingReconciler:
         return Result()
 
     async def _mark_cleanup_failed(self, obj: KubeObject, error: Exception) -> None:
-        meta = obj.get("metadata") or {}
         condition = {
             "type": "Ready",
             "status": "False",
@@ -283,16 +281,16 @@ class TargetGroupBindingReconciler:
             await objects.patch_status(
                 self._client,
                 TARGET_GROUP_BINDINGS,
-                str(meta.get("name")),
-                str(meta.get("namespace")),
+                objects.name_of(obj),
+                objects.namespace_of(obj),
                 {"conditions": [condition]},
             )
         except KubeError as status_error:
             # The cleanup error is what gets retried and reported; the condition is best effort.
             _log.warning(
                 "could not set Ready=False on %s/%s: %s",
-                meta.get("namespace"),
-                meta.get("name"),
+                objects.namespace_of(obj),
+                objects.name_of(obj),
                 status_error,
             )
 

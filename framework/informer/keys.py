@@ -1,26 +1,24 @@
-"""Object keys and the tombstone for deletes observed only through a relist."""
+"""Cache keys and the tombstone for deletes observed only through a relist.
+
+``object_key``/``split_key`` are defined with the other object helpers in :mod:`framework.objects`
+and re-exported here because every informer user needs them.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from framework.kube import KubeObject
+from framework.objects import meta_of, object_key, split_key
 
-
-def object_key(obj: KubeObject) -> str:
-    """``namespace/name``, or ``name`` for cluster-scoped objects (client-go's MetaNamespaceKeyFunc)."""
-    metadata = obj.get("metadata") or {}
-    name = metadata.get("name")
-    if not name:
-        raise ValueError(f"object has no metadata.name: {str(obj)[:200]}")
-    namespace = metadata.get("namespace")
-    return f"{namespace}/{name}" if namespace else str(name)
-
-
-def split_key(key: str) -> tuple[str | None, str]:
-    """Inverse of :func:`object_key`: ``(namespace or None, name)``."""
-    namespace, sep, name = key.partition("/")
-    return (namespace, name) if sep else (None, namespace)
+__all__ = [
+    "DeletedFinalStateUnknown",
+    "deletion_key",
+    "final_state",
+    "object_key",
+    "resource_version",
+    "split_key",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,4 +49,4 @@ def final_state(obj_or_tombstone: KubeObject | DeletedFinalStateUnknown) -> Kube
 
 
 def resource_version(obj: KubeObject) -> str:
-    return str((obj.get("metadata") or {}).get("resourceVersion") or "")
+    return str(meta_of(obj).get("resourceVersion") or "")

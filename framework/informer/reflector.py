@@ -43,6 +43,7 @@ from framework.kube import (
     KubeTimeoutError,
     Resource,
 )
+from framework.objects import meta_of
 
 logger = logging.getLogger(__name__)
 
@@ -226,7 +227,7 @@ class Reflector:
                 item.setdefault("kind", kind)
                 item.setdefault("apiVersion", api_version)
                 objects.append(transform(item))
-            metadata = page.get("metadata") or {}
+            metadata = meta_of(page)
             list_rv = str(metadata.get("resourceVersion") or list_rv)
             continue_token = str(metadata.get("continue") or "")
             if not continue_token:

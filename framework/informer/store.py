@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 
-from framework.informer.keys import object_key
 from framework.kube import KubeObject
+from framework.objects import namespace_of, object_key
 
 IndexFunc = Callable[[KubeObject], Iterable[str]]
 """Returns the index values an object is filed under (zero or more)."""
@@ -24,7 +24,7 @@ NAMESPACE_INDEX = "namespace"
 
 
 def namespace_index(obj: KubeObject) -> list[str]:
-    namespace = (obj.get("metadata") or {}).get("namespace")
+    namespace = namespace_of(obj)
     return [namespace] if namespace else []
 
 

@@ -9,7 +9,7 @@
   rights config/rbac grants it.
 
 Test modules import their helpers by module name (pytest puts this directory on ``sys.path``):
-``e2e_harness`` (the controller process, waiting for outcomes) and ``e2e_objects`` (manifests,
+``e2e_harness`` (the controller process and the ``StartController`` type of ``start_controller``, waiting for outcomes) and ``e2e_objects`` (manifests,
 NodePort Services, AWS lookups, reading inbound rules); test modules never import each other. Every test uses its own namespace, so tests stay independent on a shared server.
 The real server has no namespace controller, so the ``namespace`` fixture empties the namespace
 itself (a later test's controller must not find this test's Ingresses, Services and bindings).
@@ -20,14 +20,14 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
 from controller_rbac import controller_kubeconfig
-from e2e_harness import RunningController, controller_process
+from e2e_harness import RunningController, StartController, controller_process
 
 from controller.aws.client import AwsClient
 from controller.sandbox.cluster import SandboxCluster, seed_cluster
@@ -47,8 +47,6 @@ from framework.kube import (
 )
 from framework.testing.controlplane import RealControlPlane
 from framework.testing.handle import ApiServerHandle
-
-StartController = Callable[..., AbstractAsyncContextManager[RunningController]]
 
 # "real" (default): the session's kube-apiserver; "standin": a fresh in-repo stand-in per test.
 E2E_KUBE = os.environ.get("E2E_KUBE", "real")

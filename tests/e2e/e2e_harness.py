@@ -53,6 +53,10 @@ class RunningController:
         return self.log_path.read_text(errors="replace")
 
 
+StartController = Callable[..., contextlib.AbstractAsyncContextManager[RunningController]]
+"""The ``start_controller`` fixture: ``async with start_controller("--flag=value") as running:``."""
+
+
 @contextlib.asynccontextmanager
 async def controller_process(
     *,

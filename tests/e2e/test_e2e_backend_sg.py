@@ -16,8 +16,13 @@ from __future__ import annotations
 
 import asyncio
 
-from conftest import StartController
-from e2e_harness import delete_ingresses_and_wait, wait_for, wait_for_load_balancer, wait_for_warning
+from e2e_harness import (
+    StartController,
+    delete_ingresses_and_wait,
+    wait_for,
+    wait_for_load_balancer,
+    wait_for_warning,
+)
 from e2e_objects import (
     MANAGE_BACKEND_RULES,
     SECURITY_GROUPS,

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import StartController
 from e2e_harness import (
+    StartController,
     controller_log_on_failure,
     delete_and_wait_gone,
     delete_ingresses_and_wait,

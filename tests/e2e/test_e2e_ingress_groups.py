@@ -24,8 +24,13 @@ from collections.abc import AsyncIterator, Iterable
 from functools import partial
 from typing import Any
 
-from conftest import StartController
-from e2e_harness import RunningController, controller_log_on_failure, delete_and_wait_gone, eventually
+from e2e_harness import (
+    RunningController,
+    StartController,
+    controller_log_on_failure,
+    delete_and_wait_gone,
+    eventually,
+)
 from e2e_objects import (
     create_node_port_service,
     describe_security_group,
@@ -36,6 +41,7 @@ from e2e_objects import (
 )
 
 from controller.aws.client import AwsClient
+from controller.finalizers import EXPLICIT_GROUP_FINALIZER_PREFIX, IMPLICIT_GROUP_FINALIZER
 from controller.sandbox.cluster import SandboxCluster
 from controller.sandbox.proxy import AwsProxy, RequestRecord
 from framework.kube import INGRESSES, KubeApiError, KubeClient
@@ -44,8 +50,7 @@ GROUP_NAME_ANNOTATION = "alb.ingress.kubernetes.io/group.name"
 INBOUND_CIDRS_ANNOTATION = "alb.ingress.kubernetes.io/inbound-cidrs"
 SECURITY_GROUPS_ANNOTATION = "alb.ingress.kubernetes.io/security-groups"
 SHARED_GROUP = "my-shared-group.prod"
-SHARED_GROUP_FINALIZER = f"group.ingress.k8s.aws/{SHARED_GROUP}"
-IMPLICIT_GROUP_FINALIZER = "ingress.k8s.aws/resources"
+SHARED_GROUP_FINALIZER = EXPLICIT_GROUP_FINALIZER_PREFIX + SHARED_GROUP
 
 
 # --------------------------------------------------------------------------------------------------

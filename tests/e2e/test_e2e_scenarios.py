@@ -16,8 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import StartController
-from e2e_harness import delete_ingresses_and_wait, wait_for, wait_for_load_balancer
+from e2e_harness import StartController, delete_ingresses_and_wait, wait_for, wait_for_load_balancer
 from e2e_objects import (
     cidr_rules,
     create_node_port_service,

@@ -19,8 +19,13 @@ import contextlib
 import json
 from typing import Any
 
-from conftest import StartController
-from e2e_harness import RunningController, controller_log_on_failure, delete_and_wait_gone, wait_for
+from e2e_harness import (
+    RunningController,
+    StartController,
+    controller_log_on_failure,
+    delete_and_wait_gone,
+    wait_for,
+)
 from e2e_objects import (
     NodeRule,
     create_node_port_service,

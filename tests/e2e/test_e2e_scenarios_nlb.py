@@ -17,8 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import StartController
-from e2e_harness import wait_for, wait_for_service_gone, wait_for_service_hostname
+from e2e_harness import StartController, wait_for, wait_for_service_gone, wait_for_service_hostname
 from e2e_objects import create_security_group, ingress_rules, mutating_operations, security_groups_tagged
 
 from controller.aws.client import AwsClient

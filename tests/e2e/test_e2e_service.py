@@ -23,9 +23,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import StartController
 from e2e_harness import (
     RunningController,
+    StartController,
     wait_for,
     wait_for_nothing_of_ours_left,
     wait_for_service_gone,
@@ -47,6 +47,7 @@ from e2e_objects import (
 )
 
 from controller.aws.client import AwsClient
+from controller.finalizers import SERVICE_FINALIZER
 from controller.naming import (
     MANAGED_SG_DESCRIPTION,
     backend_sg_name,
@@ -57,7 +58,6 @@ from controller.sandbox.proxy import AwsProxy
 from framework.kube import ENDPOINT_SLICES, PODS, SERVICES, KubeClient
 
 NLB_CLASS = "service.k8s.aws/nlb"
-SERVICE_FINALIZER = "service.k8s.aws/resources"
 LB_TYPE = "service.beta.kubernetes.io/aws-load-balancer-type"
 TARGET_TYPE = "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type"
 SCHEME = "service.beta.kubernetes.io/aws-load-balancer-scheme"

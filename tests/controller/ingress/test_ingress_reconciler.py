@@ -3,16 +3,14 @@ deployer and backend-SG manager against moto behind the AWS-like proxy."""
 
 from __future__ import annotations
 
-import asyncio
-import pathlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any
 
 import pytest
 import pytest_asyncio
-import yaml
 from prometheus_client import CollectorRegistry
+from stack_reconciler_harness import StackWorld, stack_collaborators, watching
 
 from controller.annotations import (
     ING_GROUP_NAME,
@@ -23,9 +21,6 @@ from controller.annotations import (
     UnresolvedAnnotationError,
 )
 from controller.aws.api import AwsApi
-from controller.backendsg import BackendSGManager, BackendSGSettings
-from controller.config import parse_config
-from controller.deploy import StackDeployer
 from controller.ingress import IngressClassMatcher, IngressModelBuilder
 from controller.ingress.reconciler import (
     IngressGroupReconciler,
@@ -35,32 +30,24 @@ from controller.ingress.reconciler import (
     service_event_keys,
 )
 from controller.metrics import controller_metrics
-from controller.networking.sg_manager import SecurityGroupManager
-from controller.networking.sg_reader import SecurityGroupReader
+from controller.naming import INGRESS_TAG_PREFIX
 from controller.networking.sg_resolver import SecurityGroupResolver
 from controller.sandbox.proxy import AwsProxy
 from controller.sandbox.seed import SandboxVpc
-from controller.targetgroupbinding.model import TARGET_GROUP_BINDINGS
 from framework import objects
 from framework.clock import FakeClock
 from framework.controller import Controller, Result, TerminalError
-from framework.events import EVENTS_V1, EventRecorder, EventRecorderSettings
-from framework.informer import InformerFactory, SharedInformer, Store
+from framework.informer import SharedInformer, Store
 from framework.kube import (
     INGRESS_CLASSES,
     INGRESSES,
-    NAMESPACES,
     SERVICES,
     KubeApiError,
-    KubeClient,
     KubeObject,
 )
 from framework.testing.apiserver import StandInApiServer
 
-CRD_PATH = pathlib.Path(__file__).resolve().parents[3] / "config/crd/elbv2.k8s.aws_targetgroupbindings.yaml"
 NAMESPACE = "shop"
-WAIT_SECONDS = 10.0
-T = TypeVar("T")
 
 
 class StoreClassSource:
@@ -80,35 +67,11 @@ class StoreClassSource:
 
 
 @dataclass
-class World:
-    client: KubeClient
-    api: AwsApi
-    vpc: SandboxVpc
-    registry: CollectorRegistry
-    factory: InformerFactory
+class World(StackWorld):
     ingresses: SharedInformer
     services: SharedInformer
     matcher: IngressClassMatcher
-    events: EventRecorder
-    backend_sg: BackendSGManager
     reconciler: IngressGroupReconciler
-    backend_sg_unused: list[bool] = field(default_factory=list)
-
-    async def until(self, probe: Callable[[], Awaitable[T]], what: str) -> T:
-        deadline = asyncio.get_running_loop().time() + WAIT_SECONDS
-        while True:
-            try:
-                return await probe()
-            except AssertionError:
-                if asyncio.get_running_loop().time() > deadline:
-                    raise AssertionError(f"timed out waiting for {what}") from None
-            await asyncio.sleep(0.02)
-
-    async def cached(self, name: str, check: Callable[[KubeObject | None], bool]) -> None:
-        async def probe() -> None:
-            assert check(self.ingresses.store.get(f"{NAMESPACE}/{name}"))
-
-        await self.until(probe, f"the cache to show {name}")
 
     async def create_service(self, name: str = "web") -> None:
         await self.client.create(
@@ -163,70 +126,20 @@ class World:
     async def ingress(self, name: str) -> KubeObject:
         return await self.client.get(INGRESSES, name, NAMESPACE)
 
-    async def events_for(self, name: str, reason: str) -> list[KubeObject]:
-        await asyncio.wait_for(self.events.flush(), WAIT_SECONDS)
-        listed = await self.client.list(EVENTS_V1, NAMESPACE)
-        return [e for e in listed["items"] if e["regarding"]["name"] == name and e["reason"] == reason]
-
-    async def tgbs(self) -> list[KubeObject]:
-        return list((await self.client.list(TARGET_GROUP_BINDINGS, NAMESPACE))["items"])
-
-    async def load_balancers(self) -> list[dict[str, Any]]:
-        found = await self.api.paginate("elbv2", "DescribeLoadBalancers", "LoadBalancers")
-        return [lb for lb in found if lb.get("VpcId") == self.vpc.vpc_id]
-
-    async def target_groups(self) -> list[dict[str, Any]]:
-        found = await self.api.paginate("elbv2", "DescribeTargetGroups", "TargetGroups")
-        return [tg for tg in found if tg.get("VpcId") == self.vpc.vpc_id]
-
-    async def stack_sgs(self, stack_id: str) -> list[str]:
-        found = await self.api.paginate(
-            "ec2",
-            "DescribeSecurityGroups",
-            "SecurityGroups",
-            Filters=[{"Name": "tag:ingress.k8s.aws/stack", "Values": [stack_id]}],
-        )
-        return [g["GroupId"] for g in found]
-
-    def error_count(self, category: str) -> float:
-        value = self.registry.get_sample_value(
-            "awslbc_controller_reconcile_errors_total", {"controller": "ingress", "error_category": category}
-        )
-        return value or 0.0
-
 
 @pytest_asyncio.fixture
 async def world(
     standin_server: StandInApiServer, aws_api: AwsApi, sandbox_vpc: SandboxVpc
 ) -> AsyncIterator[World]:
-    async with KubeClient.from_configuration(standin_server.client_configuration()) as client:
-        await client.request(
-            "POST",
-            "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
-            body=yaml.safe_load(CRD_PATH.read_text()),
-        )
-        await client.create(
-            NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}
-        )
-        config = parse_config(["--cluster-name", sandbox_vpc.cluster_name])
-        registry = CollectorRegistry()
-        factory = InformerFactory(client)
-        ingresses = factory.informer(INGRESSES)
-        services = factory.informer(SERVICES)
-        classes = factory.informer(INGRESS_CLASSES)
+    async with stack_collaborators(standin_server, aws_api, sandbox_vpc, NAMESPACE) as parts:
+        config = parts.config
+        ingresses = parts.factory.informer(INGRESSES)
+        services = parts.factory.informer(SERVICES)
+        classes = parts.factory.informer(INGRESS_CLASSES)
         matcher = IngressClassMatcher(StoreClassSource(classes.store), config.ingress_class)
-        reader = SecurityGroupReader(aws_api, clock=FakeClock())
-        backend_sg = BackendSGManager(
-            BackendSGSettings.from_config(config, sandbox_vpc.vpc_id),
-            aws_api,
-            sg_manager=SecurityGroupManager(aws_api, reader),
-            reader=reader,
-        )
-        events = EventRecorder(client, EventRecorderSettings(reporting_instance="test"), clock=FakeClock())
-        unused: list[bool] = []
         reconciler = IngressGroupReconciler(
             config=config,
-            client=client,
+            client=parts.client,
             ingresses=ingresses.store,
             matcher=matcher,
             builder=IngressModelBuilder(
@@ -234,29 +147,19 @@ async def world(
                 SecurityGroupResolver(aws_api, sandbox_vpc.vpc_id),
                 lambda namespace, name: services.store.get(f"{namespace}/{name}"),
             ),
-            deployer=StackDeployer(
-                aws_api, reader, cluster_name=config.cluster_name, vpc_id=sandbox_vpc.vpc_id
-            ),
-            backend_sg=backend_sg,
-            events=events,
-            metrics=controller_metrics(registry),
-            on_backend_sg_unused=lambda: unused.append(True),
+            deployer=parts.deployer,
+            backend_sg=parts.backend_sg,
+            events=parts.events,
+            metrics=controller_metrics(parts.registry),
+            on_backend_sg_unused=parts.on_backend_sg_unused,
         )
         built = World(
-            client, aws_api, sandbox_vpc, registry, factory, ingresses, services, matcher, events, backend_sg,
-            reconciler, unused,
-        )  # fmt: skip
-        factory.start()
-        events.start()
-        try:
-            assert await factory.wait_for_sync(WAIT_SECONDS)
+            parts, ingresses, "ingress", INGRESS_TAG_PREFIX, ingresses, services, matcher, reconciler
+        )
+        async with watching(parts):
             await built.create_service()
             await built.until(_has(services.store, f"{NAMESPACE}/web"), "the Service in the cache")
             yield built
-        finally:
-            await events.stop(timeout=5.0)
-            await factory.stop()
-            await reader.aclose()
 
 
 def _has(store: Store, key: str) -> Callable[[], Awaitable[None]]:

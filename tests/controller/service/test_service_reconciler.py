@@ -3,16 +3,12 @@ and backend-SG manager against moto behind the AWS-like proxy."""
 
 from __future__ import annotations
 
-import asyncio
-import pathlib
-from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 
 import pytest
 import pytest_asyncio
-import yaml
-from prometheus_client import CollectorRegistry
+from stack_reconciler_harness import StackWorld, stack_collaborators, watching
 
 from controller.annotations import (
     SVC_DISABLE_NLB_SG,
@@ -25,30 +21,20 @@ from controller.annotations import (
 )
 from controller.aws.api import AwsApi
 from controller.aws.errors import AwsApiError
-from controller.backendsg import BackendSGManager, BackendSGSettings
-from controller.config import parse_config
-from controller.deploy import StackDeployer
 from controller.metrics import controller_metrics
 from controller.naming import SERVICE_TAG_PREFIX, StackTags
-from controller.networking.sg_manager import SecurityGroupManager
-from controller.networking.sg_reader import SecurityGroupReader
 from controller.networking.sg_resolver import SecurityGroupResolver
 from controller.sandbox.proxy import AwsProxy
 from controller.sandbox.seed import SandboxVpc
 from controller.service import ServiceModelBuilder
 from controller.service.reconciler import AwsExistingLoadBalancerFinder, ServiceReconciler, service_handler
-from controller.targetgroupbinding.model import TARGET_GROUP_BINDINGS
 from framework import objects
-from framework.clock import FakeClock
 from framework.controller import Result, TerminalError
-from framework.events import EVENTS_V1, EventRecorder, EventRecorderSettings
-from framework.informer import InformerFactory, SharedInformer
-from framework.kube import NAMESPACES, SERVICES, KubeApiError, KubeClient, KubeObject
+from framework.informer import SharedInformer
+from framework.kube import SERVICES, KubeApiError, KubeObject
 from framework.testing.apiserver import StandInApiServer
 
-CRD_PATH = pathlib.Path(__file__).resolve().parents[3] / "config/crd/elbv2.k8s.aws_targetgroupbindings.yaml"
 NAMESPACE = "apps"
-WAIT_SECONDS = 10.0
 NLB_ANNOTATIONS = {
     SVC_LOAD_BALANCER_TYPE: "external",
     SVC_NLB_TARGET_TYPE: "instance",
@@ -57,26 +43,9 @@ NLB_ANNOTATIONS = {
 
 
 @dataclass
-class World:
-    client: KubeClient
-    api: AwsApi
-    vpc: SandboxVpc
-    registry: CollectorRegistry
+class World(StackWorld):
     services: SharedInformer
-    events: EventRecorder
-    backend_sg: BackendSGManager
     reconciler: ServiceReconciler
-    backend_sg_unused: list[bool] = field(default_factory=list)
-
-    async def cached(self, name: str, check: Callable[[KubeObject | None], bool]) -> KubeObject | None:
-        deadline = asyncio.get_running_loop().time() + WAIT_SECONDS
-        while True:
-            obj = self.services.store.get(f"{NAMESPACE}/{name}")
-            if check(obj):
-                return obj
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"timed out waiting for the cache to show {name}")
-            await asyncio.sleep(0.02)
 
     async def create_service(self, name: str, annotations: Mapping[str, str]) -> KubeObject:
         created = await self.client.create(
@@ -101,83 +70,27 @@ class World:
     async def service(self, name: str) -> KubeObject:
         return await self.client.get(SERVICES, name, NAMESPACE)
 
-    async def events_for(self, name: str, reason: str) -> list[KubeObject]:
-        await asyncio.wait_for(self.events.flush(), WAIT_SECONDS)
-        listed = await self.client.list(EVENTS_V1, NAMESPACE)
-        return [e for e in listed["items"] if e["regarding"]["name"] == name and e["reason"] == reason]
-
-    async def tgbs(self) -> list[KubeObject]:
-        return list((await self.client.list(TARGET_GROUP_BINDINGS, NAMESPACE))["items"])
-
-    async def load_balancers(self) -> list[dict[str, Any]]:
-        found = await self.api.paginate("elbv2", "DescribeLoadBalancers", "LoadBalancers")
-        return [lb for lb in found if lb.get("VpcId") == self.vpc.vpc_id]
-
-    async def target_groups(self) -> list[dict[str, Any]]:
-        found = await self.api.paginate("elbv2", "DescribeTargetGroups", "TargetGroups")
-        return [tg for tg in found if tg.get("VpcId") == self.vpc.vpc_id]
-
-    async def stack_sgs(self, name: str) -> list[str]:
-        found = await self.api.paginate(
-            "ec2",
-            "DescribeSecurityGroups",
-            "SecurityGroups",
-            Filters=[{"Name": "tag:service.k8s.aws/stack", "Values": [f"{NAMESPACE}/{name}"]}],
-        )
-        return [g["GroupId"] for g in found]
-
 
 @pytest_asyncio.fixture
 async def world(
     standin_server: StandInApiServer, aws_api: AwsApi, sandbox_vpc: SandboxVpc
 ) -> AsyncIterator[World]:
-    async with KubeClient.from_configuration(standin_server.client_configuration()) as client:
-        await client.request(
-            "POST",
-            "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
-            body=yaml.safe_load(CRD_PATH.read_text()),
-        )
-        await client.create(
-            NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}
-        )
-        config = parse_config(["--cluster-name", sandbox_vpc.cluster_name])
-        registry = CollectorRegistry()
-        factory = InformerFactory(client)
-        services = factory.informer(SERVICES)
-        reader = SecurityGroupReader(aws_api, clock=FakeClock())
-        backend_sg = BackendSGManager(
-            BackendSGSettings.from_config(config, sandbox_vpc.vpc_id),
-            aws_api,
-            sg_manager=SecurityGroupManager(aws_api, reader),
-            reader=reader,
-        )
-        events = EventRecorder(client, EventRecorderSettings(reporting_instance="test"), clock=FakeClock())
-        unused: list[bool] = []
+    async with stack_collaborators(standin_server, aws_api, sandbox_vpc, NAMESPACE) as parts:
+        services = parts.factory.informer(SERVICES)
         reconciler = ServiceReconciler(
-            config=config,
-            client=client,
+            config=parts.config,
+            client=parts.client,
             services=services.store,
-            builder=ServiceModelBuilder(config, SecurityGroupResolver(aws_api, sandbox_vpc.vpc_id)),
-            deployer=StackDeployer(
-                aws_api, reader, cluster_name=config.cluster_name, vpc_id=sandbox_vpc.vpc_id
-            ),
-            backend_sg=backend_sg,
-            events=events,
-            metrics=controller_metrics(registry),
+            builder=ServiceModelBuilder(parts.config, SecurityGroupResolver(aws_api, sandbox_vpc.vpc_id)),
+            deployer=parts.deployer,
+            backend_sg=parts.backend_sg,
+            events=parts.events,
+            metrics=controller_metrics(parts.registry),
             existing_load_balancers=AwsExistingLoadBalancerFinder(aws_api, vpc_id=sandbox_vpc.vpc_id),
-            on_backend_sg_unused=lambda: unused.append(True),
+            on_backend_sg_unused=parts.on_backend_sg_unused,
         )
-        factory.start()
-        events.start()
-        try:
-            assert await factory.wait_for_sync(WAIT_SECONDS)
-            yield World(
-                client, aws_api, sandbox_vpc, registry, services, events, backend_sg, reconciler, unused
-            )
-        finally:
-            await events.stop(timeout=5.0)
-            await factory.stop()
-            await reader.aclose()
+        async with watching(parts):
+            yield World(parts, services, "service", SERVICE_TAG_PREFIX, services, reconciler)
 
 
 async def test_nlb_service_is_deployed_then_deleted(world: World) -> None:
@@ -191,7 +104,7 @@ async def test_nlb_service_is_deployed_then_deleted(world: World) -> None:
     assert lb["Type"] == "network" and lb["Scheme"] == "internet-facing"
     assert service["status"]["loadBalancer"]["ingress"] == [{"hostname": lb["DNSName"].lower()}]
     backend_sg = world.backend_sg.cached_group_id
-    (managed_sg,) = await world.stack_sgs("echo")
+    (managed_sg,) = await world.stack_sgs(f"{NAMESPACE}/echo")
     assert lb["SecurityGroups"] == [managed_sg, backend_sg]
     assert world.backend_sg.users == {f"service/{NAMESPACE}/echo"}
     (tgb,) = await world.tgbs()
@@ -221,7 +134,7 @@ async def test_nlb_service_is_deployed_then_deleted(world: World) -> None:
 
     assert await world.load_balancers() == []
     assert await world.target_groups() == []
-    assert await world.stack_sgs("echo") == []
+    assert await world.stack_sgs(f"{NAMESPACE}/echo") == []
     assert await world.tgbs() == []
     with pytest.raises(KubeApiError) as gone:
         await world.service("echo")
@@ -329,7 +242,7 @@ async def test_existing_nlb_without_sgs_stays_without_sgs(world: World) -> None:
 
     (still,) = await world.load_balancers()
     assert still["LoadBalancerArn"] == lb["LoadBalancerArn"] and not still.get("SecurityGroups")
-    assert await world.stack_sgs("old") == []
+    assert await world.stack_sgs(f"{NAMESPACE}/old") == []
     assert world.backend_sg.users == frozenset()
     (tgb,) = await world.tgbs()
     peers = [peer for rule in tgb["spec"]["networking"]["ingress"] for peer in rule["from"]]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from tgb_harness import NAMESPACE, Harness
 
+from controller.finalizers import TGB_FINALIZER
 from controller.sandbox.proxy import AwsProxy
-from controller.targetgroupbinding import TARGET_GROUP_BINDINGS, TGB_FINALIZER
+from controller.targetgroupbinding import TARGET_GROUP_BINDINGS
 from controller.targetgroupbinding.endpoints import Target
 from controller.targetgroupbinding.targets import TargetRegistrar
 from framework import objects

@@ -8,7 +8,8 @@ import pytest
 from tgb_harness import NAMESPACE, Harness
 
 from controller.endpointsg.model import EndpointRule, PortRange, Source
-from controller.targetgroupbinding import TARGET_GROUP_BINDINGS, TGB_FINALIZER
+from controller.finalizers import TGB_FINALIZER
+from controller.targetgroupbinding import TARGET_GROUP_BINDINGS
 from controller.targetgroupbinding.endpoints import EXCLUDE_FROM_LB_LABEL
 from framework import objects
 from framework.kube import NODES, KubeApiError

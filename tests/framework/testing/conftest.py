@@ -1,24 +1,18 @@
 """Fixtures shared by the API server tests: a kubernetes_asyncio client and a fresh namespace.
+Helpers the tests call directly (unique names, raw requests) are in ``apiserver_test_helpers``.
 
 Conformance tests use `apiserver` (which may be a shared real kube-apiserver), so every test
 works in its own uniquely named namespace and gives cluster-scoped objects unique names."""
 
 from __future__ import annotations
 
-import json
-import uuid
-from collections.abc import AsyncIterator, Awaitable
-from typing import Any
+from collections.abc import AsyncIterator
 
-import aiohttp
 import pytest_asyncio
+from apiserver_test_helpers import unique_name
 from kubernetes_asyncio import client
 
 from framework.testing.handle import ApiServerHandle
-
-
-def unique_name(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 @pytest_asyncio.fixture
@@ -34,40 +28,3 @@ async def namespace(kube_client: client.ApiClient) -> AsyncIterator[str]:
     await core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
     yield name
     await core.delete_namespace(name)
-
-
-async def raw_json(call: Awaitable[Any]) -> tuple[int, dict[str, Any]]:
-    """Status and JSON body of a kubernetes_asyncio call made with `_preload_content=False`, for
-    responses whose shape the typed return value cannot hold (e.g. DELETE answering with the object)."""
-    response = await call
-    try:
-        return response.status, await response.json(content_type=None)
-    finally:
-        response.release()
-
-
-async def raw_request(
-    api_client: client.ApiClient,
-    method: str,
-    path: str,
-    *,
-    body: bytes | None = None,
-    content_type: str | None = None,
-    accept: str = "application/json",
-) -> tuple[int, Any]:
-    """Send exactly these bytes (e.g. malformed JSON) with the client's connection and credentials;
-    returns the status and the decoded JSON body (or text when it is not JSON)."""
-    configuration = api_client.configuration
-    headers = {"Accept": accept}
-    for setting in (await configuration.auth_settings()).values():
-        headers[setting["key"]] = setting["value"]
-    if content_type is not None:
-        headers["Content-Type"] = content_type
-    response = await api_client.rest_client.pool_manager.request(
-        method, configuration.host + path, data=body, headers=headers, timeout=aiohttp.ClientTimeout(total=10)
-    )
-    async with response:
-        payload = await response.read()
-        if response.content_type == "application/json":
-            return response.status, json.loads(payload)
-        return response.status, payload.decode()

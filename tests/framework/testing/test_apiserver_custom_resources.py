@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import pytest
 import pytest_asyncio
-from conftest import raw_request
+from apiserver_test_helpers import raw_request
 from kubernetes_asyncio import client, watch
 from kubernetes_asyncio.client.rest import ApiException
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from conftest import raw_request
+from apiserver_test_helpers import raw_request
 from kubernetes_asyncio import client
 
 NOT_FOUND = {

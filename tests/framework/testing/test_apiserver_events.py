@@ -8,7 +8,7 @@ import asyncio
 import json
 from typing import Any
 
-from conftest import raw_request
+from apiserver_test_helpers import raw_request
 from kubernetes_asyncio import client, watch
 
 _EVENT_TIME = "2026-01-01T00:00:00.000000Z"

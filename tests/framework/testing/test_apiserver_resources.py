@@ -8,7 +8,7 @@ import datetime
 import json
 
 import pytest
-from conftest import unique_name
+from apiserver_test_helpers import unique_name
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.rest import ApiException
 

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 import yaml
-from conftest import raw_request, unique_name
+from apiserver_test_helpers import raw_request, unique_name
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.rest import ApiException
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import raw_json, unique_name
+from apiserver_test_helpers import raw_json, unique_name
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.rest import ApiException
 
