@@ -19,7 +19,7 @@ from controller.networking.rules import Rule, expand_ip_permissions
 from controller.sandbox.seed import SANDBOX_CLUSTER
 from controller.service import ServiceModelBuilder
 from controller.service.reconciler import service_stack_tags
-from controller.stack import key_of
+from framework.objects import object_key
 
 DeployerFactory = Callable[..., StackDeployer]
 """The ``make_deployer`` fixture: keyword arguments ``external_managed_tags``, ``on_dependency_violation``."""
@@ -111,7 +111,7 @@ async def build_alb_model(
 
 async def build_nlb_model(service: Mapping[str, Any], config: ControllerConfig | None = None) -> StackModel:
     config = config or make_config()
-    stack = service_stack_tags(config.cluster_name, key_of(service))
+    stack = service_stack_tags(config.cluster_name, object_key(service))
     model = await ServiceModelBuilder(config, IdResolver()).build(service, stack)
     assert model is not None
     return model

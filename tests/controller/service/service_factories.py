@@ -12,7 +12,7 @@ from controller.naming import StackTags
 from controller.networking.errors import SecurityGroupLookupError
 from controller.service import ExistingLoadBalancer, ServiceModelBuilder
 from controller.service.reconciler import service_stack_tags
-from controller.stack import key_of
+from framework.objects import object_key
 
 NLB_IP = {"service.beta.kubernetes.io/aws-load-balancer-type": "nlb-ip"}
 
@@ -78,7 +78,7 @@ class FakeResolver:
 
 def stack_of(service: Mapping[str, Any], config: ControllerConfig | None = None) -> StackTags:
     """The stack tags the reconciler would hand the builder for ``service``."""
-    return service_stack_tags((config or make_config()).cluster_name, key_of(service))
+    return service_stack_tags((config or make_config()).cluster_name, object_key(service))
 
 
 async def build(
