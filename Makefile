@@ -22,9 +22,11 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+# lint-imports checks the layer contracts in pyproject.toml (which package may import which).
 lint: setup
 	$(BIN)/ruff check framework controller tests benchmarks
 	$(BIN)/ruff format --check framework controller tests benchmarks
+	$(BIN)/lint-imports --no-logo --no-cache
 
 typecheck: setup
 	$(BIN)/mypy framework controller

@@ -10,22 +10,23 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import textwrap
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NoReturn, TypeVar
+from collections.abc import Mapping, Sequence
 
 from controller.aws.tag_rules import tag_problem
 from controller.flagtypes import (
-    format_duration,
-    parse_bool,
+    BOOLEAN,
+    DURATION,
+    STRING_LIST,
+    STRING_MAP,
+    FlagHelpFormatter,
+    FlagParser,
+    add_flags,
+    flag,
+    named_parser,
+    parse_bind_address,
     parse_bool_map,
-    parse_duration,
-    parse_string_list,
-    parse_string_map,
 )
 from controller.naming import TRACKING_TAG_KEYS
-
-T = TypeVar("T")
 
 DEFAULT_FEATURE_GATES: Mapping[str, bool] = {
     "NLBSecurityGroup": True,
@@ -34,301 +35,179 @@ DEFAULT_FEATURE_GATES: Mapping[str, bool] = {
     "EnableServiceController": True,
 }
 
+_FEATURE_GATES = named_parser("feature-gates", parse_bool_map)
+
+
+def _region_from_environment() -> str:
+    return os.environ.get("AWS_REGION", os.environ.get("AWS_DEFAULT_REGION", ""))
+
+
+def _kubeconfig_from_environment() -> str:
+    return os.environ.get("KUBECONFIG", "")
+
 
 class ConfigError(ValueError):
     """The flags are valid one by one but not together (upstream's start-up validation)."""
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class ControllerConfig:
-    """Every setting of the controller process; built once from flags, then read-only."""
+    """Every setting of the controller process; built once from flags, then read-only.
 
-    cluster_name: str
+    Each field is its flag (``--`` and the field name with dashes): its default and ``--help`` text
+    are written here once, and ``build_parser`` generates the command line from them.
+    """
+
+    cluster_name: str = flag("Kubernetes cluster name (required)", default="")
     # AWS
-    aws_region: str
-    aws_vpc_id: str
-    aws_vpc_tags: Mapping[str, str]
-    aws_api_endpoints: Mapping[str, str]
-    aws_max_retries: int
-    aws_api_throttle: str
+    aws_region: str = flag(
+        "AWS Region for the kubernetes cluster; the default comes from $AWS_REGION or $AWS_DEFAULT_REGION",
+        default_factory=_region_from_environment,
+    )
+    aws_vpc_id: str = flag(
+        "AWS VpcID for the LoadBalancer resources; all SG lookups are scoped to it", default=""
+    )
+    aws_vpc_tags: Mapping[str, str] = flag(
+        "AWS VPC tags to find the VPC by when --aws-vpc-id is not set, format: key1=value1,key2=value2",
+        default_factory=dict,
+        parse=STRING_MAP,
+    )
+    aws_api_endpoints: Mapping[str, str] = flag(
+        "Custom AWS endpoint configuration, format: ec2=URL,elasticloadbalancing=URL "
+        "($AWS_ENDPOINT_URL also works)",
+        default_factory=dict,
+        parse=STRING_MAP,
+    )
+    aws_max_retries: int = flag("Maximum retries for AWS APIs", default=10, parse=int)
+    aws_api_throttle: str = flag(
+        "Client-side throttles for AWS APIs, format: serviceID:operationRegex=rate:burst,... "
+        "(merged over the built-in ones)",
+        default="",
+    )
     # Security groups
-    enable_backend_security_group: bool
-    backend_security_group: str
-    enable_manage_backend_security_group_rules: bool
-    disable_restricted_sg_rules: bool
-    max_port_ranges_per_source: int
-    service_target_eni_security_group_tags: Mapping[str, str]
-    default_tags: Mapping[str, str]
-    external_managed_tags: tuple[str, ...]
+    enable_backend_security_group: bool = flag(
+        "Enable sharing of one backend security group by all load balancers", default=True, parse=BOOLEAN
+    )
+    backend_security_group: str = flag(
+        "Backend security group id (sg-...) to use for the ingress rules on the worker node SG; "
+        "empty: the controller creates one",
+        default="",
+    )
+    enable_manage_backend_security_group_rules: bool = flag(
+        "Enable managing of node/pod security group rules for load balancers with custom frontend SGs",
+        default=False,
+        parse=BOOLEAN,
+    )
+    disable_restricted_sg_rules: bool = flag(
+        "Open all ports instead of only the needed ones", default=False, parse=BOOLEAN
+    )
+    max_port_ranges_per_source: int = flag(
+        "Pack the needed ports of one (SG, protocol, source) into at most this many rules; 1 = upstream",
+        default=8,
+        parse=int,
+    )
+    service_target_eni_security_group_tags: Mapping[str, str] = flag(
+        "AWS tags, in addition to the cluster tag, for finding the target ENI security group that gets "
+        "the inbound rules from NLBs, format: key1=value1,key2=value2",
+        default_factory=dict,
+        parse=STRING_MAP,
+    )
+    default_tags: Mapping[str, str] = flag(
+        "Default AWS tags applied to all AWS resources this controller manages, format: key1=value1,key2=value2",
+        default_factory=dict,
+        parse=STRING_MAP,
+    )
+    external_managed_tags: tuple[str, ...] = flag(
+        "Tag keys on AWS resources that are managed externally (never set or removed by us), comma-separated",
+        default=(),
+        parse=STRING_LIST,
+    )
     # Load balancers
-    ingress_class: str
-    load_balancer_class: str
-    default_target_type: str
-    default_load_balancer_scheme: str
+    ingress_class: str = flag("Name of the ingress class this controller satisfies", default="alb")
+    load_balancer_class: str = flag(
+        "Name of the load balancer class of the Services this controller reconciles",
+        default="service.k8s.aws/nlb",
+    )
+    default_target_type: str = flag(
+        "Default target type for Ingresses and Services", default="instance", choices=("instance", "ip")
+    )
+    default_load_balancer_scheme: str = flag(
+        "Default scheme for load balancers", default="internal", choices=("internal", "internet-facing")
+    )
     # Controllers
-    ingress_max_concurrent_reconciles: int
-    service_max_concurrent_reconciles: int
-    targetgroupbinding_max_concurrent_reconciles: int
-    targetgroupbinding_max_exponential_backoff_delay: float
-    targetgroupbinding_requeue_duration: float
-    sync_period: float
-    watch_namespace: str
-    feature_gates: Mapping[str, bool]
+    ingress_max_concurrent_reconciles: int = flag(
+        "Maximum number of concurrently running reconcile loops for ingress", default=3, parse=int
+    )
+    service_max_concurrent_reconciles: int = flag(
+        "Maximum number of concurrently running reconcile loops for service", default=3, parse=int
+    )
+    targetgroupbinding_max_concurrent_reconciles: int = flag(
+        "Maximum number of concurrently running reconcile loops for targetgroupbinding", default=3, parse=int
+    )
+    targetgroupbinding_max_exponential_backoff_delay: float = flag(
+        "Maximum duration of exponential backoff for targetGroupBinding reconcile failures",
+        default=1000.0,
+        parse=DURATION,
+    )
+    targetgroupbinding_requeue_duration: float = flag(
+        "Duration after which a TargetGroupBinding waiting for AWS is reconciled again",
+        default=15.0,
+        parse=DURATION,
+    )
+    sync_period: float = flag(
+        "Period at which every object and every tracked security group is checked again",
+        default=10 * 3600.0,
+        parse=DURATION,
+    )
+    watch_namespace: str = flag("Namespace to watch; empty: all namespaces", default="")
+    feature_gates: Mapping[str, bool] = flag(
+        "key=bool pairs that enable or disable features: " + ", ".join(DEFAULT_FEATURE_GATES),
+        default_factory=dict,
+        parse=_FEATURE_GATES,
+    )
     # Process
-    kubeconfig: str
-    enable_leader_election: bool
-    leader_election_id: str
-    leader_election_namespace: str
-    metrics_bind_addr: str
-    health_probe_bind_addr: str
-    log_level: str
+    kubeconfig: str = flag(
+        "Path to the kubeconfig file; the default comes from $KUBECONFIG; empty: in-cluster "
+        "service account, else ~/.kube/config",
+        default_factory=_kubeconfig_from_environment,
+    )
+    enable_leader_election: bool = flag(
+        "Elect a leader among replicas with a Lease, so only one replica reconciles",
+        default=True,
+        parse=BOOLEAN,
+    )
+    leader_election_id: str = flag(
+        "Name of the leader election Lease", default="aws-load-balancer-controller-leader"
+    )
+    leader_election_namespace: str = flag(
+        "Namespace of the leader election Lease; empty: the pod's own namespace ($POD_NAMESPACE or the "
+        "service account's), else kube-system",
+        default="",
+    )
+    metrics_bind_addr: str = flag(
+        "The address the metrics endpoint binds to (host:port or :port; 0 disables)",
+        default=":8080",
+        parse=parse_bind_address,
+    )
+    health_probe_bind_addr: str = flag(
+        "The address the health probes bind to (host:port or :port; 0 disables)",
+        default=":61779",
+        parse=parse_bind_address,
+    )
+    log_level: str = flag("Log level", default="info", choices=("debug", "info", "warn", "error"))
 
     def feature_enabled(self, gate: str) -> bool:
         return self.feature_gates.get(gate, DEFAULT_FEATURE_GATES.get(gate, False))
 
 
-def _typed(parse: Callable[[str], T], kind: str) -> Callable[[str], T]:
-    """Wrap a parser so argparse reports ``invalid <kind> value: '<text>'``."""
-
-    def convert(text: str) -> T:
-        return parse(text)
-
-    convert.__name__ = kind
-    return convert
-
-
-def _bind_address(text: str) -> str:
-    """Check an upstream-style bind address (``:8080``, ``127.0.0.1:0``, ``[::1]:9090``, ``0``) at
-    parse time, so a typo is a usage error instead of a failure after start-up; kept as text."""
-    # Imported here: the HTTP server module pulls in aiohttp, which `--help` does not need.
-    from framework.httpserver import BindAddress
-
-    try:
-        BindAddress.parse(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(f"{error} (use host:port, :port, or 0 to disable)") from None
-    return text
-
-
-def show_default(action: argparse.Action) -> str:
-    """An action's default written the way the flag accepts it (Go syntax for booleans,
-    durations, maps and lists); ``""`` for an empty value."""
-    default = action.default
-    kind = getattr(action.type, "__name__", "")
-    if isinstance(default, bool):
-        return "true" if default else "false"
-    if kind == "duration" and isinstance(default, float):
-        return format_duration(default)
-    if isinstance(default, Mapping):
-        text = ",".join(f"{key}={value}" for key, value in default.items())
-    elif isinstance(default, tuple | list):
-        text = ",".join(str(item) for item in default)
-    else:
-        text = str(default)
-    return text or '""'
-
-
-class _HelpFormatter(argparse.HelpFormatter):
-    """Every flag's help ends with its default, so ``--help`` answers "what if I leave it out"."""
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        text = action.help or ""
-        if action.default is argparse.SUPPRESS:
-            return text
-        # argparse %-formats help strings: a literal % in a default must be doubled.
-        return f"{text} (default: {show_default(action).replace('%', '%%')})"
-
-    def _split_lines(self, text: str, width: int) -> list[str]:
-        # Never break inside a hyphenated value: "aws-load-\nbalancer-..." cannot be copied back.
-        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
-
-
-class _FlagParser(argparse.ArgumentParser):
-    """Flag errors are one line on stderr (exit 2): the usage summary of forty flags would bury
-    the one thing that is wrong."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _FlagParser(
+    parser = FlagParser(
         prog="aws-lb-sg-controller",
         usage="%(prog)s --cluster-name=NAME [--flag=value ...]",
         description="Gives AWS load balancers their security groups, like the AWS Load Balancer Controller.",
-        formatter_class=_HelpFormatter,
+        formatter_class=FlagHelpFormatter,
     )
-    boolean = _typed(parse_bool, "boolean")
-    duration = _typed(parse_duration, "duration")
-    string_map = _typed(parse_string_map, "key=value list")
-    string_list = _typed(parse_string_list, "comma-separated list")
-    bool_map = _typed(parse_bool_map, "feature-gates")
-
-    def flag(name: str, help_text: str, **options: Any) -> None:
-        parser.add_argument(name, help=help_text, **options)
-
-    def flag_bool(name: str, default: bool, help_text: str) -> None:
-        # `--flag` alone means true, as with Go's pflag booleans; `--flag=false` turns it off.
-        parser.add_argument(name, type=boolean, nargs="?", const=True, default=default, help=help_text)
-
-    flag("--cluster-name", "Kubernetes cluster name (required)", default="")
-    flag(
-        "--aws-region",
-        "AWS Region for the kubernetes cluster; the default comes from $AWS_REGION or $AWS_DEFAULT_REGION",
-        default=os.environ.get("AWS_REGION", os.environ.get("AWS_DEFAULT_REGION", "")),
-    )
-    flag(
-        "--aws-vpc-id",
-        "AWS VpcID for the LoadBalancer resources; all SG lookups are scoped to it",
-        default="",
-    )
-    flag(
-        "--aws-vpc-tags",
-        "AWS VPC tags to find the VPC by when --aws-vpc-id is not set, format: key1=value1,key2=value2",
-        type=string_map,
-        default={},
-    )
-    flag(
-        "--aws-api-endpoints",
-        "Custom AWS endpoint configuration, format: ec2=URL,elasticloadbalancing=URL "
-        "($AWS_ENDPOINT_URL also works)",
-        type=string_map,
-        default={},
-    )
-    flag("--aws-max-retries", "Maximum retries for AWS APIs", type=int, default=10)
-    flag(
-        "--aws-api-throttle",
-        "Client-side throttles for AWS APIs, format: serviceID:operationRegex=rate:burst,... "
-        "(merged over the built-in ones)",
-        default="",
-    )
-    flag_bool(
-        "--enable-backend-security-group",
-        True,
-        "Enable sharing of one backend security group by all load balancers",
-    )
-    flag(
-        "--backend-security-group",
-        "Backend security group id (sg-...) to use for the ingress rules on the worker node SG; "
-        "empty: the controller creates one",
-        default="",
-    )
-    flag_bool(
-        "--enable-manage-backend-security-group-rules",
-        False,
-        "Enable managing of node/pod security group rules for load balancers with custom frontend SGs",
-    )
-    flag_bool("--disable-restricted-sg-rules", False, "Open all ports instead of only the needed ones")
-    flag(
-        "--max-port-ranges-per-source",
-        "Pack the needed ports of one (SG, protocol, source) into at most this many rules; 1 = upstream",
-        type=int,
-        default=8,
-    )
-    flag(
-        "--service-target-eni-security-group-tags",
-        "AWS tags, in addition to the cluster tag, for finding the target ENI security group that gets "
-        "the inbound rules from NLBs, format: key1=value1,key2=value2",
-        type=string_map,
-        default={},
-    )
-    flag(
-        "--default-tags",
-        "Default AWS tags applied to all AWS resources this controller manages, format: key1=value1,key2=value2",
-        type=string_map,
-        default={},
-    )
-    flag(
-        "--external-managed-tags",
-        "Tag keys on AWS resources that are managed externally (never set or removed by us), comma-separated",
-        type=string_list,
-        default=(),
-    )
-    flag("--ingress-class", "Name of the ingress class this controller satisfies", default="alb")
-    flag(
-        "--load-balancer-class",
-        "Name of the load balancer class of the Services this controller reconciles",
-        default="service.k8s.aws/nlb",
-    )
-    flag(
-        "--default-target-type",
-        "Default target type for Ingresses and Services",
-        default="instance",
-        choices=("instance", "ip"),
-    )
-    flag(
-        "--default-load-balancer-scheme",
-        "Default scheme for load balancers",
-        default="internal",
-        choices=("internal", "internet-facing"),
-    )
-    for kind in ("ingress", "service", "targetgroupbinding"):
-        flag(
-            f"--{kind}-max-concurrent-reconciles",
-            f"Maximum number of concurrently running reconcile loops for {kind}",
-            type=int,
-            default=3,
-        )
-    flag(
-        "--targetgroupbinding-max-exponential-backoff-delay",
-        "Maximum duration of exponential backoff for targetGroupBinding reconcile failures",
-        type=duration,
-        default=1000.0,
-    )
-    flag(
-        "--targetgroupbinding-requeue-duration",
-        "Duration after which a TargetGroupBinding waiting for AWS is reconciled again",
-        type=duration,
-        default=15.0,
-    )
-    flag(
-        "--sync-period",
-        "Period at which every object and every tracked security group is checked again",
-        type=duration,
-        default=10 * 3600.0,
-    )
-    flag("--watch-namespace", "Namespace to watch; empty: all namespaces", default="")
-    flag(
-        "--feature-gates",
-        "key=bool pairs that enable or disable features: " + ", ".join(DEFAULT_FEATURE_GATES),
-        type=bool_map,
-        default={},
-    )
-    flag(
-        "--kubeconfig",
-        "Path to the kubeconfig file; the default comes from $KUBECONFIG; empty: in-cluster "
-        "service account, else ~/.kube/config",
-        default=os.environ.get("KUBECONFIG", ""),
-    )
-    flag_bool(
-        "--enable-leader-election",
-        True,
-        "Elect a leader among replicas with a Lease, so only one replica reconciles",
-    )
-    flag(
-        "--leader-election-id",
-        "Name of the leader election Lease",
-        default="aws-load-balancer-controller-leader",
-    )
-    flag(
-        "--leader-election-namespace",
-        "Namespace of the leader election Lease; empty: the pod's own namespace ($POD_NAMESPACE or the "
-        "service account's), else kube-system",
-        default="",
-    )
-    flag(
-        "--metrics-bind-addr",
-        "The address the metrics endpoint binds to (host:port or :port; 0 disables)",
-        type=_bind_address,
-        default=":8080",
-    )
-    flag(
-        "--health-probe-bind-addr",
-        "The address the health probes bind to (host:port or :port; 0 disables)",
-        type=_bind_address,
-        default=":61779",
-    )
-    flag("--log-level", "Log level", default="info", choices=("debug", "info", "warn", "error"))
+    add_flags(parser, ControllerConfig)
     return parser
 
 
@@ -348,7 +227,7 @@ def validate(config: ControllerConfig) -> None:
         raise ConfigError("--max-port-ranges-per-source must be at least 1")
     if config.aws_max_retries < 0:
         raise ConfigError("--aws-max-retries must not be negative")
-    for flag, value in (
+    for name, value in (
         ("--ingress-max-concurrent-reconciles", config.ingress_max_concurrent_reconciles),
         ("--service-max-concurrent-reconciles", config.service_max_concurrent_reconciles),
         (
@@ -357,7 +236,7 @@ def validate(config: ControllerConfig) -> None:
         ),
     ):
         if value < 1:
-            raise ConfigError(f"{flag} must be at least 1")
+            raise ConfigError(f"{name} must be at least 1")
     tracked_default = sorted(TRACKING_TAG_KEYS & set(config.default_tags))
     if tracked_default:
         raise ConfigError(f"tag keys {tracked_default} in --default-tags are reserved for tracking")

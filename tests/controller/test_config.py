@@ -1,17 +1,20 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import re
 
 import pytest
 
-from controller.config import ConfigError, build_parser, parse_config, show_default, validate
+from controller import flagtypes
+from controller.config import ConfigError, ControllerConfig, build_parser, parse_config, validate
 from controller.flagtypes import (
     format_duration,
     parse_bool,
     parse_duration,
     parse_string_list,
     parse_string_map,
+    show_default,
 )
 
 
@@ -154,6 +157,32 @@ def test_every_flag_has_a_description_and_shows_its_default() -> None:
     assert "--sync-period SYNC_PERIOD Period at which" in text
     assert "(default: 10h0m0s)" in text and "(default: 16m40s)" in text  # Go duration syntax
     assert "--enable-leader-election [ENABLE_LEADER_ELECTION] Elect" in text and "(default: true)" in text
+
+
+def test_every_field_is_exactly_one_flag_and_the_parser_defaults_are_the_dataclass_defaults(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Defaults read from the environment are read when the parser is built, like the dataclass's.
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    monkeypatch.setenv("KUBECONFIG", "/etc/kubeconfig")
+    parser = build_parser()
+    options = [action for action in parser._actions if action.default is not argparse.SUPPRESS]
+    fields = dataclasses.fields(ControllerConfig)
+    assert [action.dest for action in options] == [field.name for field in fields]
+    for action, field in zip(options, fields, strict=True):
+        assert action.option_strings == ["--" + field.name.replace("_", "-")]
+    assert ControllerConfig(**vars(parser.parse_args([]))) == ControllerConfig()
+    assert (ControllerConfig().aws_region, ControllerConfig().kubeconfig) == ("eu-west-1", "/etc/kubeconfig")
+
+
+def test_a_settings_field_without_a_flag_is_refused() -> None:
+    @dataclasses.dataclass(frozen=True)
+    class Settings:
+        named: str = flagtypes.flag("has a flag", default="")
+        unnamed: str = ""
+
+    with pytest.raises(TypeError, match="'unnamed' has no flag"):
+        flagtypes.add_flags(argparse.ArgumentParser(), Settings)
 
 
 @pytest.mark.parametrize(
