@@ -33,6 +33,9 @@ def tcp(port: int, source: Ipv4CidrSource | Ipv6CidrSource | PrefixListSource) -
 
 
 async def test_scenario_01_managed_sg_name_and_description() -> None:
+    """Scenario 1 (upstream-behaviour §10): Cluster ``cluster-dummy``, implicit Ingress ``ns-1/ing-1``, no SG
+    annotation → model built → managed SG ``k8s-ns1-ing1-bd83176788``, description ``[k8s] Managed
+    SecurityGroup for LoadBalancer``."""
     model = await build(implicit_group(ingress("ing-1", "ns-1")), config=make_config("cluster-dummy"))
     assert model.managed_sg is not None
     assert model.managed_sg.name == "k8s-ns1-ing1-bd83176788"
@@ -40,6 +43,8 @@ async def test_scenario_01_managed_sg_name_and_description() -> None:
 
 
 async def test_scenario_03_explicit_group_sg_name() -> None:
+    """Scenario 3 (upstream-behaviour §10): Explicit group ``my-shared-group.prod`` in ``my-cluster`` → built
+    → SG name ``k8s-mysharedgroupprod-eb5b868a68`` (17-character prefix)."""
     member = ingress(
         "a", "default", annotations={"alb.ingress.kubernetes.io/group.name": "my-shared-group.prod"}
     )
@@ -50,6 +55,9 @@ async def test_scenario_03_explicit_group_sg_name() -> None:
 
 
 async def test_scenario_05_managed_sg_tracking_tags() -> None:
+    """Scenario 5 (upstream-behaviour §10): Implicit Ingress group in ``default`` → SG created → tags include
+    ``elbv2.k8s.aws/cluster=<cluster>``, ``ingress.k8s.aws/stack=default/<name>``,
+    ``ingress.k8s.aws/resource=ManagedLBSecurityGroup``."""
     model = await build(implicit_group(ingress("echo", "default")), [_svc("default")])
     assert model.managed_sg is not None
     assert model.managed_sg.tags == {
@@ -61,6 +69,8 @@ async def test_scenario_05_managed_sg_tracking_tags() -> None:
 
 @pytest.mark.parametrize(("low_priority", "expected"), [(False, "a"), (True, "b")])
 async def test_scenario_06_default_tags_priority(low_priority: bool, expected: str) -> None:
+    """Scenario 6 (upstream-behaviour §10): ``--default-tags team=a``, annotation tags ``team=b``, default
+    gates → tagged → ``team=a``; with ``EnableDefaultTagsLowPriority=true`` → ``team=b``."""
     config = make_config(
         default_tags={"team": "a"}, feature_gates={"EnableDefaultTagsLowPriority": low_priority}
     )
@@ -94,6 +104,8 @@ async def test_conflicting_tag_across_group_members() -> None:
 
 
 async def test_scenario_09_default_listen_port_rule() -> None:
+    """Scenario 9 (upstream-behaviour §10): Ingress without listen-ports or certificates, ipv4 → built →
+    exactly one rule, tcp 80 from ``0.0.0.0/0``."""
     model = await build(implicit_group(ingress()))
     assert model.managed_sg is not None
     assert model.managed_sg.ingress == (tcp(80, Ipv4CidrSource("0.0.0.0/0")),)
@@ -112,6 +124,8 @@ async def test_default_listen_port_is_https_443_with_a_certificate() -> None:
 
 
 async def test_scenario_10_two_ports_two_cidrs() -> None:
+    """Scenario 10 (upstream-behaviour §10): listen-ports ``[{"HTTP":80},{"HTTPS":443}]``, inbound-cidrs
+    ``10.0.0.0/8, 192.168.0.0/16`` → built → 4 tcp rules (2 ports x 2 CIDRs), none IPv6."""
     annotations = {
         ING_LISTEN_PORTS: '[{"HTTP":80},{"HTTPS":443}]',
         ING_INBOUND_CIDRS: "10.0.0.0/8, 192.168.0.0/16",
@@ -130,6 +144,8 @@ async def test_scenario_10_two_ports_two_cidrs() -> None:
 
 @pytest.mark.parametrize("ip_type", ["dualstack", "dualstack-without-public-ipv4"])
 async def test_scenario_11_dualstack_default_sources(ip_type: str) -> None:
+    """Scenario 11 (upstream-behaviour §10): ip-address-type ``dualstack``, no inbound-cidrs → built → each
+    listen port open from ``0.0.0.0/0`` and ``::/0``."""
     annotations = {ING_LISTEN_PORTS: '[{"HTTP":80},{"HTTPS":443}]', ING_IP_ADDRESS_TYPE: ip_type}
     model = await build(implicit_group(ingress(annotations=annotations)))
     assert model.managed_sg is not None
@@ -142,6 +158,8 @@ async def test_scenario_11_dualstack_default_sources(ip_type: str) -> None:
 
 
 async def test_scenario_12_and_difference_8_ipv6_cidr_on_ipv4_alb_dropped_with_warning() -> None:
+    """Scenario 12 (upstream-behaviour §10): ip-address-type ``ipv4``, inbound-cidrs only ``2001:db8::/32`` →
+    built → no rule for that port and no error. (We add a Warning event: Difference 8.)"""
     model = await build(implicit_group(ingress(annotations={ING_INBOUND_CIDRS: "2001:db8::/32"})))
     assert model.managed_sg is not None
     assert model.managed_sg.ingress == ()
@@ -158,6 +176,8 @@ async def test_mixed_cidrs_on_ipv4_alb_keep_ipv4_and_warn() -> None:
 
 
 async def test_scenario_13_prefix_list_only() -> None:
+    """Scenario 13 (upstream-behaviour §10): Only ``security-group-prefix-lists: pl-1`` on port 443 → built →
+    the only rule is tcp 443 from ``pl-1`` (no ``0.0.0.0/0``)."""
     annotations = {ING_LISTEN_PORTS: '[{"HTTPS":443}]', ING_PREFIX_LISTS: "pl-1"}
     model = await build(implicit_group(ingress(annotations=annotations)))
     assert model.managed_sg is not None
@@ -176,6 +196,8 @@ async def test_empty_prefix_lists_or_inbound_cidrs_keep_the_open_default(key: st
 
 
 async def test_scenario_14_conflicting_inbound_cidrs() -> None:
+    """Scenario 14 (upstream-behaviour §10): Two group members on port 80 with inbound-cidrs ``10.0.0.0/8``
+    and ``172.16.0.0/12`` → built → conflicting inbound-cidrs error, ``FailedBuildModel`` on both."""
     a = ingress("a", annotations={ING_INBOUND_CIDRS: "10.0.0.0/8"})
     b = ingress("b", annotations={ING_INBOUND_CIDRS: "172.16.0.0/12"})
     with pytest.raises(ConflictingGroupSettingError) as caught:
@@ -187,6 +209,8 @@ async def test_scenario_14_conflicting_inbound_cidrs() -> None:
 
 
 async def test_scenario_15_only_one_member_sets_cidrs() -> None:
+    """Scenario 15 (upstream-behaviour §10): Two group members on port 80, only one sets inbound-cidrs
+    ``10.0.0.0/8`` → built → port 80 open only from ``10.0.0.0/8``."""
     a = ingress("a", annotations={ING_INBOUND_CIDRS: "10.0.0.0/8"})
     b = ingress("b")
     model = await build(explicit_group("shared", a, b))
@@ -235,6 +259,8 @@ async def test_conflicting_ip_address_type() -> None:
 
 
 async def test_scenario_16_invalid_cidr_names_the_ingress() -> None:
+    """Scenario 16 (upstream-behaviour §10): inbound-cidrs ``10.0.0.0/33`` → built → invalid-CIDR error naming
+    the Ingress."""
     with pytest.raises(InvalidAnnotationError) as caught:
         await build(
             implicit_group(ingress("web", "prod", annotations={ING_INBOUND_CIDRS: "10.0.0.0/33"})),
@@ -251,6 +277,8 @@ async def test_scenario_16_invalid_cidr_names_the_ingress() -> None:
 
 
 async def test_scenario_23_custom_sgs_by_id_and_name() -> None:
+    """Scenario 23 (upstream-behaviour §10): ``security-groups: sg-aaa, web-sg`` and a VPC SG tagged
+    ``Name=web-sg`` → resolved → LB SGs ``[sg-aaa, <web-sg id>]``, no managed SG."""
     resolver = FakeResolver({"web-sg": ["sg-web"]})
     model = await build(
         implicit_group(ingress(annotations={ING_SECURITY_GROUPS: "sg-aaa, web-sg"})), resolver=resolver
@@ -261,6 +289,8 @@ async def test_scenario_23_custom_sgs_by_id_and_name() -> None:
 
 
 async def test_scenario_24_unresolvable_name_is_a_typed_error() -> None:
+    """Scenario 24 (upstream-behaviour §10): ``security-groups: missing-name``, no SG with that ``Name`` tag
+    in the VPC → resolved → error starting "couldn't find all security groups", no AWS change."""
     with pytest.raises(InvalidAnnotationError) as caught:
         await build(implicit_group(ingress(annotations={ING_SECURITY_GROUPS: "missing-name"})))
     assert caught.value.key == ING_SECURITY_GROUPS
@@ -269,6 +299,8 @@ async def test_scenario_24_unresolvable_name_is_a_typed_error() -> None:
 
 
 async def test_scenario_25_ambiguous_name_attaches_all() -> None:
+    """Scenario 25 (upstream-behaviour §10): Two VPC SGs tagged ``Name=shared``, ``security-groups: shared`` →
+    resolved → both attached, no ambiguity error."""
     resolver = FakeResolver({"shared": ["sg-1", "sg-2"]})
     model = await build(
         implicit_group(ingress(annotations={ING_SECURITY_GROUPS: "shared"})), resolver=resolver
@@ -277,6 +309,8 @@ async def test_scenario_25_ambiguous_name_attaches_all() -> None:
 
 
 async def test_scenario_26_conflicting_security_groups_order_matters() -> None:
+    """Scenario 26 (upstream-behaviour §10): Group members with ``sg-a, sg-b`` and ``sg-b, sg-a`` → built →
+    conflicting securityGroups error (order matters)."""
     a = ingress("a", annotations={ING_SECURITY_GROUPS: "sg-a, sg-b"})
     b = ingress("b", annotations={ING_SECURITY_GROUPS: "sg-b, sg-a"})
     with pytest.raises(ConflictingGroupSettingError) as caught:
@@ -294,6 +328,8 @@ async def test_members_without_security_groups_do_not_take_part() -> None:
 
 
 async def test_scenario_27_manage_rules_without_backend_sg_is_an_error() -> None:
+    """Scenario 27 (upstream-behaviour §10): Custom SGs, ``manage-backend-security-group-rules: "true"``,
+    ``--enable-backend-security-group=false`` → built → build error (backend SG required)."""
     config = make_config(enable_backend_security_group=False)
     annotations = {ING_SECURITY_GROUPS: "sg-a", ING_MANAGE_BACKEND_SG_RULES: "true"}
     resolver = FakeResolver()
@@ -305,6 +341,8 @@ async def test_scenario_27_manage_rules_without_backend_sg_is_an_error() -> None
 
 
 async def test_scenario_28_custom_sgs_without_management_have_no_networking() -> None:
+    """Scenario 28 (upstream-behaviour §10): Custom SGs, no manage annotation, default flags → built → the TGB
+    has no ``networking``; no endpoint-SG rules."""
     model = await build(implicit_group(ingress(annotations={ING_SECURITY_GROUPS: "sg-a"})))
     assert model.needs_backend_sg is False
     assert model.security_group_refs == ("sg-a",)
@@ -312,6 +350,8 @@ async def test_scenario_28_custom_sgs_without_management_have_no_networking() ->
 
 
 async def test_scenario_29_custom_sgs_with_management_use_backend_sg() -> None:
+    """Scenario 29 (upstream-behaviour §10): Custom SGs, manage annotation ``true``, backend SG enabled →
+    built → LB SGs ``[custom..., backend]``; TGB networking sources the backend SG."""
     annotations = {ING_SECURITY_GROUPS: "sg-a, sg-b", ING_MANAGE_BACKEND_SG_RULES: "true"}
     model = await build(implicit_group(ingress(annotations=annotations)))
     assert model.security_group_refs == ("sg-a", "sg-b", BACKEND_SG_REF)

@@ -254,6 +254,8 @@ async def test_named_health_check_port_with_named_target_port_on_ip_is_an_error(
 
 
 async def test_scenario_38_unrestricted_alb_networking_opens_all_tcp() -> None:
+    """Scenario 38 (upstream-behaviour §10): ``--disable-restricted-sg-rules=true``, an ALB TGB → reconciled →
+    sg-n gets tcp 0-65535 from the source SG; a UDP NLB TGB also udp 0-65535."""
     config = make_config(disable_restricted_sg_rules=True)
     model = await build(implicit_group(ingress(annotations={ING_HEALTHCHECK_PORT: "8443"})), config=config)
     networking = model.target_group_bindings[0].networking

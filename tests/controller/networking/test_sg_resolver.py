@@ -15,6 +15,8 @@ from controller.sandbox.seed import SandboxVpc
 async def test_scenario_23_ids_first_then_names_by_name_tag(
     aws_api: AwsApi, aws_proxy: AwsProxy, sandbox_vpc: SandboxVpc
 ) -> None:
+    """Scenario 23 (upstream-behaviour §10): ``security-groups: sg-aaa, web-sg`` and a VPC SG tagged
+    ``Name=web-sg`` → resolved → LB SGs ``[sg-aaa, <web-sg id>]``, no managed SG."""
     web = await create_sg(aws_api, sandbox_vpc.vpc_id, "group-name-is-not-used", {"Name": "web-sg"})
     plain = await create_sg(aws_api, sandbox_vpc.vpc_id, "plain")
     other_vpc = (await aws_api.call("ec2", "CreateVpc", CidrBlock="10.1.0.0/16"))["Vpc"]["VpcId"]
@@ -33,6 +35,8 @@ async def test_scenario_23_ids_first_then_names_by_name_tag(
 async def test_scenario_24_missing_name_is_an_error_and_changes_nothing(
     aws_api: AwsApi, aws_proxy: AwsProxy, sandbox_vpc: SandboxVpc
 ) -> None:
+    """Scenario 24 (upstream-behaviour §10): ``security-groups: missing-name``, no SG with that ``Name`` tag
+    in the VPC → resolved → error starting "couldn't find all security groups", no AWS change."""
     await create_sg(aws_api, sandbox_vpc.vpc_id, "missing-name")  # GroupName matches, Name tag does not
     aws_proxy.reset_counts()
 
@@ -48,6 +52,8 @@ async def test_scenario_24_missing_name_is_an_error_and_changes_nothing(
 async def test_scenario_25_ambiguous_name_returns_every_match(
     aws_api: AwsApi, sandbox_vpc: SandboxVpc
 ) -> None:
+    """Scenario 25 (upstream-behaviour §10): Two VPC SGs tagged ``Name=shared``, ``security-groups: shared`` →
+    resolved → both attached, no ambiguity error."""
     first = await create_sg(aws_api, sandbox_vpc.vpc_id, "one", {"Name": "shared"})
     second = await create_sg(aws_api, sandbox_vpc.vpc_id, "two", {"Name": "shared"})
 

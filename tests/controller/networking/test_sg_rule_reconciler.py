@@ -80,6 +80,9 @@ async def test_scenario_53_manual_rule_revoked_after_missing_rules_are_authorize
     sg_reader: SecurityGroupReader,
     reconciler: SecurityGroupRuleReconciler,
 ) -> None:
+    """Scenario 53 (upstream-behaviour §10): A rule added by hand to the managed frontend SG → Ingress
+    reconciled → that rule revoked, missing desired rules re-authorized (authorize before revoke; ours:
+    Difference 5)."""
     group_id = await create_sg(aws_api, sandbox_vpc.vpc_id, "managed")
     await authorize_directly(aws_api, group_id, OPEN_80, SSH_FROM_OPS)
     aws_proxy.reset_counts()
@@ -103,6 +106,8 @@ async def test_scenario_54_same_rule_with_another_description_makes_no_call(
     sg_reader: SecurityGroupReader,
     reconciler: SecurityGroupRuleReconciler,
 ) -> None:
+    """Scenario 54 (upstream-behaviour §10): An existing managed-SG rule equal to a desired one except its
+    description → reconciled → no API call for it."""
     group_id = await create_sg(aws_api, sandbox_vpc.vpc_id, "managed")
     await authorize_directly(aws_api, group_id, OPEN_80.with_description("added by hand"))
     aws_proxy.reset_counts()
@@ -121,6 +126,8 @@ async def test_scenario_44_ownership_selector_keeps_unlabelled_rules(
     sg_reader: SecurityGroupReader,
     reconciler: SecurityGroupRuleReconciler,
 ) -> None:
+    """Scenario 44 (upstream-behaviour §10): Node SG with a manual rule tcp 443 from ``0.0.0.0/0``
+    (description "ops") → GC → the rule stays."""
     node_sg = await create_sg(aws_api, sandbox_vpc.vpc_id, "node")
     backend = await create_sg(aws_api, sandbox_vpc.vpc_id, "backend")
     manual = OPEN_443.with_description("ops")

@@ -45,6 +45,9 @@ def test_plan_tag_changes_spares_aws_and_ignored_keys() -> None:
 async def test_scenario_7_tag_reconcile_spares_aws_external_and_legacy_keys(
     aws_api: AwsApi, aws_proxy: AwsProxy, sandbox_vpc: SandboxVpc, sg_reader: SecurityGroupReader
 ) -> None:
+    """Scenario 7 (upstream-behaviour §10): Existing managed SG with extra tags ``foo=bar`` and
+    ``aws:cloudformation:stack-name`` → updated → ``foo`` deleted, the ``aws:`` tag kept; a key in
+    ``--external-managed-tags`` is kept too."""
     cluster = sandbox_vpc.cluster_name
     current = {
         "elbv2.k8s.aws/cluster": cluster,
@@ -99,6 +102,9 @@ async def test_scenario_30_backend_sg_is_found_by_tags_and_its_tags_reset(
     sg_reader: SecurityGroupReader,
     manager: SecurityGroupManager,
 ) -> None:
+    """Scenario 30 (upstream-behaviour §10): A VPC SG tagged ``elbv2.k8s.aws/cluster=<c>``,
+    ``elbv2.k8s.aws/resource=backend-sg`` exists → Get → reused (no CreateSecurityGroup), its non-``aws:``
+    tags reset to default tags + the two tracking tags."""
     cluster = sandbox_vpc.cluster_name
     first = await manager.create(
         name=backend_sg_name(cluster),

@@ -46,6 +46,8 @@ def ports_of(model: Any, index: int = 0) -> list[NetworkingPort]:
 
 
 async def test_scenario_02_managed_sg_name() -> None:
+    """Scenario 2 (upstream-behaviour §10): Cluster ``my-cluster``, Service ``app/tcpudp-protocol``, UID
+    ``2dc098f0-ae33-4378-af7b-83e2a0424495`` → built → SG name ``k8s-app-tcpudppr-06a9156bf8``."""
     svc = lb_service("tcpudp-protocol", "app", uid="2dc098f0-ae33-4378-af7b-83e2a0424495")
     model = await build(svc)
     assert model.managed_sg is not None
@@ -58,6 +60,8 @@ async def test_scenario_02_managed_sg_name() -> None:
 
 
 async def test_scenario_04_recreated_service_gets_a_new_sg_name() -> None:
+    """Scenario 4 (upstream-behaviour §10): A Service deleted and re-created under the same name (new UID) →
+    built → its managed SG name differs from before."""
     first = await build(lb_service(uid="uid-1"))
     second = await build(lb_service(uid="uid-2"))
     assert first.managed_sg is not None and second.managed_sg is not None
@@ -115,6 +119,8 @@ async def test_target_group_name_with_health_check_annotations_matches_upstream_
 
 
 async def test_scenario_17_tcp_and_udp_ports_default_sources() -> None:
+    """Scenario 17 (upstream-behaviour §10): Service ports tcp/80 and udp/53, no source ranges, ipv4 → built →
+    tcp 80 and udp 53 from ``0.0.0.0/0``."""
     svc = lb_service(ports=[port(80, node_port=31080), port(53, "UDP", node_port=31053)])
     model = await build(svc)
     assert model.managed_sg is not None
@@ -126,6 +132,8 @@ async def test_scenario_17_tcp_and_udp_ports_default_sources() -> None:
 
 
 async def test_scenario_18_spec_source_ranges_win_over_annotation() -> None:
+    """Scenario 18 (upstream-behaviour §10): ``spec.loadBalancerSourceRanges: [10.0.0.0/8]`` and the
+    source-ranges annotation ``1.2.3.0/24`` → built → only ``10.0.0.0/8``."""
     svc = lb_service(source_ranges=["10.0.0.0/8"], annotations={SVC_SOURCE_RANGES: "1.2.3.0/24"})
     model = await build(svc)
     assert model.managed_sg is not None
@@ -142,6 +150,8 @@ async def test_source_ranges_annotation_used_when_spec_empty() -> None:
 
 
 async def test_scenario_19_ipv6_source_range_on_ipv4_nlb_is_an_error() -> None:
+    """Scenario 19 (upstream-behaviour §10): ipv4 NLB with source range ``2001:db8::/32`` → built → build
+    error (IPv6 CIDR on a non-dualstack NLB)."""
     with pytest.raises(InvalidAnnotationError) as caught:
         await build(lb_service(source_ranges=["2001:db8::/32"]))
     assert caught.value.key == "spec.loadBalancerSourceRanges"
@@ -149,6 +159,9 @@ async def test_scenario_19_ipv6_source_range_on_ipv4_nlb_is_an_error() -> None:
 
 
 async def test_scenario_20_icmp_path_mtu_rules() -> None:
+    """Scenario 20 (upstream-behaviour §10): icmp-for-path-mtu-discovery ``on``, dualstack, sources
+    ``10.0.0.0/8`` and ``2001:db8::/32`` → built → besides the port rules, ``icmp`` 3→4 from the IPv4 CIDR and
+    ``icmpv6`` 2→0 from the IPv6 CIDR."""
     annotations = {SVC_ICMP_PATH_MTU: "on", SVC_IP_ADDRESS_TYPE: "dualstack"}
     svc = lb_service(
         annotations=annotations,
@@ -189,6 +202,8 @@ async def test_nlb_ip_address_type_rejects_dualstack_without_public_ipv4() -> No
 
 
 async def test_scenario_21_existing_nlb_without_sgs_uses_legacy_cidr_rules() -> None:
+    """Scenario 21 (upstream-behaviour §10): Existing NLB without SGs, no disable annotation → reconciled → no
+    SGs attached; TGB networking uses CIDR (legacy) rules."""
     model = await build(
         lb_service(), existing=ExistingLoadBalancer(security_group_ids=(), scheme=Scheme.INTERNAL)
     )
@@ -273,6 +288,8 @@ async def test_legacy_networking_unmanaged_when_annotation_false() -> None:
 
 
 async def test_scenario_22_disable_nlb_sg_with_existing_sgs_is_an_error() -> None:
+    """Scenario 22 (upstream-behaviour §10): ``aws-load-balancer-disable-nlb-sg: "true"`` and an existing NLB
+    with SGs → built → conflicting security groups configuration error."""
     with pytest.raises(InvalidAnnotationError) as caught:
         await build(
             lb_service(annotations={SVC_DISABLE_NLB_SG: "true"}),
@@ -310,6 +327,8 @@ async def test_custom_sgs_for_nlb() -> None:
 
 
 async def test_scenario_27_nlb_custom_sgs_manage_without_backend_sg() -> None:
+    """Scenario 27 (upstream-behaviour §10): Custom SGs, ``manage-backend-security-group-rules: "true"``,
+    ``--enable-backend-security-group=false`` → built → build error (backend SG required)."""
     annotations = {SVC_SECURITY_GROUPS: "sg-1", SVC_MANAGE_BACKEND_SG_RULES: "true"}
     with pytest.raises(InvalidAnnotationError, match="backendSG feature is required"):
         await build(
@@ -318,6 +337,9 @@ async def test_scenario_27_nlb_custom_sgs_manage_without_backend_sg() -> None:
 
 
 async def test_scenario_36_instance_tcp_networking_from_backend_sg() -> None:
+    """Scenario 36 (upstream-behaviour §10): Instance-mode TCP NLB, NodePort 31223, HC traffic-port, backend
+    SG sg-b, node SG sg-n → TGB reconciled → sg-n gets tcp 31223 from sg-b, description
+    ``elbv2.k8s.aws/targetGroupBinding=shared``."""
     model = await build(lb_service(ports=[port(80, node_port=31223)]))
     assert ports_of(model) == [NetworkingPort("TCP", 31223)]
     networking = model.target_group_bindings[0].networking
@@ -332,12 +354,16 @@ async def test_scenario_36_instance_tcp_networking_from_backend_sg() -> None:
 
 
 async def test_scenario_38_unrestricted_nlb_udp_opens_tcp_and_udp() -> None:
+    """Scenario 38 (upstream-behaviour §10): ``--disable-restricted-sg-rules=true``, an ALB TGB → reconciled →
+    sg-n gets tcp 0-65535 from the source SG; a UDP NLB TGB also udp 0-65535."""
     config = make_config(disable_restricted_sg_rules=True)
     model = await build(lb_service(ports=[port(53, "UDP", node_port=31053)]), config=config)
     assert ports_of(model) == [NetworkingPort("TCP", None), NetworkingPort("UDP", None)]
 
 
 async def test_scenario_39_udp_with_traffic_port_health_check() -> None:
+    """Scenario 39 (upstream-behaviour §10): UDP NLB TGB, HC port traffic-port, restricted → built →
+    networking ports UDP <port> and TCP <port>."""
     model = await build(lb_service(ports=[port(53, "UDP", node_port=31053)]))
     assert ports_of(model) == [NetworkingPort("UDP", 31053), NetworkingPort("TCP", 31053)]
 
@@ -360,6 +386,9 @@ async def test_tcp_udp_merged_listener() -> None:
 
 
 async def test_scenario_40_external_traffic_policy_local_health_check() -> None:
+    """Scenario 40 (upstream-behaviour §10): ``externalTrafficPolicy: Local`` instance NLB,
+    healthCheckNodePort 32001, NodePort 31000 → built → networking ports TCP 31000 and TCP 32001 (one range
+    31000-32001 upstream when from one source)."""
     svc = lb_service(
         ports=[port(80, node_port=31000)], externalTrafficPolicy="Local", healthCheckNodePort=32001
     )
