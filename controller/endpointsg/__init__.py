@@ -10,18 +10,17 @@ from controller.endpointsg.eni_sg import EniSecurityGroupError, EniSGSelector
 from controller.endpointsg.model import ALL_PORTS, EndpointRule, PortRange, Source, SourceKind
 from controller.endpointsg.ownership import RuleOwnership
 from controller.endpointsg.packing import pack_ranges, pack_rules
-from controller.endpointsg.reconciler import EndpointSGOutcome, EndpointSGReconciler, EndpointSGRules
-from controller.endpointsg.service import EndpointRuleService
+from controller.endpointsg.reconciler import EndpointSGOutcome, EndpointSGReconciler
+from controller.endpointsg.registry import ContributionRegistry
 
 __all__ = [
     "ALL_PORTS",
+    "ContributionRegistry",
     "EndpointDiscoveryError",
     "EndpointRule",
-    "EndpointRuleService",
     "EndpointSGDiscovery",
     "EndpointSGOutcome",
     "EndpointSGReconciler",
-    "EndpointSGRules",
     "EniSGSelector",
     "EniSecurityGroupError",
     "NetworkingSpecError",

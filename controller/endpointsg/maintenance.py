@@ -6,8 +6,8 @@ import logging
 from collections.abc import Callable
 
 from controller.aws.errors import AwsApiError
-from controller.endpointsg.reconciler import EndpointSGRules
-from controller.endpointsg.service import EndpointRuleService
+from controller.endpointsg.reconciler import EndpointSGReconciler
+from controller.endpointsg.registry import ContributionRegistry
 from framework.clock import REAL_CLOCK, Clock
 from framework.leader_task import LeaderTask
 
@@ -28,8 +28,8 @@ class EndpointSGMaintenance(LeaderTask):
 
     def __init__(
         self,
-        endpoint_rules: EndpointRuleService,
-        rules: EndpointSGRules,
+        contribution_registry: ContributionRegistry,
+        reconciler: EndpointSGReconciler,
         enqueue: Callable[[str], None],
         *,
         sync_period: float,
@@ -37,8 +37,8 @@ class EndpointSGMaintenance(LeaderTask):
         retry_cap: float = 60.0,
     ) -> None:
         super().__init__()
-        self._endpoint_rules = endpoint_rules
-        self._rules = rules
+        self._endpoint_rules = contribution_registry
+        self._reconciler = reconciler
         self._enqueue = enqueue
         self._sync_period = sync_period
         self._clock = clock
@@ -51,7 +51,7 @@ class EndpointSGMaintenance(LeaderTask):
         await self._seed()
         while True:
             await self._clock.sleep(self._sync_period)
-            self._rules.forget_converged()
+            self._reconciler.forget_converged()
             tracked = sorted(self._endpoint_rules.ownership.tracked_sgs)
             logger.info("Periodic re-check of %d endpoint security groups", len(tracked))
             for group_id in tracked:

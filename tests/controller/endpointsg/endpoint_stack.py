@@ -12,8 +12,8 @@ from controller.aws.errors import AwsApiError
 from controller.endpointsg.aws_rules import from_rule
 from controller.endpointsg.model import EndpointRule
 from controller.endpointsg.ownership import RuleOwnership
-from controller.endpointsg.reconciler import EndpointSGOutcome, EndpointSGRules
-from controller.endpointsg.service import EndpointRuleService
+from controller.endpointsg.reconciler import EndpointSGOutcome, EndpointSGReconciler
+from controller.endpointsg.registry import ContributionRegistry
 from controller.naming import TGB_RULE_DESCRIPTION
 from controller.networking.rule_reconciler import SecurityGroupRuleReconciler
 from controller.networking.rules import Rule, expand_ip_permissions
@@ -59,8 +59,8 @@ class EndpointStack:
     queue: WorkQueue[str]
     reader: SecurityGroupReader
     ownership: RuleOwnership
-    rules: EndpointSGRules
-    service: EndpointRuleService
+    rules: EndpointSGReconciler
+    registry: ContributionRegistry
     outcomes: list[tuple[str, EndpointSGOutcome]] = field(default_factory=list)
 
     async def drain(self) -> list[tuple[str, AwsApiError]]:
@@ -104,9 +104,9 @@ class EndpointStack:
         """A new process: empty memory, same AWS."""
         self.ownership = RuleOwnership(max_port_ranges_per_source=max_ranges or self.ownership_max_ranges)
         self.reader = SecurityGroupReader(self.api)
-        self.rules = EndpointSGRules(self.ownership, SecurityGroupRuleReconciler(self.api, self.reader))
+        self.rules = EndpointSGReconciler(self.ownership, SecurityGroupRuleReconciler(self.api, self.reader))
         self.queue = WorkQueue()
-        self.service = EndpointRuleService(
+        self.registry = ContributionRegistry(
             self.ownership,
             self.queue.add,
             reader=self.reader,
@@ -128,8 +128,8 @@ def build_stack(api: AwsApi, proxy: AwsProxy, vpc: SandboxVpc, max_ranges: int =
         queue=queue,
         reader=reader,
         ownership=ownership,
-        rules=EndpointSGRules(ownership, SecurityGroupRuleReconciler(api, reader)),
-        service=EndpointRuleService(
+        rules=EndpointSGReconciler(ownership, SecurityGroupRuleReconciler(api, reader)),
+        registry=ContributionRegistry(
             ownership, queue.add, reader=reader, vpc_id=vpc.vpc_id, cluster_name=vpc.cluster_name
         ),
         ownership_max_ranges=max_ranges,

@@ -19,8 +19,8 @@ from controller.endpointsg.discovery import EndpointSGDiscovery
 from controller.endpointsg.eni_sg import EniSGSelector
 from controller.endpointsg.model import EndpointRule
 from controller.endpointsg.ownership import RuleOwnership
-from controller.endpointsg.reconciler import EndpointSGReconciler, EndpointSGRules
-from controller.endpointsg.service import EndpointRuleService
+from controller.endpointsg.reconciler import EndpointSGReconciler
+from controller.endpointsg.registry import ContributionRegistry
 from controller.naming import TGB_RULE_DESCRIPTION, cluster_tag_key
 from controller.networking.rule_reconciler import SecurityGroupRuleReconciler
 from controller.networking.rules import expand_ip_permissions
@@ -62,7 +62,7 @@ class Harness:
     informers: BindingInformers
     ownership: RuleOwnership
     reader: SecurityGroupReader
-    rules_service: EndpointRuleService
+    contribution_registry: ContributionRegistry
     sg_controller: Controller[str]
     events: EventRecorder
     tgb: TargetGroupBindingController
@@ -289,13 +289,11 @@ def build_harness(
     reader = SecurityGroupReader(api)
     sg_controller: Controller[str] = Controller(
         "endpointSecurityGroup",
-        EndpointSGReconciler(
-            EndpointSGRules(ownership, SecurityGroupRuleReconciler(api, reader), clock=clock)
-        ),
+        EndpointSGReconciler(ownership, SecurityGroupRuleReconciler(api, reader), clock=clock),
         clock=clock,
         registry=registry,
     )
-    rules_service = EndpointRuleService(
+    contribution_registry = ContributionRegistry(
         ownership, sg_controller.queue.add, reader=reader, vpc_id=vpc.vpc_id, cluster_name=vpc.cluster_name
     )
     discovery = EndpointSGDiscovery(
@@ -307,7 +305,7 @@ def build_harness(
         informers=informers,
         aws=api,
         discovery=discovery,
-        endpoint_rules=rules_service,
+        contribution_registry=contribution_registry,
         events=events,
         settings=TargetGroupBindingSettings(max_concurrent_reconciles=2, requeue_duration=requeue_duration),
         clock=clock,
@@ -323,7 +321,7 @@ def build_harness(
         informers=informers,
         ownership=ownership,
         reader=reader,
-        rules_service=rules_service,
+        contribution_registry=contribution_registry,
         sg_controller=sg_controller,
         events=events,
         tgb=tgb,

@@ -1,9 +1,12 @@
-"""The face of endpoint-SG rule management for the TGB controller: publish needs, enqueue SGs.
+"""Where bindings publish their contributions: record them in the ``RuleOwnership``, enqueue SGs.
 
-The TGB reconciler calls ``publish``/``withdraw``; the controller calls ``set_expected_tgbs`` with the
+It adds to the pure ownership bookkeeping what needs the outside world: the per-SG work queue (every
+call enqueues exactly the SG ids whose desired state changed) and the AWS read that finds the
+cluster-tagged SGs to look after. The TGB reconciler calls ``publish``/``withdraw`` (through its
+``ContributionPublisher``); the TGB controller calls ``set_expected_tgbs`` with the
 TGBs that have networking (from the informer cache) after sync and on every TGB change, and
 ``seed_from_aws`` once after start-up so cluster-tagged SGs nobody needs any more are cleaned (GC,
-upstream-behaviour §4.8). Every call enqueues exactly the SG ids whose desired state changed.
+upstream-behaviour §4.8).
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ from controller.networking.sg_reader import SecurityGroupReader
 CLUSTER_TAG_VALUES = ("owned", "shared")
 
 
-class EndpointRuleService:
+class ContributionRegistry:
+    """The contributions of every binding, each change enqueued on the ``endpointSecurityGroup`` queue."""
+
     def __init__(
         self,
         ownership: RuleOwnership,
