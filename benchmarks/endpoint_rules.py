@@ -1,7 +1,7 @@
 """Endpoint SG rules at scale: 1,000 TGBs over 3 node SGs, from empty, then one TGB added.
 
 Starts its own moto server and AWS-like proxy (controller.sandbox) and runs the real stack:
-``RuleOwnership`` (contributions, packing) → ``ContributionRegistry`` (enqueue SG ids) → framework
+``RuleOwnership`` (contributions, packing, enqueue SG ids) → framework
 ``Controller`` with 3 workers → ``EndpointSGReconciler`` → the SG engine.
 
 Each TGB is an instance-mode NLB needing TCP on its own NodePort (1,000 distinct ports drawn with a
@@ -48,7 +48,6 @@ from controller.endpointsg.model import EndpointRule, PortRange, Source
 from controller.endpointsg.ownership import RuleOwnership
 from controller.endpointsg.packing import extra_ports, pack_ranges, pack_rules
 from controller.endpointsg.reconciler import EndpointSGReconciler
-from controller.endpointsg.registry import ContributionRegistry
 from controller.networking.rule_reconciler import SecurityGroupRuleReconciler
 from controller.networking.sg_reader import SecurityGroupReader
 from controller.sandbox.moto_server import MotoServer
@@ -156,7 +155,10 @@ async def run(tgbs: int, max_ranges: int, baseline_tgbs: int, seed: int) -> dict
             def needs(port: int, sgs: list[str]) -> dict[str, list[EndpointRule]]:
                 return {sg: [EndpointRule("tcp", PortRange.single(port), source)] for sg in sgs}
 
-            ownership = RuleOwnership(max_port_ranges_per_source=max_ranges)
+            def enqueue(sg_id: str) -> None:
+                controller.queue.add(sg_id)
+
+            ownership = RuleOwnership(enqueue, max_port_ranges_per_source=max_ranges)
             reader = SecurityGroupReader(api)
             rules = EndpointSGReconciler(ownership, SecurityGroupRuleReconciler(api, reader))
             counting = CountingReconciler(rules)
@@ -167,21 +169,14 @@ async def run(tgbs: int, max_ranges: int, baseline_tgbs: int, seed: int) -> dict
                 workers=WorkerSettings(max_concurrent_reconciles=3),
             )
             counting.queue = controller.queue
-            registry = ContributionRegistry(
-                ownership,
-                controller.queue.add,
-                reader=reader,
-                vpc_id=vpc.vpc_id,
-                cluster_name=vpc.cluster_name,
-            )
             keys = [f"ns/tgb-{i}" for i in range(tgbs)]
 
             # Phase 1: converge from empty.
             proxy.reset_counts()
             started = time.perf_counter()
-            registry.set_expected_tgbs(keys)
+            ownership.set_expected_tgbs(keys)
             for key, port in zip(keys, ports, strict=False):
-                registry.publish(key, needs(port, node_sgs))
+                ownership.publish(key, needs(port, node_sgs))
             controller.start()
             try:
                 await counting.until_idle()
@@ -198,8 +193,8 @@ async def run(tgbs: int, max_ranges: int, baseline_tgbs: int, seed: int) -> dict
                 proxy.reset_counts()
                 started = time.perf_counter()
                 new_key = f"ns/tgb-{tgbs}"
-                registry.set_expected_tgbs([*keys, new_key])
-                registry.publish(new_key, needs(ports[tgbs], node_sgs))
+                ownership.set_expected_tgbs([*keys, new_key])
+                ownership.publish(new_key, needs(ports[tgbs], node_sgs))
                 await counting.until_idle()
                 after = {sg: ownership.desired_rules(sg) for sg in node_sgs}
                 add_one = _phase(
@@ -221,8 +216,8 @@ async def run(tgbs: int, max_ranges: int, baseline_tgbs: int, seed: int) -> dict
                     key=lambda g: g[1] - g[0],
                 )
                 gap_key = f"ns/tgb-{tgbs + 1}"
-                registry.set_expected_tgbs([*keys, new_key, gap_key])
-                registry.publish(gap_key, needs((gap_start + gap_end) // 2, node_sgs))
+                ownership.set_expected_tgbs([*keys, new_key, gap_key])
+                ownership.publish(gap_key, needs((gap_start + gap_end) // 2, node_sgs))
                 await counting.until_idle()
                 repacked = {sg: ownership.desired_rules(sg) for sg in node_sgs}
                 add_in_gap = _phase(
@@ -278,7 +273,8 @@ async def _baseline(
 ) -> dict[str, Any]:
     """Reconcile every endpoint SG after each TGB publish (no coalescing), on fresh SGs."""
     sgs = await _create_groups(api, vpc_id, "baseline", NODE_SGS)
-    ownership = RuleOwnership(max_port_ranges_per_source=max_ranges)
+    # No queue: this baseline reconciles every SG itself after each publish.
+    ownership = RuleOwnership(lambda _sg_id: None, max_port_ranges_per_source=max_ranges)
     reader = SecurityGroupReader(api)
     rules = EndpointSGReconciler(ownership, SecurityGroupRuleReconciler(api, reader))
     keys = [f"ns/base-{i}" for i in range(len(ports))]

@@ -11,11 +11,9 @@ from controller.endpointsg.model import ALL_PORTS, EndpointRule, PortRange, Sour
 from controller.endpointsg.ownership import RuleOwnership
 from controller.endpointsg.packing import pack_ranges, pack_rules
 from controller.endpointsg.reconciler import EndpointSGOutcome, EndpointSGReconciler
-from controller.endpointsg.registry import ContributionRegistry
 
 __all__ = [
     "ALL_PORTS",
-    "ContributionRegistry",
     "EndpointDiscoveryError",
     "EndpointRule",
     "EndpointSGDiscovery",

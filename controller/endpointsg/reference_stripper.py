@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from controller.endpointsg.ownership import RuleOwnership
 from controller.endpointsg.reconciler import EndpointSGReconciler
-from controller.endpointsg.registry import ContributionRegistry
 from controller.networking.sg_reader import SecurityGroupReader
 
 
@@ -17,12 +17,12 @@ class EndpointReferenceStripper:
         reader: SecurityGroupReader,
         *,
         vpc_id: str,
-        contribution_registry: ContributionRegistry,
+        ownership: RuleOwnership,
         reconciler: EndpointSGReconciler,
     ) -> None:
         self._reader = reader
         self._vpc_id = vpc_id
-        self._endpoint_rules = contribution_registry
+        self._ownership = ownership
         self._reconciler = reconciler
 
     async def __call__(self, group_id: str) -> object:
@@ -32,5 +32,5 @@ class EndpointReferenceStripper:
         referencing = await self._reader.find_referencing(self._vpc_id, group_id)
         ids = sorted(referencing.keys() - {group_id})
         self._reconciler.forget_converged()
-        self._endpoint_rules.recheck(ids)
+        self._ownership.recheck(ids)
         return ids

@@ -2,8 +2,8 @@
 
 ``endpointSecurityGroup`` has one key per node/pod ENI security group: desired = packed union of
 every TargetGroupBinding's contributions; authorize, then revoke ours. The TargetGroupBinding
-feature publishes contributions to ``EndpointSGFeature.contribution_registry`` and finds the SGs
-with ``discovery``; the stack deployer calls ``reference_stripper`` on DependencyViolation. The
+feature publishes contributions to ``EndpointSGFeature.ownership`` and finds the SGs with
+``discovery``; the stack deployer calls ``reference_stripper`` on DependencyViolation. The
 maintenance task tracks cluster-tagged SGs once per leadership, then re-checks every tracked SG
 every ``--sync-period``.
 """
@@ -21,7 +21,6 @@ from controller.endpointsg.maintenance import EndpointSGMaintenance
 from controller.endpointsg.ownership import RuleOwnership
 from controller.endpointsg.reconciler import EndpointSGReconciler
 from controller.endpointsg.reference_stripper import EndpointReferenceStripper
-from controller.endpointsg.registry import ContributionRegistry
 from controller.networking.rule_reconciler import SecurityGroupRuleReconciler
 from controller.networking.sg_reader import SecurityGroupReader
 from framework.controller import Controller, WorkerSettings
@@ -35,7 +34,7 @@ ENDPOINT_SG_WORKERS: Final = 3
 class EndpointSGFeature:
     """What the other features use of endpoint-SG rule management, and its leader-only tasks."""
 
-    contribution_registry: ContributionRegistry
+    ownership: RuleOwnership
     discovery: EndpointSGDiscovery
     reference_stripper: EndpointReferenceStripper
     leader_tasks: tuple[LeaderRunnable, ...]
@@ -48,7 +47,12 @@ class EndpointSGFeature:
 def setup(
     config: ControllerSettings, manager: Manager, *, aws: AwsApi, reader: SecurityGroupReader, vpc_id: str
 ) -> EndpointSGFeature:
+    def enqueue(sg_id: str) -> None:
+        # Bound late: the controller needs the reconciler, which reads the ownership this feeds.
+        controller.queue.add(sg_id)
+
     ownership = RuleOwnership(
+        enqueue,
         max_port_ranges_per_source=config.max_port_ranges_per_source,
         merge_port_ranges=not config.disable_restricted_sg_rules,
     )
@@ -59,13 +63,6 @@ def setup(
         workers=WorkerSettings(max_concurrent_reconciles=ENDPOINT_SG_WORKERS),
         registry=manager.registry,
     )
-    contribution_registry = ContributionRegistry(
-        ownership,
-        controller.queue.add,
-        reader=reader,
-        vpc_id=vpc_id,
-        cluster_name=config.cluster_name,
-    )
     discovery = EndpointSGDiscovery(
         aws,
         vpc_id=vpc_id,
@@ -73,19 +70,18 @@ def setup(
         reader=reader,
     )
     return EndpointSGFeature(
-        contribution_registry=contribution_registry,
+        ownership=ownership,
         discovery=discovery,
         reference_stripper=EndpointReferenceStripper(
-            reader,
-            vpc_id=vpc_id,
-            contribution_registry=contribution_registry,
-            reconciler=endpoint_sg_reconciler,
+            reader, vpc_id=vpc_id, ownership=ownership, reconciler=endpoint_sg_reconciler
         ),
         leader_tasks=(controller,),
         maintenance=EndpointSGMaintenance(
-            contribution_registry,
+            ownership,
             endpoint_sg_reconciler,
-            controller.queue.add,
+            reader=reader,
+            vpc_id=vpc_id,
+            cluster_name=config.cluster_name,
             sync_period=config.sync_period,
         ),
     )

@@ -1,12 +1,12 @@
 """A TGB's contributions to endpoint SGs: resolve the SG behind each target, turn the TGB's
 ``spec.networking`` into the rules each of those SGs needs, and publish them.
 
-Publishing only records this TGB's needs in the ``ContributionRegistry``, which enqueues the SG ids whose
+Publishing only records this TGB's needs in the ``RuleOwnership``, which enqueues the SG ids whose
 desired rules changed; the per-SG controller talks to EC2 (design.md Difference 3). On any error nothing
 is published, so the TGB's previous contributions (and the rules on AWS) stay as they were.
 
 Two problems are not such errors: a source SG that does not exist, and pods that lack a named port.
-The contributions are published all the same (so the registry knows what this TGB needs and can
+The contributions are published all the same (so the rule ownership knows what this TGB needs and can
 revoke what nobody needs; the per-SG controller leaves the rules from a missing source out until it
 exists, and a pod without the port simply needs no rule for it), and ``UnappliedRulesError`` tells
 the reconciler to warn and look again later instead of reporting success.
@@ -27,7 +27,7 @@ from controller.endpointsg.contributions import (
 from controller.endpointsg.discovery import EndpointDiscoveryError, EndpointSGDiscovery, group_by_sg
 from controller.endpointsg.eni_sg import EniSecurityGroupError
 from controller.endpointsg.model import EndpointRule
-from controller.endpointsg.registry import ContributionRegistry
+from controller.endpointsg.ownership import RuleOwnership
 from controller.targetgroupbinding.endpoints import NodeEndpoint, PodEndpoint
 from controller.targetgroupbinding.model import Binding
 from framework.informer import Store
@@ -79,15 +79,15 @@ def source_group_ids(networking: Mapping[str, Any]) -> frozenset[str]:
 
 
 class ContributionPublisher:
-    """Publishes one binding's contributions (per endpoint SG) to the registry, or withdraws them."""
+    """Publishes one binding's contributions (per endpoint SG) to the ``RuleOwnership``, or withdraws them."""
 
-    def __init__(self, discovery: EndpointSGDiscovery, registry: ContributionRegistry) -> None:
+    def __init__(self, discovery: EndpointSGDiscovery, ownership: RuleOwnership) -> None:
         self._discovery = discovery
-        self._registry = registry
+        self._ownership = ownership
 
     def withdraw(self, tgb_key: str) -> frozenset[str]:
         """The TGB needs no rule any more (deleted, networking removed, backend gone)."""
-        return self._registry.withdraw(tgb_key)
+        return self._ownership.withdraw(tgb_key)
 
     async def publish_node_targets(
         self, binding: Binding, endpoints: Sequence[NodeEndpoint]
@@ -95,7 +95,7 @@ class ContributionPublisher:
         """Instance targets: the same rules on every node SG. Returns the SG ids enqueued."""
         if binding.networking is None:
             # Nothing to publish: when networking is removed from a TGB, the handlers push the new
-            # set of TGBs with networking and the registry drops this one's contributions.
+            # set of TGBs with networking and the rule ownership drops this one's contributions.
             return frozenset()
         try:
             nodes = [endpoint.node for endpoint in endpoints]
@@ -115,7 +115,7 @@ class ContributionPublisher:
         """
         if binding.networking is None:
             # Nothing to publish: when networking is removed from a TGB, the handlers push the new
-            # set of TGBs with networking and the registry drops this one's contributions.
+            # set of TGBs with networking and the rule ownership drops this one's contributions.
             return frozenset()
         backing: dict[str, Mapping[str, Any]] = {}
         for endpoint in endpoints:
@@ -153,7 +153,7 @@ class ContributionPublisher:
         problems: Sequence[str] = (),
     ) -> frozenset[str]:
         """Publish, then raise ``UnappliedRulesError`` naming ``problems`` and the missing sources."""
-        enqueued = self._registry.publish(tgb_key, contributions)
+        enqueued = self._ownership.publish(tgb_key, contributions)
         # No endpoint (so no rule) needs no source: nothing to warn about.
         needed = source_group_ids(networking) if contributions else frozenset()
         try:

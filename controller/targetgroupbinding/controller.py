@@ -9,7 +9,7 @@ from prometheus_client import CollectorRegistry
 from controller.aws.api import AwsApi
 from controller.config import ControllerSettings
 from controller.endpointsg.discovery import EndpointSGDiscovery
-from controller.endpointsg.registry import ContributionRegistry
+from controller.endpointsg.ownership import RuleOwnership
 from controller.metrics import controller_metrics
 from controller.targetgroupbinding.contributions import ContributionPublisher
 from controller.targetgroupbinding.handlers import BindingEventHandlers
@@ -53,7 +53,7 @@ class TargetGroupBindingController:
         informers: BindingInformers,
         aws: AwsApi,
         discovery: EndpointSGDiscovery,
-        contribution_registry: ContributionRegistry,
+        ownership: RuleOwnership,
         events: EventRecorder,
         settings: TargetGroupBindingSettings = TargetGroupBindingSettings(),
         clock: Clock = REAL_CLOCK,
@@ -64,7 +64,7 @@ class TargetGroupBindingController:
             client,
             informers,
             TargetRegistrar(aws),
-            ContributionPublisher(discovery, contribution_registry),
+            ContributionPublisher(discovery, ownership),
             events,
             controller_metrics(registry),
             ReconcilerSettings(requeue_duration=settings.requeue_duration),
@@ -80,7 +80,7 @@ class TargetGroupBindingController:
             registry=registry,
         )
         self.handlers = BindingEventHandlers(
-            informers, self.controller.queue.add, contribution_registry.set_expected_tgbs
+            informers, self.controller.queue.add, ownership.set_expected_tgbs
         )
         for watch in self.handlers.watches():
             self.controller.watch(watch.informer, watch.handler, name=watch.name)
@@ -90,7 +90,7 @@ class TargetGroupBindingController:
         return self.controller.name
 
     def start(self) -> None:
-        # The informers have synced by now: make sure the registry knows every TGB with networking
+        # The informers have synced by now: make sure the rule ownership knows every TGB with networking
         # before the handlers (attached by the controller's start) replay the cache.
         self.handlers.refresh_expected()
         self.controller.start()

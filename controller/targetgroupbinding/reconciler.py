@@ -114,7 +114,7 @@ class TargetGroupBindingReconciler:
         obj = self._informers.bindings.store.get(key)
         if obj is None:
             # Gone. Its rule contributions were dropped when the handlers pushed the new set of TGBs
-            # with networking to the endpoint-SG registry; withdrawing here would re-add the key.
+            # with networking to the rule ownership; withdrawing here would re-add the key.
             return Result()
         if objects.is_deleting(obj):
             return await self._cleanup(key, obj)
@@ -240,7 +240,7 @@ class TargetGroupBindingReconciler:
             if target_group_arn:
                 await self._registrar.deregister_all(target_group_arn)
             if (obj.get("spec") or {}).get("networking") is not None:
-                # Only TGBs with networking are expected to publish; the registry forgets the others.
+                # Only TGBs with networking are expected to publish; the rule ownership forgets the others.
                 self._contributions.withdraw(key)
 
     async def _cleanup(self, key: str, obj: KubeObject) -> Result:

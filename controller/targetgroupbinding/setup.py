@@ -28,7 +28,7 @@ def setup(
         informers=BindingInformers.from_factory(manager.informers),
         aws=aws,
         discovery=endpoint_sg.discovery,
-        contribution_registry=endpoint_sg.contribution_registry,
+        ownership=endpoint_sg.ownership,
         events=events,
         settings=TargetGroupBindingSettings.from_config(config),
         registry=manager.registry,

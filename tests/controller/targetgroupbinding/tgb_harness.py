@@ -20,7 +20,6 @@ from controller.endpointsg.eni_sg import EniSGSelector
 from controller.endpointsg.model import EndpointRule
 from controller.endpointsg.ownership import RuleOwnership
 from controller.endpointsg.reconciler import EndpointSGReconciler
-from controller.endpointsg.registry import ContributionRegistry
 from controller.naming import TGB_RULE_DESCRIPTION, cluster_tag_key
 from controller.networking.rule_reconciler import SecurityGroupRuleReconciler
 from controller.networking.rules import expand_ip_permissions
@@ -62,7 +61,6 @@ class Harness:
     informers: BindingInformers
     ownership: RuleOwnership
     reader: SecurityGroupReader
-    contribution_registry: ContributionRegistry
     sg_controller: Controller[str]
     events: EventRecorder
     tgb: TargetGroupBindingController
@@ -285,16 +283,17 @@ def build_harness(
     registry = CollectorRegistry()
     factory = InformerFactory(client)
     informers = BindingInformers.from_factory(factory)
-    ownership = RuleOwnership(max_port_ranges_per_source=4)
+
+    def enqueue(sg_id: str) -> None:
+        sg_controller.queue.add(sg_id)
+
+    ownership = RuleOwnership(enqueue, max_port_ranges_per_source=4)
     reader = SecurityGroupReader(api)
     sg_controller: Controller[str] = Controller(
         "endpointSecurityGroup",
         EndpointSGReconciler(ownership, SecurityGroupRuleReconciler(api, reader), clock=clock),
         clock=clock,
         registry=registry,
-    )
-    contribution_registry = ContributionRegistry(
-        ownership, sg_controller.queue.add, reader=reader, vpc_id=vpc.vpc_id, cluster_name=vpc.cluster_name
     )
     discovery = EndpointSGDiscovery(
         api, vpc_id=vpc.vpc_id, selector=EniSGSelector(vpc.cluster_name), reader=reader, clock=clock
@@ -305,7 +304,7 @@ def build_harness(
         informers=informers,
         aws=api,
         discovery=discovery,
-        contribution_registry=contribution_registry,
+        ownership=ownership,
         events=events,
         settings=TargetGroupBindingSettings(max_concurrent_reconciles=2, requeue_duration=requeue_duration),
         clock=clock,
@@ -321,7 +320,6 @@ def build_harness(
         informers=informers,
         ownership=ownership,
         reader=reader,
-        contribution_registry=contribution_registry,
         sg_controller=sg_controller,
         events=events,
         tgb=tgb,
