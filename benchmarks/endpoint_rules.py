@@ -1,7 +1,7 @@
 """Endpoint SG rules at scale: 1,000 TGBs over 3 node SGs, from empty, then one TGB added.
 
 Starts its own moto server and AWS-like proxy (controller.sandbox) and runs the real stack:
-``RuleOwnership`` (contributions, packing) → ``EndpointRuleService`` (enqueue SG ids) → framework
+``RuleOwnership`` (contributions, packing, enqueue SG ids) → framework
 ``Controller`` with 3 workers → ``EndpointSGReconciler`` → the SG engine.
 
 Each TGB is an instance-mode NLB needing TCP on its own NodePort (1,000 distinct ports drawn with a
@@ -43,18 +43,17 @@ from prometheus_client import CollectorRegistry
 from controller.aws.api import AwsApi
 from controller.aws.client import open_aws_client
 from controller.aws.settings import AwsSettings, RetrySettings, StaticCredentials
-from controller.aws.throttle import ThrottleConfig
+from controller.aws.throttle import ThrottleSettings
 from controller.endpointsg.model import EndpointRule, PortRange, Source
 from controller.endpointsg.ownership import RuleOwnership
 from controller.endpointsg.packing import extra_ports, pack_ranges, pack_rules
-from controller.endpointsg.reconciler import EndpointSGReconciler, EndpointSGRules
-from controller.endpointsg.service import EndpointRuleService
+from controller.endpointsg.reconciler import EndpointSGReconciler
 from controller.networking.rule_reconciler import SecurityGroupRuleReconciler
 from controller.networking.sg_reader import SecurityGroupReader
 from controller.sandbox.moto_server import MotoServer
 from controller.sandbox.proxy import AwsProxy
 from controller.sandbox.seed import SANDBOX_REGION, seed_vpc
-from framework.controller import Controller, ControllerOptions, Result
+from framework.controller import Controller, Result, WorkerSettings
 from framework.workqueue import RateLimitingQueue
 
 NODE_SGS = 3
@@ -66,7 +65,7 @@ def _settings(endpoint_url: str) -> AwsSettings:
         region=SANDBOX_REGION,
         endpoint_url=endpoint_url,
         retry=RetrySettings(max_retries=10, backoff_base=0.01, backoff_cap=0.5),
-        throttle=ThrottleConfig(rules=()),
+        throttle=ThrottleSettings(rules=()),
         max_pool_connections=32,
         connect_timeout=5.0,
         read_timeout=60.0,
@@ -156,32 +155,28 @@ async def run(tgbs: int, max_ranges: int, baseline_tgbs: int, seed: int) -> dict
             def needs(port: int, sgs: list[str]) -> dict[str, list[EndpointRule]]:
                 return {sg: [EndpointRule("tcp", PortRange.single(port), source)] for sg in sgs}
 
-            ownership = RuleOwnership(max_port_ranges_per_source=max_ranges)
+            def enqueue(sg_id: str) -> None:
+                controller.queue.add(sg_id)
+
+            ownership = RuleOwnership(enqueue, max_port_ranges_per_source=max_ranges)
             reader = SecurityGroupReader(api)
-            rules = EndpointSGRules(ownership, SecurityGroupRuleReconciler(api, reader))
-            counting = CountingReconciler(EndpointSGReconciler(rules))
+            rules = EndpointSGReconciler(ownership, SecurityGroupRuleReconciler(api, reader))
+            counting = CountingReconciler(rules)
             passes = counting.passes
             controller: Controller[str] = Controller(
                 "endpoint-sg-bench",
                 counting,
-                options=ControllerOptions(max_concurrent_reconciles=3),
+                workers=WorkerSettings(max_concurrent_reconciles=3),
             )
             counting.queue = controller.queue
-            service = EndpointRuleService(
-                ownership,
-                controller.queue.add,
-                reader=reader,
-                vpc_id=vpc.vpc_id,
-                cluster_name=vpc.cluster_name,
-            )
             keys = [f"ns/tgb-{i}" for i in range(tgbs)]
 
             # Phase 1: converge from empty.
             proxy.reset_counts()
             started = time.perf_counter()
-            service.set_expected_tgbs(keys)
+            ownership.set_expected_tgbs(keys)
             for key, port in zip(keys, ports, strict=False):
-                service.publish(key, needs(port, node_sgs))
+                ownership.publish(key, needs(port, node_sgs))
             controller.start()
             try:
                 await counting.until_idle()
@@ -198,8 +193,8 @@ async def run(tgbs: int, max_ranges: int, baseline_tgbs: int, seed: int) -> dict
                 proxy.reset_counts()
                 started = time.perf_counter()
                 new_key = f"ns/tgb-{tgbs}"
-                service.set_expected_tgbs([*keys, new_key])
-                service.publish(new_key, needs(ports[tgbs], node_sgs))
+                ownership.set_expected_tgbs([*keys, new_key])
+                ownership.publish(new_key, needs(ports[tgbs], node_sgs))
                 await counting.until_idle()
                 after = {sg: ownership.desired_rules(sg) for sg in node_sgs}
                 add_one = _phase(
@@ -221,8 +216,8 @@ async def run(tgbs: int, max_ranges: int, baseline_tgbs: int, seed: int) -> dict
                     key=lambda g: g[1] - g[0],
                 )
                 gap_key = f"ns/tgb-{tgbs + 1}"
-                service.set_expected_tgbs([*keys, new_key, gap_key])
-                service.publish(gap_key, needs((gap_start + gap_end) // 2, node_sgs))
+                ownership.set_expected_tgbs([*keys, new_key, gap_key])
+                ownership.publish(gap_key, needs((gap_start + gap_end) // 2, node_sgs))
                 await counting.until_idle()
                 repacked = {sg: ownership.desired_rules(sg) for sg in node_sgs}
                 add_in_gap = _phase(
@@ -278,9 +273,10 @@ async def _baseline(
 ) -> dict[str, Any]:
     """Reconcile every endpoint SG after each TGB publish (no coalescing), on fresh SGs."""
     sgs = await _create_groups(api, vpc_id, "baseline", NODE_SGS)
-    ownership = RuleOwnership(max_port_ranges_per_source=max_ranges)
+    # No queue: this baseline reconciles every SG itself after each publish.
+    ownership = RuleOwnership(lambda _sg_id: None, max_port_ranges_per_source=max_ranges)
     reader = SecurityGroupReader(api)
-    rules = EndpointSGRules(ownership, SecurityGroupRuleReconciler(api, reader))
+    rules = EndpointSGReconciler(ownership, SecurityGroupRuleReconciler(api, reader))
     keys = [f"ns/base-{i}" for i in range(len(ports))]
     proxy.reset_counts()
     started = time.perf_counter()

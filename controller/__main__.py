@@ -11,12 +11,12 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from controller.config import ControllerConfig, parse_config
+from controller.config import ControllerSettings, parse_config
 
 _LOG_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "error": logging.ERROR}
 
 
-def configure_logging(config: ControllerConfig) -> None:
+def configure_logging(config: ControllerSettings) -> None:
     logging.basicConfig(
         level=_LOG_LEVELS[config.log_level],
         format="%(asctime)s %(levelname)s %(name)s %(message)s",

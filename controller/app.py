@@ -17,7 +17,7 @@ from controller.aws.api import AwsApi
 from controller.aws.client import open_aws_client
 from controller.aws.errors import AwsApiError
 from controller.backendsg.setup import setup as setup_backend_sg
-from controller.config import ControllerConfig
+from controller.config import ControllerSettings
 from controller.deploy import StackDeployer
 from controller.endpointsg.setup import setup as setup_endpoint_sg
 from controller.ingress.setup import setup as setup_ingress
@@ -45,7 +45,7 @@ class ControllerApp:
 
     def __init__(
         self,
-        config: ControllerConfig,
+        config: ControllerSettings,
         *,
         kube: KubeClient,
         aws: AwsApi,
@@ -90,7 +90,7 @@ def _instance_name() -> str:
     return os.environ.get("POD_NAME") or os.uname().nodename
 
 
-async def run_controller(config: ControllerConfig, *, registry: CollectorRegistry | None = None) -> int:
+async def run_controller(config: ControllerSettings, *, registry: CollectorRegistry | None = None) -> int:
     """Run until SIGTERM/SIGINT (exit 0) or until leadership is lost or start-up fails (exit 1)."""
     registry = registry if registry is not None else default_registry()
     try:

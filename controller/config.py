@@ -51,7 +51,7 @@ class ConfigError(ValueError):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class ControllerConfig:
+class ControllerSettings:
     """Every setting of the controller process; built once from flags, then read-only.
 
     Each field is its flag (``--`` and the field name with dashes): its default and ``--help`` text
@@ -207,11 +207,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Gives AWS load balancers their security groups, like the AWS Load Balancer Controller.",
         formatter_class=FlagHelpFormatter,
     )
-    add_flags(parser, ControllerConfig)
+    add_flags(parser, ControllerSettings)
     return parser
 
 
-def validate(config: ControllerConfig) -> None:
+def validate(config: ControllerSettings) -> None:
     """Upstream's start-up checks, plus ours for ``--max-port-ranges-per-source``."""
     if not config.cluster_name:
         raise ConfigError("kubernetes cluster name must be specified (--cluster-name)")
@@ -256,11 +256,11 @@ def validate(config: ControllerConfig) -> None:
         raise ConfigError(f"unknown feature gates {unknown_gates}")
 
 
-def parse_config(argv: Sequence[str]) -> ControllerConfig:
+def parse_config(argv: Sequence[str]) -> ControllerSettings:
     """Parse and validate flags; raises ``SystemExit(2)`` with a usage message on bad input."""
     parser = build_parser()
     namespace = parser.parse_args(list(argv))
-    config = ControllerConfig(**vars(namespace))
+    config = ControllerSettings(**vars(namespace))
     try:
         validate(config)
     except ConfigError as error:

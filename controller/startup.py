@@ -7,12 +7,12 @@ import os
 from pathlib import Path
 
 from controller.aws.settings import AwsSettings
-from controller.config import ControllerConfig
+from controller.config import ControllerSettings
 from controller.endpointsg.setup import ENDPOINT_SG_WORKERS
 from controller.targetgroupbinding.model import TARGET_GROUP_BINDINGS
 from framework.httpserver import BindAddress
 from framework.kube import KubeApiError, KubeClient, KubeError, Resource
-from framework.leaderelection import LeaderElectionConfig
+from framework.leaderelection import LeaderElectionSettings
 from framework.manager import ManagerSettings
 
 SERVICE_ACCOUNT_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
@@ -26,7 +26,7 @@ class ControllerStartupError(RuntimeError):
     """The process cannot start (bad environment, unreachable AWS, unknown VPC)."""
 
 
-def aws_settings_from(config: ControllerConfig) -> AwsSettings:
+def aws_settings_from(config: ControllerSettings) -> AwsSettings:
     endpoints = {url for url in config.aws_api_endpoints.values() if url}
     if len(endpoints) > 1:
         # One endpoint serves both services in every setup we support (VPC endpoints behind one
@@ -52,7 +52,7 @@ def aws_settings_from(config: ControllerConfig) -> AwsSettings:
     )
 
 
-def leader_election_namespace(config: ControllerConfig) -> str:
+def leader_election_namespace(config: ControllerSettings) -> str:
     """Upstream's default is the pod's own namespace; off-cluster we fall back to kube-system."""
     if config.leader_election_namespace:
         return config.leader_election_namespace
@@ -63,10 +63,10 @@ def leader_election_namespace(config: ControllerConfig) -> str:
     return "kube-system"
 
 
-def manager_settings(config: ControllerConfig) -> ManagerSettings:
+def manager_settings(config: ControllerSettings) -> ManagerSettings:
     leader_election = None
     if config.enable_leader_election:
-        leader_election = LeaderElectionConfig(
+        leader_election = LeaderElectionSettings(
             lease_name=config.leader_election_id,
             lease_namespace=leader_election_namespace(config),
             # A clean shutdown hands over at once instead of after the 15 s lease expiry.

@@ -57,10 +57,10 @@ from framework.workqueue import QueueShutDown, RateLimiter, RateLimitingQueue
 
 __all__ = [
     "Controller",
-    "ControllerOptions",
     "Reconciler",
     "Result",
     "TerminalError",
+    "WorkerSettings",
     "is_reported",
     "mark_reported",
 ]
@@ -117,8 +117,12 @@ class Reconciler(Protocol[K_contra]):
 
 
 @dataclass(frozen=True)
-class ControllerOptions:
-    """Controller settings; every default is controller-runtime's unless noted."""
+class WorkerSettings:
+    """How one ``Controller`` runs its reconciles: how many workers, how long each may take.
+
+    Named for what it configures, so that it is not taken for the product's ``ControllerSettings``
+    (the whole process's flags); every default is controller-runtime's unless noted.
+    """
 
     max_concurrent_reconciles: int = 1
     """Worker tasks, i.e. how many different keys may be reconciled at the same time."""
@@ -153,7 +157,7 @@ class Controller(Generic[K]):
         name: str,
         reconciler: Reconciler[K],
         *,
-        options: ControllerOptions | None = None,
+        workers: WorkerSettings | None = None,
         rate_limiter: RateLimiter | None = None,
         clock: Clock | None = None,
         registry: CollectorRegistry | None = None,
@@ -162,7 +166,7 @@ class Controller(Generic[K]):
             raise ValueError("a controller needs a name (it labels its metrics and logs)")
         self._name = name
         self._reconciler = reconciler
-        self._options = options if options is not None else ControllerOptions()
+        self._worker_settings = workers if workers is not None else WorkerSettings()
         self._clock = clock if clock is not None else REAL_CLOCK
         metrics = framework_metrics(registry)
         self._metrics: ControllerMetrics = metrics.for_controller(name)
@@ -184,8 +188,8 @@ class Controller(Generic[K]):
         return self._queue
 
     @property
-    def options(self) -> ControllerOptions:
-        return self._options
+    def worker_settings(self) -> WorkerSettings:
+        return self._worker_settings
 
     @property
     def running(self) -> bool:
@@ -216,7 +220,7 @@ class Controller(Generic[K]):
                 watch.handler, name=watch.name, resync_period=watch.resync_period
             )
             self._attached.append((watch.informer, registration))
-        workers = self._options.max_concurrent_reconciles
+        workers = self._worker_settings.max_concurrent_reconciles
         self._metrics.max_concurrent_reconciles.set(workers)
         self._workers = [
             asyncio.create_task(self._work(), name=f"controller-{self._name}-worker-{index}")
@@ -289,7 +293,7 @@ class Controller(Generic[K]):
     async def _reconcile(self, key: K) -> None:
         metrics = self._metrics
         started = self._clock.now()
-        deadline = timeout_after(self._clock, self._options.reconcile_timeout)
+        deadline = timeout_after(self._clock, self._worker_settings.reconcile_timeout)
         try:
             async with deadline:
                 result = await self._reconciler.reconcile(key)

@@ -51,7 +51,7 @@ def default_identity() -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class LeaderElectionConfig:
+class LeaderElectionSettings:
     lease_name: str
     lease_namespace: str
     identity: str = field(default_factory=default_identity)
@@ -135,7 +135,7 @@ class LeaderElector:
     def __init__(
         self,
         client: KubeClient,
-        config: LeaderElectionConfig,
+        config: LeaderElectionSettings,
         *,
         on_started_leading: Callback | None = None,
         on_stopped_leading: Callback | None = None,

@@ -41,7 +41,7 @@ from framework.informer.factory import InformerFactory
 from framework.informer.reflector import DEFAULT_REFLECTOR_SETTINGS, ReflectorSettings
 from framework.informer.transform import Transform, strip_managed_fields
 from framework.kube import KubeClient
-from framework.leaderelection import LeaderElectionConfig, LeaderElector
+from framework.leaderelection import LeaderElectionSettings, LeaderElector
 from framework.metrics import framework_metrics
 
 logger = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ class ManagerSettings:
     graceful_shutdown_timeout: float = 30.0
     """Budget for the whole ordered shutdown."""
     cache_sync_timeout: float = 120.0
-    leader_election: LeaderElectionConfig | None = None
+    leader_election: LeaderElectionSettings | None = None
     """None runs controllers without leader election (one replica only)."""
     leader_election_health_tolerance: float = 20.0
 

@@ -20,7 +20,7 @@ from prometheus_client import CollectorRegistry
 
 from controller.aws.api import AwsApi
 from controller.backendsg import BackendSGManager, BackendSGSettings
-from controller.config import ControllerConfig, parse_config
+from controller.config import ControllerSettings, parse_config
 from controller.deploy import StackDeployer
 from controller.naming import stack_tag_key
 from controller.networking.sg_manager import SecurityGroupManager
@@ -61,7 +61,7 @@ class StackCollaborators:
     api: AwsApi
     vpc: SandboxVpc
     namespace: str
-    config: ControllerConfig
+    config: ControllerSettings
     registry: CollectorRegistry
     factory: InformerFactory
     reader: SecurityGroupReader

@@ -114,7 +114,7 @@ class BackendSGManager:
         return await self.reconcile_deletion()
 
     async def reconcile_deletion(self) -> DeletionOutcome:
-        """Delete every auto-created backend SG if nobody needs one; never sleeps.
+        """Every auto-created backend SG is deleted if nobody needs one; never sleeps.
 
         Callers must only release users after their load balancers stopped referring to the SG;
         AWS enforces the rest (a rule or ENI still referring to it → ``DependencyViolation``).

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from controller.config import ConfigError, ControllerConfig
+from controller.config import ConfigError, ControllerSettings
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class BackendSGSettings:
         return bool(self.custom_group_id)
 
     @classmethod
-    def from_config(cls, config: ControllerConfig, vpc_id: str) -> BackendSGSettings:
+    def from_config(cls, config: ControllerSettings, vpc_id: str) -> BackendSGSettings:
         return cls(
             cluster_name=config.cluster_name,
             vpc_id=vpc_id,

@@ -18,7 +18,7 @@ from controller.backendsg.manager import BackendSGManager
 from controller.backendsg.reconciler import BACKEND_SG_KEY, BackendSGReconciler
 from controller.backendsg.resync import BackendSGUsersResync
 from controller.backendsg.settings import BackendSGSettings
-from controller.config import ControllerConfig
+from controller.config import ControllerSettings
 from controller.networking.sg_manager import SecurityGroupManager
 from controller.networking.sg_reader import SecurityGroupReader
 from framework.controller import Controller
@@ -38,7 +38,7 @@ class BackendSGFeature:
 
 
 def setup(
-    config: ControllerConfig, manager: Manager, *, aws: AwsApi, reader: SecurityGroupReader, vpc_id: str
+    config: ControllerSettings, manager: Manager, *, aws: AwsApi, reader: SecurityGroupReader, vpc_id: str
 ) -> BackendSGFeature:
     backend_sg = BackendSGManager(
         BackendSGSettings.from_config(config, vpc_id),

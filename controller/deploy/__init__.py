@@ -8,12 +8,12 @@ from controller.deploy.errors import (
     SubnetResolutionError,
     UnexpectedResourceError,
 )
-from controller.deploy.result import DeleteResult, DeployResult
+from controller.deploy.result import DeletionResult, DeployResult
 from controller.deploy.security_group import DependencyViolationHook
 
 __all__ = [
     "DEFAULT_REQUEUE_AFTER_SECONDS",
-    "DeleteResult",
+    "DeletionResult",
     "DependencyViolationHook",
     "DeployError",
     "DeployResult",

@@ -32,7 +32,7 @@ from controller.deploy.errors import (
 )
 from controller.deploy.listeners import Leftovers, ListenerDeployer
 from controller.deploy.load_balancer import LoadBalancerDeployer, requires_replacement
-from controller.deploy.result import DeleteResult, DeployResult
+from controller.deploy.result import DeletionResult, DeployResult
 from controller.deploy.security_group import (
     DependencyViolationHook,
     ManagedSecurityGroupDeployer,
@@ -62,8 +62,8 @@ class _Deletions:
     security_group_ids: list[str] = field(default_factory=list)
     blocked: list[str] = field(default_factory=list)
 
-    def freeze(self) -> DeleteResult:
-        return DeleteResult(
+    def freeze(self) -> DeletionResult:
+        return DeletionResult(
             load_balancer_arns=tuple(self.load_balancer_arns),
             target_group_arns=tuple(self.target_group_arns),
             security_group_ids=tuple(self.security_group_ids),
@@ -192,8 +192,8 @@ class StackDeployer:
             )
         return result
 
-    async def delete_stack(self, stack: StackTags) -> DeleteResult:
-        """Delete every LB, target group and managed SG carrying ``stack``'s tags, in that order.
+    async def delete_stack(self, stack: StackTags) -> DeletionResult:
+        """Every LB, target group and managed SG carrying ``stack``'s tags is deleted, in that order.
 
         Raises ``DeploymentPending`` if something could not be deleted yet (everything else was).
         The caller deletes the stack's TargetGroupBindings first, as upstream does.
@@ -256,7 +256,7 @@ class StackDeployer:
         return {"vpc_cidrs_ipv4": tuple(ipv4), "vpc_cidrs_ipv6": tuple(ipv6)}
 
     async def _delete(self, doomed: _Doomed, deletions: _Deletions) -> None:
-        """Delete in reverse dependency order; record what AWS refused for now and go on."""
+        """In reverse dependency order: each deletion AWS refuses for now is recorded, and we go on."""
         for rule_arn in doomed.leftovers.rule_arns:
             if await self._listeners.delete_rule(rule_arn):
                 deletions.rule_arns.append(rule_arn)

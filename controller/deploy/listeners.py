@@ -103,7 +103,7 @@ class ListenerDeployer:
     async def ensure(
         self, lb_arn: str, specs: Sequence[ListenerSpec], target_group_arns: Mapping[str, str]
     ) -> Leftovers:
-        """Create/modify the LB's listeners and their rules; return what is left to delete."""
+        """Converges the LB's listeners and rules (created or modified); returns what is left to delete."""
         existing = {listener.port: listener for listener in await self._elbv2.describe_listeners(lb_arn)}
         wanted_ports = {spec.port for spec in specs}
         rule_leftovers: list[str] = []

@@ -99,7 +99,7 @@ class LoadBalancerDeployer:
         )
 
     async def delete(self, arn: str) -> bool:
-        """Delete the LB (its listeners and rules go with it); ``False`` if already gone."""
+        """The LB is deleted (its listeners and rules go with it); ``False`` if already gone."""
         try:
             await self._elbv2.delete_load_balancer(arn)
         except AwsApiError as error:

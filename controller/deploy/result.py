@@ -8,7 +8,7 @@ from typing import Any
 
 
 @dataclass(frozen=True)
-class DeleteResult:
+class DeletionResult:
     """Resources deleted, in the order they were deleted (LBs, then TGs, then SGs)."""
 
     load_balancer_arns: tuple[str, ...] = ()
@@ -40,5 +40,5 @@ class DeployResult:
     """``TargetGroupSpec.resource_id`` → ARN."""
     tgb_specs: tuple[dict[str, Any], ...] = field(hash=False)
     """Complete TargetGroupBinding objects (apiVersion, kind, metadata, spec) for the caller to apply."""
-    deleted: DeleteResult = field(default_factory=DeleteResult)
+    deleted: DeletionResult = field(default_factory=DeletionResult)
     """Resources of the stack the model no longer needs, deleted at the end of the deploy."""

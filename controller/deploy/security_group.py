@@ -56,8 +56,8 @@ class ManagedSecurityGroupDeployer:
         return await self._manager.find_stack_security_groups(vpc_id=self._vpc_id, stack=stack)
 
     async def ensure(self, spec: ManagedSecurityGroupSpec, existing: SecurityGroupInfo | None) -> str:
-        """Create the SG if missing, else converge its tags; then converge its inbound rules
-        (every inbound rule is ours, authorize before revoke). Returns the SG id."""
+        """Ensures the SG exists (created if missing, else its tags converged), then converges its
+        inbound rules (every inbound rule is ours, authorize before revoke). Returns the SG id."""
         if existing is None:
             group_id = await self._manager.create(
                 name=spec.name, description=spec.description, vpc_id=self._vpc_id, tags=spec.tags
@@ -79,7 +79,7 @@ class ManagedSecurityGroupDeployer:
         return group_id
 
     async def delete(self, group_id: str) -> bool:
-        """Delete the SG; ``False`` if it was already gone.
+        """The SG is deleted; ``False`` if it was already gone.
 
         On ``DependencyViolation`` the hook runs once and the delete is retried once right away
         (the hook may just have removed the last reference); if it is still in use,

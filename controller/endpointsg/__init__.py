@@ -10,18 +10,15 @@ from controller.endpointsg.eni_sg import EniSecurityGroupError, EniSGSelector
 from controller.endpointsg.model import ALL_PORTS, EndpointRule, PortRange, Source, SourceKind
 from controller.endpointsg.ownership import RuleOwnership
 from controller.endpointsg.packing import pack_ranges, pack_rules
-from controller.endpointsg.reconciler import EndpointSGOutcome, EndpointSGReconciler, EndpointSGRules
-from controller.endpointsg.service import EndpointRuleService
+from controller.endpointsg.reconciler import EndpointSGOutcome, EndpointSGReconciler
 
 __all__ = [
     "ALL_PORTS",
     "EndpointDiscoveryError",
     "EndpointRule",
-    "EndpointRuleService",
     "EndpointSGDiscovery",
     "EndpointSGOutcome",
     "EndpointSGReconciler",
-    "EndpointSGRules",
     "EniSGSelector",
     "EniSecurityGroupError",
     "NetworkingSpecError",

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 
 from controller.aws.errors import AwsApiError
-from controller.endpointsg.reconciler import EndpointSGRules
-from controller.endpointsg.service import EndpointRuleService
+from controller.endpointsg.ownership import RuleOwnership
+from controller.endpointsg.reconciler import EndpointSGReconciler
+from controller.naming import cluster_tag_key
+from controller.networking.sg_reader import SecurityGroupReader
 from framework.clock import REAL_CLOCK, Clock
 from framework.leader_task import LeaderTask
 
 logger = logging.getLogger(__name__)
+
+CLUSTER_TAG_VALUES = ("owned", "shared")
 
 
 class EndpointSGMaintenance(LeaderTask):
@@ -28,40 +31,57 @@ class EndpointSGMaintenance(LeaderTask):
 
     def __init__(
         self,
-        endpoint_rules: EndpointRuleService,
-        rules: EndpointSGRules,
-        enqueue: Callable[[str], None],
+        ownership: RuleOwnership,
+        reconciler: EndpointSGReconciler,
         *,
+        reader: SecurityGroupReader,
+        vpc_id: str,
+        cluster_name: str,
         sync_period: float,
         clock: Clock = REAL_CLOCK,
         retry_cap: float = 60.0,
     ) -> None:
         super().__init__()
-        self._endpoint_rules = endpoint_rules
-        self._rules = rules
-        self._enqueue = enqueue
+        self._ownership = ownership
+        self._reconciler = reconciler
+        self._reader = reader
+        self._vpc_id = vpc_id
+        self._cluster_name = cluster_name
         self._sync_period = sync_period
         self._clock = clock
         self._retry_cap = retry_cap
+        self._seeded = False
 
     def start(self) -> None:
         self._spawn(self._run())
+
+    async def seed_from_aws(self) -> frozenset[str]:
+        """Track and enqueue every SG in the VPC tagged ``kubernetes.io/cluster/<c>`` = owned|shared
+        (once per process)."""
+        if self._seeded:
+            return frozenset()
+        # Through the reader: the SGs found are cached, so their first reconciles read nothing more.
+        groups = await self._reader.find_tagged(
+            self._vpc_id, cluster_tag_key(self._cluster_name), CLUSTER_TAG_VALUES
+        )
+        self._seeded = True
+        # Enqueue all of them, not only the new ones: each must be checked for stale rules once.
+        return self._ownership.recheck(groups)
 
     async def _run(self) -> None:
         await self._seed()
         while True:
             await self._clock.sleep(self._sync_period)
-            self._rules.forget_converged()
-            tracked = sorted(self._endpoint_rules.ownership.tracked_sgs)
+            self._reconciler.forget_converged()
+            tracked = self._ownership.tracked_sgs
             logger.info("Periodic re-check of %d endpoint security groups", len(tracked))
-            for group_id in tracked:
-                self._enqueue(group_id)
+            self._ownership.recheck(tracked)
 
     async def _seed(self) -> None:
         delay = 1.0
         while True:
             try:
-                seeded = await self._endpoint_rules.seed_from_aws()
+                seeded = await self.seed_from_aws()
             except AwsApiError as error:
                 logger.warning(
                     "Tracking cluster-tagged security groups failed, retrying in %.0fs: %s", delay, error

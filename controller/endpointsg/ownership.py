@@ -9,13 +9,13 @@ With ``--disable-restricted-sg-rules`` (``merge_port_ranges=False``) nothing is 
 every distinct (protocol, ports, source) some TGB asks for is one rule, even where ranges overlap
 (``0-65535`` and ``80`` from the same SG stay two rules).
 
-Every mutator returns the endpoint SG ids whose desired state (or revoke permission) changed; the
-caller enqueues exactly those ids on the per-SG work queue, which coalesces bursts.
+Every mutator enqueues exactly the endpoint SG ids whose desired state (or revoke permission)
+changed on the per-SG work queue (``enqueue``), which coalesces bursts, and returns them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from controller.endpointsg.model import EndpointRule
 from controller.endpointsg.packing import pack_rules
@@ -24,9 +24,16 @@ from controller.endpointsg.packing import pack_rules
 class RuleOwnership:
     """In-memory contributions of every TGB, indexed by endpoint SG. Not thread-safe: one event loop."""
 
-    def __init__(self, *, max_port_ranges_per_source: int, merge_port_ranges: bool = True) -> None:
+    def __init__(
+        self,
+        enqueue: Callable[[str], None],
+        *,
+        max_port_ranges_per_source: int,
+        merge_port_ranges: bool = True,
+    ) -> None:
         if max_port_ranges_per_source < 1:
             raise ValueError("max_port_ranges_per_source must be at least 1")
+        self._enqueue = enqueue
         self._max_ranges = max_port_ranges_per_source
         self._merge = merge_port_ranges
         # tgb key -> sg id -> contributions; a key with an empty mapping has published "nothing".
@@ -42,7 +49,41 @@ class RuleOwnership:
     def publish(
         self, tgb_key: str, contributions_by_sg: Mapping[str, Iterable[EndpointRule]]
     ) -> frozenset[str]:
-        """Replace ``tgb_key``'s contributions; returns the SG ids to enqueue."""
+        """Replace ``tgb_key``'s contributions; enqueues and returns the SG ids that changed."""
+        return self._enqueue_all(self._replace(tgb_key, contributions_by_sg))
+
+    def withdraw(self, tgb_key: str) -> frozenset[str]:
+        """``tgb_key`` was deleted or lost its networking: it needs nothing (and has published)."""
+        return self.publish(tgb_key, {})
+
+    def set_expected_tgbs(self, keys: Iterable[str]) -> frozenset[str]:
+        """The TGBs that have networking, from the informer cache; enqueues and returns the SG ids
+        that changed.
+
+        Contributions of TGBs no longer in the cache are dropped, as upstream does: the publishes
+        and this list come from the same cache, so a TGB absent here is gone.
+        """
+        was_allowed = self.revoke_allowed
+        expected = frozenset(keys)
+        self._expected = expected
+        changed: set[str] = set()
+        for gone in [k for k in self._by_tgb if k not in expected]:
+            changed |= self._replace(gone, {})
+            del self._by_tgb[gone]
+        return self._enqueue_all(self._with_newly_allowed(frozenset(changed), was_allowed))
+
+    def recheck(self, sg_ids: Iterable[str]) -> frozenset[str]:
+        """Track ``sg_ids`` and enqueue every one of them, already tracked or not: cluster-tagged SGs
+        found in AWS (GC seed), SGs still naming a security group we are deleting, the periodic
+        re-check. They are reconciled even when nobody needs them; rules no binding needs are
+        revoked once revoking is allowed."""
+        ids = frozenset(sg_ids)
+        self.track(ids)
+        return self._enqueue_all(ids)
+
+    def _replace(
+        self, tgb_key: str, contributions_by_sg: Mapping[str, Iterable[EndpointRule]]
+    ) -> frozenset[str]:
         new = {sg: frozenset(rules) for sg, rules in contributions_by_sg.items()}
         new = {sg: rules for sg, rules in new.items() if rules}
         was_allowed = self.revoke_allowed
@@ -60,27 +101,8 @@ class RuleOwnership:
         self._tracked.update(new)
         return self._with_newly_allowed(frozenset(changed), was_allowed)
 
-    def withdraw(self, tgb_key: str) -> frozenset[str]:
-        """``tgb_key`` was deleted or lost its networking: it needs nothing (and has published)."""
-        return self.publish(tgb_key, {})
-
-    def set_expected_tgbs(self, keys: Iterable[str]) -> frozenset[str]:
-        """The TGBs that have networking, from the informer cache; returns the SG ids to enqueue.
-
-        Contributions of TGBs no longer in the cache are dropped, as upstream does: the publishes
-        and this list come from the same cache, so a TGB absent here is gone.
-        """
-        was_allowed = self.revoke_allowed
-        expected = frozenset(keys)
-        self._expected = expected
-        changed: set[str] = set()
-        for gone in [k for k in self._by_tgb if k not in expected]:
-            changed |= self.publish(gone, {})
-            del self._by_tgb[gone]
-        return self._with_newly_allowed(frozenset(changed), was_allowed)
-
     def track(self, sg_ids: Iterable[str]) -> frozenset[str]:
-        """Track SGs found in AWS (GC seed): they are reconciled even when nobody needs them."""
+        """Track SGs without enqueuing them; returns the ones that were new."""
         new = set(sg_ids) - self._tracked
         self._tracked |= new
         return frozenset(new)
@@ -134,3 +156,8 @@ class RuleOwnership:
         if self.revoke_allowed and not was_allowed:
             return changed | frozenset(self._tracked)
         return changed
+
+    def _enqueue_all(self, sg_ids: frozenset[str]) -> frozenset[str]:
+        for sg in sorted(sg_ids):
+            self._enqueue(sg)
+        return sg_ids

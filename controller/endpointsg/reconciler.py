@@ -88,8 +88,13 @@ class _AuthorizedHere(OwnershipSelector):
         return rule in self.rules and OWN_TGB_SHARED_RULES.owns(rule)
 
 
-class EndpointSGRules:
-    """The per-SG reconcile; ``reconcile_sg`` is what the framework reconciler calls per key."""
+class EndpointSGReconciler:
+    """The framework ``Reconciler`` keyed by endpoint SG id (run it with N workers).
+
+    AWS errors propagate so the controller retries the key with exponential backoff; a vanished SG
+    is untracked and not retried. Rules from missing source SGs are retried with backoff as well,
+    after the SG's other rules were reconciled. ``reconcile_sg`` is one pass with its outcome.
+    """
 
     def __init__(
         self,
@@ -108,6 +113,16 @@ class EndpointSGRules:
         self._missing_sources: dict[str, frozenset[str]] = {}
         # sg -> (desired, authorize_only, when): the last pass that fully succeeded.
         self._converged: dict[str, tuple[frozenset[Rule], bool, float]] = {}
+
+    async def reconcile(self, key: str) -> Result:
+        outcome = await self.reconcile_sg(key)
+        if outcome.missing_sources:
+            error = SkippedMissingSourceRulesError(key, outcome.missing_sources)
+            # A known cause, named to the user by the bindings' FailedNetworkReconcile warnings:
+            # each retry is one log line, not a traceback.
+            mark_reported(error)
+            raise error
+        return Result()
 
     def forget_converged(self) -> None:
         """Make the next pass of every SG read AWS again (periodic drift repair, resync)."""
@@ -196,25 +211,3 @@ class EndpointSGRules:
         if sg_id not in found:
             raise _EndpointGroupGone(sg_id)
         return frozenset(sources - found.keys())
-
-
-class EndpointSGReconciler:
-    """The framework ``Reconciler`` keyed by endpoint SG id (run it with N workers).
-
-    AWS errors propagate so the controller retries the key with exponential backoff; a vanished SG
-    is untracked and not retried. Rules from missing source SGs are retried with backoff as well,
-    after the SG's other rules were reconciled.
-    """
-
-    def __init__(self, rules: EndpointSGRules) -> None:
-        self._rules = rules
-
-    async def reconcile(self, key: str) -> Result:
-        outcome = await self._rules.reconcile_sg(key)
-        if outcome.missing_sources:
-            error = SkippedMissingSourceRulesError(key, outcome.missing_sources)
-            # A known cause, named to the user by the bindings' FailedNetworkReconcile warnings:
-            # each retry is one log line, not a traceback.
-            mark_reported(error)
-            raise error
-        return Result()

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from controller.endpointsg.reconciler import EndpointSGRules
-from controller.endpointsg.service import EndpointRuleService
+from controller.endpointsg.ownership import RuleOwnership
+from controller.endpointsg.reconciler import EndpointSGReconciler
 from controller.networking.sg_reader import SecurityGroupReader
 
 
@@ -17,13 +17,13 @@ class EndpointReferenceStripper:
         reader: SecurityGroupReader,
         *,
         vpc_id: str,
-        endpoint_rules: EndpointRuleService,
-        rules: EndpointSGRules,
+        ownership: RuleOwnership,
+        reconciler: EndpointSGReconciler,
     ) -> None:
         self._reader = reader
         self._vpc_id = vpc_id
-        self._endpoint_rules = endpoint_rules
-        self._rules = rules
+        self._ownership = ownership
+        self._reconciler = reconciler
 
     async def __call__(self, group_id: str) -> object:
         # Always asked of AWS (the reader's queries are fresh): which SGs name ``group_id`` right now
@@ -31,6 +31,6 @@ class EndpointReferenceStripper:
         # reconciles queued below start from what we just read.
         referencing = await self._reader.find_referencing(self._vpc_id, group_id)
         ids = sorted(referencing.keys() - {group_id})
-        self._rules.forget_converged()
-        self._endpoint_rules.recheck(ids)
+        self._reconciler.forget_converged()
+        self._ownership.recheck(ids)
         return ids

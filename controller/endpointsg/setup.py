@@ -2,7 +2,7 @@
 
 ``endpointSecurityGroup`` has one key per node/pod ENI security group: desired = packed union of
 every TargetGroupBinding's contributions; authorize, then revoke ours. The TargetGroupBinding
-feature publishes contributions through ``EndpointSGFeature.endpoint_rules`` and finds the SGs with
+feature publishes contributions to ``EndpointSGFeature.ownership`` and finds the SGs with
 ``discovery``; the stack deployer calls ``reference_stripper`` on DependencyViolation. The
 maintenance task tracks cluster-tagged SGs once per leadership, then re-checks every tracked SG
 every ``--sync-period``.
@@ -14,17 +14,16 @@ from dataclasses import dataclass
 from typing import Final
 
 from controller.aws.api import AwsApi
-from controller.config import ControllerConfig
+from controller.config import ControllerSettings
 from controller.endpointsg.discovery import EndpointSGDiscovery
 from controller.endpointsg.eni_sg import EniSGSelector
 from controller.endpointsg.maintenance import EndpointSGMaintenance
 from controller.endpointsg.ownership import RuleOwnership
-from controller.endpointsg.reconciler import EndpointSGReconciler, EndpointSGRules
+from controller.endpointsg.reconciler import EndpointSGReconciler
 from controller.endpointsg.reference_stripper import EndpointReferenceStripper
-from controller.endpointsg.service import EndpointRuleService
 from controller.networking.rule_reconciler import SecurityGroupRuleReconciler
 from controller.networking.sg_reader import SecurityGroupReader
-from framework.controller import Controller, ControllerOptions
+from framework.controller import Controller, WorkerSettings
 from framework.manager import LeaderRunnable, Manager
 
 ENDPOINT_SG_CONTROLLER: Final = "endpointSecurityGroup"
@@ -35,7 +34,7 @@ ENDPOINT_SG_WORKERS: Final = 3
 class EndpointSGFeature:
     """What the other features use of endpoint-SG rule management, and its leader-only tasks."""
 
-    endpoint_rules: EndpointRuleService
+    ownership: RuleOwnership
     discovery: EndpointSGDiscovery
     reference_stripper: EndpointReferenceStripper
     leader_tasks: tuple[LeaderRunnable, ...]
@@ -46,25 +45,23 @@ class EndpointSGFeature:
 
 
 def setup(
-    config: ControllerConfig, manager: Manager, *, aws: AwsApi, reader: SecurityGroupReader, vpc_id: str
+    config: ControllerSettings, manager: Manager, *, aws: AwsApi, reader: SecurityGroupReader, vpc_id: str
 ) -> EndpointSGFeature:
+    def enqueue(sg_id: str) -> None:
+        # Bound late: the controller needs the reconciler, which reads the ownership this feeds.
+        controller.queue.add(sg_id)
+
     ownership = RuleOwnership(
+        enqueue,
         max_port_ranges_per_source=config.max_port_ranges_per_source,
         merge_port_ranges=not config.disable_restricted_sg_rules,
     )
-    endpoint_sg_rules = EndpointSGRules(ownership, SecurityGroupRuleReconciler(aws, reader))
+    endpoint_sg_reconciler = EndpointSGReconciler(ownership, SecurityGroupRuleReconciler(aws, reader))
     controller: Controller[str] = Controller(
         ENDPOINT_SG_CONTROLLER,
-        EndpointSGReconciler(endpoint_sg_rules),
-        options=ControllerOptions(max_concurrent_reconciles=ENDPOINT_SG_WORKERS),
+        endpoint_sg_reconciler,
+        workers=WorkerSettings(max_concurrent_reconciles=ENDPOINT_SG_WORKERS),
         registry=manager.registry,
-    )
-    endpoint_rules = EndpointRuleService(
-        ownership,
-        controller.queue.add,
-        reader=reader,
-        vpc_id=vpc_id,
-        cluster_name=config.cluster_name,
     )
     discovery = EndpointSGDiscovery(
         aws,
@@ -73,13 +70,18 @@ def setup(
         reader=reader,
     )
     return EndpointSGFeature(
-        endpoint_rules=endpoint_rules,
+        ownership=ownership,
         discovery=discovery,
         reference_stripper=EndpointReferenceStripper(
-            reader, vpc_id=vpc_id, endpoint_rules=endpoint_rules, rules=endpoint_sg_rules
+            reader, vpc_id=vpc_id, ownership=ownership, reconciler=endpoint_sg_reconciler
         ),
         leader_tasks=(controller,),
         maintenance=EndpointSGMaintenance(
-            endpoint_rules, endpoint_sg_rules, controller.queue.add, sync_period=config.sync_period
+            ownership,
+            endpoint_sg_reconciler,
+            reader=reader,
+            vpc_id=vpc_id,
+            cluster_name=config.cluster_name,
+            sync_period=config.sync_period,
         ),
     )

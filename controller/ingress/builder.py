@@ -19,14 +19,14 @@ from controller.annotations import (
     InvalidObjectError,
     ObjectRef,
 )
-from controller.config import ControllerConfig
+from controller.config import ControllerSettings
 from controller.ingress.class_matcher import ClassifiedIngress
 from controller.ingress.group import IngressGroup
 from controller.ingress.managed_sg import alb_ingress_rules, dropped_ipv6_warnings
 from controller.ingress.names import load_balancer_name
 from controller.ingress.paths import rule_conditions, sort_paths
 from controller.ingress.settings import (
-    ListenPortConfig,
+    ListenPortSpec,
     merge_ip_address_type,
     merge_listen_ports,
     merge_load_balancer_name,
@@ -83,7 +83,7 @@ class _SecurityGroupPlan:
 
 class IngressModelBuilder:
     def __init__(
-        self, config: ControllerConfig, sg_resolver: SecurityGroupIdResolver, services: ServiceLookup
+        self, config: ControllerSettings, sg_resolver: SecurityGroupIdResolver, services: ServiceLookup
     ) -> None:
         self._config = config
         self._sg_resolver = sg_resolver
@@ -149,7 +149,7 @@ class IngressModelBuilder:
     async def _plan_security_groups(
         self,
         group: IngressGroup,
-        ports: Mapping[int, ListenPortConfig],
+        ports: Mapping[int, ListenPortSpec],
         ip_address_type: IpAddressType,
         stack_tags: StackTags,
         spec_tags: Mapping[str, str],
@@ -200,7 +200,7 @@ class IngressModelBuilder:
         )
 
     def _listener(
-        self, config: ListenPortConfig, users: Sequence[ClassifiedIngress], backends: _Backends
+        self, config: ListenPortSpec, users: Sequence[ClassifiedIngress], backends: _Backends
     ) -> ListenerSpec:
         rules: list[ListenerRule] = []
         for member in users:

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from controller.annotations import ING_INBOUND_CIDRS
-from controller.ingress.settings import ListenPortConfig
+from controller.ingress.settings import ListenPortSpec
 from controller.model.load_balancer import IpAddressType
 from controller.networking.rules import Ipv4CidrSource, Ipv6CidrSource, PrefixListSource, Rule
 
 
 def alb_ingress_rules(
-    ports: Mapping[int, ListenPortConfig], ip_address_type: IpAddressType
+    ports: Mapping[int, ListenPortSpec], ip_address_type: IpAddressType
 ) -> tuple[Rule, ...]:
     """Per listen port (ascending): tcp P-P from each IPv4 CIDR, each IPv6 CIDR (dualstack only),
     each prefix list. Rules carry no description."""
@@ -26,7 +26,7 @@ def alb_ingress_rules(
 
 
 def dropped_ipv6_warnings(
-    ports: Mapping[int, ListenPortConfig], ip_address_type: IpAddressType
+    ports: Mapping[int, ListenPortSpec], ip_address_type: IpAddressType
 ) -> tuple[str, ...]:
     """Upstream silently drops user IPv6 inbound CIDRs on an ipv4 ALB; we still drop them but say so."""
     if ip_address_type.is_dualstack:

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 from controller.annotations import ModelBuildError
-from controller.config import ControllerConfig
+from controller.config import ControllerSettings
 from controller.ingress.class_matcher import IngressClassMatcher
 from controller.ingress.group import IngressGroup, IngressGroupId, build_group, group_ids_for_ingress
 from controller.metrics import LbcControllerMetrics
@@ -214,7 +214,7 @@ class IngressGroupReconciler:
     def __init__(
         self,
         *,
-        config: ControllerConfig,
+        config: ControllerSettings,
         client: KubeClient,
         ingresses: ObjectCache,
         matcher: IngressClassMatcher,

@@ -43,7 +43,7 @@ LOAD_BALANCER_NAME_MAX_LENGTH = 32
 
 
 @dataclass(frozen=True)
-class MemberPortConfig:
+class MemberPortSpec:
     """One member's view of one listen port."""
 
     protocol: str
@@ -53,7 +53,7 @@ class MemberPortConfig:
 
 
 @dataclass(frozen=True)
-class ListenPortConfig:
+class ListenPortSpec:
     """The merged configuration of one listen port of the group's ALB."""
 
     port: int
@@ -112,7 +112,7 @@ def member_certificate_arns(member: ClassifiedIngress) -> tuple[str, ...]:
     return parse_string_list(member.annotations.get(ING_CERTIFICATE_ARN, ""))
 
 
-def member_listen_ports(member: ClassifiedIngress) -> dict[int, MemberPortConfig]:
+def member_listen_ports(member: ClassifiedIngress) -> dict[int, MemberPortSpec]:
     """Listen ports of one member; default ``{443: HTTPS}`` with a certificate, else ``{80: HTTP}``."""
     certificates = member_certificate_arns(member)
     raw = member.annotations.get(ING_LISTEN_PORTS)
@@ -123,7 +123,7 @@ def member_listen_ports(member: ClassifiedIngress) -> dict[int, MemberPortConfig
     cidrs = _member_cidrs(member)
     prefix_lists = _member_prefix_lists(member)
     return {
-        port: MemberPortConfig(
+        port: MemberPortSpec(
             protocol=protocol,
             cidrs=cidrs,
             prefix_lists=prefix_lists,
@@ -135,11 +135,11 @@ def member_listen_ports(member: ClassifiedIngress) -> dict[int, MemberPortConfig
 
 def merge_listen_ports(
     members: Sequence[ClassifiedIngress],
-) -> tuple[dict[int, ListenPortConfig], dict[int, list[ClassifiedIngress]]]:
+) -> tuple[dict[int, ListenPortSpec], dict[int, list[ClassifiedIngress]]]:
     """Per-port merged config, and which members listen on each port (in member order)."""
     per_member = [(member, member_listen_ports(member)) for member in members]
     ports = sorted({port for _, config in per_member for port in config})
-    merged: dict[int, ListenPortConfig] = {}
+    merged: dict[int, ListenPortSpec] = {}
     users: dict[int, list[ClassifiedIngress]] = {}
     for port in ports:
         declared = [(member, config[port]) for member, config in per_member if port in config]
@@ -177,7 +177,7 @@ def merge_listen_ports(
             ipv4, ipv6 = ("0.0.0.0/0",), ("::/0",)
         certificates = tuple(dict.fromkeys(arn for _, c in declared for arn in c.certificate_arns))
         assert protocol is not None  # every listed port has at least one declaring member
-        merged[port] = ListenPortConfig(port, protocol, ipv4, ipv6, prefixes, certificates, explicit_ipv6)
+        merged[port] = ListenPortSpec(port, protocol, ipv4, ipv6, prefixes, certificates, explicit_ipv6)
     return merged, users
 
 

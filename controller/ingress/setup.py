@@ -8,7 +8,7 @@ from typing import Any
 
 from controller.aws.api import AwsApi
 from controller.backendsg.setup import BackendSGFeature
-from controller.config import ControllerConfig
+from controller.config import ControllerSettings
 from controller.deploy import StackDeployer
 from controller.finalizers import is_ingress_finalizer
 from controller.ingress.builder import IngressModelBuilder
@@ -17,7 +17,7 @@ from controller.ingress.class_source import InformerIngressClasses
 from controller.ingress.reconciler import IngressGroupReconciler, backend_sg_user, ingress_group_handlers
 from controller.metrics import controller_metrics
 from controller.networking.sg_resolver import SecurityGroupResolver
-from framework.controller import Controller, ControllerOptions
+from framework.controller import Controller, WorkerSettings
 from framework.events import EventRecorder
 from framework.kube import INGRESS_CLASSES, INGRESSES, SERVICES
 from framework.manager import LeaderRunnable, Manager
@@ -34,7 +34,7 @@ def backend_sg_users(ingresses: Iterable[Mapping[str, Any]]) -> set[str]:
 
 
 def setup(
-    config: ControllerConfig,
+    config: ControllerSettings,
     manager: Manager,
     *,
     aws: AwsApi,
@@ -70,7 +70,7 @@ def setup(
             metrics=controller_metrics(manager.registry),
             on_backend_sg_unused=backend_sg.on_unused,
         ),
-        options=ControllerOptions(max_concurrent_reconciles=config.ingress_max_concurrent_reconciles),
+        workers=WorkerSettings(max_concurrent_reconciles=config.ingress_max_concurrent_reconciles),
         registry=manager.registry,
     )
     handlers = ingress_group_handlers(controller.queue.add, matcher, ingresses.store)

@@ -29,7 +29,7 @@ def plan_rule_changes(
     *,
     authorize_only: bool = False,
 ) -> RulePlan:
-    """Authorize desired rules missing from ``existing``; revoke owned existing rules not desired.
+    """Plans to authorize desired rules missing from ``existing``; revoke owned existing rules not desired.
 
     Identity ignores descriptions, so an existing rule equal to a desired one except for its
     description is left alone (no call), whoever owns it.

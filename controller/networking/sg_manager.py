@@ -1,4 +1,4 @@
-"""Create, find and delete SGs we own; they are always found by tags, never by name (§1.8, §3.3)."""
+"""The SGs we own: creating, finding, deleting; always found by tags, never by name (§1.8, §3.3)."""
 
 from __future__ import annotations
 

@@ -37,7 +37,7 @@ from controller.annotations import (
     parse_string_map,
     svc_port_target_group_attributes,
 )
-from controller.config import ControllerConfig
+from controller.config import ControllerSettings
 from controller.flagtypes import parse_bool as go_parse_bool
 from controller.model.load_balancer import (
     ForwardAction,
@@ -77,7 +77,7 @@ from controller.naming import (
 from controller.service.managed_sg import SourceRanges, nlb_ingress_rules, source_ranges
 from controller.service.matcher import LOAD_BALANCER_TYPE_NLB_IP, is_managed_service
 from controller.service.names import load_balancer_name, target_group_name
-from controller.service.networking import LegacyInputs, legacy_networking, sg_networking
+from controller.service.tgb_networking import LegacyInputs, legacy_networking, sg_networking
 from framework.objects import annotations_of, is_deleting, name_of, namespace_of, uid_of
 
 LOAD_BALANCER_RESOURCE_ID: Final = "LoadBalancer"
@@ -131,7 +131,7 @@ class _Context:
 
 
 class ServiceModelBuilder:
-    def __init__(self, config: ControllerConfig, sg_resolver: SecurityGroupIdResolver) -> None:
+    def __init__(self, config: ControllerSettings, sg_resolver: SecurityGroupIdResolver) -> None:
         self._config = config
         self._sg_resolver = sg_resolver
 

@@ -24,7 +24,7 @@ from typing import Any, Final, Protocol
 
 from controller.annotations import ModelBuildError
 from controller.aws.api import AwsApi
-from controller.config import ControllerConfig
+from controller.config import ControllerSettings
 from controller.deploy.load_balancer import LoadBalancerDeployer, subnet_ids_of
 from controller.finalizers import SERVICE_FINALIZER
 from controller.metrics import LbcControllerMetrics
@@ -123,7 +123,7 @@ class ServiceReconciler:
     def __init__(
         self,
         *,
-        config: ControllerConfig,
+        config: ControllerSettings,
         client: KubeClient,
         services: ObjectCache,
         builder: ServiceModelBuilderLike,

@@ -8,7 +8,7 @@ from typing import Any
 
 from controller.aws.api import AwsApi
 from controller.backendsg.setup import BackendSGFeature
-from controller.config import ControllerConfig
+from controller.config import ControllerSettings
 from controller.deploy import StackDeployer
 from controller.finalizers import SERVICE_FINALIZER
 from controller.metrics import controller_metrics
@@ -20,7 +20,7 @@ from controller.service.reconciler import (
     backend_sg_user,
     service_handler,
 )
-from framework.controller import Controller, ControllerOptions
+from framework.controller import Controller, WorkerSettings
 from framework.events import EventRecorder
 from framework.kube import SERVICES
 from framework.manager import LeaderRunnable, Manager
@@ -37,7 +37,7 @@ def backend_sg_users(services: Iterable[Mapping[str, Any]]) -> set[str]:
 
 
 def setup(
-    config: ControllerConfig,
+    config: ControllerSettings,
     manager: Manager,
     *,
     aws: AwsApi,
@@ -46,8 +46,8 @@ def setup(
     backend_sg: BackendSGFeature,
     events: EventRecorder,
 ) -> tuple[LeaderRunnable, ...]:
-    """Register the Services as backend SG users and, if the controller is enabled, build it and
-    watch Services.
+    """Records the Services as backend SG users and, if the controller is enabled, builds it and
+    watches Services.
 
     The users are registered even with the controller disabled: Services it finalized earlier
     still hold the backend SG until their finalizer is gone.
@@ -70,7 +70,7 @@ def setup(
             existing_load_balancers=AwsExistingLoadBalancerFinder(aws, vpc_id=vpc_id),
             on_backend_sg_unused=backend_sg.on_unused,
         ),
-        options=ControllerOptions(max_concurrent_reconciles=config.service_max_concurrent_reconciles),
+        workers=WorkerSettings(max_concurrent_reconciles=config.service_max_concurrent_reconciles),
         registry=manager.registry,
     )
     controller.watch(services, service_handler(controller.queue.add), name="services")

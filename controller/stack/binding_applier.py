@@ -67,7 +67,7 @@ def _merged(existing: Mapping[str, Any], desired: Mapping[str, Any]) -> KubeObje
 
 
 class TargetGroupBindingApplier:
-    """Creates, updates and deletes the TargetGroupBindings of one stack.
+    """Applies the TargetGroupBindings of one stack: creates, updates and deletes them.
 
     ``namespace``: where TGBs may live (``--watch-namespace``); None searches all namespaces for an
     explicit Ingress group and the stack's own namespace otherwise.

@@ -250,7 +250,7 @@ class StackReconcileSteps:
     async def delete(
         self, subject: str, stack: StackTags, objs: Sequence[Mapping[str, Any]]
     ) -> Result | None:
-        """Delete the stack's TGBs, then the stack; a ``Result`` (requeue) while AWS refuses a deletion."""
+        """Tears down the stack's TGBs, then the stack; a ``Result`` (requeue) while AWS refuses one."""
         try:
             with self.stage("deploy_model"):
                 await self._tgbs.delete_all(stack)

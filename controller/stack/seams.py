@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Protocol
 
-from controller.deploy.result import DeleteResult, DeployResult
+from controller.deploy.result import DeletionResult, DeployResult
 from controller.model.stack import StackModel
 from controller.naming import StackTags
 from framework.kube import KubeObject
@@ -17,7 +17,7 @@ class StackDeployerLike(Protocol):
 
     async def deploy(self, model: StackModel, *, backend_sg_id: str | None) -> DeployResult: ...
 
-    async def delete_stack(self, stack: StackTags) -> DeleteResult: ...
+    async def delete_stack(self, stack: StackTags) -> DeletionResult: ...
 
 
 class BackendSGUsers(Protocol):

@@ -7,18 +7,18 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry
 
 from controller.aws.api import AwsApi
-from controller.config import ControllerConfig
+from controller.config import ControllerSettings
 from controller.endpointsg.discovery import EndpointSGDiscovery
-from controller.endpointsg.service import EndpointRuleService
+from controller.endpointsg.ownership import RuleOwnership
 from controller.metrics import controller_metrics
+from controller.targetgroupbinding.contributions import ContributionPublisher
 from controller.targetgroupbinding.handlers import BindingEventHandlers
 from controller.targetgroupbinding.informers import BindingInformers
 from controller.targetgroupbinding.model import CONTROLLER_NAME
-from controller.targetgroupbinding.networking import BindingNetworking
 from controller.targetgroupbinding.reconciler import ReconcilerSettings, TargetGroupBindingReconciler
 from controller.targetgroupbinding.targets import TargetRegistrar
 from framework.clock import REAL_CLOCK, Clock
-from framework.controller import Controller, ControllerOptions
+from framework.controller import Controller, WorkerSettings
 from framework.events import EventRecorder
 from framework.kube import KubeClient
 from framework.workqueue import ItemExponentialFailureRateLimiter
@@ -34,7 +34,7 @@ class TargetGroupBindingSettings:
     requeue_duration: float = 15.0
 
     @classmethod
-    def from_config(cls, config: ControllerConfig) -> TargetGroupBindingSettings:
+    def from_config(cls, config: ControllerSettings) -> TargetGroupBindingSettings:
         return cls(
             max_concurrent_reconciles=config.targetgroupbinding_max_concurrent_reconciles,
             max_exponential_backoff_delay=config.targetgroupbinding_max_exponential_backoff_delay,
@@ -53,7 +53,7 @@ class TargetGroupBindingController:
         informers: BindingInformers,
         aws: AwsApi,
         discovery: EndpointSGDiscovery,
-        endpoint_rules: EndpointRuleService,
+        ownership: RuleOwnership,
         events: EventRecorder,
         settings: TargetGroupBindingSettings = TargetGroupBindingSettings(),
         clock: Clock = REAL_CLOCK,
@@ -64,7 +64,7 @@ class TargetGroupBindingController:
             client,
             informers,
             TargetRegistrar(aws),
-            BindingNetworking(discovery, endpoint_rules),
+            ContributionPublisher(discovery, ownership),
             events,
             controller_metrics(registry),
             ReconcilerSettings(requeue_duration=settings.requeue_duration),
@@ -72,7 +72,7 @@ class TargetGroupBindingController:
         self.controller: Controller[str] = Controller(
             CONTROLLER_NAME,
             self.reconciler,
-            options=ControllerOptions(max_concurrent_reconciles=settings.max_concurrent_reconciles),
+            workers=WorkerSettings(max_concurrent_reconciles=settings.max_concurrent_reconciles),
             rate_limiter=ItemExponentialFailureRateLimiter(
                 BASE_RETRY_DELAY, settings.max_exponential_backoff_delay
             ),
@@ -80,7 +80,7 @@ class TargetGroupBindingController:
             registry=registry,
         )
         self.handlers = BindingEventHandlers(
-            informers, self.controller.queue.add, endpoint_rules.set_expected_tgbs
+            informers, self.controller.queue.add, ownership.set_expected_tgbs
         )
         for watch in self.handlers.watches():
             self.controller.watch(watch.informer, watch.handler, name=watch.name)
@@ -90,7 +90,7 @@ class TargetGroupBindingController:
         return self.controller.name
 
     def start(self) -> None:
-        # The informers have synced by now: make sure the registry knows every TGB with networking
+        # The informers have synced by now: make sure the rule ownership knows every TGB with networking
         # before the handlers (attached by the controller's start) replay the cache.
         self.handlers.refresh_expected()
         self.controller.start()

@@ -6,7 +6,7 @@ status churn other than IPs. Initial-list adds and periodic resyncs (``old is ne
 dependents are skipped too: the TGB informer's own initial adds and resyncs already enqueue every
 TGB, and fanning each of N nodes out to M instance TGBs would cost N*M queue operations per pass.
 
-They also keep the endpoint-SG registry's *expected* TGB set (those with ``spec.networking``) in step
+They also keep the rule ownership's *expected* TGB set (those with ``spec.networking``) in step
 with the cache; it is pushed only once the TGB informer has synced, and only when it changed.
 """
 
@@ -171,7 +171,7 @@ class BindingEventHandlers:
         self.refresh_expected()
 
     def refresh_expected(self) -> None:
-        """Push the keys of cached TGBs with networking to the endpoint-SG registry (if changed).
+        """Push the keys of cached TGBs with networking to the rule ownership (if changed).
 
         Computed from the whole cache, never incrementally: once the informer has synced the cache
         is complete, so the set is right even while the initial adds are still being delivered.

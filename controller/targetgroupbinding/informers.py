@@ -107,7 +107,7 @@ class BindingInformers:
         )
 
     def add_indexers(self) -> None:
-        """Register the indices the TGB reconciler and handlers read (idempotent)."""
+        """Adds the indices the TGB reconciler and handlers read (idempotent)."""
         wanted: list[tuple[SharedInformer, str, IndexFunc]] = [
             (self.bindings, BINDINGS_BY_SERVICE_INDEX, _binding_service),
             (self.bindings, BINDINGS_BY_TARGET_TYPE_INDEX, _binding_target_type),

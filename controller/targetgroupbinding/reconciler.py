@@ -29,6 +29,11 @@ from typing import Any, Final
 from controller.aws.errors import AwsApiError
 from controller.finalizers import TGB_FINALIZER
 from controller.metrics import LbcControllerMetrics
+from controller.targetgroupbinding.contributions import (
+    ContributionError,
+    ContributionPublisher,
+    UnappliedRulesError,
+)
 from controller.targetgroupbinding.endpoints import (
     BackendNotFoundError,
     EndpointResolutionError,
@@ -44,11 +49,6 @@ from controller.targetgroupbinding.model import (
     TARGET_TYPE_IP,
     Binding,
     InvalidBindingError,
-)
-from controller.targetgroupbinding.networking import (
-    BindingNetworking,
-    NetworkingError,
-    UnappliedRulesError,
 )
 from controller.targetgroupbinding.targets import TargetRegistrar
 from framework import objects
@@ -97,7 +97,7 @@ class TargetGroupBindingReconciler:
         client: KubeClient,
         informers: BindingInformers,
         registrar: TargetRegistrar,
-        networking: BindingNetworking,
+        contributions: ContributionPublisher,
         events: EventRecorder,
         metrics: LbcControllerMetrics,
         settings: ReconcilerSettings = ReconcilerSettings(),
@@ -105,7 +105,7 @@ class TargetGroupBindingReconciler:
         self._client = client
         self._informers = informers
         self._registrar = registrar
-        self._networking = networking
+        self._contributions = contributions
         self._events = events
         self._metrics = metrics
         self._settings = settings
@@ -114,7 +114,7 @@ class TargetGroupBindingReconciler:
         obj = self._informers.bindings.store.get(key)
         if obj is None:
             # Gone. Its rule contributions were dropped when the handlers pushed the new set of TGBs
-            # with networking to the endpoint-SG registry; withdrawing here would re-add the key.
+            # with networking to the rule ownership; withdrawing here would re-add the key.
             return Result()
         if objects.is_deleting(obj):
             return await self._cleanup(key, obj)
@@ -145,21 +145,21 @@ class TargetGroupBindingReconciler:
             self._fail(obj, REASON_FAILED_RECONCILE, "reconcile_targetgroupbinding_error", error)
             raise
 
-        network_error: NetworkingError | None = None
+        network_error: ContributionError | None = None
         try:
             with self._stage("reconcile_networking"):
                 if binding.target_type == TARGET_TYPE_IP:
-                    await self._networking.reconcile_pod_endpoints(
+                    await self._contributions.publish_pod_targets(
                         binding,
                         [e for e in endpoints if isinstance(e, PodEndpoint)],
                         self._informers.pods.store,
                         self._informers.nodes.store,
                     )
                 else:
-                    await self._networking.reconcile_node_endpoints(
+                    await self._contributions.publish_node_targets(
                         binding, [e for e in endpoints if isinstance(e, NodeEndpoint)]
                     )
-        except NetworkingError as error:
+        except ContributionError as error:
             # Rules that cannot be applied (a missing source SG) hold back only themselves.
             if binding.target_type != TARGET_TYPE_IP and not isinstance(error, UnappliedRulesError):
                 self._fail(obj, REASON_FAILED_RECONCILE, "reconcile_targetgroupbinding_error", error)
@@ -235,13 +235,13 @@ class TargetGroupBindingReconciler:
     # ----------------------------------------------------------------------------- deletion
 
     async def _release(self, obj: KubeObject, key: str, target_group_arn: str) -> None:
-        """Deregister every target and withdraw every rule contribution of this TGB."""
+        """Every target is deregistered and every rule contribution of this TGB withdrawn."""
         with self._stage("cleanup"):
             if target_group_arn:
                 await self._registrar.deregister_all(target_group_arn)
             if (obj.get("spec") or {}).get("networking") is not None:
-                # Only TGBs with networking are expected to publish; the registry forgets the others.
-                self._networking.withdraw(key)
+                # Only TGBs with networking are expected to publish; the rule ownership forgets the others.
+                self._contributions.withdraw(key)
 
     async def _cleanup(self, key: str, obj: KubeObject) -> Result:
         if not objects.has_finalizer(obj, TGB_FINALIZER):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from controller.aws.api import AwsApi
-from controller.config import ControllerConfig
+from controller.config import ControllerSettings
 from controller.endpointsg.setup import EndpointSGFeature
 from controller.targetgroupbinding.controller import (
     TargetGroupBindingController,
@@ -15,7 +15,7 @@ from framework.manager import LeaderRunnable, Manager
 
 
 def setup(
-    config: ControllerConfig,
+    config: ControllerSettings,
     manager: Manager,
     *,
     aws: AwsApi,
@@ -28,7 +28,7 @@ def setup(
         informers=BindingInformers.from_factory(manager.informers),
         aws=aws,
         discovery=endpoint_sg.discovery,
-        endpoint_rules=endpoint_sg.endpoint_rules,
+        ownership=endpoint_sg.ownership,
         events=events,
         settings=TargetGroupBindingSettings.from_config(config),
         registry=manager.registry,

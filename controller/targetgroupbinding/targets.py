@@ -1,4 +1,4 @@
-"""Register and deregister a target group's targets by diffing with DescribeTargetHealth.
+"""Target (de)registration for one target group, by diffing with DescribeTargetHealth.
 
 New targets are registered before stale ones are deregistered, so a rolling change never leaves
 the target group with fewer targets than it needs. Calls go out in batches of ``batch_size``
@@ -58,7 +58,7 @@ class TargetRegistrar:
         return TargetChanges(tuple(to_register), tuple(to_deregister))
 
     async def deregister_all(self, target_group_arn: str) -> TargetChanges:
-        """Deregister every target; a target group that no longer exists has none."""
+        """Every target is deregistered; a target group that no longer exists has none."""
         try:
             current = sorted(await self.registered(target_group_arn))
             await self._in_batches(self._elbv2.deregister_targets, target_group_arn, current)

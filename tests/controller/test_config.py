@@ -7,7 +7,7 @@ import re
 import pytest
 
 from controller import flagtypes
-from controller.config import ConfigError, ControllerConfig, build_parser, parse_config, validate
+from controller.config import ConfigError, ControllerSettings, build_parser, parse_config, validate
 from controller.flagtypes import (
     format_duration,
     parse_bool,
@@ -167,12 +167,15 @@ def test_every_field_is_exactly_one_flag_and_the_parser_defaults_are_the_datacla
     monkeypatch.setenv("KUBECONFIG", "/etc/kubeconfig")
     parser = build_parser()
     options = [action for action in parser._actions if action.default is not argparse.SUPPRESS]
-    fields = dataclasses.fields(ControllerConfig)
+    fields = dataclasses.fields(ControllerSettings)
     assert [action.dest for action in options] == [field.name for field in fields]
     for action, field in zip(options, fields, strict=True):
         assert action.option_strings == ["--" + field.name.replace("_", "-")]
-    assert ControllerConfig(**vars(parser.parse_args([]))) == ControllerConfig()
-    assert (ControllerConfig().aws_region, ControllerConfig().kubeconfig) == ("eu-west-1", "/etc/kubeconfig")
+    assert ControllerSettings(**vars(parser.parse_args([]))) == ControllerSettings()
+    assert (ControllerSettings().aws_region, ControllerSettings().kubeconfig) == (
+        "eu-west-1",
+        "/etc/kubeconfig",
+    )
 
 
 def test_a_settings_field_without_a_flag_is_refused() -> None:

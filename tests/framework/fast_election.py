@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from framework.leaderelection import LeaderElectionConfig
+from framework.leaderelection import LeaderElectionSettings
 
 
 async def eventually(predicate: Callable[[], bool], within: float = 5.0) -> None:
@@ -19,9 +19,9 @@ async def eventually(predicate: Callable[[], bool], within: float = 5.0) -> None
 
 def fast_election(
     identity: str, *, lease: str, namespace: str, release: bool = False
-) -> LeaderElectionConfig:
+) -> LeaderElectionSettings:
     """A 2 s lease renewed within 1.5 s, retried every 0.3 s: hand-overs in test time."""
-    return LeaderElectionConfig(
+    return LeaderElectionSettings(
         lease,
         namespace,
         identity=identity,

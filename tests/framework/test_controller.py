@@ -13,9 +13,9 @@ from prometheus_client import CollectorRegistry
 from framework.clock import FakeClock
 from framework.controller import (
     Controller,
-    ControllerOptions,
     Result,
     TerminalError,
+    WorkerSettings,
     is_reported,
     mark_reported,
 )
@@ -56,7 +56,7 @@ async def running(
     controller: Controller[str] = Controller(
         "test",
         reconciler,  # type: ignore[arg-type]
-        options=ControllerOptions(**options),  # type: ignore[arg-type]
+        workers=WorkerSettings(**options),  # type: ignore[arg-type]
         clock=clock,
         registry=registry,
     )
@@ -165,9 +165,9 @@ def test_result_and_options_reject_nonsense() -> None:
     with pytest.raises(ValueError):
         Result(requeue_after=-1)
     with pytest.raises(ValueError):
-        ControllerOptions(max_concurrent_reconciles=0)
+        WorkerSettings(max_concurrent_reconciles=0)
     with pytest.raises(ValueError):
-        ControllerOptions(reconcile_timeout=0)
+        WorkerSettings(reconcile_timeout=0)
 
 
 async def test_a_raising_reconcile_does_not_kill_the_worker(caplog: pytest.LogCaptureFixture) -> None:
@@ -317,7 +317,7 @@ async def test_stop_waits_for_in_flight_reconciles_that_finish_within_the_budget
     controller: Controller[str] = Controller(
         "test",
         reconciler,
-        options=ControllerOptions(max_concurrent_reconciles=2),
+        workers=WorkerSettings(max_concurrent_reconciles=2),
         clock=clock,
         registry=registry,
     )
@@ -422,7 +422,7 @@ async def test_no_per_key_state_is_left_after_churn() -> None:
     controller: Controller[int] = Controller(
         "test",
         Churn(),
-        options=ControllerOptions(max_concurrent_reconciles=4),
+        workers=WorkerSettings(max_concurrent_reconciles=4),
         rate_limiter=limiter,
         clock=clock,
         registry=registry,

@@ -21,7 +21,7 @@ from prometheus_client import CollectorRegistry
 from real_kube import RealKube, RestrictedKube
 
 from framework.kube import LEASES, KubeClient
-from framework.leaderelection import LeaderElectionConfig, LeaderElector, default_identity
+from framework.leaderelection import LeaderElectionSettings, LeaderElector, default_identity
 from framework.metrics import framework_metrics
 from framework.testing.apiserver import FaultRule, StandInApiServer
 
@@ -67,23 +67,23 @@ async def stop(task: asyncio.Task[None]) -> None:
 
 
 def test_config_defaults_and_validation() -> None:
-    config = LeaderElectionConfig("n", "ns")
+    config = LeaderElectionSettings("n", "ns")
     assert (config.lease_duration, config.renew_deadline, config.retry_period) == (15.0, 10.0, 2.0)
     assert config.request_timeout == 5.0  # max(renew_deadline / 2, 1 s)
     assert (
-        LeaderElectionConfig(
+        LeaderElectionSettings(
             "n", "ns", lease_duration=2, renew_deadline=1.5, retry_period=0.3
         ).request_timeout
         == 1.0
     )
     with pytest.raises(ValueError, match="lease_duration must be greater"):
-        LeaderElectionConfig("n", "ns", lease_duration=10, renew_deadline=10)
+        LeaderElectionSettings("n", "ns", lease_duration=10, renew_deadline=10)
     with pytest.raises(ValueError, match=r"1\.2"):
-        LeaderElectionConfig("n", "ns", renew_deadline=2.4, retry_period=2)
+        LeaderElectionSettings("n", "ns", renew_deadline=2.4, retry_period=2)
     with pytest.raises(ValueError):
-        LeaderElectionConfig("n", "ns", retry_period=0)
+        LeaderElectionSettings("n", "ns", retry_period=0)
     with pytest.raises(ValueError):
-        LeaderElectionConfig("", "ns")
+        LeaderElectionSettings("", "ns")
     assert re.fullmatch(r".+_[0-9a-f-]{36}", default_identity())
     assert default_identity() != default_identity()
 
@@ -134,7 +134,7 @@ async def test_exactly_one_leader_and_the_second_takes_over_after_the_first_stop
     are all leader election needs."""
     client = restricted_kube.client
 
-    def config(identity: str) -> LeaderElectionConfig:
+    def config(identity: str) -> LeaderElectionSettings:
         return fast_election(
             identity, lease=restricted_kube.lease_name, namespace=restricted_kube.lease_namespace
         )

@@ -24,7 +24,7 @@ from framework.controller import Controller, Result
 from framework.httpserver import BindAddress
 from framework.informer import BackoffPolicy, FunctionHandler, ReflectorSettings, final_state, object_key
 from framework.kube import LEASES, MERGE_PATCH_CONTENT_TYPE, PODS, KubeClient, KubeObject
-from framework.leaderelection import LeaderElectionConfig
+from framework.leaderelection import LeaderElectionSettings
 from framework.manager import CacheSyncTimeout, LeaderElectionLost, Manager, ManagerSettings
 from framework.testing.apiserver import FaultRule, StandInApiServer
 
@@ -183,7 +183,7 @@ async def test_two_managers_exactly_one_leader_and_the_standby_takes_over(
 ) -> None:
     client = restricted_kube.client
 
-    def restricted_election(identity: str) -> LeaderElectionConfig:
+    def restricted_election(identity: str) -> LeaderElectionSettings:
         return fast_election(
             identity, lease=restricted_kube.lease_name, namespace=restricted_kube.lease_namespace
         )

@@ -17,7 +17,7 @@ import aiohttp
 import pytest
 from prometheus_client import CollectorRegistry
 
-from framework.controller import Controller, ControllerOptions, Result
+from framework.controller import Controller, Result, WorkerSettings
 from framework.health import HealthChecks
 from framework.httpserver import BindAddress, ObservabilityServer
 
@@ -57,7 +57,7 @@ async def _served_controller_metrics() -> AsyncIterator[tuple[int, _CountingReco
     controller: Controller[str] = Controller(
         "scrape-test",
         reconciler,
-        options=ControllerOptions(max_concurrent_reconciles=2),
+        workers=WorkerSettings(max_concurrent_reconciles=2),
         registry=registry,
     )
     server = ObservabilityServer(

@@ -9,7 +9,7 @@ from typing import Any
 from controller.annotations import ING_SCHEME, SVC_SCHEME
 from controller.aws.api import AwsApi
 from controller.aws.ec2_types import IpPermission
-from controller.config import ControllerConfig, parse_config
+from controller.config import ControllerSettings, parse_config
 from controller.deploy import StackDeployer
 from controller.ingress import ClassifiedIngress, IngressGroup, IngressGroupId, IngressModelBuilder
 from controller.ingress.reconciler import ingress_group_stack_tags
@@ -25,7 +25,7 @@ DeployerFactory = Callable[..., StackDeployer]
 """The ``make_deployer`` fixture: keyword arguments ``external_managed_tags``, ``on_dependency_violation``."""
 
 
-def make_config(**overrides: Any) -> ControllerConfig:
+def make_config(**overrides: Any) -> ControllerSettings:
     return dataclasses.replace(parse_config(["--cluster-name", SANDBOX_CLUSTER]), **overrides)
 
 
@@ -90,7 +90,7 @@ class IdResolver:
 async def build_alb_model(
     *members: Mapping[str, Any],
     services: Sequence[Mapping[str, Any]] | None = None,
-    config: ControllerConfig | None = None,
+    config: ControllerSettings | None = None,
     stack: StackTags | None = None,
 ) -> StackModel:
     """``stack``: the stack tags to hand the builder (default: those the reconciler builds)."""
@@ -109,7 +109,7 @@ async def build_alb_model(
     return model
 
 
-async def build_nlb_model(service: Mapping[str, Any], config: ControllerConfig | None = None) -> StackModel:
+async def build_nlb_model(service: Mapping[str, Any], config: ControllerSettings | None = None) -> StackModel:
     config = config or make_config()
     stack = service_stack_tags(config.cluster_name, object_key(service))
     model = await ServiceModelBuilder(config, IdResolver()).build(service, stack)

@@ -10,10 +10,10 @@ from controller.aws.api import AwsApi
 from controller.aws.ec2_types import IpPermission
 from controller.aws.errors import AwsApiError
 from controller.endpointsg.aws_rules import from_rule
+from controller.endpointsg.maintenance import EndpointSGMaintenance
 from controller.endpointsg.model import EndpointRule
 from controller.endpointsg.ownership import RuleOwnership
-from controller.endpointsg.reconciler import EndpointSGOutcome, EndpointSGRules
-from controller.endpointsg.service import EndpointRuleService
+from controller.endpointsg.reconciler import EndpointSGOutcome, EndpointSGReconciler
 from controller.naming import TGB_RULE_DESCRIPTION
 from controller.networking.rule_reconciler import SecurityGroupRuleReconciler
 from controller.networking.rules import Rule, expand_ip_permissions
@@ -24,6 +24,7 @@ from framework.controller import Reconciler, Result
 from framework.workqueue.queue import WorkQueue
 
 IDLE_TIMEOUT_SECONDS = 30.0
+MAINTENANCE_SYNC_PERIOD = 3600.0
 
 
 class IdleWatcher:
@@ -59,8 +60,9 @@ class EndpointStack:
     queue: WorkQueue[str]
     reader: SecurityGroupReader
     ownership: RuleOwnership
-    rules: EndpointSGRules
-    service: EndpointRuleService
+    rules: EndpointSGReconciler
+    maintenance: EndpointSGMaintenance
+    """Not started: tests call its ``seed_from_aws`` (the GC seed) directly."""
     outcomes: list[tuple[str, EndpointSGOutcome]] = field(default_factory=list)
 
     async def drain(self) -> list[tuple[str, AwsApiError]]:
@@ -102,25 +104,35 @@ class EndpointStack:
 
     def restart(self, *, max_ranges: int | None = None) -> None:
         """A new process: empty memory, same AWS."""
-        self.ownership = RuleOwnership(max_port_ranges_per_source=max_ranges or self.ownership_max_ranges)
-        self.reader = SecurityGroupReader(self.api)
-        self.rules = EndpointSGRules(self.ownership, SecurityGroupRuleReconciler(self.api, self.reader))
         self.queue = WorkQueue()
-        self.service = EndpointRuleService(
-            self.ownership,
-            self.queue.add,
-            reader=self.reader,
-            vpc_id=self.vpc.vpc_id,
-            cluster_name=self.vpc.cluster_name,
+        self.reader = SecurityGroupReader(self.api)
+        self.ownership = RuleOwnership(
+            self.queue.add, max_port_ranges_per_source=max_ranges or self.ownership_max_ranges
         )
+        self.rules = EndpointSGReconciler(self.ownership, SecurityGroupRuleReconciler(self.api, self.reader))
+        self.maintenance = _maintenance(self.ownership, self.rules, self.reader, self.vpc)
 
     ownership_max_ranges: int = 8
 
 
+def _maintenance(
+    ownership: RuleOwnership, rules: EndpointSGReconciler, reader: SecurityGroupReader, vpc: SandboxVpc
+) -> EndpointSGMaintenance:
+    return EndpointSGMaintenance(
+        ownership,
+        rules,
+        reader=reader,
+        vpc_id=vpc.vpc_id,
+        cluster_name=vpc.cluster_name,
+        sync_period=MAINTENANCE_SYNC_PERIOD,
+    )
+
+
 def build_stack(api: AwsApi, proxy: AwsProxy, vpc: SandboxVpc, max_ranges: int = 8) -> EndpointStack:
-    ownership = RuleOwnership(max_port_ranges_per_source=max_ranges)
-    reader = SecurityGroupReader(api)
     queue: WorkQueue[str] = WorkQueue()
+    ownership = RuleOwnership(queue.add, max_port_ranges_per_source=max_ranges)
+    reader = SecurityGroupReader(api)
+    rules = EndpointSGReconciler(ownership, SecurityGroupRuleReconciler(api, reader))
     return EndpointStack(
         api=api,
         proxy=proxy,
@@ -128,9 +140,7 @@ def build_stack(api: AwsApi, proxy: AwsProxy, vpc: SandboxVpc, max_ranges: int =
         queue=queue,
         reader=reader,
         ownership=ownership,
-        rules=EndpointSGRules(ownership, SecurityGroupRuleReconciler(api, reader)),
-        service=EndpointRuleService(
-            ownership, queue.add, reader=reader, vpc_id=vpc.vpc_id, cluster_name=vpc.cluster_name
-        ),
+        rules=rules,
+        maintenance=_maintenance(ownership, rules, reader, vpc),
         ownership_max_ranges=max_ranges,
     )

@@ -25,25 +25,33 @@ def describes(stack: EndpointStack) -> int:
 
 async def test_maintenance_seeds_with_retry_then_rechecks_every_sync_period(stack: EndpointStack) -> None:
     node_sg = await stack.create_sg("nodes", {cluster_tag_key(stack.vpc.cluster_name): "owned"})
-    enqueued: list[str] = []
     clock = FakeClock()
     # The first seed attempt fails with a non-retryable error: the loop backs off, it doesn't die.
     stack.proxy.faults.fail("DescribeSecurityGroups", code="UnauthorizedOperation", status=403, times=1)
     maintenance = EndpointSGMaintenance(
-        stack.service, stack.rules, enqueued.append, sync_period=3600.0, clock=clock
+        stack.ownership,
+        stack.rules,
+        reader=stack.reader,
+        vpc_id=stack.vpc.vpc_id,
+        cluster_name=stack.vpc.cluster_name,
+        sync_period=3600.0,
+        clock=clock,
     )
     maintenance.start()
     try:
         await clock.wait_for_timers(1)
-        assert enqueued == []
+        assert len(stack.queue) == 0
         clock.advance(1.0)
         await clock.wait_for_timers(1)  # seeded, now sleeping for the sync period
-        assert stack.queue.get_nowait() == node_sg  # the seed enqueues through the service
+        assert stack.queue.get_nowait() == node_sg  # the seed enqueues through the ownership
         stack.queue.done(node_sg)
         assert node_sg in stack.ownership.tracked_sgs
+        assert len(stack.queue) == 0
         clock.advance(3600.0)
         await clock.wait_for_timers(1)
-        assert enqueued == [node_sg]
+        assert stack.queue.get_nowait() == node_sg  # the periodic re-check
+        stack.queue.done(node_sg)
+        assert len(stack.queue) == 0
     finally:
         await maintenance.stop()
 
@@ -62,9 +70,9 @@ async def test_seeded_sgs_are_reconciled_from_the_seed_read(stack: EndpointStack
                 "UserIdGroupPairs": [{"GroupId": backend, "Description": TGB_RULE_DESCRIPTION}],
             },
         )
-    stack.service.set_expected_tgbs([])
+    stack.ownership.set_expected_tgbs([])
     stack.proxy.reset_counts()
-    assert await stack.service.seed_from_aws() == set(stale)
+    assert await stack.maintenance.seed_from_aws() == set(stale)
     assert await stack.drain() == []
     # One query found and read all three; their reconciles revoked without describing them again.
     assert describes(stack) == 1
@@ -78,19 +86,19 @@ async def test_stripper_rechecks_the_sgs_whose_rules_name_the_group_being_delete
 ) -> None:
     node_sg, untouched_sg = await stack.create_sg("node"), await stack.create_sg("untouched")
     lb_sg, other_lb_sg = await stack.create_sg("lb"), await stack.create_sg("other-lb")
-    stack.service.set_expected_tgbs(["ns/a", "ns/b"])
-    stack.service.publish("ns/a", {node_sg: [tcp(30080, lb_sg)]})
-    stack.service.publish("ns/b", {untouched_sg: [tcp(30090, other_lb_sg)]})
+    stack.ownership.set_expected_tgbs(["ns/a", "ns/b"])
+    stack.ownership.publish("ns/a", {node_sg: [tcp(30080, lb_sg)]})
+    stack.ownership.publish("ns/b", {untouched_sg: [tcp(30090, other_lb_sg)]})
     assert await stack.drain() == []
     # Nothing in memory names node_sg any more, but its rule from the LB's SG is still on AWS:
     # only AWS can say which SGs still name the LB's SG.
-    stack.service.withdraw("ns/a")
+    stack.ownership.withdraw("ns/a")
     stack.ownership.untrack(node_sg)
     assert await stack.drain() == []
     assert await stack.labelled(node_sg) == {tcp(30080, lb_sg)}
 
     stripper = EndpointReferenceStripper(
-        stack.reader, vpc_id=stack.vpc.vpc_id, endpoint_rules=stack.service, rules=stack.rules
+        stack.reader, vpc_id=stack.vpc.vpc_id, ownership=stack.ownership, reconciler=stack.rules
     )
     stack.proxy.reset_counts()
     assert await stripper(lb_sg) == [node_sg]

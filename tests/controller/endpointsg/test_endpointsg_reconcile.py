@@ -8,17 +8,16 @@ import pytest
 from endpoint_stack import EndpointStack, IdleWatcher
 
 from controller.endpointsg.model import EndpointRule, PortRange, Source
+from controller.endpointsg.ownership import RuleOwnership
 from controller.endpointsg.reconciler import (
     EndpointSGReconciler,
-    EndpointSGRules,
     SkippedMissingSourceRulesError,
 )
-from controller.endpointsg.service import EndpointRuleService
 from controller.naming import TGB_RULE_DESCRIPTION, cluster_tag_key
 from controller.networking.rule_reconciler import SecurityGroupRuleReconciler
 from controller.sandbox.moto_server import MotoServer
 from framework.clock import FakeClock
-from framework.controller import Controller, ControllerOptions, is_reported
+from framework.controller import Controller, WorkerSettings, is_reported
 
 
 def tcp(port: int, source: str, to_port: int | None = None) -> EndpointRule:
@@ -30,8 +29,8 @@ def tcp(port: int, source: str, to_port: int | None = None) -> EndpointRule:
 async def test_single_tgb_rule_is_authorized_with_the_shared_label(stack: EndpointStack) -> None:
     # Scenario 36.
     node_sg, backend = await stack.create_sg("node"), await stack.create_sg("backend")
-    stack.service.set_expected_tgbs(["ns/svc"])
-    stack.service.publish("ns/svc", {node_sg: [tcp(31223, backend)]})
+    stack.ownership.set_expected_tgbs(["ns/svc"])
+    stack.ownership.publish("ns/svc", {node_sg: [tcp(31223, backend)]})
     assert await stack.drain() == []
     rules = await stack.ingress(node_sg)
     assert [(r.protocol, r.from_port, r.to_port, r.description) for r in rules] == [
@@ -43,12 +42,12 @@ async def test_r1_merges_two_tgbs_into_one_range_and_shrinks_when_one_goes(stack
     # Scenario 37 and 46, with R = 1 (upstream behaviour).
     stack.restart(max_ranges=1)
     node_sg, backend = await stack.create_sg("node"), await stack.create_sg("backend")
-    stack.service.set_expected_tgbs(["ns/a", "ns/b"])
-    stack.service.publish("ns/a", {node_sg: [tcp(30080, backend)]})
-    stack.service.publish("ns/b", {node_sg: [tcp(31443, backend)]})
+    stack.ownership.set_expected_tgbs(["ns/a", "ns/b"])
+    stack.ownership.publish("ns/a", {node_sg: [tcp(30080, backend)]})
+    stack.ownership.publish("ns/b", {node_sg: [tcp(31443, backend)]})
     assert await stack.drain() == []
     assert await stack.labelled(node_sg) == {tcp(30080, backend, 31443)}
-    stack.service.withdraw("ns/b")
+    stack.ownership.withdraw("ns/b")
     stack.proxy.reset_counts()
     assert await stack.drain() == []
     assert await stack.labelled(node_sg) == {tcp(30080, backend)}
@@ -58,9 +57,9 @@ async def test_r1_merges_two_tgbs_into_one_range_and_shrinks_when_one_goes(stack
 
 async def test_default_budget_keeps_distant_ports_apart(stack: EndpointStack) -> None:
     node_sg, backend = await stack.create_sg("node"), await stack.create_sg("backend")
-    stack.service.set_expected_tgbs(["ns/a", "ns/b"])
-    stack.service.publish("ns/a", {node_sg: [tcp(30080, backend)]})
-    stack.service.publish("ns/b", {node_sg: [tcp(31443, backend)]})
+    stack.ownership.set_expected_tgbs(["ns/a", "ns/b"])
+    stack.ownership.publish("ns/a", {node_sg: [tcp(30080, backend)]})
+    stack.ownership.publish("ns/b", {node_sg: [tcp(31443, backend)]})
     assert await stack.drain() == []
     assert await stack.labelled(node_sg) == {tcp(30080, backend), tcp(31443, backend)}
 
@@ -86,12 +85,12 @@ async def test_manual_rules_count_as_present_and_are_never_revoked(stack: Endpoi
             "UserIdGroupPairs": [{"GroupId": backend, "Description": "terraform"}],
         },
     )
-    stack.service.set_expected_tgbs(["ns/a"])
-    stack.service.publish("ns/a", {node_sg: [tcp(30080, backend)]})
+    stack.ownership.set_expected_tgbs(["ns/a"])
+    stack.ownership.publish("ns/a", {node_sg: [tcp(30080, backend)]})
     stack.proxy.reset_counts()
     assert await stack.drain() == []
     assert stack.proxy.calls_by_operation()["AuthorizeSecurityGroupIngress"] == 0
-    stack.service.withdraw("ns/a")
+    stack.ownership.withdraw("ns/a")
     assert await stack.drain() == []
     descriptions = sorted(r.description for r in await stack.ingress(node_sg))
     assert descriptions == ["ops", "terraform"]
@@ -101,20 +100,20 @@ async def test_manual_rules_count_as_present_and_are_never_revoked(stack: Endpoi
 async def test_restart_revokes_nothing_until_every_tgb_has_published(stack: EndpointStack) -> None:
     # Scenario 45: after a restart, A publishes first and drops a rule; B still needs its own.
     node_sg, backend = await stack.create_sg("node"), await stack.create_sg("backend")
-    stack.service.set_expected_tgbs(["ns/a", "ns/b"])
-    stack.service.publish("ns/a", {node_sg: [tcp(30080, backend), tcp(30090, backend)]})
-    stack.service.publish("ns/b", {node_sg: [tcp(31443, backend)]})
+    stack.ownership.set_expected_tgbs(["ns/a", "ns/b"])
+    stack.ownership.publish("ns/a", {node_sg: [tcp(30080, backend), tcp(30090, backend)]})
+    stack.ownership.publish("ns/b", {node_sg: [tcp(31443, backend)]})
     assert await stack.drain() == []
 
     stack.restart()
-    stack.service.set_expected_tgbs(["ns/a", "ns/b"])
-    stack.service.publish("ns/a", {node_sg: [tcp(30080, backend)]})
+    stack.ownership.set_expected_tgbs(["ns/a", "ns/b"])
+    stack.ownership.publish("ns/a", {node_sg: [tcp(30080, backend)]})
     stack.proxy.reset_counts()
     assert await stack.drain() == []
     assert stack.proxy.calls_by_operation()["RevokeSecurityGroupIngress"] == 0
     assert await stack.labelled(node_sg) == {tcp(30080, backend), tcp(30090, backend), tcp(31443, backend)}
 
-    stack.service.publish("ns/b", {node_sg: [tcp(31443, backend)]})
+    stack.ownership.publish("ns/b", {node_sg: [tcp(31443, backend)]})
     assert await stack.drain() == []
     assert await stack.labelled(node_sg) == {tcp(30080, backend), tcp(31443, backend)}
 
@@ -134,9 +133,9 @@ async def test_gc_cleans_cluster_tagged_sgs_nobody_needs(stack: EndpointStack) -
                 "UserIdGroupPairs": [{"GroupId": backend, "Description": TGB_RULE_DESCRIPTION}],
             },
         )
-    assert await stack.service.seed_from_aws() == {stale_sg}
-    assert await stack.service.seed_from_aws() == frozenset()  # once per process
-    stack.service.set_expected_tgbs([])
+    assert await stack.maintenance.seed_from_aws() == {stale_sg}
+    assert await stack.maintenance.seed_from_aws() == frozenset()  # once per process
+    stack.ownership.set_expected_tgbs([])
     assert await stack.drain() == []
     assert await stack.labelled(stale_sg) == set()
     assert await stack.labelled(other_cluster) == {tcp(30000, backend)}
@@ -145,8 +144,8 @@ async def test_gc_cleans_cluster_tagged_sgs_nobody_needs(stack: EndpointStack) -
 async def test_deleted_sg_is_untracked(stack: EndpointStack) -> None:
     # Scenario 47.
     node_sg, backend = await stack.create_sg("node"), await stack.create_sg("backend")
-    stack.service.set_expected_tgbs(["ns/a"])
-    stack.service.publish("ns/a", {node_sg: [tcp(30080, backend)]})
+    stack.ownership.set_expected_tgbs(["ns/a"])
+    stack.ownership.publish("ns/a", {node_sg: [tcp(30080, backend)]})
     await stack.api.call("ec2", "DeleteSecurityGroup", GroupId=node_sg)
     assert await stack.drain() == []
     assert stack.outcomes[-1][1].untracked
@@ -160,10 +159,10 @@ async def test_missing_source_sg_skips_only_its_rules_and_keeps_the_endpoint_sg_
     endpoint SG; only its rules are left out, the node SG stays tracked and keeps converging."""
     node_sg, backend = await stack.create_sg("node"), await stack.create_sg("backend")
     missing = "sg-0123456789abcdef0"
-    stack.service.set_expected_tgbs(["ns/good", "ns/bad", "ns/other"])
-    stack.service.publish("ns/good", {node_sg: [tcp(30080, backend)]})
-    stack.service.publish("ns/bad", {node_sg: [tcp(9999, missing)]})
-    stack.service.publish("ns/other", {node_sg: [tcp(30090, backend)]})
+    stack.ownership.set_expected_tgbs(["ns/good", "ns/bad", "ns/other"])
+    stack.ownership.publish("ns/good", {node_sg: [tcp(30080, backend)]})
+    stack.ownership.publish("ns/bad", {node_sg: [tcp(9999, missing)]})
+    stack.ownership.publish("ns/other", {node_sg: [tcp(30090, backend)]})
     assert await stack.drain() == []
     sg, outcome = stack.outcomes[-1]
     assert sg == node_sg and not outcome.untracked
@@ -172,7 +171,7 @@ async def test_missing_source_sg_skips_only_its_rules_and_keeps_the_endpoint_sg_
     assert await stack.labelled(node_sg) == {tcp(30080, backend), tcp(30090, backend)}
 
     # The retry re-reads the missing source first, then reconciles the rest without a failing call.
-    stack.service.withdraw("ns/other")
+    stack.ownership.withdraw("ns/other")
     stack.proxy.reset_counts()
     assert await stack.drain() == []
     assert stack.outcomes[-1][1].missing_sources == {missing}
@@ -180,8 +179,8 @@ async def test_missing_source_sg_skips_only_its_rules_and_keeps_the_endpoint_sg_
     assert [r.outcome for r in stack.proxy.request_log if r.operation.startswith("Authorize")] == []
 
     # Once nobody needs the missing source, the SG converges and the retries stop.
-    stack.service.withdraw("ns/bad")
-    stack.service.withdraw("ns/good")
+    stack.ownership.withdraw("ns/bad")
+    stack.ownership.withdraw("ns/good")
     assert await stack.drain() == []
     assert stack.outcomes[-1][1].missing_sources == frozenset()
     assert await stack.labelled(node_sg) == set()
@@ -201,8 +200,8 @@ async def test_rules_from_a_missing_source_are_added_once_it_exists(
     _seed_moto_ids(fresh_moto, 4242)
     source = await stack.create_sg("source")
     await stack.api.call("ec2", "DeleteSecurityGroup", GroupId=source)
-    stack.service.set_expected_tgbs(["ns/a"])
-    stack.service.publish("ns/a", {node_sg: [tcp(30080, source)]})
+    stack.ownership.set_expected_tgbs(["ns/a"])
+    stack.ownership.publish("ns/a", {node_sg: [tcp(30080, source)]})
     assert await stack.drain() == []
     assert stack.outcomes[-1][1].missing_sources == {source}
     assert await stack.labelled(node_sg) == set()
@@ -217,11 +216,11 @@ async def test_rules_from_a_missing_source_are_added_once_it_exists(
 
 async def test_controller_retries_a_missing_source_with_backoff(stack: EndpointStack) -> None:
     node_sg = await stack.create_sg("node")
-    stack.service.set_expected_tgbs(["ns/bad"])
-    stack.service.publish("ns/bad", {node_sg: [tcp(9999, "sg-0123456789abcdef0")]})
+    stack.ownership.set_expected_tgbs(["ns/bad"])
+    stack.ownership.publish("ns/bad", {node_sg: [tcp(9999, "sg-0123456789abcdef0")]})
     assert stack.queue.get_nowait() == node_sg
     with pytest.raises(SkippedMissingSourceRulesError, match="sg-0123456789abcdef0") as raised:
-        await EndpointSGReconciler(stack.rules).reconcile(node_sg)
+        await stack.rules.reconcile(node_sg)
     assert is_reported(raised.value)  # one log line per retry, no traceback
     stack.queue.done(node_sg)
 
@@ -230,10 +229,10 @@ async def test_a_thousand_publishes_on_three_sgs_coalesce_into_three_authorizes(
     node_sgs = [await stack.create_sg(f"node-{i}") for i in range(3)]
     backend = await stack.create_sg("backend")
     keys = [f"ns/tgb-{i}" for i in range(1000)]
-    stack.service.set_expected_tgbs(keys)
+    stack.ownership.set_expected_tgbs(keys)
     stack.proxy.reset_counts()
     for i, key in enumerate(keys):
-        stack.service.publish(key, {sg: [tcp(30000 + i, backend)] for sg in node_sgs})
+        stack.ownership.publish(key, {sg: [tcp(30000 + i, backend)] for sg in node_sgs})
     assert len(stack.queue) == 3
     assert await stack.drain() == []
     calls = stack.proxy.calls_by_operation()
@@ -247,18 +246,22 @@ async def test_controller_workers_coalesce_a_burst_per_sg(stack: EndpointStack) 
     # The same burst through the framework controller (3 workers): still one pass per SG.
     node_sgs = [await stack.create_sg(f"node-{i}") for i in range(3)]
     backend = await stack.create_sg("backend")
-    watcher = IdleWatcher(EndpointSGReconciler(stack.rules))
+
+    def enqueue(sg_id: str) -> None:
+        controller.queue.add(sg_id)
+
+    ownership = RuleOwnership(enqueue, max_port_ranges_per_source=stack.ownership_max_ranges)
+    watcher = IdleWatcher(
+        EndpointSGReconciler(ownership, SecurityGroupRuleReconciler(stack.api, stack.reader))
+    )
     controller: Controller[str] = Controller(
-        "endpoint-sg", watcher, options=ControllerOptions(max_concurrent_reconciles=3)
+        "endpoint-sg", watcher, workers=WorkerSettings(max_concurrent_reconciles=3)
     )
     watcher.queue = controller.queue
-    service = EndpointRuleService(
-        stack.ownership, controller.queue.add, reader=stack.reader, vpc_id=stack.vpc.vpc_id, cluster_name="c"
-    )
     keys = [f"ns/tgb-{i}" for i in range(1000)]
-    service.set_expected_tgbs(keys)
+    ownership.set_expected_tgbs(keys)
     for i, key in enumerate(keys):
-        service.publish(key, {sg: [tcp(30000 + 2 * i, backend)] for sg in node_sgs})
+        ownership.publish(key, {sg: [tcp(30000 + 2 * i, backend)] for sg in node_sgs})
     stack.proxy.reset_counts()
     controller.start()
     try:
@@ -278,16 +281,16 @@ async def test_before_all_published_only_rules_added_by_this_process_are_revoked
     # Start-up churn must not pile up stale ranges (they would hit the SG rule quota), and rules
     # found on AWS must stay until every TGB has published.
     node_sg, backend = await stack.create_sg("node"), await stack.create_sg("backend")
-    stack.service.set_expected_tgbs(["ns/a", "ns/b"])
-    stack.service.publish("ns/a", {node_sg: [tcp(30080, backend)]})
-    stack.service.publish("ns/b", {node_sg: [tcp(31443, backend)]})
+    stack.ownership.set_expected_tgbs(["ns/a", "ns/b"])
+    stack.ownership.publish("ns/a", {node_sg: [tcp(30080, backend)]})
+    stack.ownership.publish("ns/b", {node_sg: [tcp(31443, backend)]})
     assert await stack.drain() == []
 
     stack.restart()
-    stack.service.set_expected_tgbs(["ns/a", "ns/b", "ns/c"])
-    stack.service.publish("ns/c", {node_sg: [tcp(32000, backend)]})
+    stack.ownership.set_expected_tgbs(["ns/a", "ns/b", "ns/c"])
+    stack.ownership.publish("ns/c", {node_sg: [tcp(32000, backend)]})
     assert await stack.drain() == []
-    stack.service.publish("ns/c", {node_sg: [tcp(32001, backend)]})
+    stack.ownership.publish("ns/c", {node_sg: [tcp(32001, backend)]})
     assert await stack.drain() == []
     assert not stack.ownership.revoke_allowed
     # 32000 was added by this process and nobody needs it now: gone. a's and b's rules stay.
@@ -297,16 +300,16 @@ async def test_before_all_published_only_rules_added_by_this_process_are_revoked
 async def test_unchanged_packing_skips_aws_until_the_recheck_interval(stack: EndpointStack) -> None:
     node_sg, backend = await stack.create_sg("node"), await stack.create_sg("backend")
     clock = FakeClock()
-    stack.rules = EndpointSGRules(
+    stack.rules = EndpointSGReconciler(
         stack.ownership, SecurityGroupRuleReconciler(stack.api, stack.reader), clock=clock, recheck_after=600
     )
-    stack.service.set_expected_tgbs(["ns/a", "ns/b"])
-    stack.service.publish("ns/a", {node_sg: [tcp(30080, backend, 30090)]})
-    stack.service.publish("ns/b", {})
+    stack.ownership.set_expected_tgbs(["ns/a", "ns/b"])
+    stack.ownership.publish("ns/a", {node_sg: [tcp(30080, backend, 30090)]})
+    stack.ownership.publish("ns/b", {})
     assert await stack.drain() == []
     stack.proxy.reset_counts()
     # b's new port lies inside a's range: the packed rules do not change, so AWS is not read.
-    stack.service.publish("ns/b", {node_sg: [tcp(30085, backend)]})
+    stack.ownership.publish("ns/b", {node_sg: [tcp(30085, backend)]})
     assert await stack.drain() == []
     assert stack.outcomes[-1][1].skipped
     assert sum(stack.proxy.calls_by_operation().values()) == 0

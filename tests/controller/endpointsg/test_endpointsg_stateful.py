@@ -189,19 +189,19 @@ class EndpointRulesMachine(RuleBasedStateMachine):
             vpc = self.stack.vpc
             self.env.run(self.stack.reader.aclose())
         self.stack = build_stack(self.env.api, self.env.proxy, vpc, max_ranges=self.max_ranges)
-        self.stack.service.set_expected_tgbs(self.live.keys())
+        self.stack.ownership.set_expected_tgbs(self.live.keys())
         self.env.run(self._seed())
 
     async def _seed(self) -> None:
         assert self.stack is not None
         for _ in range(3):  # a fault may hit the seed's describe; the controller would retry
             try:
-                await self.stack.service.seed_from_aws()
+                await self.stack.maintenance.seed_from_aws()
                 return
             except Exception:
                 continue
         self.env.proxy.faults.clear()
-        await self.stack.service.seed_from_aws()
+        await self.stack.maintenance.seed_from_aws()
 
     # ------------------------------------------------------------------ steps
 
@@ -213,8 +213,8 @@ class EndpointRulesMachine(RuleBasedStateMachine):
         assert self.stack is not None
         by_sg = {self.sgs[i]: rules for i, rules in needs.items()}
         # The informer sees the TGB before its reconcile publishes.
-        self.stack.service.set_expected_tgbs({*self.live, tgb})
-        self.stack.service.publish(tgb, by_sg)
+        self.stack.ownership.set_expected_tgbs({*self.live, tgb})
+        self.stack.ownership.publish(tgb, by_sg)
         self.live[tgb] = by_sg
         if settle:
             self.reconcile(None)
@@ -224,9 +224,9 @@ class EndpointRulesMachine(RuleBasedStateMachine):
     def delete_tgb(self, data: st.DataObject, settle: bool) -> None:
         assert self.stack is not None
         tgb = data.draw(st.sampled_from(sorted(self.live)))
-        self.stack.service.withdraw(tgb)  # finalizer runs while the TGB is still listed
+        self.stack.ownership.withdraw(tgb)  # finalizer runs while the TGB is still listed
         del self.live[tgb]
-        self.stack.service.set_expected_tgbs(self.live.keys())
+        self.stack.ownership.set_expected_tgbs(self.live.keys())
         if settle:
             self.reconcile(None)
 
@@ -238,7 +238,7 @@ class EndpointRulesMachine(RuleBasedStateMachine):
         for tgb in data.draw(
             st.lists(st.sampled_from(sorted(self.live)), unique=True) if self.live else st.just([])
         ):
-            self.stack.service.publish(tgb, self.live[tgb])
+            self.stack.ownership.publish(tgb, self.live[tgb])
         self.reconcile(None)
 
     @rule(fault=faults)
@@ -264,9 +264,9 @@ class EndpointRulesMachine(RuleBasedStateMachine):
             return
         # Settle: no faults, every live TGB has published, everything reconciled.
         self.env.proxy.faults.clear()
-        self.stack.service.set_expected_tgbs(self.live.keys())
+        self.stack.ownership.set_expected_tgbs(self.live.keys())
         for tgb, by_sg in self.live.items():
-            self.stack.service.publish(tgb, by_sg)
+            self.stack.ownership.publish(tgb, by_sg)
         for sg in self.sgs:
             self.stack.queue.add(sg)
         assert self.env.run(self.stack.drain()) == []

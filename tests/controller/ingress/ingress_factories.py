@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from controller.config import ControllerConfig, parse_config
+from controller.config import ControllerSettings, parse_config
 from controller.ingress import ClassifiedIngress, IngressGroup, IngressGroupId, IngressModelBuilder
 from controller.ingress.reconciler import ingress_group_stack_tags
 from controller.model import StackModel
@@ -14,7 +14,7 @@ from controller.naming import StackTags
 from controller.networking.errors import SecurityGroupLookupError
 
 
-def make_config(cluster: str = "my-cluster", **overrides: Any) -> ControllerConfig:
+def make_config(cluster: str = "my-cluster", **overrides: Any) -> ControllerSettings:
     return dataclasses.replace(parse_config(["--cluster-name", cluster]), **overrides)
 
 
@@ -136,7 +136,7 @@ def explicit_group(name: str, *members: Mapping[str, Any]) -> IngressGroup:
     return IngressGroup(IngressGroupId.explicit(name), tuple(ClassifiedIngress(m) for m in members))
 
 
-def stack_of(group: IngressGroup, config: ControllerConfig | None = None) -> StackTags:
+def stack_of(group: IngressGroup, config: ControllerSettings | None = None) -> StackTags:
     """The stack tags the reconciler would hand the builder for ``group``."""
     return ingress_group_stack_tags((config or make_config()).cluster_name, group.id)
 
@@ -144,7 +144,7 @@ def stack_of(group: IngressGroup, config: ControllerConfig | None = None) -> Sta
 async def build(
     group: IngressGroup,
     services: Iterable[Mapping[str, Any]] | None = None,
-    config: ControllerConfig | None = None,
+    config: ControllerSettings | None = None,
     resolver: FakeResolver | None = None,
 ) -> StackModel:
     config = config or make_config()

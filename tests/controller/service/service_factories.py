@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from controller.config import ControllerConfig, parse_config
+from controller.config import ControllerSettings, parse_config
 from controller.model import StackModel
 from controller.naming import StackTags
 from controller.networking.errors import SecurityGroupLookupError
@@ -17,7 +17,7 @@ from framework.objects import object_key
 NLB_IP = {"service.beta.kubernetes.io/aws-load-balancer-type": "nlb-ip"}
 
 
-def make_config(cluster: str = "my-cluster", **overrides: Any) -> ControllerConfig:
+def make_config(cluster: str = "my-cluster", **overrides: Any) -> ControllerSettings:
     return dataclasses.replace(parse_config(["--cluster-name", cluster]), **overrides)
 
 
@@ -76,14 +76,14 @@ class FakeResolver:
         return [*ids, *(g for n in names_or_ids if not n.startswith("sg-") for g in self._names[n])]
 
 
-def stack_of(service: Mapping[str, Any], config: ControllerConfig | None = None) -> StackTags:
+def stack_of(service: Mapping[str, Any], config: ControllerSettings | None = None) -> StackTags:
     """The stack tags the reconciler would hand the builder for ``service``."""
     return service_stack_tags((config or make_config()).cluster_name, object_key(service))
 
 
 async def build(
     service: Mapping[str, Any],
-    config: ControllerConfig | None = None,
+    config: ControllerSettings | None = None,
     existing: ExistingLoadBalancer | None = None,
     resolver: FakeResolver | None = None,
 ) -> StackModel:

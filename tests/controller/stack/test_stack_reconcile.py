@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry
 from controller.annotations import InvalidAnnotationError, ObjectRef
 from controller.aws.errors import AwsApiError
 from controller.deploy import DeploymentPending, DeployResult
-from controller.deploy.result import DeleteResult
+from controller.deploy.result import DeletionResult
 from controller.metrics import controller_metrics
 from controller.model.stack import StackModel
 from controller.naming import StackTags
@@ -64,7 +64,7 @@ class ScriptedDeployer:
     async def deploy(self, model: StackModel, *, backend_sg_id: str | None) -> DeployResult:
         raise self.error
 
-    async def delete_stack(self, stack: StackTags) -> DeleteResult:
+    async def delete_stack(self, stack: StackTags) -> DeletionResult:
         raise self.error
 
 

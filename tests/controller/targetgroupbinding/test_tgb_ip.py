@@ -8,7 +8,7 @@ from typing import Any
 from tgb_harness import Harness
 
 from controller.endpointsg.discovery import POD_ENI_ANNOTATION
-from controller.targetgroupbinding.networking import missing_named_port_problem
+from controller.targetgroupbinding.contributions import missing_named_port_problem
 from framework import objects
 from framework.kube import ENDPOINT_SLICES, SERVICES
 

@@ -19,8 +19,7 @@ from controller.endpointsg.discovery import EndpointSGDiscovery
 from controller.endpointsg.eni_sg import EniSGSelector
 from controller.endpointsg.model import EndpointRule
 from controller.endpointsg.ownership import RuleOwnership
-from controller.endpointsg.reconciler import EndpointSGReconciler, EndpointSGRules
-from controller.endpointsg.service import EndpointRuleService
+from controller.endpointsg.reconciler import EndpointSGReconciler
 from controller.naming import TGB_RULE_DESCRIPTION, cluster_tag_key
 from controller.networking.rule_reconciler import SecurityGroupRuleReconciler
 from controller.networking.rules import expand_ip_permissions
@@ -62,7 +61,6 @@ class Harness:
     informers: BindingInformers
     ownership: RuleOwnership
     reader: SecurityGroupReader
-    rules_service: EndpointRuleService
     sg_controller: Controller[str]
     events: EventRecorder
     tgb: TargetGroupBindingController
@@ -285,18 +283,17 @@ def build_harness(
     registry = CollectorRegistry()
     factory = InformerFactory(client)
     informers = BindingInformers.from_factory(factory)
-    ownership = RuleOwnership(max_port_ranges_per_source=4)
+
+    def enqueue(sg_id: str) -> None:
+        sg_controller.queue.add(sg_id)
+
+    ownership = RuleOwnership(enqueue, max_port_ranges_per_source=4)
     reader = SecurityGroupReader(api)
     sg_controller: Controller[str] = Controller(
         "endpointSecurityGroup",
-        EndpointSGReconciler(
-            EndpointSGRules(ownership, SecurityGroupRuleReconciler(api, reader), clock=clock)
-        ),
+        EndpointSGReconciler(ownership, SecurityGroupRuleReconciler(api, reader), clock=clock),
         clock=clock,
         registry=registry,
-    )
-    rules_service = EndpointRuleService(
-        ownership, sg_controller.queue.add, reader=reader, vpc_id=vpc.vpc_id, cluster_name=vpc.cluster_name
     )
     discovery = EndpointSGDiscovery(
         api, vpc_id=vpc.vpc_id, selector=EniSGSelector(vpc.cluster_name), reader=reader, clock=clock
@@ -307,7 +304,7 @@ def build_harness(
         informers=informers,
         aws=api,
         discovery=discovery,
-        endpoint_rules=rules_service,
+        ownership=ownership,
         events=events,
         settings=TargetGroupBindingSettings(max_concurrent_reconciles=2, requeue_duration=requeue_duration),
         clock=clock,
@@ -323,7 +320,6 @@ def build_harness(
         informers=informers,
         ownership=ownership,
         reader=reader,
-        rules_service=rules_service,
         sg_controller=sg_controller,
         events=events,
         tgb=tgb,

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
 from framework.clock import FakeClock
-from framework.controller import Controller, ControllerOptions, Result
+from framework.controller import Controller, Result, WorkerSettings
 from framework.workqueue import WorkQueue
 
 KEYS = st.integers(min_value=0, max_value=5)
@@ -121,7 +121,7 @@ async def test_many_async_workers_never_share_a_key(seed: int) -> None:
     controller: Controller[int] = Controller(
         "stress",
         AssertingReconciler(),
-        options=ControllerOptions(max_concurrent_reconciles=16),
+        workers=WorkerSettings(max_concurrent_reconciles=16),
         clock=FakeClock(),
         registry=CollectorRegistry(),
     )

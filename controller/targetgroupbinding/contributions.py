@@ -1,11 +1,12 @@
-"""A TGB's rules on endpoint SGs: resolve the SG behind each target and publish the contributions.
+"""A TGB's contributions to endpoint SGs: resolve the SG behind each target, turn the TGB's
+``spec.networking`` into the rules each of those SGs needs, and publish them.
 
-Publishing only records this TGB's needs in the endpoint-SG registry, which enqueues the SG ids whose
+Publishing only records this TGB's needs in the ``RuleOwnership``, which enqueues the SG ids whose
 desired rules changed; the per-SG controller talks to EC2 (design.md Difference 3). On any error nothing
 is published, so the TGB's previous contributions (and the rules on AWS) stay as they were.
 
 Two problems are not such errors: a source SG that does not exist, and pods that lack a named port.
-The contributions are published all the same (so the registry knows what this TGB needs and can
+The contributions are published all the same (so the rule ownership knows what this TGB needs and can
 revoke what nobody needs; the per-SG controller leaves the rules from a missing source out until it
 exists, and a pod without the port simply needs no rule for it), and ``UnappliedRulesError`` tells
 the reconciler to warn and look again later instead of reporting success.
@@ -26,7 +27,7 @@ from controller.endpointsg.contributions import (
 from controller.endpointsg.discovery import EndpointDiscoveryError, EndpointSGDiscovery, group_by_sg
 from controller.endpointsg.eni_sg import EniSecurityGroupError
 from controller.endpointsg.model import EndpointRule
-from controller.endpointsg.service import EndpointRuleService
+from controller.endpointsg.ownership import RuleOwnership
 from controller.targetgroupbinding.endpoints import NodeEndpoint, PodEndpoint
 from controller.targetgroupbinding.model import Binding
 from framework.informer import Store
@@ -37,15 +38,15 @@ _EXPECTED_ERRORS = (EndpointDiscoveryError, EniSecurityGroupError, NetworkingSpe
 SOURCE_GROUP_FIELD = "spec.networking.ingress[].from[].securityGroup.groupID"
 
 
-class NetworkingError(Exception):
-    """Endpoint SG rules could not be computed for this TGB; the message is for a Warning event."""
+class ContributionError(Exception):
+    """This TGB's contributions could not be computed; the message is for a Warning event."""
 
 
 MAX_PODS_NAMED = 10
 """Pods listed by name in one warning (a Warning's note is limited to 1 KiB)."""
 
 
-class UnappliedRulesError(NetworkingError):
+class UnappliedRulesError(ContributionError):
     """The contributions were published, but some of the rules the spec asks for cannot be applied."""
 
     def __init__(self, problems: Sequence[str]) -> None:
@@ -77,32 +78,34 @@ def source_group_ids(networking: Mapping[str, Any]) -> frozenset[str]:
     )
 
 
-class BindingNetworking:
-    def __init__(self, discovery: EndpointSGDiscovery, rules: EndpointRuleService) -> None:
+class ContributionPublisher:
+    """Publishes one binding's contributions (per endpoint SG) to the ``RuleOwnership``, or withdraws them."""
+
+    def __init__(self, discovery: EndpointSGDiscovery, ownership: RuleOwnership) -> None:
         self._discovery = discovery
-        self._rules = rules
+        self._ownership = ownership
 
     def withdraw(self, tgb_key: str) -> frozenset[str]:
         """The TGB needs no rule any more (deleted, networking removed, backend gone)."""
-        return self._rules.withdraw(tgb_key)
+        return self._ownership.withdraw(tgb_key)
 
-    async def reconcile_node_endpoints(
+    async def publish_node_targets(
         self, binding: Binding, endpoints: Sequence[NodeEndpoint]
     ) -> frozenset[str]:
         """Instance targets: the same rules on every node SG. Returns the SG ids enqueued."""
         if binding.networking is None:
             # Nothing to publish: when networking is removed from a TGB, the handlers push the new
-            # set of TGBs with networking and the registry drops this one's contributions.
+            # set of TGBs with networking and the rule ownership drops this one's contributions.
             return frozenset()
         try:
             nodes = [endpoint.node for endpoint in endpoints]
             sg_by_node = await self._discovery.sgs_for_nodes(nodes) if nodes else {}
             contributions = contributions_for_node_targets(binding.networking, sg_by_node.values())
         except _EXPECTED_ERRORS as error:
-            raise NetworkingError(str(error)) from error
+            raise ContributionError(str(error)) from error
         return await self._publish(binding.key, binding.networking, contributions)
 
-    async def reconcile_pod_endpoints(
+    async def publish_pod_targets(
         self, binding: Binding, endpoints: Sequence[PodEndpoint], pods: Store, nodes: Store
     ) -> frozenset[str]:
         """IP targets: per pod ENI SG, the rules its pods need. Returns the SG ids enqueued.
@@ -112,7 +115,7 @@ class BindingNetworking:
         """
         if binding.networking is None:
             # Nothing to publish: when networking is removed from a TGB, the handlers push the new
-            # set of TGBs with networking and the registry drops this one's contributions.
+            # set of TGBs with networking and the rule ownership drops this one's contributions.
             return frozenset()
         backing: dict[str, Mapping[str, Any]] = {}
         for endpoint in endpoints:
@@ -134,7 +137,7 @@ class BindingNetworking:
             pods_by_sg = {sg: [backing[key] for key in keys] for sg, keys in group_by_sg(sg_by_pod).items()}
             contributions = contributions_for_pod_targets(binding.networking, pods_by_sg)
         except _EXPECTED_ERRORS as error:
-            raise NetworkingError(str(error)) from error
+            raise ContributionError(str(error)) from error
         resolved = [pod for sg_pods in pods_by_sg.values() for pod in sg_pods]
         problems = [
             missing_named_port_problem(port, keys)
@@ -150,13 +153,13 @@ class BindingNetworking:
         problems: Sequence[str] = (),
     ) -> frozenset[str]:
         """Publish, then raise ``UnappliedRulesError`` naming ``problems`` and the missing sources."""
-        enqueued = self._rules.publish(tgb_key, contributions)
+        enqueued = self._ownership.publish(tgb_key, contributions)
         # No endpoint (so no rule) needs no source: nothing to warn about.
         needed = source_group_ids(networking) if contributions else frozenset()
         try:
             missing = await self._discovery.missing_security_groups(needed)
         except AwsApiError as error:
-            raise NetworkingError(str(error)) from error
+            raise ContributionError(str(error)) from error
         found = [missing_sources_problem(missing)] if missing else []
         if found or problems:
             raise UnappliedRulesError([*found, *problems])
