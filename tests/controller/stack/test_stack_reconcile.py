@@ -27,6 +27,7 @@ from controller.stack.reconcile import (
     StackReconcileSteps,
     model_inputs_changed,
 )
+from controller.targetgroupbinding import StackTargetGroupDeletions
 from framework.clock import FakeClock
 from framework.controller import Controller, Result
 from framework.events import EventRecorder, ObjectReference
@@ -110,6 +111,7 @@ def steps_for(
         events=cast(EventRecorder, events),
         metrics=controller_metrics(registry),
         on_backend_sg_unused=None,
+        stack_deletions=StackTargetGroupDeletions(),
         log=logging.getLogger(__name__),
     )
 

@@ -29,6 +29,7 @@ from controller.sandbox.seed import SandboxVpc
 from controller.targetgroupbinding import (
     TARGET_GROUP_BINDINGS,
     BindingInformers,
+    StackTargetGroupDeletions,
     TargetGroupBindingController,
     TargetGroupBindingSettings,
 )
@@ -65,6 +66,7 @@ class Harness:
     rules_service: EndpointRuleService
     sg_controller: Controller[str]
     events: EventRecorder
+    stack_deletions: StackTargetGroupDeletions
     tgb: TargetGroupBindingController
 
     # ----------------------------------------------------------------------------- lifecycle
@@ -302,6 +304,7 @@ def build_harness(
         api, vpc_id=vpc.vpc_id, selector=EniSGSelector(vpc.cluster_name), reader=reader, clock=clock
     )
     events = EventRecorder(client, EventRecorderSettings(reporting_instance="test-controller"), clock=clock)
+    stack_deletions = StackTargetGroupDeletions()
     tgb = TargetGroupBindingController(
         client=client,
         informers=informers,
@@ -309,6 +312,7 @@ def build_harness(
         discovery=discovery,
         endpoint_rules=rules_service,
         events=events,
+        stack_deletions=stack_deletions,
         settings=TargetGroupBindingSettings(max_concurrent_reconciles=2, requeue_duration=requeue_duration),
         clock=clock,
         registry=registry,
@@ -326,5 +330,6 @@ def build_harness(
         rules_service=rules_service,
         sg_controller=sg_controller,
         events=events,
+        stack_deletions=stack_deletions,
         tgb=tgb,
     )
