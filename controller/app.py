@@ -29,6 +29,7 @@ from controller.startup import (
     manager_settings,
     require_custom_resources,
 )
+from controller.targetgroupbinding import StackTargetGroupDeletions
 from controller.targetgroupbinding.setup import setup as setup_tgb
 from controller.vpc import VpcResolutionError, resolve_vpc_id
 from framework.events import EventRecorder, EventRecorderSettings
@@ -57,7 +58,11 @@ class ControllerApp:
         events = EventRecorder(kube, EventRecorderSettings(reporting_instance=_instance_name()))
         reader = SecurityGroupReader(aws)  # one SG cache for every feature
         endpoint_sg = setup_endpoint_sg(config, manager, aws=aws, reader=reader, vpc_id=vpc_id)
-        bindings = setup_tgb(config, manager, aws=aws, endpoint_sg=endpoint_sg, events=events)
+        # Stack deletions (Ingress, Service) mark the target groups they delete; the TGB clean-up reads it.
+        stack_deletions = StackTargetGroupDeletions()
+        bindings = setup_tgb(
+            config, manager, aws=aws, endpoint_sg=endpoint_sg, events=events, stack_deletions=stack_deletions
+        )
         backend_sg = setup_backend_sg(config, manager, aws=aws, reader=reader, vpc_id=vpc_id)
         deployer = StackDeployer(  # shared by the Ingress and Service features
             aws,
@@ -68,10 +73,24 @@ class ControllerApp:
             on_dependency_violation=endpoint_sg.reference_stripper,
         )
         ingresses = setup_ingress(
-            config, manager, aws=aws, vpc_id=vpc_id, deployer=deployer, backend_sg=backend_sg, events=events
+            config,
+            manager,
+            aws=aws,
+            vpc_id=vpc_id,
+            deployer=deployer,
+            backend_sg=backend_sg,
+            events=events,
+            stack_deletions=stack_deletions,
         )
         services = setup_service(
-            config, manager, aws=aws, vpc_id=vpc_id, deployer=deployer, backend_sg=backend_sg, events=events
+            config,
+            manager,
+            aws=aws,
+            vpc_id=vpc_id,
+            deployer=deployer,
+            backend_sg=backend_sg,
+            events=events,
+            stack_deletions=stack_deletions,
         )
         for task in (*endpoint_sg.leader_tasks, *bindings, *backend_sg.leader_tasks, *ingresses, *services):
             manager.add_controller(task)

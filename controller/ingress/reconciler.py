@@ -47,6 +47,7 @@ from controller.stack import (
     model_inputs_changed,
     raise_if_terminal,
 )
+from controller.targetgroupbinding import StackTargetGroupDeletions
 from framework.controller import Result
 from framework.events import EventRecorder
 from framework.informer import NAMESPACE_INDEX, DeletedFinalStateUnknown, FunctionHandler, Store, final_state
@@ -223,6 +224,7 @@ class IngressGroupReconciler:
         backend_sg: BackendSGUsers,
         events: EventRecorder,
         metrics: LbcControllerMetrics,
+        stack_deletions: StackTargetGroupDeletions,
         on_backend_sg_unused: Callable[[], None] | None = None,
     ) -> None:
         self._cluster_name = config.cluster_name
@@ -239,6 +241,7 @@ class IngressGroupReconciler:
             events=events,
             metrics=metrics,
             on_backend_sg_unused=on_backend_sg_unused,
+            stack_deletions=stack_deletions,
             log=_log,
         )
 

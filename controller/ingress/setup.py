@@ -17,6 +17,7 @@ from controller.ingress.class_source import InformerIngressClasses
 from controller.ingress.reconciler import IngressGroupReconciler, backend_sg_user, ingress_group_handlers
 from controller.metrics import controller_metrics
 from controller.networking.sg_resolver import SecurityGroupResolver
+from controller.targetgroupbinding import StackTargetGroupDeletions
 from framework.controller import Controller, WorkerSettings
 from framework.events import EventRecorder
 from framework.kube import INGRESS_CLASSES, INGRESSES, SERVICES
@@ -42,6 +43,7 @@ def setup(
     deployer: StackDeployer,
     backend_sg: BackendSGFeature,
     events: EventRecorder,
+    stack_deletions: StackTargetGroupDeletions,
 ) -> tuple[LeaderRunnable, ...]:
     """Build the controller, watch Ingresses, Services and IngressClasses, and register the
     Ingresses as backend SG users."""
@@ -68,6 +70,7 @@ def setup(
             backend_sg=backend_sg.manager,
             events=events,
             metrics=controller_metrics(manager.registry),
+            stack_deletions=stack_deletions,
             on_backend_sg_unused=backend_sg.on_unused,
         ),
         workers=WorkerSettings(max_concurrent_reconciles=config.ingress_max_concurrent_reconciles),

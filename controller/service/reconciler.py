@@ -42,6 +42,7 @@ from controller.stack import (
     model_inputs_changed,
     raise_if_terminal,
 )
+from controller.targetgroupbinding import StackTargetGroupDeletions
 from framework import objects
 from framework.controller import Result
 from framework.events import EventRecorder
@@ -131,6 +132,7 @@ class ServiceReconciler:
         backend_sg: BackendSGUsers,
         events: EventRecorder,
         metrics: LbcControllerMetrics,
+        stack_deletions: StackTargetGroupDeletions,
         existing_load_balancers: ExistingLoadBalancerFinder | None,
         on_backend_sg_unused: Callable[[], None] | None = None,
     ) -> None:
@@ -149,6 +151,7 @@ class ServiceReconciler:
             events=events,
             metrics=metrics,
             on_backend_sg_unused=on_backend_sg_unused,
+            stack_deletions=stack_deletions,
             log=_log,
         )
 

@@ -20,6 +20,7 @@ from controller.service.reconciler import (
     backend_sg_user,
     service_handler,
 )
+from controller.targetgroupbinding import StackTargetGroupDeletions
 from framework.controller import Controller, WorkerSettings
 from framework.events import EventRecorder
 from framework.kube import SERVICES
@@ -45,6 +46,7 @@ def setup(
     deployer: StackDeployer,
     backend_sg: BackendSGFeature,
     events: EventRecorder,
+    stack_deletions: StackTargetGroupDeletions,
 ) -> tuple[LeaderRunnable, ...]:
     """Records the Services as backend SG users and, if the controller is enabled, builds it and
     watches Services.
@@ -67,6 +69,7 @@ def setup(
             backend_sg=backend_sg.manager,
             events=events,
             metrics=controller_metrics(manager.registry),
+            stack_deletions=stack_deletions,
             existing_load_balancers=AwsExistingLoadBalancerFinder(aws, vpc_id=vpc_id),
             on_backend_sg_unused=backend_sg.on_unused,
         ),

@@ -38,6 +38,11 @@ class TgbApplyResult:
     deleted (its finalizer runs in the TGB controller); the caller requeues."""
 
 
+def target_group_arns(bindings: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
+    """The ``spec.targetGroupARN`` of each binding that has one."""
+    return tuple(arn for tgb in bindings if (arn := str((tgb.get("spec") or {}).get("targetGroupARN") or "")))
+
+
 def _label_selector(labels: Mapping[str, str]) -> str:
     return ",".join(f"{key}={value}" for key, value in sorted(labels.items()))
 
@@ -78,7 +83,7 @@ class TargetGroupBindingApplier:
         self._namespace = namespace
 
     async def apply(self, stack: StackTags, desired: Sequence[Mapping[str, Any]]) -> TgbApplyResult:
-        existing = {object_key(tgb): tgb for tgb in await self._list(stack)}
+        existing = {object_key(tgb): tgb for tgb in await self.find(stack)}
         created: list[str] = []
         updated: list[str] = []
         deleted: list[str] = []
@@ -122,15 +127,17 @@ class TargetGroupBindingApplier:
             )
         return TgbApplyResult(tuple(created), tuple(updated), tuple(deleted), tuple(pending))
 
-    async def delete_all(self, stack: StackTags) -> tuple[str, ...]:
+    async def delete_all(self, bindings: Sequence[KubeObject]) -> tuple[str, ...]:
+        """Delete ``bindings`` (the stack's, as ``find`` returned them) unless already being deleted."""
         deleted = []
-        for tgb in await self._list(stack):
+        for tgb in bindings:
             if not meta_of(tgb).get("deletionTimestamp"):
                 await self._delete(tgb)
                 deleted.append(object_key(tgb))
         return tuple(deleted)
 
-    async def _list(self, stack: StackTags) -> list[KubeObject]:
+    async def find(self, stack: StackTags) -> list[KubeObject]:
+        """The stack's TGBs, by its tracking labels."""
         namespace = self._namespace
         if namespace is None:
             stack_namespace, slash, _ = stack.stack_id.partition("/")

@@ -22,10 +22,15 @@ from controller.deploy import DeploymentPending, DeployResult
 from controller.metrics import LbcControllerMetrics
 from controller.model.stack import StackModel
 from controller.naming import StackTags
-from controller.stack.binding_applier import TGB_REPLACE_REQUEUE_SECONDS, TargetGroupBindingApplier
+from controller.stack.binding_applier import (
+    TGB_REPLACE_REQUEUE_SECONDS,
+    TargetGroupBindingApplier,
+    target_group_arns,
+)
 from controller.stack.object_refs import reference_of
 from controller.stack.seams import BackendSGUsers, StackDeployerLike
 from controller.stack.status import load_balancer_ingress, write_load_balancer_status
+from controller.targetgroupbinding.stack_deletions import StackTargetGroupDeletions
 from framework import objects
 from framework.controller import Result, TerminalError, mark_reported
 from framework.events import EventRecorder
@@ -88,7 +93,9 @@ class StackReconcileSteps:
     ``subject`` (in each call) names the stack in log lines, e.g. ``"ingress group ns/name"``.
     ``on_backend_sg_unused`` is called when a release left the backend SG without users.
     ``watch_namespace``: where the stack's TargetGroupBindings may live (None: see
-    ``TargetGroupBindingApplier``). ``log``: the reconciler's own logger, so log lines keep its name.
+    ``TargetGroupBindingApplier``). ``stack_deletions``: shared with the TGB reconciler, which leaves
+    the targets of a target group marked there registered. ``log``: the reconciler's own logger, so
+    log lines keep its name.
     """
 
     def __init__(
@@ -103,6 +110,7 @@ class StackReconcileSteps:
         events: EventRecorder,
         metrics: LbcControllerMetrics,
         on_backend_sg_unused: Callable[[], None] | None,
+        stack_deletions: StackTargetGroupDeletions,
         log: logging.Logger,
     ) -> None:
         self._controller_name = controller_name
@@ -114,6 +122,7 @@ class StackReconcileSteps:
         self._events = events
         self._metrics = metrics
         self._on_backend_sg_unused = on_backend_sg_unused
+        self._stack_deletions = stack_deletions
         self._log = log
 
     # ----------------------------------------------------------------------------- reporting
@@ -253,8 +262,12 @@ class StackReconcileSteps:
         """Tears down the stack's TGBs, then the stack; a ``Result`` (requeue) while AWS refuses one."""
         try:
             with self.stage("deploy_model"):
-                await self._tgbs.delete_all(stack)
-                deleted = await self._deployer.delete_stack(stack)
+                bindings = await self._tgbs.find(stack)
+                # Every target group these bindings use is the stack's and is deleted below, targets
+                # and all: their clean-up need not deregister first (design.md Difference 16).
+                with self._stack_deletions.deleting(target_group_arns(bindings)):
+                    await self._tgbs.delete_all(bindings)
+                    deleted = await self._deployer.delete_stack(stack)
         except DeploymentPending as pending:
             self._log.info("%s: deletion pending: %s", subject, pending)
             return Result(requeue_after=pending.requeue_after)

@@ -4,11 +4,13 @@ from controller.targetgroupbinding.controller import TargetGroupBindingControlle
 from controller.targetgroupbinding.informers import BindingInformers
 from controller.targetgroupbinding.model import CONTROLLER_NAME, TARGET_GROUP_BINDINGS
 from controller.targetgroupbinding.reconciler import TargetGroupBindingReconciler
+from controller.targetgroupbinding.stack_deletions import StackTargetGroupDeletions
 
 __all__ = [
     "CONTROLLER_NAME",
     "TARGET_GROUP_BINDINGS",
     "BindingInformers",
+    "StackTargetGroupDeletions",
     "TargetGroupBindingController",
     "TargetGroupBindingReconciler",
     "TargetGroupBindingSettings",

@@ -1,8 +1,9 @@
 """Informer handlers that map Service / EndpointSlice / Node / Pod changes to the TGB keys they affect.
 
 Handlers only enqueue keys (level-based reconciles) and skip updates that cannot change a TGB's
-targets or rules: status-only TGB writes (our own ``observedGeneration``), Node heartbeats, Pod
-status churn other than IPs. Initial-list adds and periodic resyncs (``old is new``) of the
+targets or rules: status-only TGB writes (our own ``observedGeneration``), our own finalizer being
+added (the pass that added it goes on to register the targets, so a second pass would only repeat
+its DescribeTargetHealth), Node heartbeats, Pod status churn other than IPs. Initial-list adds and periodic resyncs (``old is new``) of the
 dependents are skipped too: the TGB informer's own initial adds and resyncs already enqueue every
 TGB, and fanning each of N nodes out to M instance TGBs would cost N*M queue operations per pass.
 
@@ -16,6 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from controller.endpointsg.discovery import POD_ENI_ANNOTATION
+from controller.finalizers import TGB_FINALIZER
 from controller.targetgroupbinding.informers import (
     BINDINGS_BY_SERVICE_INDEX,
     BINDINGS_BY_TARGET_TYPE_INDEX,
@@ -32,7 +34,7 @@ from framework.informer import (
     object_key,
 )
 from framework.kube import KubeObject
-from framework.objects import meta_of
+from framework.objects import finalizers_of, meta_of
 
 Enqueue = Callable[[str], None]
 ExpectedSink = Callable[[Iterable[str]], object]
@@ -45,13 +47,23 @@ class Watch:
     name: str
 
 
+def _only_our_finalizer_added(old_finalizers: list[str], new_finalizers: list[str]) -> bool:
+    return (
+        TGB_FINALIZER not in old_finalizers
+        and [f for f in new_finalizers if f != TGB_FINALIZER] == old_finalizers
+    )
+
+
 def _binding_changed(old: KubeObject, new: KubeObject) -> bool:
     old_meta, new_meta = meta_of(old), meta_of(new)
+    old_finalizers, new_finalizers = finalizers_of(old), finalizers_of(new)
     return (
         old.get("spec") != new.get("spec")
         or old_meta.get("generation") != new_meta.get("generation")
         or old_meta.get("deletionTimestamp") != new_meta.get("deletionTimestamp")
-        or old_meta.get("finalizers") != new_meta.get("finalizers")
+        or (
+            old_finalizers != new_finalizers and not _only_our_finalizer_added(old_finalizers, new_finalizers)
+        )
         or old_meta.get("uid") != new_meta.get("uid")
     )
 

@@ -14,7 +14,9 @@ One pass, for a live TGB (upstream-behaviour §4.7, §4.9, §7):
 5. ``status.observedGeneration`` through the status subresource.
 
 A TGB being deleted deregisters all its targets, withdraws its rule contributions and then drops the
-finalizer; a failure is a Warning ``FailedCleanup`` (and condition ``Ready=False``) and a retry.
+finalizer; a failure is a Warning ``FailedCleanup`` (and condition ``Ready=False``) and a retry. Targets
+of a target group that a stack deletion is deleting right now are left registered: DeleteTargetGroup
+takes them with it (design.md Difference 16).
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ from controller.targetgroupbinding.model import (
     Binding,
     InvalidBindingError,
 )
+from controller.targetgroupbinding.stack_deletions import StackTargetGroupDeletions
 from controller.targetgroupbinding.targets import TargetRegistrar
 from framework import objects
 from framework.controller import Result, TerminalError, mark_reported
@@ -100,6 +103,7 @@ class TargetGroupBindingReconciler:
         contributions: ContributionPublisher,
         events: EventRecorder,
         metrics: LbcControllerMetrics,
+        stack_deletions: StackTargetGroupDeletions,
         settings: ReconcilerSettings = ReconcilerSettings(),
     ) -> None:
         self._client = client
@@ -108,6 +112,7 @@ class TargetGroupBindingReconciler:
         self._contributions = contributions
         self._events = events
         self._metrics = metrics
+        self._stack_deletions = stack_deletions
         self._settings = settings
 
     async def reconcile(self, key: str) -> Result:
@@ -237,7 +242,7 @@ class TargetGroupBindingReconciler:
     async def _release(self, obj: KubeObject, key: str, target_group_arn: str) -> None:
         """Every target is deregistered and every rule contribution of this TGB withdrawn."""
         with self._stage("cleanup"):
-            if target_group_arn:
+            if target_group_arn and not self._stack_deletions.is_being_deleted(target_group_arn):
                 await self._registrar.deregister_all(target_group_arn)
             if (obj.get("spec") or {}).get("networking") is not None:
                 # Only TGBs with networking are expected to publish; the rule ownership forgets the others.

@@ -10,6 +10,7 @@ from controller.targetgroupbinding.controller import (
     TargetGroupBindingSettings,
 )
 from controller.targetgroupbinding.informers import BindingInformers
+from controller.targetgroupbinding.stack_deletions import StackTargetGroupDeletions
 from framework.events import EventRecorder
 from framework.manager import LeaderRunnable, Manager
 
@@ -21,8 +22,12 @@ def setup(
     aws: AwsApi,
     endpoint_sg: EndpointSGFeature,
     events: EventRecorder,
+    stack_deletions: StackTargetGroupDeletions,
 ) -> tuple[LeaderRunnable, ...]:
-    """Build the controller (it adds its indices and handlers to the informers) and return it."""
+    """Build the controller (it adds its indices and handlers to the informers) and return it.
+
+    ``stack_deletions`` is shared with the Ingress and Service features: their stack deletions mark
+    the target groups whose bindings' clean-up need not deregister."""
     controller = TargetGroupBindingController(
         client=manager.client,
         informers=BindingInformers.from_factory(manager.informers),
@@ -30,6 +35,7 @@ def setup(
         discovery=endpoint_sg.discovery,
         ownership=endpoint_sg.ownership,
         events=events,
+        stack_deletions=stack_deletions,
         settings=TargetGroupBindingSettings.from_config(config),
         registry=manager.registry,
     )

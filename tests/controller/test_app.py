@@ -17,6 +17,7 @@ from controller.ingress.setup import setup as setup_ingress
 from controller.networking.sg_reader import SecurityGroupReader
 from controller.sandbox.seed import SandboxVpc
 from controller.service.setup import setup as setup_service
+from controller.targetgroupbinding import StackTargetGroupDeletions
 from framework.events import EventRecorder, EventRecorderSettings
 from framework.kube import INGRESSES, SERVICES, KubeClient
 from framework.manager import LeaderRunnable, Manager
@@ -83,6 +84,7 @@ async def test_backend_sg_users_come_from_ingresses_and_services_even_with_the_s
                 deployer=deployer,
                 backend_sg=backend_sg,
                 events=events,
+                stack_deletions=StackTargetGroupDeletions(),
             )
         ingresses = manager.informers.informer(INGRESSES).store
         services = manager.informers.informer(SERVICES).store

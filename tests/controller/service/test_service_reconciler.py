@@ -86,6 +86,7 @@ async def world(
             backend_sg=parts.backend_sg,
             events=parts.events,
             metrics=controller_metrics(parts.registry),
+            stack_deletions=parts.stack_deletions,
             existing_load_balancers=AwsExistingLoadBalancerFinder(aws_api, vpc_id=sandbox_vpc.vpc_id),
             on_backend_sg_unused=parts.on_backend_sg_unused,
         )

@@ -27,6 +27,7 @@ from controller.stack.reconcile import (
     StackReconcileSteps,
     model_inputs_changed,
 )
+from controller.targetgroupbinding import TARGET_GROUP_BINDINGS, StackTargetGroupDeletions
 from framework.clock import FakeClock
 from framework.controller import Controller, Result
 from framework.events import EventRecorder, ObjectReference
@@ -110,6 +111,7 @@ def steps_for(
         events=cast(EventRecorder, events),
         metrics=controller_metrics(registry),
         on_backend_sg_unused=None,
+        stack_deletions=StackTargetGroupDeletions(),
         log=logging.getLogger(__name__),
     )
 
@@ -275,3 +277,70 @@ async def test_a_failure_reported_as_an_event_is_one_log_line_an_unexpected_one_
         assert record.getMessage().endswith(f"error={error}")
     else:
         assert record.exc_info is not None
+
+
+@dataclass
+class StackBindingsClient(NoBindingsClient):
+    """Lists two TGBs of the stack (one already being deleted) and records each DELETE."""
+
+    deletions: StackTargetGroupDeletions = field(default_factory=StackTargetGroupDeletions)
+    deleted: list[tuple[str, bool]] = field(default_factory=list)
+    """(path, whether its target group was marked as being deleted at that moment)."""
+
+    async def list(
+        self, resource: object, namespace: str | None, *, query: list[tuple[str, str]]
+    ) -> dict[str, Any]:
+        await super().list(resource, namespace, query=query)
+        live = {"metadata": {"name": "web-80", "namespace": "apps"}, "spec": {"targetGroupARN": "arn:tg/80"}}
+        leaving = {
+            "metadata": {"name": "web-old", "namespace": "apps", "deletionTimestamp": "2026-01-01T00:00:00Z"},
+            "spec": {"targetGroupARN": "arn:tg/old"},
+        }
+        return {"items": [live, leaving]}
+
+    async def request(self, method: str, path: str, **_: object) -> dict[str, Any]:
+        assert method == "DELETE", method
+        self.deleted.append((path, self.deletions.is_being_deleted("arn:tg/80")))
+        return {}
+
+
+@dataclass
+class RecordingDeleter(ScriptedDeployer):
+    """``delete_stack`` notes which target groups were marked when it ran, then raises ``error``."""
+
+    deletions: StackTargetGroupDeletions = field(default_factory=StackTargetGroupDeletions)
+    marked: list[tuple[bool, bool]] = field(default_factory=list)
+
+    async def delete_stack(self, stack: StackTags) -> DeletionResult:
+        self.marked.append(
+            (self.deletions.is_being_deleted("arn:tg/80"), self.deletions.is_being_deleted("arn:tg/old"))
+        )
+        raise self.error
+
+
+async def test_a_stack_deletion_marks_its_bindings_target_groups_until_it_ends() -> None:
+    """The TGB clean-up must see every target group of the stack's bindings as being deleted from the
+    moment a binding is deleted until ``delete_stack`` returns, and never afterwards (a binding deleted
+    later must deregister again)."""
+    events, registry = RecordedEvents(), CollectorRegistry()
+    client = StackBindingsClient()
+    deployer = RecordingDeleter(DeploymentPending("TG in use", requeue_after=3.0), client.deletions)
+    steps = StackReconcileSteps(
+        controller_name="service",
+        resource=SERVICES,
+        client=cast(KubeClient, client),
+        deployer=deployer,
+        watch_namespace=None,
+        backend_sg=UnusedBackendSG(),
+        events=cast(EventRecorder, events),
+        metrics=controller_metrics(registry),
+        on_backend_sg_unused=None,
+        stack_deletions=client.deletions,
+        log=logging.getLogger(__name__),
+    )
+    assert await steps.delete("service apps/web", STACK, [service("web")]) == Result(requeue_after=3.0)
+    # Only the live binding is deleted (the other one already is), while its target group is marked.
+    assert client.deleted == [(TARGET_GROUP_BINDINGS.object_path("web-80", "apps"), True)]
+    assert deployer.marked == [(True, True)]
+    assert not client.deletions.is_being_deleted("arn:tg/80")
+    assert not client.deletions.is_being_deleted("arn:tg/old")

@@ -81,3 +81,64 @@ async def test_targets_are_registered_in_batches(harness: Harness, aws_proxy: Aw
     # A target group that no longer exists has nothing to deregister.
     await harness.api.call("elbv2", "DeleteTargetGroup", TargetGroupArn=arn)
     assert (await registrar.deregister_all(arn)).deregistered == ()
+
+
+async def _gone(harness: Harness, name: str) -> None:
+    try:
+        await harness.binding(name)
+    except KubeApiError as error:
+        assert error.is_not_found
+    else:
+        raise AssertionError(f"the binding {name} still exists")
+
+
+async def _settled(harness: Harness) -> None:
+    queue = harness.tgb.controller.queue
+    assert not len(queue) and not queue.processing_count and not queue.waiting_count
+
+
+async def test_a_new_binding_costs_one_describe_and_only_a_stack_deletion_skips_deregistering(
+    harness: Harness, aws_proxy: AwsProxy
+) -> None:
+    """A new TGB: one DescribeTargetHealth, one RegisterTargets (the write of our finalizer starts no
+    second pass). Deleting a TGB whose target group a stack deletion is deleting: no AWS call, the
+    targets stay registered and DeleteTargetGroup takes them along. Deleting one whose target group
+    stays (a user's own): its targets are deregistered, as before."""
+    await harness.create_service(
+        "api", [{"name": "http", "port": 80, "targetPort": 8080}], svc_type="ClusterIP"
+    )
+    await harness.create_slice("api", [("10.0.0.10", None, True)], port=8080, port_name="http")
+    stack_arn = await harness.target_group("stack-tg", "ip")
+    user_arn = await harness.target_group("user-tg", "ip")
+    await harness.create_binding("stack", arn=stack_arn, target_type="ip", service="api", port=80)
+    await harness.create_binding("user", arn=user_arn, target_type="ip", service="api", port=80)
+    aws_proxy.reset_counts()
+    await harness.start()
+
+    async def bound() -> None:
+        for name in ("stack", "user"):
+            binding = await harness.binding(name)
+            assert TGB_FINALIZER in binding["metadata"].get("finalizers", [])
+            assert binding.get("status", {}).get("observedGeneration") == 1
+        await _settled(harness)
+
+    await harness.eventually(bound, "both bindings reconciled and their queue idle")
+    calls = aws_proxy.calls_by_operation()
+    assert (calls["DescribeTargetHealth"], calls["RegisterTargets"]) == (2, 2), calls
+    assert await harness.targets(stack_arn) == await harness.targets(user_arn) == {("10.0.0.10", 8080)}
+
+    aws_proxy.reset_counts()
+    with harness.stack_deletions.deleting([stack_arn]):
+        await objects.delete(harness.client, TARGET_GROUP_BINDINGS, "stack", NAMESPACE)
+        await harness.eventually(lambda: _gone(harness, "stack"), "the stack's binding released")
+    assert aws_proxy.calls_by_operation() == {}
+    assert await harness.targets(stack_arn) == {("10.0.0.10", 8080)}
+    # AWS deletes a target group with registered targets (only a forwarding listener or rule stops it).
+    await harness.api.call("elbv2", "DeleteTargetGroup", TargetGroupArn=stack_arn)
+
+    aws_proxy.reset_counts()
+    await objects.delete(harness.client, TARGET_GROUP_BINDINGS, "user", NAMESPACE)
+    await harness.eventually(lambda: _gone(harness, "user"), "the user's binding released")
+    calls = aws_proxy.calls_by_operation()
+    assert (calls["DescribeTargetHealth"], calls["DeregisterTargets"]) == (1, 1), calls
+    assert await harness.targets(user_arn) == set()

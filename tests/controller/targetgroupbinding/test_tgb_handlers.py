@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from controller.endpointsg.discovery import POD_ENI_ANNOTATION
+from controller.finalizers import TGB_FINALIZER
 from controller.targetgroupbinding.handlers import BindingEventHandlers
 from controller.targetgroupbinding.informers import BindingInformers
 from controller.targetgroupbinding.model import TARGET_GROUP_BINDINGS
@@ -139,3 +140,24 @@ async def test_dependents_skip_initial_lists_and_resyncs(kube: KubeClient) -> No
     on_node.on_add(node, False)
     on_pod.on_add(pod, False)
     assert recorder.keys == ["ns/inst", "ns/ip"]
+
+
+def test_our_own_finalizer_being_added_does_not_enqueue_but_other_finalizer_changes_do(
+    kube: KubeClient,
+) -> None:
+    """The pass that adds the finalizer registers the targets itself: a second pass for that write
+    would only repeat its DescribeTargetHealth. Losing our finalizer, or another one changing, still
+    enqueues (the finalizer must be put back; the cleanup may be waiting on it)."""
+    _, handlers, recorder = build(kube)
+    on_binding = handlers[0]
+    bare = tgb("web", "web", "ip")
+    ours = {**bare, "metadata": {**bare["metadata"], "finalizers": [TGB_FINALIZER]}}
+    both = {**bare, "metadata": {**bare["metadata"], "finalizers": ["other/keep", TGB_FINALIZER]}}
+    other = {**bare, "metadata": {**bare["metadata"], "finalizers": ["other/keep"]}}
+    on_binding.on_update(bare, ours)
+    on_binding.on_update(other, both)
+    assert recorder.keys == []
+    on_binding.on_update(ours, bare)  # ours removed by someone: put it back
+    on_binding.on_update(ours, both)  # another finalizer added
+    on_binding.on_update(both, ours)  # another finalizer removed
+    assert recorder.keys == ["ns/web", "ns/web", "ns/web"]

@@ -28,6 +28,7 @@ from controller.sandbox.seed import SandboxVpc
 from controller.targetgroupbinding import (
     TARGET_GROUP_BINDINGS,
     BindingInformers,
+    StackTargetGroupDeletions,
     TargetGroupBindingController,
     TargetGroupBindingSettings,
 )
@@ -63,6 +64,7 @@ class Harness:
     reader: SecurityGroupReader
     sg_controller: Controller[str]
     events: EventRecorder
+    stack_deletions: StackTargetGroupDeletions
     tgb: TargetGroupBindingController
 
     # ----------------------------------------------------------------------------- lifecycle
@@ -299,6 +301,7 @@ def build_harness(
         api, vpc_id=vpc.vpc_id, selector=EniSGSelector(vpc.cluster_name), reader=reader, clock=clock
     )
     events = EventRecorder(client, EventRecorderSettings(reporting_instance="test-controller"), clock=clock)
+    stack_deletions = StackTargetGroupDeletions()
     tgb = TargetGroupBindingController(
         client=client,
         informers=informers,
@@ -306,6 +309,7 @@ def build_harness(
         discovery=discovery,
         ownership=ownership,
         events=events,
+        stack_deletions=stack_deletions,
         settings=TargetGroupBindingSettings(max_concurrent_reconciles=2, requeue_duration=requeue_duration),
         clock=clock,
         registry=registry,
@@ -322,5 +326,6 @@ def build_harness(
         reader=reader,
         sg_controller=sg_controller,
         events=events,
+        stack_deletions=stack_deletions,
         tgb=tgb,
     )
