@@ -43,7 +43,7 @@ from prometheus_client import CollectorRegistry
 from controller.aws.api import AwsApi
 from controller.aws.client import open_aws_client
 from controller.aws.settings import AwsSettings, RetrySettings, StaticCredentials
-from controller.aws.throttle import ThrottleConfig
+from controller.aws.throttle import ThrottleSettings
 from controller.endpointsg.model import EndpointRule, PortRange, Source
 from controller.endpointsg.ownership import RuleOwnership
 from controller.endpointsg.packing import extra_ports, pack_ranges, pack_rules
@@ -66,7 +66,7 @@ def _settings(endpoint_url: str) -> AwsSettings:
         region=SANDBOX_REGION,
         endpoint_url=endpoint_url,
         retry=RetrySettings(max_retries=10, backoff_base=0.01, backoff_cap=0.5),
-        throttle=ThrottleConfig(rules=()),
+        throttle=ThrottleSettings(rules=()),
         max_pool_connections=32,
         connect_timeout=5.0,
         read_timeout=60.0,

@@ -32,7 +32,7 @@ from prometheus_client import CollectorRegistry
 from controller.aws.api import AwsApi
 from controller.aws.client import open_aws_client
 from controller.aws.settings import AwsSettings, RetrySettings, StaticCredentials
-from controller.aws.throttle import ThrottleConfig
+from controller.aws.throttle import ThrottleSettings
 from controller.networking.rule_reconciler import SecurityGroupRuleReconciler
 from controller.networking.rules import Ipv4CidrSource, Ipv6CidrSource, Rule, group_rules
 from controller.networking.sg_reader import DEFAULT_CHUNK_SIZE, SecurityGroupReader
@@ -94,7 +94,7 @@ async def run(count: int) -> dict[str, Any]:
                 region=SANDBOX_REGION,
                 endpoint_url=proxy.url,
                 retry=RetrySettings(max_retries=10, backoff_base=0.01, backoff_cap=0.5),
-                throttle=ThrottleConfig(rules=()),
+                throttle=ThrottleSettings(rules=()),
                 max_pool_connections=32,
                 credentials=StaticCredentials("testing", "testing"),
             )

@@ -11,7 +11,7 @@ from controller.aws.ec2 import Ec2
 from controller.aws.elbv2 import Elbv2
 from controller.aws.errors import AwsApiError, AwsRetriesExhaustedError
 from controller.aws.settings import AwsSettings, RetrySettings, StaticCredentials
-from controller.aws.throttle import ThrottleConfig, ThrottleRule
+from controller.aws.throttle import ThrottleRule, ThrottleSettings
 
 __all__ = [
     "AwsApi",
@@ -24,7 +24,7 @@ __all__ = [
     "RetrySettings",
     "Service",
     "StaticCredentials",
-    "ThrottleConfig",
     "ThrottleRule",
+    "ThrottleSettings",
     "open_aws_client",
 ]

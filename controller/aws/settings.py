@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from controller.aws.throttle import ThrottleConfig
+from controller.aws.throttle import ThrottleSettings
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class AwsSettings:
     region: str
     endpoint_url: str | None = None
     retry: RetrySettings = field(default_factory=RetrySettings)
-    throttle: ThrottleConfig = field(default_factory=ThrottleConfig)
+    throttle: ThrottleSettings = field(default_factory=ThrottleSettings)
     max_pool_connections: int = 32
     connect_timeout: float = 5.0
     read_timeout: float = 20.0
@@ -82,6 +82,6 @@ class AwsSettings:
             region=resolved_region,
             endpoint_url=resolved_endpoint,
             retry=RetrySettings(max_retries=max_retries),
-            throttle=ThrottleConfig.parse(throttle) if throttle else ThrottleConfig(),
+            throttle=ThrottleSettings.parse(throttle) if throttle else ThrottleSettings(),
             max_pool_connections=max_pool_connections,
         )

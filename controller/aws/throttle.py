@@ -84,13 +84,13 @@ DEFAULT_THROTTLE_RULES: tuple[ThrottleRule, ...] = (
 
 
 @dataclass(frozen=True)
-class ThrottleConfig:
+class ThrottleSettings:
     """The full set of client-side throttle rules."""
 
     rules: tuple[ThrottleRule, ...] = field(default=DEFAULT_THROTTLE_RULES)
 
     @classmethod
-    def parse(cls, text: str, defaults: Iterable[ThrottleRule] = DEFAULT_THROTTLE_RULES) -> ThrottleConfig:
+    def parse(cls, text: str, defaults: Iterable[ThrottleRule] = DEFAULT_THROTTLE_RULES) -> ThrottleSettings:
         """Parse a flag value; services named in it replace their defaults, others keep them."""
         given = parse_throttle_rules(text)
         overridden = {rule.service for rule in given}
@@ -184,7 +184,7 @@ class TokenBucket:
 class OperationThrottler:
     """Holds one bucket per rule and makes each call wait for every bucket its operation matches."""
 
-    def __init__(self, config: ThrottleConfig, clock: Clock) -> None:
+    def __init__(self, config: ThrottleSettings, clock: Clock) -> None:
         self._config = config
         self._buckets = {rule: TokenBucket(rule.rate, rule.burst, clock) for rule in config.rules}
         self._clock = clock

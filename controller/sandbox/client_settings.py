@@ -7,7 +7,7 @@ import pytest to get them.
 from __future__ import annotations
 
 from controller.aws.settings import AwsSettings, RetrySettings, StaticCredentials
-from controller.aws.throttle import ThrottleConfig
+from controller.aws.throttle import ThrottleSettings
 from controller.sandbox.seed import SANDBOX_REGION
 
 SANDBOX_CREDENTIALS = StaticCredentials(access_key_id="testing", secret_access_key="testing")
@@ -19,7 +19,7 @@ def sandbox_settings(endpoint_url: str, **overrides: object) -> AwsSettings:
         "region": SANDBOX_REGION,
         "endpoint_url": endpoint_url,
         "retry": RetrySettings(max_retries=10, backoff_base=0.001, backoff_cap=0.01),
-        "throttle": ThrottleConfig(rules=()),
+        "throttle": ThrottleSettings(rules=()),
         "max_pool_connections": 32,
         "connect_timeout": 5.0,
         "read_timeout": 10.0,

@@ -9,7 +9,7 @@ from prometheus_client import CollectorRegistry
 
 from controller.aws.client import open_aws_client
 from controller.aws.settings import RetrySettings
-from controller.aws.throttle import ThrottleConfig, ThrottleRule
+from controller.aws.throttle import ThrottleRule, ThrottleSettings
 from controller.sandbox.client_settings import sandbox_settings
 from controller.sandbox.proxy import AwsProxy
 from controller.sandbox.seed import SandboxVpc
@@ -35,7 +35,7 @@ async def test_burst_of_200_calls_is_paced_without_any_throttling(
     registry = CollectorRegistry()
     settings = sandbox_settings(
         aws_proxy.url,
-        throttle=ThrottleConfig(rules=rules),
+        throttle=ThrottleSettings(rules=rules),
         # a connection for every caller, so requests are not bunched up waiting for the pool
         max_pool_connections=READS + WRITES,
         retry=RetrySettings(max_retries=10, backoff_base=0.05),
@@ -96,7 +96,7 @@ async def test_without_client_buckets_the_same_server_throttles_and_retries_reco
     registry = CollectorRegistry()
     settings = sandbox_settings(
         aws_proxy.url,
-        throttle=ThrottleConfig(rules=()),
+        throttle=ThrottleSettings(rules=()),
         max_pool_connections=50,
         retry=RetrySettings(max_retries=10, backoff_base=0.1, backoff_cap=2.0),
     )

@@ -12,7 +12,7 @@ from controller.aws.client import AwsClient
 from controller.aws.errors import AwsApiError
 from controller.aws.metrics import AwsMetrics
 from controller.aws.settings import AwsSettings
-from controller.aws.throttle import ThrottleConfig
+from controller.aws.throttle import ThrottleSettings
 from controller.sandbox.clock import SteppingClock
 
 
@@ -33,7 +33,7 @@ class RepeatingPagesClient:
 
 async def test_repeated_page_token_is_a_typed_error_not_an_endless_loop() -> None:
     fake = RepeatingPagesClient()
-    settings = AwsSettings(region="us-west-2", throttle=ThrottleConfig(rules=()))
+    settings = AwsSettings(region="us-west-2", throttle=ThrottleSettings(rules=()))
     client = AwsClient({"ec2": fake}, settings, AwsMetrics(CollectorRegistry()), SteppingClock())
 
     with pytest.raises(AwsApiError) as caught:

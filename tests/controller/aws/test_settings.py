@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from controller.aws.settings import AwsSettings, RetrySettings
-from controller.aws.throttle import ThrottleConfig, ThrottleRule
+from controller.aws.throttle import ThrottleRule, ThrottleSettings
 
 
 def test_region_and_endpoint_come_from_the_environment_when_no_flag() -> None:
@@ -39,7 +39,7 @@ def test_defaults() -> None:
     settings = AwsSettings.resolve(region="us-west-2", environ={})
     assert settings.endpoint_url is None
     assert settings.retry.max_retries == 10
-    assert settings.throttle == ThrottleConfig()
+    assert settings.throttle == ThrottleSettings()
     assert settings.credentials is None
 
 

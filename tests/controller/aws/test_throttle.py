@@ -9,8 +9,8 @@ import pytest
 from controller.aws.throttle import (
     DEFAULT_THROTTLE_RULES,
     OperationThrottler,
-    ThrottleConfig,
     ThrottleRule,
+    ThrottleSettings,
     TokenBucket,
     normalize_service,
     parse_throttle_rules,
@@ -64,7 +64,7 @@ def test_parse_rejects_malformed_entries(text: str) -> None:
 
 
 def test_flag_replaces_defaults_only_for_the_services_it_names() -> None:
-    config = ThrottleConfig.parse("ec2:^Describe=1:2")
+    config = ThrottleSettings.parse("ec2:^Describe=1:2")
     ec2_rules = [r for r in config.rules if r.service == "ec2"]
     elbv2_rules = [r for r in config.rules if r.service == "elbv2"]
     assert ec2_rules == [ThrottleRule("ec2", "^Describe", rate=1, burst=2)]
@@ -72,7 +72,7 @@ def test_flag_replaces_defaults_only_for_the_services_it_names() -> None:
 
 
 def test_defaults_cover_what_the_controller_calls() -> None:
-    config = ThrottleConfig()
+    config = ThrottleSettings()
     for service, operation in [
         ("ec2", "DescribeSecurityGroups"),
         ("ec2", "DescribeNetworkInterfaces"),
@@ -88,7 +88,7 @@ def test_defaults_cover_what_the_controller_calls() -> None:
         assert config.rules_for(service, operation), (service, operation)
     # upstream matching is a regex search, and a Register call must not also hit Describe buckets
     assert [r.rate for r in config.rules_for("elbv2", "RegisterTargets")] == [4]
-    assert ThrottleConfig.parse(config.render()) == config
+    assert ThrottleSettings.parse(config.render()) == config
 
 
 def test_bucket_allows_burst_then_refills_at_rate() -> None:
@@ -121,7 +121,7 @@ async def test_a_stall_releases_at_most_a_burst() -> None:
 
 async def test_concurrent_acquires_are_paced_in_virtual_time() -> None:
     clock = SteppingClock()
-    throttler = OperationThrottler(ThrottleConfig(rules=(ThrottleRule("ec2", "^Describe", 10, 10),)), clock)
+    throttler = OperationThrottler(ThrottleSettings(rules=(ThrottleRule("ec2", "^Describe", 10, 10),)), clock)
     start = clock.now()
     finished: list[float] = []
 
@@ -138,7 +138,7 @@ async def test_concurrent_acquires_are_paced_in_virtual_time() -> None:
 async def test_an_operation_waits_for_every_matching_bucket() -> None:
     clock = SteppingClock()
     rules = (ThrottleRule("elbv2", "Targets$", 1, 1), ThrottleRule("elbv2", ".*", 100, 100))
-    throttler = OperationThrottler(ThrottleConfig(rules=rules), clock)
+    throttler = OperationThrottler(ThrottleSettings(rules=rules), clock)
     assert len(throttler.buckets_for("elbv2", "RegisterTargets")) == 2
     assert await throttler.wait("elbv2", "RegisterTargets") == 0
     assert await throttler.wait("elbv2", "RegisterTargets") == pytest.approx(1.0)
@@ -150,7 +150,7 @@ async def test_default_buckets_stay_under_the_documented_ec2_limits() -> None:
     """Drive the default client buckets flat out in virtual time against a proxy enforcing AWS's
     documented EC2 buckets on the same clock: not one request may be refused."""
     clock = SteppingClock()
-    throttler = OperationThrottler(ThrottleConfig(), clock)
+    throttler = OperationThrottler(ThrottleSettings(), clock)
     server = AwsProxy("http://127.0.0.1:1", clock=clock)  # never started: buckets only
     server.use_documented_aws_limits()
     refused: list[str] = []
