@@ -82,7 +82,7 @@ class ControllerConfig:
     aws_api_throttle: str = flag(
         "Client-side throttles for AWS APIs, format: serviceID:operationRegex=rate:burst,... "
         "(each matching operation gets its own bucket; a service named here replaces its built-in "
-        "rules, which take 80% of AWS's per-API buckets)",
+        "rules, which leave a fifth of each of AWS's per-API buckets to other clients)",
         default="",
     )
     # Security groups
