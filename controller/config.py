@@ -81,7 +81,8 @@ class ControllerSettings:
     aws_max_retries: int = flag("Maximum retries for AWS APIs", default=10, parse=int)
     aws_api_throttle: str = flag(
         "Client-side throttles for AWS APIs, format: serviceID:operationRegex=rate:burst,... "
-        "(merged over the built-in ones)",
+        "(each matching operation gets its own bucket; a service named here replaces its built-in "
+        "rules, which leave a fifth of each of AWS's per-API buckets to other clients)",
         default="",
     )
     # Security groups

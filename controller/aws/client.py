@@ -85,8 +85,8 @@ def translate_error(service: str, operation: str, error: BaseException) -> AwsAp
 class AwsClient:
     """Implements ``controller.aws.api.AwsApi`` over aiobotocore clients.
 
-    Each HTTP attempt first waits for the client-side token buckets of its operation, then runs
-    under an overall timeout; tenacity retries retryable failures with full-jitter exponential
+    Each HTTP attempt first waits for the client-side token buckets of its operation (a throttling
+    answer lowers that operation's rate for a while), then runs under an overall timeout; tenacity retries retryable failures with full-jitter exponential
     backoff (botocore's own retries are off, so this is the only retry layer).
     """
 
@@ -121,13 +121,18 @@ class AwsClient:
         async def attempt() -> dict[str, Any]:
             nonlocal attempts
             attempts += 1
-            await self._throttler.wait(service, operation)
+            waited = await self._throttler.wait(service, operation)
+            self._metrics.observe_throttle(
+                service_id, operation, waited, self._throttler.current_rate(service, operation)
+            )
             sent = self._clock.now()
             try:
                 async with asyncio.timeout(self._settings.attempt_timeout):
                     response: dict[str, Any] = await method(**params)
             except Exception as raw:
                 error = translate_error(service, operation, raw)
+                if is_throttling(error.code):
+                    self._throttler.throttled(service, operation)
                 self._metrics.observe_request(
                     service_id, operation, error.status_code, error.code, self._clock.now() - sent
                 )

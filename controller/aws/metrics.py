@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from controller.aws.errors import (
     is_permission_error,
@@ -71,6 +71,21 @@ class AwsMetrics:
             _CALL_LABELS,
             registry=registry,
         )
+        # Ours, not upstream's: how long calls waited for our own client-side buckets, and the
+        # rate each operation is paced at now (below the configured one after AWS throttled us).
+        self.throttle_wait_seconds = Histogram(
+            "aws_api_throttle_wait_seconds",
+            "Time an HTTP request to AWS waited for the client-side token buckets of its operation",
+            _OP_LABELS,
+            buckets=(0.0, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
+            registry=registry,
+        )
+        self.throttle_rate = Gauge(
+            "aws_api_throttle_rate",
+            "Requests per second the client-side throttle allows the operation now (adaptive)",
+            _OP_LABELS,
+            registry=registry,
+        )
         self.validation_errors_total = Counter(
             "aws_api_call_validation_errors_total",
             "Number of failed AWS API calls due to validation error",
@@ -95,6 +110,12 @@ class AwsMetrics:
             self.service_limit_exceeded_errors_total.labels(*labels).inc()
         if is_validation_error(error_code):
             self.validation_errors_total.labels(*labels).inc()
+
+    def observe_throttle(self, service: str, operation: str, waited: float, rate: float | None) -> None:
+        """One wait for the client-side buckets, and the operation's rate (``None``: not paced)."""
+        self.throttle_wait_seconds.labels(service, operation).observe(waited)
+        if rate is not None:
+            self.throttle_rate.labels(service, operation).set(rate)
 
     def observe_call(
         self,

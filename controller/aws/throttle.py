@@ -5,16 +5,22 @@ The format is ``serviceID:operationRegex=rate:burst`` entries joined by commas, 
 upstream does, the regex is searched (not anchored) in the operation name, every matching rule
 applies (a call waits for each matching bucket), and the rules given for a service replace that
 service's defaults while other services keep theirs.
+
+Two things differ from upstream, where a rule is one bucket shared by every operation it matches:
+a rule's rate and burst apply to each matching operation separately (AWS keeps one bucket per
+API, so sharing only slows us down), and a throttling error from AWS lowers that operation's rate
+for a while (``AdaptiveRatePolicy``), as the AWS SDKs' adaptive retry mode does.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from controller.aws.api import Service
+from controller.aws.aws_limits import AWS_API_LIMITS, CLIENT_SHARE_OF_AWS_LIMITS
 from framework.clock import Clock
 
 # Service names accepted in the flag, lower-cased. Upstream uses the SDK's service IDs ("EC2",
@@ -61,26 +67,18 @@ class ThrottleRule:
         return f"{self.service}:{self.operation_pattern}={self.rate:g}:{self.burst}"
 
 
-# EC2 ("Request throttling for the Amazon EC2 API", EC2 developer guide): each API has its own
-# bucket per account and Region. Non-mutating actions (Describe*): bucket 100, refill 20/s (the
-# page's own worked example). Mutating actions: bucket 50, refill 5/s (the page's default table;
-# not re-checked when this was written). The buckets are shared with every other client of the
-# account, so our defaults take 80% of each. Buckets here are per rule, not per API, which only
-# makes us more conservative.
-# ELBv2: upstream LBC's documented defaults: Register/Deregister 4/s burst 20, Describe* 50/s
-# burst 200, Modify* 3/s burst 20.
-DEFAULT_THROTTLE_RULES: tuple[ThrottleRule, ...] = (
-    ThrottleRule("ec2", "^Describe", rate=16, burst=80),
-    ThrottleRule(
-        "ec2",
-        "^(Authorize|Revoke|CreateSecurityGroup$|DeleteSecurityGroup$|CreateTags$|DeleteTags$|Modify)",
-        rate=4,
-        burst=40,
-    ),
-    ThrottleRule("elbv2", "^(RegisterTargets|DeregisterTargets)$", rate=4, burst=20),
-    ThrottleRule("elbv2", "^Describe", rate=50, burst=200),
-    ThrottleRule("elbv2", "^Modify", rate=3, burst=20),
-)
+def _default_rules() -> tuple[ThrottleRule, ...]:
+    rules = []
+    for limit in AWS_API_LIMITS:
+        rate, burst = limit.share(CLIENT_SHARE_OF_AWS_LIMITS)
+        rules.append(ThrottleRule(limit.service, limit.pattern, rate=rate, burst=burst))
+    return tuple(rules)
+
+
+# AWS's per-API buckets (controller/aws/aws_limits.py) at CLIENT_SHARE_OF_AWS_LIMITS: the rest of
+# each bucket is left to the account's other clients. Each rule gives every operation it matches
+# a bucket of its own, and no two default rules match the same operation.
+DEFAULT_THROTTLE_RULES: tuple[ThrottleRule, ...] = _default_rules()
 
 
 @dataclass(frozen=True)
@@ -138,23 +136,34 @@ class TokenBucket:
     (Pre-reserving a schedule, as Go's ``rate.Limiter`` does, lets every caller whose slot passed
     during an event-loop stall fire at once; here a stall can release at most ``burst`` calls, so
     a server enforcing the same bucket never sees more than it allows.)
+
+    ``scale``, when given, is read at every refill and multiplies ``rate``: the adaptive throttle
+    lowers an operation's refill rate through it without touching the configured one.
     """
 
-    def __init__(self, rate: float, burst: int, clock: Clock) -> None:
+    def __init__(
+        self, rate: float, burst: int, clock: Clock, scale: Callable[[], float] | None = None
+    ) -> None:
         if rate <= 0 or burst < 1:
             raise ValueError(f"bad bucket rate={rate} burst={burst}")
         self.rate = rate
         self.burst = burst
         self._clock = clock
+        self._scale = scale
         self._tokens = float(burst)
         self._updated = clock.now()
         self._queue = asyncio.Lock()  # asyncio.Lock wakes waiters in FIFO order
+
+    @property
+    def current_rate(self) -> float:
+        """The refill rate now: ``rate`` times the adaptive scale."""
+        return self.rate if self._scale is None else self.rate * self._scale()
 
     def _refill(self) -> None:
         now = self._clock.now()
         elapsed = now - self._updated
         if elapsed > 0:
-            self._tokens = min(float(self.burst), self._tokens + elapsed * self.rate)
+            self._tokens = min(float(self.burst), self._tokens + elapsed * self.current_rate)
             self._updated = now
 
     @property
@@ -172,35 +181,127 @@ class TokenBucket:
             return True
         return False
 
+    def drain(self) -> None:
+        """Drop the saved tokens: the server just said its own bucket is empty."""
+        self._refill()
+        self._tokens = min(self._tokens, 0.0)
+
     async def acquire(self) -> float:
         """Wait (in FIFO order) until a token is ours; return how long we waited."""
         started = self._clock.now()
         async with self._queue:
             while not self.try_take():
-                await self._clock.sleep((1.0 - self._tokens) / self.rate)
+                await self._clock.sleep((1.0 - self._tokens) / self.current_rate)
         return self._clock.now() - started
 
 
-class OperationThrottler:
-    """Holds one bucket per rule and makes each call wait for every bucket its operation matches."""
+@dataclass(frozen=True)
+class AdaptiveRatePolicy:
+    """How an operation's rate reacts to throttling errors, as the AWS SDKs' adaptive retry mode does.
 
-    def __init__(self, config: ThrottleSettings, clock: Clock) -> None:
-        self._config = config
-        self._buckets = {rule: TokenBucket(rule.rate, rule.burst, clock) for rule in config.rules}
+    A throttling error multiplies the operation's rate by ``decrease`` (never below
+    ``min_fraction`` of the configured rate), at most once per ``cooldown`` seconds: the requests
+    already in flight when AWS said no were all sent at the old rate, and each of their errors must
+    not halve the rate again. The rate then climbs back linearly, ``recovery_per_second`` of the
+    configured rate each second (from half the rate: 20 s; from the floor: 38 s). AWS's bucket
+    refills at its own constant rate, so a slow linear climb finds the rate other clients leave
+    us without oscillating.
+    """
+
+    decrease: float = 0.5
+    min_fraction: float = 0.05
+    recovery_per_second: float = 0.025
+    cooldown: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.decrease < 1:
+            raise ValueError(f"decrease must be in (0, 1), got {self.decrease}")
+        if not 0 < self.min_fraction <= 1:
+            raise ValueError(f"min_fraction must be in (0, 1], got {self.min_fraction}")
+        if self.recovery_per_second <= 0 or self.cooldown < 0:
+            raise ValueError("recovery_per_second must be > 0 and cooldown >= 0")
+
+
+class OperationLimiter:
+    """The buckets of one operation (one per matching rule) and its adaptive rate fraction."""
+
+    def __init__(self, rules: tuple[ThrottleRule, ...], clock: Clock, policy: AdaptiveRatePolicy) -> None:
         self._clock = clock
-        self._matches: dict[tuple[str, str], tuple[TokenBucket, ...]] = {}
+        self._policy = policy
+        self._dropped_to = 1.0
+        self._dropped_at: float | None = None  # None: running at the configured rate
+        self.buckets = tuple(TokenBucket(rule.rate, rule.burst, clock, scale=self.fraction) for rule in rules)
 
-    def buckets_for(self, service: str, operation: str) -> tuple[TokenBucket, ...]:
-        key = (service, operation)
-        found = self._matches.get(key)
-        if found is None:
-            found = tuple(self._buckets[rule] for rule in self._config.rules_for(service, operation))
-            self._matches[key] = found
-        return found
+    def fraction(self) -> float:
+        """The share of the configured rate allowed now (1.0 unless recently throttled)."""
+        if self._dropped_at is None:
+            return 1.0
+        recovered = (
+            self._dropped_to + (self._clock.now() - self._dropped_at) * self._policy.recovery_per_second
+        )
+        if recovered >= 1.0:
+            self._dropped_at = None
+            return 1.0
+        return recovered
 
-    async def wait(self, service: str, operation: str) -> float:
-        """Take a token from every matching bucket (in rule order); return the total wait."""
+    @property
+    def rate(self) -> float | None:
+        """The tightest current refill rate among the buckets; ``None`` if no rule matches."""
+        return min((bucket.current_rate for bucket in self.buckets), default=None)
+
+    async def acquire(self) -> float:
+        """Take a token from every bucket (in rule order); return the total wait."""
         waited = 0.0
-        for bucket in self.buckets_for(service, operation):
+        for bucket in self.buckets:
             waited += await bucket.acquire()
         return waited
+
+    def throttled(self) -> None:
+        """AWS answered with a throttling error: lower the rate and drop the saved burst."""
+        now = self._clock.now()
+        if self._dropped_at is not None and now - self._dropped_at < self._policy.cooldown:
+            return
+        current = self.fraction()
+        self._dropped_to = max(self._policy.min_fraction, current * self._policy.decrease)
+        self._dropped_at = now
+        for bucket in self.buckets:
+            bucket.drain()
+
+
+class OperationThrottler:
+    """One ``OperationLimiter`` per (service, operation), created on first use.
+
+    A rule's rate and burst apply to each operation it matches separately, as AWS keeps one bucket
+    per API: ``ec2:^Create=4:40`` lets CreateTags and CreateSecurityGroup each make 4 calls a
+    second. An operation no rule matches is never paced, and so not adapted either.
+    """
+
+    def __init__(
+        self, settings: ThrottleSettings, clock: Clock, policy: AdaptiveRatePolicy | None = None
+    ) -> None:
+        self._settings = settings
+        self._clock = clock
+        self._policy = policy or AdaptiveRatePolicy()
+        self._limiters: dict[tuple[str, str], OperationLimiter] = {}
+
+    def limiter_for(self, service: str, operation: str) -> OperationLimiter:
+        key = (service, operation)
+        limiter = self._limiters.get(key)
+        if limiter is None:
+            rules = self._settings.rules_for(service, operation)
+            limiter = self._limiters[key] = OperationLimiter(rules, self._clock, self._policy)
+        return limiter
+
+    def buckets_for(self, service: str, operation: str) -> tuple[TokenBucket, ...]:
+        return self.limiter_for(service, operation).buckets
+
+    async def wait(self, service: str, operation: str) -> float:
+        """Take a token from every bucket of the operation (in rule order); return the total wait."""
+        return await self.limiter_for(service, operation).acquire()
+
+    def throttled(self, service: str, operation: str) -> None:
+        """Record a throttling error for the operation (lowers its rate; see ``AdaptiveRatePolicy``)."""
+        self.limiter_for(service, operation).throttled()
+
+    def current_rate(self, service: str, operation: str) -> float | None:
+        return self.limiter_for(service, operation).rate

@@ -27,7 +27,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--moto-port", type=int, default=0, help="port of the moto server (0: any free)")
     parser.add_argument("--cluster-name", default=SANDBOX_CLUSTER)
     parser.add_argument(
-        "--aws-limits", action="store_true", help="throttle like AWS's documented EC2 buckets"
+        "--aws-limits",
+        action="store_true",
+        help="throttle like AWS's per-API buckets (EC2's documented values; ELBv2: upstream LBC's defaults)",
     )
     parser.add_argument("--no-seed", action="store_true", help="do not create the VPC and subnets")
     return parser.parse_args(argv)

@@ -23,6 +23,7 @@ from urllib.parse import parse_qsl, urlencode
 import aiohttp
 from aiohttp import web
 
+from controller.aws.aws_limits import AWS_API_LIMITS
 from controller.aws.throttle import TokenBucket
 from controller.sandbox.aws_errors import error_response, throttling_response
 from controller.sandbox.client_settings import SANDBOX_CREDENTIALS
@@ -50,13 +51,6 @@ _DROP_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "conne
 _UPSTREAM_TIMEOUT = aiohttp.ClientTimeout(total=60, connect=5)
 _VIOLATION_OUTCOMES = {"DependencyViolation": "dependency", "InvalidGroup.NotFound": "not-found"}
 
-# Amazon EC2 API reference, "Request throttling for the Amazon EC2 API": non-mutating actions have
-# a bucket of 100 tokens refilled at 20/s; mutating actions a bucket of 50 refilled at 5/s.
-AWS_EC2_DOCUMENTED_LIMITS: tuple[tuple[str, float, int], ...] = (
-    ("Describe.*", 20.0, 100),
-    ("(Authorize|Revoke|Create|Delete|Modify).*", 5.0, 50),
-)
-
 
 @dataclass(frozen=True)
 class RequestRecord:
@@ -75,7 +69,13 @@ class _ThrottleRule:
     pattern: str
     rate: float
     burst: int
-    buckets: dict[str, TokenBucket] = field(default_factory=dict)
+    service: SandboxService | None  # None: every service
+    buckets: dict[tuple[str, str], TokenBucket] = field(default_factory=dict)
+
+    def matches(self, service: str, operation: str) -> bool:
+        return (self.service is None or self.service == service) and re.fullmatch(
+            self.pattern, operation
+        ) is not None
 
 
 class AwsProxy:
@@ -107,14 +107,19 @@ class AwsProxy:
 
     # ---- configuration -------------------------------------------------------------------
 
-    def throttle(self, operation_regex: str, rate: float, burst: int) -> None:
-        """Throttle operations fully matching ``operation_regex``; each operation gets its own
-        bucket, as AWS evaluates each API individually. A later rule wins over an earlier one."""
-        self._throttles.insert(0, _ThrottleRule(operation_regex, rate, burst))
+    def throttle(
+        self, operation_regex: str, rate: float, burst: int, *, service: SandboxService | None = None
+    ) -> None:
+        """Throttle operations fully matching ``operation_regex`` (of ``service``, or of every
+        service); each operation gets its own bucket, as AWS evaluates each API individually. A
+        later rule wins over an earlier one."""
+        self._throttles.insert(0, _ThrottleRule(operation_regex, rate, burst, service))
 
     def use_documented_aws_limits(self) -> None:
-        for pattern, rate, burst in AWS_EC2_DOCUMENTED_LIMITS:
-            self.throttle(pattern, rate, burst)
+        """Enforce AWS's per-API buckets at 100% (``controller.aws.aws_limits``: EC2's documented
+        values; for ELBv2, which publishes none, upstream LBC's defaults)."""
+        for limit in AWS_API_LIMITS:
+            self.throttle(limit.pattern, limit.rate, limit.burst, service=limit.service)
 
     def clear_throttles(self) -> None:
         self._throttles.clear()
@@ -215,7 +220,7 @@ class AwsProxy:
                 log(fault.status, "fault")
                 return error_response(service, fault.code, fault.message, fault.status)
 
-        if not self.admit(operation):
+        if not self.admit(operation, service):
             self._throttled[operation] += 1
             response = throttling_response(service)
             log(response.status, "throttled")
@@ -233,14 +238,15 @@ class AwsProxy:
         log(response.status, "forwarded")
         return response
 
-    def admit(self, operation: str) -> bool:
+    def admit(self, operation: str, service: SandboxService = "ec2") -> bool:
         """Take a token for ``operation`` from its bucket, as each request does; ``False`` means
         the request is answered with a throttling error. Operations without a rule always pass."""
         for rule in self._throttles:
-            if re.fullmatch(rule.pattern, operation):
-                bucket = rule.buckets.get(operation)
+            if rule.matches(service, operation):
+                key = (service, operation)
+                bucket = rule.buckets.get(key)
                 if bucket is None:
-                    bucket = rule.buckets[operation] = TokenBucket(rule.rate, rule.burst, self._clock)
+                    bucket = rule.buckets[key] = TokenBucket(rule.rate, rule.burst, self._clock)
                 return bucket.try_take()
         return True
 

@@ -63,7 +63,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--proxy-port", type=int, default=0, help="the AWS endpoint (0: any free)")
     parser.add_argument("--nodes", type=int, default=2, help="worker nodes to seed")
     parser.add_argument(
-        "--aws-limits", action="store_true", help="throttle like AWS's documented EC2 buckets"
+        "--aws-limits",
+        action="store_true",
+        help="throttle like AWS's per-API buckets (EC2's documented values; ELBv2: upstream LBC's defaults)",
     )
     return parser.parse_args(argv)
 

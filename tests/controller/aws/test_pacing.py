@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
 from prometheus_client import CollectorRegistry
 
 from controller.aws.client import open_aws_client
+from controller.aws.errors import AwsRetriesExhaustedError
 from controller.aws.settings import RetrySettings
 from controller.aws.throttle import ThrottleRule, ThrottleSettings
 from controller.sandbox.client_settings import sandbox_settings
@@ -113,3 +115,106 @@ async def test_without_client_buckets_the_same_server_throttles_and_retries_reco
         "error_code": "RequestLimitExceeded",
     }
     assert registry.get_sample_value("aws_api_call_throttled_errors_total", labels) == throttled
+
+
+def _authorize(group_id: str, index: int) -> dict[str, object]:
+    return {
+        "GroupId": group_id,
+        "IpPermissions": [
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 443,
+                "ToPort": 443,
+                "IpRanges": [{"CidrIp": f"10.2.{index}.0/24"}],
+            }
+        ],
+    }
+
+
+async def test_default_client_buckets_keep_a_burst_under_aws_per_api_buckets(
+    aws_proxy: AwsProxy, sandbox_vpc: SandboxVpc
+) -> None:
+    """60 reads, 50 rule writes and 100 tag writes at once, each operation past its AWS burst or
+    near it: with the default buckets the proxy, enforcing AWS's buckets, refuses nothing."""
+    registry = CollectorRegistry()
+    settings = sandbox_settings(aws_proxy.url, throttle=ThrottleSettings(), max_pool_connections=210)
+    async with open_aws_client(settings, registry) as aws:
+        groups = [
+            (
+                await aws.call(
+                    "ec2", "CreateSecurityGroup", GroupName=f"g{i}", Description="d", VpcId=sandbox_vpc.vpc_id
+                )
+            )["GroupId"]
+            for i in range(4)
+        ]
+        aws_proxy.use_documented_aws_limits()
+        aws_proxy.reset_counts()
+        await asyncio.gather(
+            *(aws.call("ec2", "DescribeSecurityGroups", GroupIds=[groups[i % 4]]) for i in range(60)),
+            *(
+                aws.call("ec2", "AuthorizeSecurityGroupIngress", **_authorize(groups[i % 4], i))
+                for i in range(50)
+            ),
+            *(
+                aws.call(
+                    "ec2", "CreateTags", Resources=[groups[i % 4]], Tags=[{"Key": f"k{i}", "Value": "v"}]
+                )
+                for i in range(100)
+            ),
+        )
+
+    assert aws_proxy.throttled_by_operation() == {}
+    assert aws_proxy.calls_by_operation() == {
+        "DescribeSecurityGroups": 60,
+        "AuthorizeSecurityGroupIngress": 50,
+        "CreateTags": 100,
+    }
+    # Authorize: AWS's bucket is 50 and refills at 5/s, ours 40 at 4/s, so 10 calls waited for
+    # 0.25, 0.5, ... 2.5 s; CreateTags (ours: 80 at 8/s) and Describe (40 at 8/s) waited too.
+    waited = {
+        op: registry.get_sample_value(
+            "aws_api_throttle_wait_seconds_sum", {"service": "EC2", "operation": op}
+        )
+        for op in ("AuthorizeSecurityGroupIngress", "CreateTags", "DescribeSecurityGroups")
+    }
+    assert waited["AuthorizeSecurityGroupIngress"] == pytest.approx(
+        sum(0.25 * k for k in range(1, 11)), rel=0.2
+    )
+    assert all(seconds is not None and seconds > 1 for seconds in waited.values()), waited
+    labels = {"service": "EC2", "operation": "AuthorizeSecurityGroupIngress"}
+    assert registry.get_sample_value("aws_api_throttle_wait_seconds_count", labels) == 50
+    assert registry.get_sample_value("aws_api_throttle_rate", labels) == 4.0
+
+
+async def test_a_burst_over_aws_buckets_is_throttled_and_the_default_client_adapts_without_failing(
+    aws_proxy: AwsProxy, sandbox_vpc: SandboxVpc
+) -> None:
+    """Another client of the account empties AWS's DescribeSecurityGroups bucket (and is
+    throttled itself); our client, starting with a full bucket of its own, meets AWS's refusals,
+    lowers its rate and retries, and every one of its calls succeeds."""
+    aws_proxy.use_documented_aws_limits()
+    unpaced = sandbox_settings(aws_proxy.url, max_pool_connections=60, retry=RetrySettings(max_retries=0))
+    async with open_aws_client(unpaced, CollectorRegistry()) as other:
+        outcomes = await asyncio.gather(
+            *(other.call("ec2", "DescribeSecurityGroups") for _ in range(60)), return_exceptions=True
+        )
+    refused = [o for o in outcomes if isinstance(o, AwsRetriesExhaustedError)]
+    assert refused and all(o.code == "RequestLimitExceeded" and o.status_code == 503 for o in refused)
+    assert len(refused) + sum(isinstance(o, dict) for o in outcomes) == 60
+
+    registry = CollectorRegistry()
+    ours = sandbox_settings(
+        aws_proxy.url,
+        throttle=ThrottleSettings(),
+        retry=RetrySettings(max_retries=10, backoff_base=0.1, backoff_cap=2.0),
+    )
+    aws_proxy.reset_counts()
+    async with open_aws_client(ours, registry) as aws:
+        await asyncio.gather(*(aws.call("ec2", "DescribeSecurityGroups") for _ in range(30)))
+
+    throttled = aws_proxy.throttled_by_operation()["DescribeSecurityGroups"]
+    assert throttled > 0  # AWS did refuse us, and nothing reached the callers
+    assert aws_proxy.calls_by_operation()["DescribeSecurityGroups"] == 30 + throttled
+    labels = {"service": "EC2", "operation": "DescribeSecurityGroups"}
+    rate = registry.get_sample_value("aws_api_throttle_rate", labels)
+    assert rate is not None and rate < 8  # lowered from 80% of AWS's 10/s, still recovering

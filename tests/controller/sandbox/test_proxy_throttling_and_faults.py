@@ -105,10 +105,36 @@ def test_documented_aws_limits_in_virtual_time() -> None:
     clock.advance(1.0)
     assert burst("DescribeVpcs", 21) == {True: 20, False: 1}  # ... refilled at 20/s
     assert burst("DescribeSubnets", 100) == {True: 100}  # every API has its own bucket
-    assert burst("CreateTags", 51) == {True: 50, False: 1}  # mutating: a bucket of 50 ...
+    assert burst("AuthorizeSecurityGroupIngress", 51) == {True: 50, False: 1}  # mutating: a bucket of 50 ...
     clock.advance(2.0)
-    assert burst("CreateTags", 11) == {True: 10, False: 1}  # ... refilled at 5/s
-    assert burst("GetConsoleOutput", 500) == {True: 500}  # no rule: never throttled
+    assert burst("AuthorizeSecurityGroupIngress", 11) == {True: 10, False: 1}  # ... refilled at 5/s
+    assert burst("RevokeSecurityGroupIngress", 50) == {True: 50}  # its own bucket
+    assert burst("DescribeSecurityGroups", 51) == {True: 50, False: 1}  # unfiltered Describe: 50 ...
+    assert burst("CreateTags", 101) == {True: 100, False: 1}  # uncategorized: its own numbers ...
+    clock.advance(1.0)
+    assert burst("CreateTags", 11) == {True: 10, False: 1}  # ... 10/s
+    assert burst("DescribeSecurityGroups", 11) == {True: 10, False: 1}  # ... refilled at 10/s
+
+
+def test_elbv2_buckets_are_upstream_lbc_defaults_per_api() -> None:
+    clock = SteppingClock()
+    proxy = AwsProxy("http://127.0.0.1:1", clock=clock)  # never started: buckets only
+    proxy.use_documented_aws_limits()
+
+    def burst(operation: str, count: int) -> Counter[bool]:
+        return Counter(proxy.admit(operation, "elbv2") for _ in range(count))
+
+    assert burst("RegisterTargets", 21) == {True: 20, False: 1}
+    assert burst("DeregisterTargets", 20) == {True: 20}  # its own bucket
+    assert burst("DescribeTags", 201) == {True: 200, False: 1}  # Describe*: 50/s burst 200
+    assert proxy.admit("DescribeTags", "ec2")  # EC2's DescribeTags is another API
+    assert burst("ModifyListener", 21) == {True: 20, False: 1}  # Modify*: 3/s burst 20
+    assert burst("CreateListener", 41) == {True: 40, False: 1}  # the rest: 10/s burst 40 each
+    clock.advance(1.0)
+    assert burst("DescribeTags", 51) == {True: 50, False: 1}  # refilled at 50/s
+    assert burst("ModifyListener", 4) == {True: 3, False: 1}  # refilled at 3/s
+    assert burst("CreateListener", 11) == {True: 10, False: 1}  # refilled at 10/s
+    assert burst("RegisterTargets", 5) == {True: 4, False: 1}  # refilled at 4/s
 
 
 async def test_throttled_calls_reach_the_client_as_typed_errors(aws_proxy: AwsProxy) -> None:
