@@ -3,7 +3,7 @@ deployer and backend-SG manager against moto behind the AWS-like proxy."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +22,7 @@ from controller.annotations import (
 )
 from controller.aws.api import AwsApi
 from controller.ingress import IngressClassMatcher, IngressModelBuilder
+from controller.ingress.class_source import InformerIngressClasses
 from controller.ingress.reconciler import (
     IngressGroupReconciler,
     group_id_from_key,
@@ -48,22 +49,6 @@ from framework.kube import (
 from framework.testing.apiserver import StandInApiServer
 
 NAMESPACE = "shop"
-
-
-class StoreClassSource:
-    """IngressClasses from the informer cache; no IngressClassParams CRD in these tests."""
-
-    def __init__(self, classes: Store) -> None:
-        self._classes = classes
-
-    def get_ingress_class(self, name: str) -> Mapping[str, Any] | None:
-        return self._classes.get(name)
-
-    def list_ingress_classes(self) -> Iterable[Mapping[str, Any]]:
-        return self._classes.list()
-
-    def get_ingress_class_params(self, name: str) -> Mapping[str, Any] | None:
-        return None
 
 
 @dataclass
@@ -136,7 +121,7 @@ async def world(
         ingresses = parts.factory.informer(INGRESSES)
         services = parts.factory.informer(SERVICES)
         classes = parts.factory.informer(INGRESS_CLASSES)
-        matcher = IngressClassMatcher(StoreClassSource(classes.store), config.ingress_class)
+        matcher = IngressClassMatcher(InformerIngressClasses(classes.store), config.ingress_class)
         reconciler = IngressGroupReconciler(
             config=config,
             client=parts.client,
@@ -335,7 +320,7 @@ async def test_missing_backend_service_is_a_terminal_build_error(world: World) -
 def test_keys_and_service_mapping() -> None:
     assert str(group_id_from_key("ns/name")) == "ns/name" and not group_id_from_key("ns/name").is_explicit
     assert group_id_from_key("my-group.prod").is_explicit
-    matcher = IngressClassMatcher(StoreClassSource(Store()), "alb")
+    matcher = IngressClassMatcher(InformerIngressClasses(Store()), "alb")
     ours: dict[str, Any] = {
         "metadata": {"namespace": "a", "name": "i1", "annotations": {INGRESS_CLASS_ANNOTATION: "alb"}},
         "spec": {
