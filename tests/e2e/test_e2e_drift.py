@@ -35,7 +35,7 @@ from framework.kube import INGRESSES, SERVICES, KubeClient
 SYNC_PERIOD = 5.0
 QUIET_WINDOW = 2 * SYNC_PERIOD + 1.0
 """Long enough for every stack and the endpoint SGs to be re-checked at least once."""
-REPAIR_WITHIN = SYNC_PERIOD + 10.0
+REPAIR_WITHIN = SYNC_PERIOD + 20.0
 """The next period starts within ``SYNC_PERIOD``; the rest is the repairing reconciles' own time."""
 
 
