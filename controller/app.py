@@ -3,7 +3,8 @@
 Every replica runs the metrics/probe server and the informers (so a standby has warm caches); the
 leader runs the features' tasks, started (and later stopped) in this order: ``endpointSecurityGroup``,
 ``targetGroupBinding``, ``backendSecurityGroupUsers``, ``backendSecurityGroup``, ``ingress``,
-``service``, ``endpointSecurityGroupMaintenance``. Each feature's ``setup`` module says what they do.
+``service``, ``endpointSecurityGroupMaintenance``, ``stackResync``. Each feature's ``setup`` module
+says what they do.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from controller.endpointsg.setup import setup as setup_endpoint_sg
 from controller.ingress.setup import setup as setup_ingress
 from controller.networking.sg_reader import SecurityGroupReader
 from controller.service.setup import setup as setup_service
+from controller.stack.resync import StackResync
 from controller.startup import (
     ControllerStartupError,
     aws_settings_from,
@@ -72,6 +74,8 @@ class ControllerApp:
             external_managed_tags=config.external_managed_tags,
             on_dependency_violation=endpoint_sg.reference_stripper,
         )
+        # Every sync period, every Ingress group and Service is reconciled again (drift repair).
+        resync = StackResync(sync_period=config.sync_period)
         ingresses = setup_ingress(
             config,
             manager,
@@ -81,6 +85,7 @@ class ControllerApp:
             backend_sg=backend_sg,
             events=events,
             stack_deletions=stack_deletions,
+            resync=resync,
         )
         services = setup_service(
             config,
@@ -91,10 +96,12 @@ class ControllerApp:
             backend_sg=backend_sg,
             events=events,
             stack_deletions=stack_deletions,
+            resync=resync,
         )
         for task in (*endpoint_sg.leader_tasks, *bindings, *backend_sg.leader_tasks, *ingresses, *services):
             manager.add_controller(task)
         manager.add_controller(endpoint_sg.maintenance)
+        manager.add_controller(resync)
         self.manager, self.events = manager, events
 
     async def run(self) -> None:

@@ -22,8 +22,11 @@ class EndpointSGMaintenance(LeaderTask):
 
     First it tracks every cluster-tagged SG in the VPC so stale rules of ours get revoked (GC,
     upstream-behaviour §4.8), retrying with backoff (AWS may be throttling right after a failover). Then,
-    every ``--sync-period``, it forgets which SGs were converged and enqueues all tracked ones, so
-    a rule someone deleted by hand is restored within one period, as upstream's resync does.
+    every ``--sync-period``, it forgets which SGs were converged, re-reads all tracked ones from AWS
+    and enqueues them, so a rule someone deleted by hand is restored within one period, as
+    upstream's resync does. The re-read goes around the reader's cache (a cached copy taken before
+    the hand edit would show the rule still there) and is batched by id: one
+    DescribeSecurityGroups per 200 SGs, whose answers the enqueued passes then read from the cache.
     Neither step blocks the controllers, which run meanwhile.
     """
 
@@ -72,10 +75,22 @@ class EndpointSGMaintenance(LeaderTask):
         await self._seed()
         while True:
             await self._clock.sleep(self._sync_period)
-            self._reconciler.forget_converged()
-            tracked = self._ownership.tracked_sgs
-            logger.info("Periodic re-check of %d endpoint security groups", len(tracked))
-            self._ownership.recheck(tracked)
+            await self.recheck_all()
+
+    async def recheck_all(self) -> None:
+        """Re-read every tracked SG from AWS and enqueue it for a full pass."""
+        self._reconciler.forget_converged()
+        tracked = self._ownership.tracked_sgs
+        logger.info("Periodic re-check of %d endpoint security groups", len(tracked))
+        for group_id in tracked:
+            # Also keeps any read still on the wire from refilling the cache with older rules.
+            self._reader.invalidate(group_id)
+        try:
+            await self._reader.get_many(sorted(tracked))
+        except AwsApiError as error:
+            # Nothing stale is left in the cache: each pass reads its SG itself.
+            logger.warning("Re-reading the endpoint security groups failed: %s", error)
+        self._ownership.recheck(tracked)
 
     async def _seed(self) -> None:
         delay = 1.0

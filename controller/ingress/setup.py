@@ -17,6 +17,7 @@ from controller.ingress.class_source import InformerIngressClasses
 from controller.ingress.reconciler import IngressGroupReconciler, backend_sg_user, ingress_group_handlers
 from controller.metrics import controller_metrics
 from controller.networking.sg_resolver import SecurityGroupResolver
+from controller.stack.resync import ResyncSource, StackResync
 from controller.targetgroupbinding import StackTargetGroupDeletions
 from framework.controller import Controller, WorkerSettings
 from framework.events import EventRecorder
@@ -44,9 +45,10 @@ def setup(
     backend_sg: BackendSGFeature,
     events: EventRecorder,
     stack_deletions: StackTargetGroupDeletions,
+    resync: StackResync,
 ) -> tuple[LeaderRunnable, ...]:
-    """Build the controller, watch Ingresses, Services and IngressClasses, and register the
-    Ingresses as backend SG users."""
+    """Build the controller, watch Ingresses, Services and IngressClasses, register the
+    Ingresses as backend SG users and with ``resync`` (every sync period re-enqueues every group)."""
     informers = manager.informers
     ingresses = informers.informer(INGRESSES)
     ingress_classes = informers.informer(INGRESS_CLASSES)
@@ -80,5 +82,7 @@ def setup(
     controller.watch(ingresses, handlers.ingress, name="ingress-groups")
     controller.watch(services, handlers.service, name="ingress-group-services")
     controller.watch(ingress_classes, handlers.ingress_class, name="ingress-group-classes")
+    # Replaying the Ingresses enqueues every group (a Service replay would only repeat those keys).
+    resync.add_source(ResyncSource("Ingresses", ingresses.store, handlers.ingress))
     backend_sg.users.add_source(lambda: backend_sg_users(ingresses.store.list()))
     return (controller,)

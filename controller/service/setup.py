@@ -20,6 +20,7 @@ from controller.service.reconciler import (
     backend_sg_user,
     service_handler,
 )
+from controller.stack.resync import ResyncSource, StackResync
 from controller.targetgroupbinding import StackTargetGroupDeletions
 from framework.controller import Controller, WorkerSettings
 from framework.events import EventRecorder
@@ -47,9 +48,10 @@ def setup(
     backend_sg: BackendSGFeature,
     events: EventRecorder,
     stack_deletions: StackTargetGroupDeletions,
+    resync: StackResync,
 ) -> tuple[LeaderRunnable, ...]:
     """Records the Services as backend SG users and, if the controller is enabled, builds it and
-    watches Services.
+    watches Services, registering them with ``resync`` (every sync period re-enqueues every Service).
 
     The users are registered even with the controller disabled: Services it finalized earlier
     still hold the backend SG until their finalizer is gone.
@@ -76,5 +78,7 @@ def setup(
         workers=WorkerSettings(max_concurrent_reconciles=config.service_max_concurrent_reconciles),
         registry=manager.registry,
     )
-    controller.watch(services, service_handler(controller.queue.add), name="services")
+    handler = service_handler(controller.queue.add)
+    controller.watch(services, handler, name="services")
+    resync.add_source(ResyncSource("Services", services.store, handler))
     return (controller,)

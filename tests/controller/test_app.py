@@ -17,6 +17,7 @@ from controller.ingress.setup import setup as setup_ingress
 from controller.networking.sg_reader import SecurityGroupReader
 from controller.sandbox.seed import SandboxVpc
 from controller.service.setup import setup as setup_service
+from controller.stack.resync import StackResync
 from controller.targetgroupbinding import StackTargetGroupDeletions
 from framework.events import EventRecorder, EventRecorderSettings
 from framework.kube import INGRESSES, SERVICES, KubeClient
@@ -58,6 +59,7 @@ async def test_leader_tasks_are_added_in_start_order(
         "ingress",
         *(["service"] if service_controller else []),
         "endpointSecurityGroupMaintenance",
+        "stackResync",
     ]
 
 
@@ -85,6 +87,7 @@ async def test_backend_sg_users_come_from_ingresses_and_services_even_with_the_s
                 backend_sg=backend_sg,
                 events=events,
                 stack_deletions=StackTargetGroupDeletions(),
+                resync=StackResync(sync_period=config.sync_period),
             )
         ingresses = manager.informers.informer(INGRESSES).store
         services = manager.informers.informer(SERVICES).store

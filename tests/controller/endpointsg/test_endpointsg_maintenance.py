@@ -107,3 +107,36 @@ async def test_stripper_rechecks_the_sgs_whose_rules_name_the_group_being_delete
     assert describes(stack) == 1  # the query; the reconcile read its answer from the cache
     assert await stack.labelled(node_sg) == set()
     assert await stack.labelled(untouched_sg) == {tcp(30090, other_lb_sg)}
+
+
+async def test_the_periodic_recheck_reads_around_the_cache_and_restores_a_rule_revoked_by_hand(
+    stack: EndpointStack,
+) -> None:
+    node_sgs = [await stack.create_sg(f"node-{i}") for i in range(3)]
+    lb_sg = await stack.create_sg("lb")
+    stack.ownership.set_expected_tgbs(["ns/a"])
+    stack.ownership.publish("ns/a", {sg: [tcp(30080, lb_sg)] for sg in node_sgs})
+    assert await stack.drain() == []
+    # Someone revokes our rule on one node SG; the reader's cached copy still shows it.
+    [group] = await stack.api.paginate(
+        "ec2", "DescribeSecurityGroups", "SecurityGroups", GroupIds=[node_sgs[0]]
+    )
+    await stack.api.call(
+        "ec2", "RevokeSecurityGroupIngress", GroupId=node_sgs[0], IpPermissions=group["IpPermissions"]
+    )
+    assert await stack.labelled(node_sgs[0]) == set()
+    stack.proxy.reset_counts()
+    await stack.maintenance.recheck_all()
+    assert await stack.drain() == []
+    calls = stack.proxy.calls_by_operation()
+    # One batched fresh read of all tracked SGs; the passes reuse it; one Authorize repairs the drift.
+    assert calls["DescribeSecurityGroups"] == 1
+    assert calls["AuthorizeSecurityGroupIngress"] == 1
+    assert await stack.labelled(node_sgs[0]) == {tcp(30080, lb_sg)}
+
+    stack.proxy.reset_counts()
+    await stack.maintenance.recheck_all()
+    assert await stack.drain() == []
+    # Converged: the re-check reads and changes nothing.
+    calls = stack.proxy.calls_by_operation()
+    assert {op: n for op, n in calls.items() if n} == {"DescribeSecurityGroups": 1}
