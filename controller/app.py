@@ -10,7 +10,6 @@ says what they do.
 from __future__ import annotations
 
 import logging
-import os
 
 from prometheus_client import CollectorRegistry
 
@@ -19,15 +18,15 @@ from controller.aws.client import open_aws_client
 from controller.aws.errors import AwsApiError
 from controller.backendsg.setup import setup as setup_backend_sg
 from controller.config import ControllerSettings
-from controller.deploy import StackDeployer
 from controller.endpointsg.setup import setup as setup_endpoint_sg
 from controller.ingress.setup import setup as setup_ingress
 from controller.networking.sg_reader import SecurityGroupReader
 from controller.service.setup import setup as setup_service
-from controller.stack.resync import StackResync
+from controller.stack.wiring import StackFeatureDeps
 from controller.startup import (
     ControllerStartupError,
     aws_settings_from,
+    instance_name,
     manager_settings,
     require_custom_resources,
 )
@@ -57,7 +56,7 @@ class ControllerApp:
     ) -> None:
         namespace = config.watch_namespace or None
         manager = Manager(kube, manager_settings(config), registry=registry, namespace=namespace)
-        events = EventRecorder(kube, EventRecorderSettings(reporting_instance=_instance_name()))
+        events = EventRecorder(kube, EventRecorderSettings(reporting_instance=instance_name()))
         reader = SecurityGroupReader(aws)  # one SG cache for every feature
         endpoint_sg = setup_endpoint_sg(config, manager, aws=aws, reader=reader, vpc_id=vpc_id)
         # Stack deletions (Ingress, Service) mark the target groups they delete; the TGB clean-up reads it.
@@ -66,42 +65,22 @@ class ControllerApp:
             config, manager, aws=aws, endpoint_sg=endpoint_sg, events=events, stack_deletions=stack_deletions
         )
         backend_sg = setup_backend_sg(config, manager, aws=aws, reader=reader, vpc_id=vpc_id)
-        deployer = StackDeployer(  # shared by the Ingress and Service features
-            aws,
-            reader,
-            cluster_name=config.cluster_name,
+        deps = StackFeatureDeps.build(  # one deployer and resync for the Ingress and Service features
+            config,
+            aws=aws,
             vpc_id=vpc_id,
-            external_managed_tags=config.external_managed_tags,
+            reader=reader,
+            backend_sg=backend_sg,
+            events=events,
+            stack_deletions=stack_deletions,
             on_dependency_violation=endpoint_sg.reference_stripper,
         )
-        # Every sync period, every Ingress group and Service is reconciled again (drift repair).
-        resync = StackResync(sync_period=config.sync_period)
-        ingresses = setup_ingress(
-            config,
-            manager,
-            aws=aws,
-            vpc_id=vpc_id,
-            deployer=deployer,
-            backend_sg=backend_sg,
-            events=events,
-            stack_deletions=stack_deletions,
-            resync=resync,
-        )
-        services = setup_service(
-            config,
-            manager,
-            aws=aws,
-            vpc_id=vpc_id,
-            deployer=deployer,
-            backend_sg=backend_sg,
-            events=events,
-            stack_deletions=stack_deletions,
-            resync=resync,
-        )
+        ingresses = setup_ingress(config, manager, deps)
+        services = setup_service(config, manager, deps)
         for task in (*endpoint_sg.leader_tasks, *bindings, *backend_sg.leader_tasks, *ingresses, *services):
             manager.add_controller(task)
         manager.add_controller(endpoint_sg.maintenance)
-        manager.add_controller(resync)
+        manager.add_controller(deps.resync)
         self.manager, self.events = manager, events
 
     async def run(self) -> None:
@@ -110,10 +89,6 @@ class ControllerApp:
             await self.manager.run()
         finally:
             await self.events.stop()
-
-
-def _instance_name() -> str:
-    return os.environ.get("POD_NAME") or os.uname().nodename
 
 
 async def run_controller(config: ControllerSettings, *, registry: CollectorRegistry | None = None) -> int:

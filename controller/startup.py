@@ -96,3 +96,8 @@ async def require_custom_resources(kube: KubeClient, namespace: str | None) -> N
             raise ControllerStartupError(f"cannot list {resource.plural}.{resource.group}: {error}") from None
         except KubeError as error:
             raise ControllerStartupError(f"cannot reach the Kubernetes API: {error}") from None
+
+
+def instance_name() -> str:
+    """This replica's name for Events and the Lease: the pod's name, else the host's."""
+    return os.environ.get("POD_NAME") or os.uname().nodename

@@ -6,10 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from controller.aws.api import AwsApi
-from controller.backendsg.setup import BackendSGFeature
 from controller.config import ControllerSettings
-from controller.deploy import StackDeployer
 from controller.finalizers import is_ingress_finalizer
 from controller.ingress.builder import IngressModelBuilder
 from controller.ingress.class_matcher import IngressClassMatcher
@@ -17,10 +14,9 @@ from controller.ingress.class_source import InformerIngressClasses
 from controller.ingress.reconciler import IngressGroupReconciler, backend_sg_user, ingress_group_handlers
 from controller.metrics import controller_metrics
 from controller.networking.sg_resolver import SecurityGroupResolver
-from controller.stack.resync import ResyncSource, StackResync
-from controller.targetgroupbinding import StackTargetGroupDeletions
+from controller.stack.resync import ResyncSource
+from controller.stack.wiring import StackFeatureDeps
 from framework.controller import Controller, WorkerSettings
-from framework.events import EventRecorder
 from framework.kube import INGRESS_CLASSES, INGRESSES, SERVICES
 from framework.manager import LeaderRunnable, Manager
 from framework.objects import finalizers_of
@@ -38,14 +34,7 @@ def backend_sg_users(ingresses: Iterable[Mapping[str, Any]]) -> set[str]:
 def setup(
     config: ControllerSettings,
     manager: Manager,
-    *,
-    aws: AwsApi,
-    vpc_id: str,
-    deployer: StackDeployer,
-    backend_sg: BackendSGFeature,
-    events: EventRecorder,
-    stack_deletions: StackTargetGroupDeletions,
-    resync: StackResync,
+    deps: StackFeatureDeps,
 ) -> tuple[LeaderRunnable, ...]:
     """Build the controller, watch Ingresses, Services and IngressClasses, register the
     Ingresses as backend SG users and with ``resync`` (every sync period re-enqueues every group)."""
@@ -65,15 +54,15 @@ def setup(
             matcher=matcher,
             builder=IngressModelBuilder(
                 config,
-                SecurityGroupResolver(aws, vpc_id),
+                SecurityGroupResolver(deps.aws, deps.vpc_id),
                 lambda namespace, name: services.store.get(f"{namespace}/{name}"),
             ),
-            deployer=deployer,
-            backend_sg=backend_sg.manager,
-            events=events,
+            deployer=deps.deployer,
+            backend_sg=deps.backend_sg.manager,
+            events=deps.events,
             metrics=controller_metrics(manager.registry),
-            stack_deletions=stack_deletions,
-            on_backend_sg_unused=backend_sg.on_unused,
+            stack_deletions=deps.stack_deletions,
+            on_backend_sg_unused=deps.backend_sg.on_unused,
         ),
         workers=WorkerSettings(max_concurrent_reconciles=config.ingress_max_concurrent_reconciles),
         registry=manager.registry,
@@ -83,6 +72,6 @@ def setup(
     controller.watch(services, handlers.service, name="ingress-group-services")
     controller.watch(ingress_classes, handlers.ingress_class, name="ingress-group-classes")
     # Replaying the Ingresses enqueues every group (a Service replay would only repeat those keys).
-    resync.add_source(ResyncSource("Ingresses", ingresses.store, handlers.ingress))
-    backend_sg.users.add_source(lambda: backend_sg_users(ingresses.store.list()))
+    deps.resync.add_source(ResyncSource("Ingresses", ingresses.store, handlers.ingress))
+    deps.backend_sg.users.add_source(lambda: backend_sg_users(ingresses.store.list()))
     return (controller,)

@@ -6,10 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from controller.aws.api import AwsApi
-from controller.backendsg.setup import BackendSGFeature
 from controller.config import ControllerSettings
-from controller.deploy import StackDeployer
 from controller.finalizers import SERVICE_FINALIZER
 from controller.metrics import controller_metrics
 from controller.networking.sg_resolver import SecurityGroupResolver
@@ -20,10 +17,9 @@ from controller.service.reconciler import (
     backend_sg_user,
     service_handler,
 )
-from controller.stack.resync import ResyncSource, StackResync
-from controller.targetgroupbinding import StackTargetGroupDeletions
+from controller.stack.resync import ResyncSource
+from controller.stack.wiring import StackFeatureDeps
 from framework.controller import Controller, WorkerSettings
-from framework.events import EventRecorder
 from framework.kube import SERVICES
 from framework.manager import LeaderRunnable, Manager
 from framework.objects import has_finalizer
@@ -41,14 +37,7 @@ def backend_sg_users(services: Iterable[Mapping[str, Any]]) -> set[str]:
 def setup(
     config: ControllerSettings,
     manager: Manager,
-    *,
-    aws: AwsApi,
-    vpc_id: str,
-    deployer: StackDeployer,
-    backend_sg: BackendSGFeature,
-    events: EventRecorder,
-    stack_deletions: StackTargetGroupDeletions,
-    resync: StackResync,
+    deps: StackFeatureDeps,
 ) -> tuple[LeaderRunnable, ...]:
     """Records the Services as backend SG users and, if the controller is enabled, builds it and
     watches Services, registering them with ``resync`` (every sync period re-enqueues every Service).
@@ -57,7 +46,7 @@ def setup(
     still hold the backend SG until their finalizer is gone.
     """
     services = manager.informers.informer(SERVICES)
-    backend_sg.users.add_source(lambda: backend_sg_users(services.store.list()))
+    deps.backend_sg.users.add_source(lambda: backend_sg_users(services.store.list()))
     if not config.feature_enabled("EnableServiceController"):
         return ()
     controller: Controller[str] = Controller(
@@ -66,19 +55,19 @@ def setup(
             config=config,
             client=manager.client,
             services=services.store,
-            builder=ServiceModelBuilder(config, SecurityGroupResolver(aws, vpc_id)),
-            deployer=deployer,
-            backend_sg=backend_sg.manager,
-            events=events,
+            builder=ServiceModelBuilder(config, SecurityGroupResolver(deps.aws, deps.vpc_id)),
+            deployer=deps.deployer,
+            backend_sg=deps.backend_sg.manager,
+            events=deps.events,
             metrics=controller_metrics(manager.registry),
-            stack_deletions=stack_deletions,
-            existing_load_balancers=AwsExistingLoadBalancerFinder(aws, vpc_id=vpc_id),
-            on_backend_sg_unused=backend_sg.on_unused,
+            stack_deletions=deps.stack_deletions,
+            existing_load_balancers=AwsExistingLoadBalancerFinder(deps.aws, vpc_id=deps.vpc_id),
+            on_backend_sg_unused=deps.backend_sg.on_unused,
         ),
         workers=WorkerSettings(max_concurrent_reconciles=config.service_max_concurrent_reconciles),
         registry=manager.registry,
     )
     handler = service_handler(controller.queue.add)
     controller.watch(services, handler, name="services")
-    resync.add_source(ResyncSource("Services", services.store, handler))
+    deps.resync.add_source(ResyncSource("Services", services.store, handler))
     return (controller,)

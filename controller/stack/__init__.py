@@ -6,7 +6,9 @@ Kubernetes objects (upstream-behaviour §3.4, §7).
 * ``binding_applier``: makes the stack's TargetGroupBinding objects equal to the rendered ones;
 * ``status``: the ``status.loadBalancer.ingress`` write;
 * ``seams``: the deployer, backend-SG manager and informer store the reconcilers are given;
-* ``object_refs``: metadata, keys and Event references of cached objects.
+* ``object_refs``: Event references of cached objects;
+* ``resync``: every sync period, every stack is reconciled again (drift repair);
+* ``wiring``: what the Ingress and Service setups share (``StackFeatureDeps``).
 """
 
 from controller.stack.binding_applier import (

@@ -12,12 +12,11 @@ from controller.app import ControllerApp
 from controller.aws.api import AwsApi
 from controller.backendsg.setup import setup as setup_backend_sg
 from controller.config import parse_config
-from controller.deploy import StackDeployer
 from controller.ingress.setup import setup as setup_ingress
 from controller.networking.sg_reader import SecurityGroupReader
 from controller.sandbox.seed import SandboxVpc
 from controller.service.setup import setup as setup_service
-from controller.stack.resync import StackResync
+from controller.stack.wiring import StackFeatureDeps
 from controller.targetgroupbinding import StackTargetGroupDeletions
 from framework.events import EventRecorder, EventRecorderSettings
 from framework.kube import INGRESSES, SERVICES, KubeClient
@@ -76,19 +75,17 @@ async def test_backend_sg_users_come_from_ingresses_and_services_even_with_the_s
         manager = Manager(kube, registry=CollectorRegistry())
         events = EventRecorder(kube, EventRecorderSettings(reporting_instance="test"))
         backend_sg = setup_backend_sg(config, manager, aws=aws_api, reader=reader, vpc_id=sandbox_vpc.vpc_id)
-        deployer = StackDeployer(aws_api, reader, cluster_name="c", vpc_id=sandbox_vpc.vpc_id)
+        deps = StackFeatureDeps.build(
+            config,
+            aws=aws_api,
+            vpc_id=sandbox_vpc.vpc_id,
+            reader=reader,
+            backend_sg=backend_sg,
+            events=events,
+            stack_deletions=StackTargetGroupDeletions(),
+        )
         for setup in (setup_ingress, setup_service):
-            setup(
-                config,
-                manager,
-                aws=aws_api,
-                vpc_id=sandbox_vpc.vpc_id,
-                deployer=deployer,
-                backend_sg=backend_sg,
-                events=events,
-                stack_deletions=StackTargetGroupDeletions(),
-                resync=StackResync(sync_period=config.sync_period),
-            )
+            setup(config, manager, deps)
         ingresses = manager.informers.informer(INGRESSES).store
         services = manager.informers.informer(SERVICES).store
         ingresses.upsert(with_finalizers("implicit", "ingress.k8s.aws/resources"))

@@ -1,0 +1,56 @@
+"""What the Ingress and Service features share, built once by the composition root."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from controller.aws.api import AwsApi
+from controller.backendsg.setup import BackendSGFeature
+from controller.config import ControllerSettings
+from controller.deploy import DependencyViolationHook, StackDeployer
+from controller.networking.sg_reader import SecurityGroupReader
+from controller.stack.resync import StackResync
+from controller.targetgroupbinding import StackTargetGroupDeletions
+from framework.events import EventRecorder
+
+
+@dataclass(frozen=True)
+class StackFeatureDeps:
+    """The pieces both stack features (``ingress``, ``service``) are set up with.
+
+    One deployer, backend SG manager, deletion record and resync for both: a Service and an
+    Ingress may share the backend SG, and the TGB clean-up must see every stack deletion.
+    """
+
+    aws: AwsApi
+    vpc_id: str
+    deployer: StackDeployer
+    backend_sg: BackendSGFeature
+    events: EventRecorder
+    stack_deletions: StackTargetGroupDeletions
+    resync: StackResync
+
+    @classmethod
+    def build(
+        cls,
+        config: ControllerSettings,
+        *,
+        aws: AwsApi,
+        vpc_id: str,
+        reader: SecurityGroupReader,
+        backend_sg: BackendSGFeature,
+        events: EventRecorder,
+        stack_deletions: StackTargetGroupDeletions,
+        on_dependency_violation: DependencyViolationHook | None = None,
+    ) -> StackFeatureDeps:
+        """The shared deployer, and the resync that reconciles every stack again each sync period."""
+        deployer = StackDeployer(
+            aws,
+            reader,
+            cluster_name=config.cluster_name,
+            vpc_id=vpc_id,
+            external_managed_tags=config.external_managed_tags,
+            on_dependency_violation=on_dependency_violation,
+        )
+        resync = StackResync(sync_period=config.sync_period)
+        return cls(aws, vpc_id, deployer, backend_sg, events, stack_deletions, resync)
