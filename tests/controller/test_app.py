@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -100,3 +101,9 @@ async def test_backend_sg_users_come_from_ingresses_and_services_even_with_the_s
             await backend_sg.users.stop()
             await reader.aclose()
     assert backend_sg.manager.users == {"ingress/ns/implicit", "ingress/ns/explicit", "service/ns/nlb"}
+
+
+def test_the_composition_root_stays_small() -> None:
+    """app.py only composes: feature logic belongs in the features' setup modules."""
+    source = Path(__file__).resolve().parents[2] / "controller" / "app.py"
+    assert len(source.read_text().splitlines()) < 120
