@@ -1,11 +1,11 @@
 """Wiring of endpoint-SG rule management: the ``endpointSecurityGroup`` controller and what feeds it.
 
 ``endpointSecurityGroup`` has one key per node/pod ENI security group: desired = packed union of
-every TargetGroupBinding's contributions; authorize, then revoke ours; at start-up the passes wait
-(``StartupHold``) until every binding has published, at most ``StartupHoldSettings.timeout``. The TargetGroupBinding
-feature publishes contributions to ``EndpointSGFeature.ownership`` and finds the SGs with
-``discovery``; the stack deployer calls ``reference_stripper`` on DependencyViolation. The
-maintenance task tracks cluster-tagged SGs once per leadership, then re-checks every tracked SG
+every TargetGroupBinding's contributions; authorize, then revoke ours; at start-up the passes
+wait (``StartupHold``) until every binding has published, at most ``StartupHoldSettings.timeout``.
+The TargetGroupBinding feature publishes contributions to ``EndpointSGFeature.ownership`` and finds
+the SGs with ``discovery``; the stack deployer calls ``reference_stripper`` on DependencyViolation.
+The maintenance task tracks cluster-tagged SGs once per leadership, then re-checks every tracked SG
 every ``--sync-period``.
 """
 

@@ -6,7 +6,7 @@ between converges each SG many times over: every new NodePort re-packs the range
 more Authorize and, for the range it replaces, one more Revoke. Holding the passes until every
 binding the informer cache expects has published turns that into one pass per SG.
 
-The hold is bounded: a binding that cannot publish (its target group is missing, say) must not
+The hold is bounded: a binding that cannot publish (its networking spec is invalid, say) must not
 keep every SG waiting, so after ``timeout`` seconds the passes run with whatever has been
 published. Once released (all published or timed out) the hold never applies again, so later
 changes and deletions are reconciled at once.

@@ -83,18 +83,21 @@ async def test_bindings_published_one_by_one_authorize_the_node_sg_once(
         assert await held.labelled_rules(node_sg) == packed(backend_sg, range(BINDINGS))
 
     await held.eventually(converged, "the node SG to hold every NodePort")
+    assert held.clock.now() < HOLD.timeout  # released by the last publish, not by the timeout
     calls = aws_proxy.calls_by_operation()
     assert calls["AuthorizeSecurityGroupIngress"] == 1
     assert calls["RevokeSecurityGroupIngress"] == 0
 
     # Released for good: a binding deleted now is revoked at once, without waiting for anything.
     aws_proxy.reset_counts()
+    deleted_at = held.clock.now()
     await objects.delete(held.client, TARGET_GROUP_BINDINGS, "web-0", NAMESPACE)
 
     async def shrunk() -> None:
         assert await held.labelled_rules(node_sg) == packed(backend_sg, range(1, BINDINGS))
 
     await held.eventually(shrunk, "web-0's port to be revoked")
+    assert held.clock.now() - deleted_at < HOLD.poll_interval
 
 
 async def test_a_binding_that_cannot_publish_holds_the_sgs_only_until_the_timeout(
