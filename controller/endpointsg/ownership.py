@@ -116,9 +116,14 @@ class RuleOwnership:
     # ----------------------------------------------------------------------------- queries
 
     @property
-    def revoke_allowed(self) -> bool:
+    def all_expected_published(self) -> bool:
         """Every TGB with networking has published since start-up."""
         return self._expected is not None and self._expected <= self._by_tgb.keys()
+
+    @property
+    def revoke_allowed(self) -> bool:
+        """Revoking waits for every TGB with networking to have published since start-up."""
+        return self.all_expected_published
 
     @property
     def unpublished_tgbs(self) -> frozenset[str]:

@@ -18,6 +18,9 @@ SG and of every source SG tells the two apart: only a missing endpoint SG untrac
 are left out of the pass, so every other binding's rules on the SG still converge (and rules nobody
 needs are still revoked); the key is then retried with backoff, and each retry first re-reads the
 missing sources, so their rules are added once the source SG exists.
+
+At start-up, queued passes wait (``StartupHold``) until every binding has published or a short timeout
+has passed, so each SG converges once instead of once per NodePort that arrives.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from dataclasses import dataclass, field
 from controller.aws.errors import AwsApiError
 from controller.endpointsg.aws_rules import to_labelled_rules
 from controller.endpointsg.ownership import RuleOwnership
+from controller.endpointsg.startup_hold import StartupHold
 from controller.networking.errors import INVALID_GROUP_NOT_FOUND
 from controller.networking.labels import OWN_TGB_SHARED_RULES, OwnershipSelector
 from controller.networking.rule_reconciler import RuleChanges, SecurityGroupRuleReconciler
@@ -103,8 +107,10 @@ class EndpointSGReconciler:
         *,
         clock: Clock = REAL_CLOCK,
         recheck_after: float = DEFAULT_RECHECK_SECONDS,
+        startup_hold: StartupHold | None = None,
     ) -> None:
         self._ownership = ownership
+        self._startup_hold = startup_hold
         self._rules = rules
         self._clock = clock
         self._recheck_after = recheck_after
@@ -115,6 +121,11 @@ class EndpointSGReconciler:
         self._converged: dict[str, tuple[frozenset[Rule], bool, float]] = {}
 
     async def reconcile(self, key: str) -> Result:
+        # Only queued passes wait: a direct ``reconcile_sg`` (a DependencyViolation on a deletion)
+        # must not be delayed by bindings that are still publishing.
+        wait = self._startup_hold.wait_seconds() if self._startup_hold is not None else None
+        if wait is not None:
+            return Result(requeue_after=wait)
         outcome = await self.reconcile_sg(key)
         if outcome.missing_sources:
             error = SkippedMissingSourceRulesError(key, outcome.missing_sources)

@@ -1,10 +1,11 @@
 """Wiring of endpoint-SG rule management: the ``endpointSecurityGroup`` controller and what feeds it.
 
 ``endpointSecurityGroup`` has one key per node/pod ENI security group: desired = packed union of
-every TargetGroupBinding's contributions; authorize, then revoke ours. The TargetGroupBinding
-feature publishes contributions to ``EndpointSGFeature.ownership`` and finds the SGs with
-``discovery``; the stack deployer calls ``reference_stripper`` on DependencyViolation. The
-maintenance task tracks cluster-tagged SGs once per leadership, then re-checks every tracked SG
+every TargetGroupBinding's contributions; authorize, then revoke ours; at start-up the passes
+wait (``StartupHold``) until every binding has published, at most ``StartupHoldSettings.timeout``.
+The TargetGroupBinding feature publishes contributions to ``EndpointSGFeature.ownership`` and finds
+the SGs with ``discovery``; the stack deployer calls ``reference_stripper`` on DependencyViolation.
+The maintenance task tracks cluster-tagged SGs once per leadership, then re-checks every tracked SG
 every ``--sync-period``.
 """
 
@@ -21,6 +22,7 @@ from controller.endpointsg.maintenance import EndpointSGMaintenance
 from controller.endpointsg.ownership import RuleOwnership
 from controller.endpointsg.reconciler import EndpointSGReconciler
 from controller.endpointsg.reference_stripper import EndpointReferenceStripper
+from controller.endpointsg.startup_hold import DEFAULT_STARTUP_HOLD, StartupHold, StartupHoldSettings
 from controller.networking.rule_reconciler import SecurityGroupRuleReconciler
 from controller.networking.sg_reader import SecurityGroupReader
 from framework.controller import Controller, WorkerSettings
@@ -45,7 +47,13 @@ class EndpointSGFeature:
 
 
 def setup(
-    config: ControllerSettings, manager: Manager, *, aws: AwsApi, reader: SecurityGroupReader, vpc_id: str
+    config: ControllerSettings,
+    manager: Manager,
+    *,
+    aws: AwsApi,
+    reader: SecurityGroupReader,
+    vpc_id: str,
+    startup_hold: StartupHoldSettings = DEFAULT_STARTUP_HOLD,
 ) -> EndpointSGFeature:
     def enqueue(sg_id: str) -> None:
         # Bound late: the controller needs the reconciler, which reads the ownership this feeds.
@@ -56,7 +64,11 @@ def setup(
         max_port_ranges_per_source=config.max_port_ranges_per_source,
         merge_port_ranges=not config.disable_restricted_sg_rules,
     )
-    endpoint_sg_reconciler = EndpointSGReconciler(ownership, SecurityGroupRuleReconciler(aws, reader))
+    endpoint_sg_reconciler = EndpointSGReconciler(
+        ownership,
+        SecurityGroupRuleReconciler(aws, reader),
+        startup_hold=StartupHold(ownership, settings=startup_hold),
+    )
     controller: Controller[str] = Controller(
         ENDPOINT_SG_CONTROLLER,
         endpoint_sg_reconciler,

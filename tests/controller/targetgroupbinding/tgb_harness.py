@@ -20,6 +20,7 @@ from controller.endpointsg.eni_sg import EniSGSelector
 from controller.endpointsg.model import EndpointRule
 from controller.endpointsg.ownership import RuleOwnership
 from controller.endpointsg.reconciler import EndpointSGReconciler
+from controller.endpointsg.startup_hold import StartupHold, StartupHoldSettings
 from controller.naming import TGB_RULE_DESCRIPTION, cluster_tag_key
 from controller.networking.rule_reconciler import SecurityGroupRuleReconciler
 from controller.networking.rules import expand_ip_permissions
@@ -279,8 +280,14 @@ class Harness:
 
 
 def build_harness(
-    client: KubeClient, api: AwsApi, vpc: SandboxVpc, *, requeue_duration: float = 15.0
+    client: KubeClient,
+    api: AwsApi,
+    vpc: SandboxVpc,
+    *,
+    requeue_duration: float = 15.0,
+    startup_hold: StartupHoldSettings | None = None,
 ) -> Harness:
+    """``startup_hold``: hold the endpoint-SG passes at start-up as the process does (None: no hold)."""
     clock = FakeClock()
     registry = CollectorRegistry()
     factory = InformerFactory(client)
@@ -293,7 +300,16 @@ def build_harness(
     reader = SecurityGroupReader(api)
     sg_controller: Controller[str] = Controller(
         "endpointSecurityGroup",
-        EndpointSGReconciler(ownership, SecurityGroupRuleReconciler(api, reader), clock=clock),
+        EndpointSGReconciler(
+            ownership,
+            SecurityGroupRuleReconciler(api, reader),
+            clock=clock,
+            startup_hold=(
+                StartupHold(ownership, clock=clock, settings=startup_hold)
+                if startup_hold is not None
+                else None
+            ),
+        ),
         clock=clock,
         registry=registry,
     )
