@@ -70,7 +70,7 @@ def setup(
             events=events,
             metrics=controller_metrics(manager.registry),
             stack_deletions=stack_deletions,
-            existing_load_balancers=AwsExistingLoadBalancerFinder(aws, vpc_id=vpc_id),
+            existing_load_balancers=AwsExistingLoadBalancerFinder(deployer.elbv2_index),
             on_backend_sg_unused=backend_sg.on_unused,
         ),
         workers=WorkerSettings(max_concurrent_reconciles=config.service_max_concurrent_reconciles),
