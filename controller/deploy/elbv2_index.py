@@ -11,7 +11,7 @@ lost may have left a resource we have no ARN for; an unexpected not-found means 
 changed it) is invalidated, and its next look-up scans again. ``refresh()`` rescans now and
 ``invalidate_all()`` makes the next look-up rescan; the sync period calls one of them so that
 manual edits and resources created by others with our tags (a previous controller process) are
-picked up.
+picked up (design.md Difference 17).
 """
 
 from __future__ import annotations
@@ -52,20 +52,29 @@ class _Kind:
     """Insertion-ordered ARN sets, so duplicates keep the order AWS listed them in."""
 
     def put(self, resource: TaggedResource[Any]) -> None:
-        self.remove(resource.arn)
-        self.by_arn[resource.arn] = resource
-        for stack in stacks_of(resource.tags):
+        """Add or replace; a replaced resource keeps its place in the stacks it stays in."""
+        previous = self.by_arn.get(resource.arn)
+        before = stacks_of(previous.tags) if previous is not None else []
+        after = stacks_of(resource.tags)
+        for stack in before:
+            if stack not in after:
+                self._unlink(stack, resource.arn)
+        for stack in after:
             self.by_stack.setdefault(stack, {})[resource.arn] = None
+        self.by_arn[resource.arn] = resource
 
     def remove(self, arn: str) -> None:
         resource = self.by_arn.pop(arn, None)
         if resource is None:
             return
         for stack in stacks_of(resource.tags):
-            arns = self.by_stack.get(stack, {})
-            arns.pop(arn, None)
-            if not arns:
-                self.by_stack.pop(stack, None)
+            self._unlink(stack, arn)
+
+    def _unlink(self, stack: StackTags, arn: str) -> None:
+        arns = self.by_stack.get(stack, {})
+        arns.pop(arn, None)
+        if not arns:
+            self.by_stack.pop(stack, None)
 
 
 @dataclass
