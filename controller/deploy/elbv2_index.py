@@ -9,7 +9,7 @@ scans: the deployer reports each of its creates, in-place changes, tag changes a
 What it cannot know about, it forgets: a stack whose write failed (a create whose response was
 lost may have left a resource we have no ARN for; an unexpected not-found means someone else
 changed it) is invalidated, and its next look-up scans again. ``refresh()`` rescans now and
-``invalidate_all()`` makes the next look-up rescan; the sync period calls one of them so that
+``invalidate_all()`` makes the next look-up rescan: the sync period is to call one of them so that
 manual edits and resources created by others with our tags (a previous controller process) are
 picked up (design.md Difference 17).
 """
