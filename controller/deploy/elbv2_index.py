@@ -94,14 +94,19 @@ class Elbv2Index:
         self._state = _State()
         self._loaded = False
         self._generation = 0
-        """Counts invalidations, so a scan clears only those that happened before it began."""
+        """Orders invalidations and scans, so a scan clears only the invalidations made before it began."""
         self._invalid_stacks: dict[StackTags, int] = {}
         self._all_invalid_at: int | None = None
         self._scan_lock = asyncio.Lock()
         self._last_scan_started = 0
         self._journal: list[_Write] | None = None
         """Our writes made while a scan runs, replayed onto its result (the scan may predate them)."""
-        self.scans = 0
+        self._scans = 0
+
+    @property
+    def scan_count(self) -> int:
+        """Scans completed so far (each is one full listing of the VPC's LBs and target groups)."""
+        return self._scans
 
     # ---------------------------------------------------------------------------------- look-ups
 
@@ -246,7 +251,7 @@ class Elbv2Index:
         finally:
             self._journal = None
         self._state, self._loaded = scanned, True
-        self.scans += 1
+        self._scans += 1
         self._invalid_stacks = {s: at for s, at in self._invalid_stacks.items() if at > started}
         if self._all_invalid_at is not None and self._all_invalid_at < started:
             self._all_invalid_at = None

@@ -87,7 +87,7 @@ async def test_first_look_up_scans_once_and_finds_resources_created_before_it(
     assert lbs.by_resource_id["LoadBalancer"].description.name == "mine"
     assert [r.arn for r in tgs.by_resource_id.values()] == [tg_arn]
     assert not nothing.by_resource_id and not nothing.duplicates
-    assert index.scans == 1
+    assert index.scan_count == 1
     assert fleet_reads(aws_proxy) == {
         "DescribeLoadBalancers": 1,
         "DescribeTargetGroups": 1,
@@ -130,7 +130,7 @@ async def test_our_writes_keep_the_index_current_without_reads(
     index.deleted(tg_arn)
     assert not (await index.target_groups(moved)).by_resource_id
     assert fleet_reads(aws_proxy) == {}
-    assert index.scans == 1
+    assert index.scan_count == 1
 
 
 async def test_refresh_and_invalidation_find_resources_created_by_someone_else(
@@ -145,18 +145,18 @@ async def test_refresh_and_invalidation_find_resources_created_by_someone_else(
     assert not (await index.target_groups(mine)).by_resource_id
     index.invalidate(mine)
     assert [r.arn for r in (await index.target_groups(mine)).by_resource_id.values()] == [tg_arn]
-    assert index.scans == 2
+    assert index.scan_count == 2
 
     # Another stack's view is not rescanned on its own; invalidate_all makes the next look-up scan.
     other_arn = await create_target_group(aws_api, sandbox_vpc, "other", other.resource_tags("tg"))
     index.invalidate_all()
     assert [r.arn for r in (await index.target_groups(other)).by_resource_id.values()] == [other_arn]
-    assert index.scans == 3
+    assert index.scan_count == 3
 
     # refresh() rescans now: a deletion by hand disappears from the index.
     await aws_api.call("elbv2", "DeleteTargetGroup", TargetGroupArn=other_arn)
     await index.refresh()
-    assert index.scans == 4
+    assert index.scan_count == 4
     aws_proxy.reset_counts()
     assert not (await index.target_groups(other)).by_resource_id
     assert fleet_reads(aws_proxy) == {}
@@ -183,7 +183,7 @@ async def test_a_failed_deploy_invalidates_its_stack_and_the_next_one_recovers(
     deployer = make_deployer()
     model = await build_alb_model(ingress())
     first = await deployer.deploy(model, backend_sg_id=backend_sg)
-    assert deployer.elbv2_index.scans == 1
+    assert deployer.elbv2_index.scan_count == 1
 
     # Someone deletes our LB: the index still has it, so the deploy trips over the not-found ...
     await aws_api.call("elbv2", "DeleteLoadBalancer", LoadBalancerArn=first.lb_arn)
@@ -196,7 +196,7 @@ async def test_a_failed_deploy_invalidates_its_stack_and_the_next_one_recovers(
 
     # ... which invalidated the stack: the next deploy rescans and creates the LB again.
     again = await deployer.deploy(model, backend_sg_id=backend_sg)
-    assert deployer.elbv2_index.scans == 2
+    assert deployer.elbv2_index.scan_count == 2
     assert again.lb_arn != first.lb_arn
     aws_proxy.reset_counts()
     await deployer.deploy(model, backend_sg_id=backend_sg)
