@@ -11,7 +11,7 @@ fleet size, a fresh ``StackDeployer`` deploys one NLB Service stack and, counted
 * ``new``: the ``Elbv2Index``: one scan on first use (counted apart, as ``first_scan``), then
   nothing but the describes the deploy needs for the stack's own resources (e.g. its listeners).
 
-Prints one JSON object. Run: ``.venv/bin/python benchmarks/stack_lookup.py`` (about 1-3 min; use
+Prints one JSON object. Run: ``.venv/bin/python benchmarks/stack_lookup.py`` (about 1-2 min; use
 ``--sizes 10,100`` for a quick run). The largest size that fits ``--create-budget`` seconds is used.
 """
 
