@@ -31,6 +31,7 @@ from controller.deploy.elbv2_tags import ResourceT, StackResources, TaggedResour
 from controller.deploy.errors import (
     DEFAULT_REQUEUE_AFTER_SECONDS,
     DeploymentPending,
+    SubnetResolutionError,
     UnexpectedResourceError,
 )
 from controller.deploy.listeners import Leftovers, ListenerDeployer
@@ -235,11 +236,13 @@ class StackDeployer:
     @contextmanager
     def _invalidating_on_failure(self, stack: StackTags) -> Iterator[None]:
         """Any failure (even a cancellation) may have hidden a write from the index: a create whose
-        answer was lost, a resource someone else deleted. ``DeploymentPending`` is not a failure:
-        each deletion AWS refused left its resource as the index knows it."""
+        answer was lost, a resource someone else deleted. Two outcomes say nothing of the sort:
+        ``DeploymentPending`` (each deletion AWS refused left its resource as the index knows it)
+        and ``SubnetResolutionError`` (the annotations or subnet tags need a fix; rescanning on
+        each retry would only cost reads)."""
         try:
             yield
-        except DeploymentPending:
+        except (DeploymentPending, SubnetResolutionError):
             raise
         except BaseException:
             self.elbv2_index.invalidate(stack)
