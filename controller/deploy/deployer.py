@@ -16,18 +16,22 @@ target group ``ResourceInUse``) does not stop the other deletions; at the end it
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from controller.aws.api import AwsApi
 from controller.aws.ec2 import Ec2
 from controller.aws.ec2_types import Vpc
+from controller.aws.elbv2 import Elbv2
 from controller.aws.elbv2_types import LoadBalancer
 from controller.deploy.bindings import needs_vpc_cidrs, render_target_group_bindings
+from controller.deploy.elbv2_index import Elbv2Index
 from controller.deploy.elbv2_tags import ResourceT, StackResources, TaggedResource
 from controller.deploy.errors import (
     DEFAULT_REQUEUE_AFTER_SECONDS,
     DeploymentPending,
+    SubnetResolutionError,
     UnexpectedResourceError,
 )
 from controller.deploy.listeners import Leftovers, ListenerDeployer
@@ -91,6 +95,9 @@ class StackDeployer:
     ``external_managed_tags``: tag keys another tool owns; never added, changed or removed.
     ``on_dependency_violation(sg_id)``: see ``DependencyViolationHook``.
     ``requeue_after``: seconds suggested in ``DeploymentPending`` when a deletion is blocked.
+    ``elbv2_index``: where LBs and target groups are found (one per process; built here by
+    default). A deploy or deletion that fails invalidates its stack there: a write may have
+    happened that the index did not see.
     """
 
     def __init__(
@@ -103,8 +110,10 @@ class StackDeployer:
         external_managed_tags: Collection[str] = (),
         on_dependency_violation: DependencyViolationHook | None = None,
         requeue_after: float = DEFAULT_REQUEUE_AFTER_SECONDS,
+        elbv2_index: Elbv2Index | None = None,
     ) -> None:
         self._ec2 = Ec2(api)
+        self.elbv2_index = elbv2_index if elbv2_index is not None else Elbv2Index(Elbv2(api), vpc_id=vpc_id)
         self._vpc_id = vpc_id
         self._requeue_after = requeue_after
         elbv2_ignored = frozenset(external_managed_tags)
@@ -115,8 +124,8 @@ class StackDeployer:
             ignored_tag_keys=managed_sg_ignored_tag_keys(cluster_name, external_managed_tags),
             on_dependency_violation=on_dependency_violation,
         )
-        self._tgs = TargetGroupDeployer(api, vpc_id=vpc_id, ignored_tag_keys=elbv2_ignored)
-        self._lbs = LoadBalancerDeployer(api, vpc_id=vpc_id, ignored_tag_keys=elbv2_ignored)
+        self._tgs = TargetGroupDeployer(api, self.elbv2_index, vpc_id=vpc_id, ignored_tag_keys=elbv2_ignored)
+        self._lbs = LoadBalancerDeployer(api, self.elbv2_index, ignored_tag_keys=elbv2_ignored)
         self._listeners = ListenerDeployer(api)
         self._subnets = SubnetResolver(api, vpc_id)
 
@@ -132,7 +141,10 @@ class StackDeployer:
             # Checked before any change: the caller forgot to allocate the shared backend SG.
             raise ValueError(f"stack {model.stack_id} attaches the backend SG but no backend_sg_id was given")
         stack = model.stack_tags  # built by the reconciler; the model's resource tags carry it too
+        with self._invalidating_on_failure(stack):
+            return await self._deploy(model, stack, backend_sg_id)
 
+    async def _deploy(self, model: StackModel, stack: StackTags, backend_sg_id: str | None) -> DeployResult:
         found_sgs = await self._find_security_groups(stack)
         managed_sg_id: str | None = None
         if model.managed_sg is not None:
@@ -198,6 +210,10 @@ class StackDeployer:
         Raises ``DeploymentPending`` if something could not be deleted yet (everything else was).
         The caller deletes the stack's TargetGroupBindings first, as upstream does.
         """
+        with self._invalidating_on_failure(stack):
+            return await self._delete_stack(stack)
+
+    async def _delete_stack(self, stack: StackTags) -> DeletionResult:
         found_lbs = await self._lbs.find(stack)
         found_tgs = await self._tgs.find(stack)
         found_sgs = await self._find_security_groups(stack)
@@ -216,6 +232,21 @@ class StackDeployer:
         return deletions.freeze()
 
     # ----------------------------------------------------------------------------------------------
+
+    @contextmanager
+    def _invalidating_on_failure(self, stack: StackTags) -> Iterator[None]:
+        """Any failure (even a cancellation) may have hidden a write from the index: a create whose
+        answer was lost, a resource someone else deleted. Two outcomes say nothing of the sort:
+        ``DeploymentPending`` (each deletion AWS refused left its resource as the index knows it)
+        and ``SubnetResolutionError`` (the annotations or subnet tags need a fix; rescanning on
+        each retry would only cost reads)."""
+        try:
+            yield
+        except (DeploymentPending, SubnetResolutionError):
+            raise
+        except BaseException:
+            self.elbv2_index.invalidate(stack)
+            raise
 
     async def _find_security_groups(self, stack: StackTags) -> StackSecurityGroups:
         try:

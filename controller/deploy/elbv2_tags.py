@@ -1,20 +1,19 @@
-"""Find ELBv2 resources (load balancers, target groups) by their tags, and reconcile those tags.
+"""ELBv2 resources (load balancers, target groups) as found by their tags, and reconciling those tags.
 
 ELBv2 has no tag filter on its Describe calls, so finding a stack's resources means listing the
 VPC's resources and reading their tags in batches of 20 ARNs (DescribeTags' limit), as upstream
-does without the Resource Groups Tagging API. Names are never used to find anything: moto (and a
-renamed resource) would make a name lookup lie.
+does without the Resource Groups Tagging API; ``Elbv2Index`` does that once for every stack.
+Names are never used to find anything: moto (and a renamed resource) would make a name lookup lie.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
 from controller.aws.elbv2 import Elbv2
 from controller.deploy.errors import UnexpectedResourceError
-from controller.naming import StackTags, resource_tag_key
 from controller.networking.tags import TagPlan, plan_tag_changes
 
 
@@ -47,33 +46,6 @@ class StackResources(Generic[ResourceT]):
 
     by_resource_id: Mapping[str, TaggedResource[ResourceT]]
     duplicates: tuple[TaggedResource[ResourceT], ...]
-
-
-def _carries(tags: Mapping[str, str], wanted: Mapping[str, str]) -> bool:
-    return all(tags.get(key) == value for key, value in wanted.items())
-
-
-async def find_stack_resources(
-    elbv2: Elbv2,
-    describe: Callable[[], Awaitable[list[ResourceT]]],
-    *,
-    kind: str,
-    vpc_id: str,
-    stack: StackTags,
-) -> StackResources[ResourceT]:
-    """Resources listed by ``describe`` in ``vpc_id`` that carry the stack's tracking tags.
-
-    Raises ``UnexpectedResourceError`` if one of them has no ``<prefix>/resource`` tag.
-    """
-    described = [item for item in await describe() if item.vpc_id == vpc_id]
-    tags = await elbv2.describe_tags([item.arn for item in described])
-    wanted = stack.tracking_tags()
-    found = [
-        TaggedResource(item.arn, item, tags.get(item.arn, {}))
-        for item in described
-        if _carries(tags.get(item.arn, {}), wanted)
-    ]
-    return match_by_resource_id(found, resource_tag_key(stack.prefix), kind)
 
 
 def match_by_resource_id(

@@ -15,12 +15,8 @@ from controller.aws.api import AwsApi
 from controller.aws.elbv2 import Elbv2
 from controller.aws.elbv2_types import LoadBalancer, NewLoadBalancer
 from controller.aws.errors import AwsApiError
-from controller.deploy.elbv2_tags import (
-    StackResources,
-    TaggedResource,
-    find_stack_resources,
-    reconcile_elbv2_tags,
-)
+from controller.deploy.elbv2_index import Elbv2Index
+from controller.deploy.elbv2_tags import StackResources, TaggedResource, reconcile_elbv2_tags
 from controller.model.load_balancer import LoadBalancerSpec
 from controller.naming import StackTags
 
@@ -40,19 +36,15 @@ def subnet_ids_of(existing: LoadBalancer) -> frozenset[str]:
 
 
 class LoadBalancerDeployer:
-    def __init__(self, api: AwsApi, *, vpc_id: str, ignored_tag_keys: Collection[str]) -> None:
+    """Every write it makes is reported to ``index`` (see ``Elbv2Index``)."""
+
+    def __init__(self, api: AwsApi, index: Elbv2Index, *, ignored_tag_keys: Collection[str]) -> None:
         self._elbv2 = Elbv2(api)
-        self._vpc_id = vpc_id
+        self._index = index
         self._ignored_tag_keys = ignored_tag_keys
 
     async def find(self, stack: StackTags) -> StackResources[LoadBalancer]:
-        return await find_stack_resources(
-            self._elbv2,
-            self._elbv2.describe_load_balancers,
-            kind="loadBalancer",
-            vpc_id=self._vpc_id,
-            stack=stack,
-        )
+        return await self._index.load_balancers(stack)
 
     async def create(
         self, spec: LoadBalancerSpec, *, security_groups: Sequence[str], subnet_ids: Sequence[str]
@@ -70,6 +62,7 @@ class LoadBalancerDeployer:
                 security_groups=tuple(security_groups),
             )
         )
+        self._index.load_balancer_created(created, spec.tags)
         _log.info("created load balancer %s (%s)", created.arn, spec.name)
         return created
 
@@ -88,15 +81,19 @@ class LoadBalancerDeployer:
         current_sgs = list(current.security_groups)
         if security_groups and set(current_sgs) != set(security_groups):
             await self._elbv2.set_security_groups(arn, security_groups)
+            self._index.load_balancer_changed(arn, security_groups=security_groups)
             _log.info("set security groups of %s: %s -> %s", arn, current_sgs, list(security_groups))
         if subnet_ids_of(current) != frozenset(subnet_ids):
             await self._elbv2.set_subnets(arn, subnet_ids)
+            self._index.load_balancer_changed(arn, subnet_ids=subnet_ids)
             _log.info("set subnets of %s: %s", arn, list(subnet_ids))
         if current.ip_address_type not in (None, spec.ip_address_type.value):
             await self._elbv2.set_ip_address_type(arn, spec.ip_address_type.value)
-        await reconcile_elbv2_tags(
+            self._index.load_balancer_changed(arn, ip_address_type=spec.ip_address_type.value)
+        plan = await reconcile_elbv2_tags(
             self._elbv2, arn, spec.tags, existing.tags, ignored_keys=self._ignored_tag_keys
         )
+        self._index.tags_changed(arn, plan)
 
     async def delete(self, arn: str) -> bool:
         """The LB is deleted (its listeners and rules go with it); ``False`` if already gone."""
@@ -104,7 +101,9 @@ class LoadBalancerDeployer:
             await self._elbv2.delete_load_balancer(arn)
         except AwsApiError as error:
             if error.code == LOAD_BALANCER_NOT_FOUND:
+                self._index.deleted(arn)
                 return False
             raise
+        self._index.deleted(arn)
         _log.info("deleted load balancer %s", arn)
         return True

@@ -15,12 +15,8 @@ from controller.aws.api import AwsApi
 from controller.aws.elbv2 import Elbv2
 from controller.aws.elbv2_types import HealthCheck, Matcher, NewTargetGroup, TargetGroup
 from controller.aws.errors import AwsApiError
-from controller.deploy.elbv2_tags import (
-    StackResources,
-    TaggedResource,
-    find_stack_resources,
-    reconcile_elbv2_tags,
-)
+from controller.deploy.elbv2_index import Elbv2Index
+from controller.deploy.elbv2_tags import StackResources, TaggedResource, reconcile_elbv2_tags
 from controller.model.target_group import TargetGroupSpec
 from controller.naming import StackTags
 
@@ -107,20 +103,34 @@ def health_check_changes(spec: TargetGroupSpec, existing: TargetGroup) -> Health
     return replace(desired, **unchanged)
 
 
+def _described(arn: str, request: NewTargetGroup) -> TargetGroup:
+    """The new target group as DescribeTargetGroups would report what we asked for."""
+    return TargetGroup(
+        arn=arn,
+        name=request.name,
+        vpc_id=request.vpc_id,
+        protocol=request.protocol,
+        port=request.port,
+        target_type=request.target_type,
+        ip_address_type=request.ip_address_type,
+        protocol_version=request.protocol_version,
+        health_check=request.health_check,
+    )
+
+
 class TargetGroupDeployer:
-    def __init__(self, api: AwsApi, *, vpc_id: str, ignored_tag_keys: Collection[str]) -> None:
+    """Every write it makes is reported to ``index`` (see ``Elbv2Index``)."""
+
+    def __init__(
+        self, api: AwsApi, index: Elbv2Index, *, vpc_id: str, ignored_tag_keys: Collection[str]
+    ) -> None:
         self._elbv2 = Elbv2(api)
+        self._index = index
         self._vpc_id = vpc_id
         self._ignored_tag_keys = ignored_tag_keys
 
     async def find(self, stack: StackTags) -> StackResources[TargetGroup]:
-        return await find_stack_resources(
-            self._elbv2,
-            self._elbv2.describe_target_groups,
-            kind="targetGroup",
-            vpc_id=self._vpc_id,
-            stack=stack,
-        )
+        return await self._index.target_groups(stack)
 
     async def ensure(
         self, spec: TargetGroupSpec, existing: TaggedResource[TargetGroup] | None
@@ -129,14 +139,18 @@ class TargetGroupDeployer:
             changes = health_check_changes(spec, existing.description)
             if changes.set_fields():
                 await self._elbv2.modify_target_group(existing.arn, changes)
+                self._index.target_group_health_check_changed(existing.arn, changes)
                 _log.info(
                     "modified health check of target group %s: %s", existing.arn, sorted(changes.to_aws())
                 )
-            await reconcile_elbv2_tags(
+            plan = await reconcile_elbv2_tags(
                 self._elbv2, existing.arn, spec.tags, existing.tags, ignored_keys=self._ignored_tag_keys
             )
+            self._index.tags_changed(existing.arn, plan)
             return EnsuredTargetGroup(existing.arn, None)
-        arn = await self._elbv2.create_target_group(_new_target_group(spec, self._vpc_id))
+        request = _new_target_group(spec, self._vpc_id)
+        arn = await self._elbv2.create_target_group(request)
+        self._index.target_group_created(_described(arn, request), spec.tags)
         _log.info("created target group %s (%s)", arn, spec.name)
         return EnsuredTargetGroup(arn, existing)
 
@@ -146,9 +160,11 @@ class TargetGroupDeployer:
             await self._elbv2.delete_target_group(arn)
         except AwsApiError as error:
             if error.code == TARGET_GROUP_NOT_FOUND:
+                self._index.deleted(arn)
                 return False
             if error.code == RESOURCE_IN_USE:
                 raise TargetGroupStillInUse(arn, error) from error
             raise
+        self._index.deleted(arn)
         _log.info("deleted target group %s", arn)
         return True

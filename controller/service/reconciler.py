@@ -23,9 +23,9 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final, Protocol
 
 from controller.annotations import ModelBuildError
-from controller.aws.api import AwsApi
 from controller.config import ControllerSettings
-from controller.deploy.load_balancer import LoadBalancerDeployer, subnet_ids_of
+from controller.deploy.elbv2_index import Elbv2Index
+from controller.deploy.load_balancer import subnet_ids_of
 from controller.finalizers import SERVICE_FINALIZER
 from controller.metrics import LbcControllerMetrics
 from controller.model.load_balancer import Scheme
@@ -71,13 +71,13 @@ class ExistingLoadBalancerFinder(Protocol):
 
 
 class AwsExistingLoadBalancerFinder:
-    """Finds the stack's NLB by its tracking and resource tags, as the deployer does."""
+    """Finds the stack's NLB by its tracking and resource tags, in the deployer's ``Elbv2Index``."""
 
-    def __init__(self, api: AwsApi, *, vpc_id: str) -> None:
-        self._load_balancers = LoadBalancerDeployer(api, vpc_id=vpc_id, ignored_tag_keys=())
+    def __init__(self, index: Elbv2Index) -> None:
+        self._index = index
 
     async def find(self, stack: StackTags) -> ExistingLoadBalancer | None:
-        found = await self._load_balancers.find(stack)
+        found = await self._index.load_balancers(stack)
         existing = found.by_resource_id.get(LOAD_BALANCER_RESOURCE_ID)
         if existing is None:
             return None

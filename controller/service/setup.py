@@ -61,7 +61,7 @@ def setup(
             events=deps.events,
             metrics=controller_metrics(manager.registry),
             stack_deletions=deps.stack_deletions,
-            existing_load_balancers=AwsExistingLoadBalancerFinder(deps.aws, vpc_id=deps.vpc_id),
+            existing_load_balancers=AwsExistingLoadBalancerFinder(deps.deployer.elbv2_index),
             on_backend_sg_unused=deps.backend_sg.on_unused,
         ),
         workers=WorkerSettings(max_concurrent_reconciles=config.service_max_concurrent_reconciles),

@@ -53,4 +53,7 @@ class StackFeatureDeps:
             on_dependency_violation=on_dependency_violation,
         )
         resync = StackResync(sync_period=config.sync_period)
+        # Before each resync re-delivers every stack, the ELBv2 index rescans, so resources edited
+        # or deleted by hand are seen (and repaired) in that same period.
+        resync.add_refresher(deployer.elbv2_index)
         return cls(aws, vpc_id, deployer, backend_sg, events, stack_deletions, resync)

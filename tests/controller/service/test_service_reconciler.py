@@ -87,7 +87,7 @@ async def world(
             events=parts.events,
             metrics=controller_metrics(parts.registry),
             stack_deletions=parts.stack_deletions,
-            existing_load_balancers=AwsExistingLoadBalancerFinder(aws_api, vpc_id=sandbox_vpc.vpc_id),
+            existing_load_balancers=AwsExistingLoadBalancerFinder(parts.deployer.elbv2_index),
             on_backend_sg_unused=parts.on_backend_sg_unused,
         )
         async with watching(parts):
@@ -193,7 +193,7 @@ def test_service_handler_skips_status_writes() -> None:
 
 
 async def test_existing_load_balancer_finder_reports_attached_sgs_and_scheme(world: World) -> None:
-    finder = AwsExistingLoadBalancerFinder(world.api, vpc_id=world.vpc.vpc_id)
+    finder = AwsExistingLoadBalancerFinder(world.parts.deployer.elbv2_index)
     stack = StackTags(world.vpc.cluster_name, SERVICE_TAG_PREFIX, f"{NAMESPACE}/echo")
     assert await finder.find(stack) is None
     await world.create_service("echo", NLB_ANNOTATIONS)
