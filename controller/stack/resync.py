@@ -76,6 +76,10 @@ class StackResync(LeaderTask):
     def sources(self) -> Sequence[ResyncSource]:
         return tuple(self._sources)
 
+    @property
+    def refreshers(self) -> Sequence[ResyncRefresher]:
+        return tuple(self._refreshers)
+
     def start(self) -> None:
         self._spawn(self._run())
 
