@@ -293,6 +293,26 @@ def labelled_group_rules(permissions: list[dict[str, Any]]) -> set[Rule]:
     }
 
 
+def packed(rules: set[Rule]) -> set[Rule]:
+    """``rules`` as the controller writes them: adjacent or overlapping port ranges with the same
+    protocol and source are one rule (randomly allocated NodePorts are sometimes neighbours)."""
+    by_key: dict[tuple[str, str], list[tuple[int, int]]] = {}
+    for protocol, from_port, to_port, source in rules:
+        by_key.setdefault((protocol, source), []).append((from_port, to_port))
+    merged: set[Rule] = set()
+    for (protocol, source), ranges in by_key.items():
+        ranges.sort()
+        start, end = ranges[0]
+        for low, high in ranges[1:]:
+            if low <= end + 1:
+                end = max(end, high)
+                continue
+            merged.add((protocol, start, end, source))
+            start, end = low, high
+        merged.add((protocol, start, end, source))
+    return merged
+
+
 async def labelled_node_rules(aws: AwsClient, node_sg: str) -> set[NodeRule]:
     """Our SG-sourced rules on the node SG as (source SG, protocol, from port, to port)."""
     return {

@@ -76,7 +76,8 @@ async def test_empty_ports_open_all_tcp_and_a_restart_never_revokes_another_bind
     source_b = await create_security_group(aws_api, vpc_id, "source-b", {})
     port_a = await create_node_port_service(kube, namespace, "svc-a")
     await create_node_port_service(kube, namespace, "svc-b")
-    extra_port = 30999 if port_a != 30999 else 30998
+    # Not a neighbour of port_a: adjacent ports would be packed into one rule.
+    extra_port = 30999 if abs(port_a - 30999) > 1 else 30990
     tg_a = await create_target_group(aws_api, vpc_id, "tg-a")
     tg_b = await create_target_group(aws_api, vpc_id, "tg-b")
     bindings = TARGET_GROUP_BINDINGS.collection_path(namespace)

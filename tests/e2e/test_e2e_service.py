@@ -39,6 +39,7 @@ from e2e_objects import (
     labelled_group_rules,
     load_balancer_hostname,
     namespace_events,
+    packed,
     registered_targets,
     report_pod_running,
     security_groups_named,
@@ -147,7 +148,8 @@ def _elbv2_creates(aws_proxy: AwsProxy) -> dict[str, int]:
 async def _wait_for_node_rules(
     running: RunningController, aws: AwsClient, cluster: SandboxCluster, expected: set[Rule]
 ) -> None:
-    """The labelled SG-sourced rules on the node SG become exactly ``expected``."""
+    """The labelled SG-sourced rules on the node SG become exactly ``expected``, packed."""
+    expected = packed(expected)
 
     async def probe() -> bool | None:
         actual = labelled_group_rules(await ingress_rules(aws, cluster.node_security_group_id))
