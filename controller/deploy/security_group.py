@@ -57,14 +57,26 @@ class ManagedSecurityGroupDeployer:
 
     async def ensure(self, spec: ManagedSecurityGroupSpec, existing: SecurityGroupInfo | None) -> str:
         """Ensures the SG exists (created if missing, else its tags converged), then converges its
-        inbound rules (every inbound rule is ours, authorize before revoke). Returns the SG id."""
+        inbound rules (every inbound rule is ours, authorize before revoke). Returns the SG id.
+
+        ``existing`` must come from ``find`` in the same reconcile: its rules are taken as AWS's
+        current state."""
         if existing is None:
             group_id = await self._manager.create(
                 name=spec.name, description=spec.description, vpc_id=self._vpc_id, tags=spec.tags
             )
             _log.info("created managed security group %s (%s)", group_id, spec.name)
+            # AWS creates an SG with no inbound rule: nothing to read.
+            current = SecurityGroupInfo(
+                group_id=group_id,
+                group_name=spec.name,
+                vpc_id=self._vpc_id,
+                description=spec.description,
+                tags=spec.tags,
+                ingress=(),
+            )
         else:
-            group_id = existing.group_id
+            group_id, current = existing.group_id, existing
             await reconcile_security_group_tags(
                 self._api,
                 self._reader,
@@ -73,9 +85,9 @@ class ManagedSecurityGroupDeployer:
                 ignored_keys=self._ignored_tag_keys,
                 current=existing.tags,
             )
-        # A fresh read: the lookup above just saw the SG, but a rule a human added minutes ago may
-        # not be in the reader's cache yet, and drift repair is the point of this reconcile.
-        await self._rules.reconcile(group_id, spec.ingress, selector=OWN_ALL_RULES, fresh_read=True)
+        # No second read: ``existing`` comes from the tag lookup this reconcile just made, so it
+        # shows the rules as AWS holds them now, drift included (the periodic resync relies on it).
+        await self._rules.reconcile(group_id, spec.ingress, selector=OWN_ALL_RULES, current=current)
         return group_id
 
     async def delete(self, group_id: str) -> bool:

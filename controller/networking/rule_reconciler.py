@@ -62,17 +62,22 @@ class SecurityGroupRuleReconciler:
         selector: OwnershipSelector = OWN_ALL_RULES,
         authorize_only: bool = False,
         fresh_read: bool = False,
+        current: SecurityGroupInfo | None = None,
     ) -> RuleChanges:
         """Make ``group_id``'s inbound rules contain ``desired`` and no owned rule outside it.
 
         ``selector`` says which existing rules may be revoked; ``authorize_only`` revokes nothing;
-        ``fresh_read`` bypasses the cache (concurrent fresh reads are still batched together).
+        ``fresh_read`` bypasses the cache (concurrent fresh reads are still batched together);
+        ``current`` is the SG as the caller just read it from AWS (no read at all; a rule that moved
+        since costs one ``InvalidPermission.*`` answer and a fresh retry, as any race does).
         Raises ``AwsApiError`` (``InvalidGroup.NotFound`` if the SG is gone).
         """
         desired_rules = list(desired)
         authorized: list[Rule] = []
         revoked: list[Rule] = []
-        info = await self._reader.get(group_id, fresh=fresh_read)
+        if current is not None and current.group_id != group_id:
+            raise ValueError(f"current describes {current.group_id}, not {group_id}")
+        info = current if current is not None else await self._reader.get(group_id, fresh=fresh_read)
         try:
             await self._apply(info, desired_rules, selector, authorize_only, False, authorized, revoked)
         except AwsApiError as error:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from controller.aws.api import AwsApi
 from controller.aws.ec2 import Ec2
 from controller.aws.errors import AwsApiError
-from controller.naming import StackTags, resource_tag_key
+from controller.naming import StackTags, resource_tag_key, stack_tag_key
 from controller.networking.errors import INVALID_GROUP_NOT_FOUND
 from controller.networking.sg_info import SecurityGroupInfo
 from controller.networking.sg_reader import SecurityGroupReader
@@ -27,8 +27,8 @@ class StackSecurityGroups:
     duplicates: tuple[SecurityGroupInfo, ...]
 
 
-def _tag_filters(tags: Mapping[str, str]) -> dict[str, list[str]]:
-    return {f"tag:{key}": [value] for key, value in tags.items()}
+def _carries(group: SecurityGroupInfo, tags: Mapping[str, str]) -> bool:
+    return all(group.tags.get(key) == value for key, value in tags.items())
 
 
 class SecurityGroupManager:
@@ -48,19 +48,17 @@ class SecurityGroupManager:
     async def find_by_tags(self, *, vpc_id: str, tags: Mapping[str, str]) -> list[SecurityGroupInfo]:
         """SGs in ``vpc_id`` carrying every ``key=value`` of ``tags``, in AWS's answer order.
 
-        ``InvalidGroup.NotFound`` counts as "none" (upstream's backend SG lookup does the same).
-        A tag query, so not through the reader (which caches SGs by id): the answer is which SGs
-        carry the tags now, including ones created since the reader last saw them.
+        A tag query, always read from AWS (the reader's cache by id cannot say which SGs carry the
+        tags now); the SGs found refresh that cache. ``InvalidGroup.NotFound`` counts as "none"
+        (upstream's backend SG lookup does the same).
         """
         try:
-            groups = await self._ec2.describe_security_groups(
-                filters={"vpc-id": [vpc_id], **_tag_filters(tags)}
-            )
+            found = await self._reader.find_by_tags(vpc_id, tags)
         except AwsApiError as error:
             if error.code == INVALID_GROUP_NOT_FOUND:
                 return []
             raise
-        return [SecurityGroupInfo.from_aws(g) for g in groups]
+        return list(found.values())
 
     async def find_first_by_tags(self, *, vpc_id: str, tags: Mapping[str, str]) -> SecurityGroupInfo | None:
         """The first SG found (upstream keeps the first and ignores the rest, §3.3)."""
@@ -68,14 +66,23 @@ class SecurityGroupManager:
         return found[0] if found else None
 
     async def find_stack_security_groups(self, *, vpc_id: str, stack: StackTags) -> StackSecurityGroups:
-        """Both lookups of §1.8 (current and legacy tracking tags), unioned by id, matched by the
-        ``<prefix>/resource`` tag; raises ``UnexpectedSecurityGroupError`` for an SG without it."""
-        current = await self.find_by_tags(vpc_id=vpc_id, tags=stack.tracking_tags())
-        legacy = await self.find_by_tags(vpc_id=vpc_id, tags=stack.legacy_tracking_tags())
-        union: dict[str, SecurityGroupInfo] = {}
-        for group in [*current, *legacy]:
-            union.setdefault(group.group_id, group)
-        return match_by_resource_id(list(union.values()), resource_tag_key(stack.prefix))
+        """The union of both lookups of §1.8 (current and legacy tracking tags), matched by the
+        ``<prefix>/resource`` tag; raises ``UnexpectedSecurityGroupError`` for an SG without it.
+
+        One query instead of two: the two tag sets differ only in the cluster tag's key, so we ask
+        for the stack tag and keep the SGs whose current or legacy cluster tag names our cluster.
+        SGs with the current tags come first, as when the current lookup ran first.
+        """
+        stack_key, stack_id = stack_tag_key(stack.prefix), stack.stack_id
+        candidates = await self.find_by_tags(vpc_id=vpc_id, tags={stack_key: stack_id})
+        current = [g for g in candidates if _carries(g, stack.tracking_tags())]
+        current_ids = {g.group_id for g in current}
+        legacy = [
+            g
+            for g in candidates
+            if g.group_id not in current_ids and _carries(g, stack.legacy_tracking_tags())
+        ]
+        return match_by_resource_id([*current, *legacy], resource_tag_key(stack.prefix))
 
     async def delete(self, group_id: str) -> bool:
         """One delete attempt; ``False`` if it was already gone.

@@ -12,8 +12,9 @@ runs at most ``max_concurrent_reconciles`` of them at a time, and every AWS call
 operation's token bucket (``controller.aws.throttle``), so a resync of a large fleet is spread
 out by the same limits as a cold start instead of bursting past AWS's read buckets.
 
-The reconciles read AWS afresh: they describe the stack's ELBv2 resources and read the managed SG
-with ``fresh_read``, so a converged stack costs reads only (0 mutating calls).
+The reconciles read AWS afresh: they describe the stack's ELBv2 resources, and the tag query that
+finds the managed SG (never answered from a cache) returns its rules as AWS holds them, so a
+converged stack costs reads only (0 mutating calls).
 """
 
 from __future__ import annotations

@@ -114,6 +114,24 @@ async def test_second_deploy_of_the_same_model_makes_no_mutating_call(
     assert second.tgb_specs == first.tgb_specs
 
 
+async def test_the_managed_sg_is_read_once_per_deploy_and_not_after_creating_it(
+    aws_proxy: AwsProxy, make_deployer: DeployerFactory, backend_sg: str
+) -> None:
+    """The stack's tag lookup (current and legacy tags in one query) is the only read of its SGs:
+    a new SG has no inbound rule, and the lookup already shows an existing SG's rules."""
+    deployer = make_deployer()
+    model = await build_alb_model(ingress())
+    aws_proxy.reset_counts()
+
+    await deployer.deploy(model, backend_sg_id=backend_sg)
+    assert aws_proxy.calls_by_operation()["DescribeSecurityGroups"] == 1
+    aws_proxy.reset_counts()
+
+    await deployer.deploy(model, backend_sg_id=backend_sg)
+    assert aws_proxy.calls_by_operation()["DescribeSecurityGroups"] == 1
+    assert mutating_calls(aws_proxy) == {}
+
+
 async def test_changed_inbound_cidrs_are_authorized_before_the_old_rule_is_revoked(
     aws_api: AwsApi, aws_proxy: AwsProxy, make_deployer: DeployerFactory, backend_sg: str
 ) -> None:

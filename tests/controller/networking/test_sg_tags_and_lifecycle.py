@@ -135,7 +135,7 @@ async def test_scenario_30_backend_sg_is_found_by_tags_and_its_tags_reset(
 
 
 async def test_stack_lookup_unions_current_and_legacy_tags_and_keeps_the_first_per_resource(
-    aws_api: AwsApi, sandbox_vpc: SandboxVpc, manager: SecurityGroupManager
+    aws_api: AwsApi, aws_proxy: AwsProxy, sandbox_vpc: SandboxVpc, manager: SecurityGroupManager
 ) -> None:
     stack = StackTags(sandbox_vpc.cluster_name, INGRESS_TAG_PREFIX, "default/web")
     resource_key = "ingress.k8s.aws/resource"
@@ -152,11 +152,25 @@ async def test_stack_lookup_unions_current_and_legacy_tags_and_keeps_the_first_p
         aws_api, sandbox_vpc.vpc_id, "other", {**stack.tracking_tags(), resource_key: "SomethingElse"}
     )
 
+    # The same stack id in another cluster sharing the VPC is not ours, under either cluster tag.
+    elsewhere = StackTags("other-cluster", INGRESS_TAG_PREFIX, "default/web")
+    await create_sg(aws_api, sandbox_vpc.vpc_id, "elsewhere", elsewhere.resource_tags("Elsewhere"))
+    await create_sg(
+        aws_api,
+        sandbox_vpc.vpc_id,
+        "elsewhere-legacy",
+        {**elsewhere.legacy_tracking_tags(), resource_key: "ElsewhereLegacy"},
+    )
+    aws_proxy.reset_counts()
+
     result = await manager.find_stack_security_groups(vpc_id=sandbox_vpc.vpc_id, stack=stack)
 
     assert result.by_resource_id[MANAGED_SG_RESOURCE_ID].group_id == current
     assert result.by_resource_id["SomethingElse"].group_id == other
+    assert set(result.by_resource_id) == {MANAGED_SG_RESOURCE_ID, "SomethingElse"}
     assert [sg.group_id for sg in result.duplicates] == [legacy]
+    # Both lookups in one query.
+    assert aws_proxy.calls_by_operation() == {"DescribeSecurityGroups": 1}
 
     await create_sg(aws_api, sandbox_vpc.vpc_id, "untagged-resource", stack.tracking_tags())
     with pytest.raises(UnexpectedSecurityGroupError, match="unexpected securityGroup with no resourceID"):
