@@ -37,6 +37,8 @@ _log = logging.getLogger(__name__)
 _CONFIG_BLOCK_FIELDS = frozenset({"host-header", "path-pattern"})
 _LISTENER_NOT_FOUND = "ListenerNotFound"
 _RULE_NOT_FOUND = "RuleNotFound"
+_PROTOCOLS_WITH_RULES = frozenset({"HTTP", "HTTPS"})
+"""Only ALB listeners have rules beyond the default action."""
 
 
 @dataclass(frozen=True)
@@ -101,17 +103,35 @@ class ListenerDeployer:
         self._elbv2 = Elbv2(api)
 
     async def ensure(
-        self, lb_arn: str, specs: Sequence[ListenerSpec], target_group_arns: Mapping[str, str]
+        self,
+        lb_arn: str,
+        specs: Sequence[ListenerSpec],
+        target_group_arns: Mapping[str, str],
+        *,
+        new_load_balancer: bool = False,
     ) -> Leftovers:
-        """Converges the LB's listeners and rules (created or modified); returns what is left to delete."""
-        existing = {listener.port: listener for listener in await self._elbv2.describe_listeners(lb_arn)}
+        """Converges the LB's listeners and rules (created or modified); returns what is left to delete.
+
+        ``new_load_balancer``: the LB was created by this deploy, so it has no listener yet and
+        there is nothing to describe (at a cold start that is one read less per LB).
+        """
+        existing = (
+            {}
+            if new_load_balancer
+            else {listener.port: listener for listener in await self._elbv2.describe_listeners(lb_arn)}
+        )
         wanted_ports = {spec.port for spec in specs}
         rule_leftovers: list[str] = []
         for spec in specs:
-            listener_arn = await self._ensure_listener(
-                lb_arn, spec, existing.get(spec.port), target_group_arns
+            current = existing.get(spec.port)
+            listener_arn = await self._ensure_listener(lb_arn, spec, current, target_group_arns)
+            if spec.protocol not in _PROTOCOLS_WITH_RULES:
+                continue  # an NLB listener has no rules to converge
+            rule_leftovers.extend(
+                await self._ensure_rules(
+                    listener_arn, spec.rules, target_group_arns, new_listener=current is None
+                )
             )
-            rule_leftovers.extend(await self._ensure_rules(listener_arn, spec.rules, target_group_arns))
         listener_leftovers = tuple(
             listener.arn for port, listener in sorted(existing.items()) if port not in wanted_ports
         )
@@ -176,12 +196,17 @@ class ListenerDeployer:
             await self._elbv2.remove_listener_certificates(listener_arn, to_remove)
 
     async def _ensure_rules(
-        self, listener_arn: str, rules: Sequence[ListenerRule], target_group_arns: Mapping[str, str]
+        self,
+        listener_arn: str,
+        rules: Sequence[ListenerRule],
+        target_group_arns: Mapping[str, str],
+        *,
+        new_listener: bool,
     ) -> list[str]:
+        # A listener created just now holds only its default rule.
+        described = [] if new_listener else await self._elbv2.describe_rules(listener_arn)
         existing = {
-            int(rule.priority): rule
-            for rule in await self._elbv2.describe_rules(listener_arn)
-            if not rule.is_default and rule.priority.isdigit()
+            int(rule.priority): rule for rule in described if not rule.is_default and rule.priority.isdigit()
         }
         for rule in rules:
             conditions = [render_condition(c) for c in rule.conditions]

@@ -132,6 +132,28 @@ async def test_the_managed_sg_is_read_once_per_deploy_and_not_after_creating_it(
     assert mutating_calls(aws_proxy) == {}
 
 
+async def test_a_new_load_balancer_costs_no_listener_or_rule_read(
+    aws_proxy: AwsProxy, make_deployer: DeployerFactory, backend_sg: str
+) -> None:
+    """A just-created LB has no listener and a just-created listener only its default rule; the
+    describes come back once the resources exist, to repair drift."""
+    deployer = make_deployer()
+    model = await build_alb_model(ingress())
+    assert model.listeners[0].rules, "the test needs a listener rule"
+    aws_proxy.reset_counts()
+
+    await deployer.deploy(model, backend_sg_id=backend_sg)
+    first = aws_proxy.calls_by_operation()
+    assert (first["CreateListener"], first["CreateRule"]) == (1, 1)
+    assert (first["DescribeListeners"], first["DescribeRules"]) == (0, 0)
+    aws_proxy.reset_counts()
+
+    await deployer.deploy(model, backend_sg_id=backend_sg)
+    second = aws_proxy.calls_by_operation()
+    assert (second["DescribeListeners"], second["DescribeRules"]) == (1, 1)
+    assert mutating_calls(aws_proxy) == {}
+
+
 async def test_changed_inbound_cidrs_are_authorized_before_the_old_rule_is_revoked(
     aws_api: AwsApi, aws_proxy: AwsProxy, make_deployer: DeployerFactory, backend_sg: str
 ) -> None:

@@ -320,3 +320,5 @@ async def test_nlb_stack_from_a_service_deploys_and_redeploys_without_changes(
     aws_proxy.reset_counts()
     await deployer.deploy(model, backend_sg_id=backend_sg)
     assert {op for op in aws_proxy.calls_by_operation() if not op.startswith("Describe")} == set()
+    # An NLB listener has no rules to read.
+    assert aws_proxy.calls_by_operation()["DescribeRules"] == 0
