@@ -238,7 +238,8 @@ class StackDeployer:
     @contextmanager
     def _invalidating_on_failure(self, stack: StackTags) -> Iterator[None]:
         """Any failure (even a cancellation) may have hidden a write from the index: a create whose
-        answer was lost, a resource someone else deleted. Two outcomes say nothing of the sort:
+        answer was lost, a resource someone else deleted; the VPC's subnets are re-read as well.
+        Two outcomes say nothing of the sort:
         ``DeploymentPending`` (each deletion AWS refused left its resource as the index knows it)
         and ``SubnetResolutionError`` (the annotations or subnet tags need a fix; rescanning on
         each retry would only cost reads)."""
@@ -248,6 +249,8 @@ class StackDeployer:
             raise
         except BaseException:
             self.elbv2_index.invalidate(stack)
+            # A subnet may be gone too (e.g. CreateLoadBalancer answered InvalidSubnet).
+            self._subnets.vpc_subnets.invalidate()
             raise
 
     async def _find_security_groups(self, stack: StackTags) -> StackSecurityGroups:

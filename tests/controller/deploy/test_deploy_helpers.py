@@ -3,6 +3,8 @@ resolution and resources we cannot attribute."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from deploy_factories import DeployerFactory, build_alb_model, ingress
 
@@ -10,13 +12,14 @@ from controller.aws.api import AwsApi
 from controller.aws.elbv2_types import ListenerAction, RuleCondition
 from controller.deploy import SubnetResolutionError, UnexpectedResourceError
 from controller.deploy.listeners import action_key, condition_key
-from controller.deploy.subnets import SubnetResolver
+from controller.deploy.subnets import SubnetResolver, VpcSubnets
 from controller.model import SubnetSelector
 from controller.model.load_balancer import Scheme
 from controller.networking.sg_manager import SecurityGroupManager
 from controller.networking.sg_reader import SecurityGroupReader
 from controller.sandbox.proxy import AwsProxy
 from controller.sandbox.seed import SandboxVpc
+from framework.clock import FakeClock
 
 
 def test_equivalent_action_spellings_compare_equal() -> None:
@@ -111,6 +114,39 @@ async def test_explicit_subnets_resolve_by_id_and_name_tag_or_fail(
         await resolver.resolve(
             SubnetSelector.for_scheme(("subnet-0123456789abcdef0",), Scheme.INTERNET_FACING, cluster)
         )
+
+
+async def test_subnet_resolutions_share_one_read_of_the_vpc_for_its_max_age(
+    aws_api: AwsApi, aws_proxy: AwsProxy, sandbox_vpc: SandboxVpc
+) -> None:
+    clock = FakeClock()
+    resolver = SubnetResolver(
+        aws_api, sandbox_vpc.vpc_id, subnets=VpcSubnets(aws_api, sandbox_vpc.vpc_id, clock=clock, max_age=10)
+    )
+    discover = SubnetSelector.for_scheme((), Scheme.INTERNET_FACING, sandbox_vpc.cluster_name)
+    aws_proxy.reset_counts()
+
+    # Concurrent resolutions (as at a cold start) and later ones within the max age: one read.
+    answers = await asyncio.gather(*(resolver.resolve(discover) for _ in range(5)))
+    clock.advance(9)
+    answers.append(await resolver.resolve(discover))
+    assert aws_proxy.calls_by_operation()["DescribeSubnets"] == 1
+    assert all(a == answers[0] for a in answers) and answers[0]
+
+    clock.advance(1)
+    await resolver.resolve(discover)
+    assert aws_proxy.calls_by_operation()["DescribeSubnets"] == 2
+
+    # A subnet named a moment ago is not in the snapshot: one fresh read finds it, no error.
+    named = await _subnet(aws_api, sandbox_vpc, "10.0.30.0/24", "a", {"Name": "just-made"})
+    explicit = SubnetSelector.for_scheme(("just-made",), Scheme.INTERNET_FACING, sandbox_vpc.cluster_name)
+    assert [s.subnet_id for s in await resolver.resolve(explicit)] == [named]
+    assert aws_proxy.calls_by_operation()["DescribeSubnets"] == 3
+
+    # After a failed deploy the deployer invalidates the snapshot: the next resolution reads.
+    resolver.vpc_subnets.invalidate()
+    await resolver.resolve(explicit)
+    assert aws_proxy.calls_by_operation()["DescribeSubnets"] == 4
 
 
 async def test_sg_with_stack_tags_but_no_resource_id_stops_the_deploy(
