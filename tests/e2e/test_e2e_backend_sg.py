@@ -239,8 +239,10 @@ async def test_port_restriction_modes_on_the_node_sg(
     node_sg = cluster.node_security_group_id
     await kube.create(INGRESSES, ingress_manifest("a", "svc-a"), namespace)
     await kube.create(INGRESSES, ingress_manifest("b", "svc-b"), namespace)
+    # Neighbouring NodePorts (they are allocated at random) are one range even when restricted.
+    default = {(low, high)} if high == low + 1 else {(low, low), (high, high)}
     runs = (
-        ((), "default", {(low, low), (high, high)}),
+        ((), "default", default),
         (("--max-port-ranges-per-source=1",), "one-range", {(low, high)}),
         (("--disable-restricted-sg-rules",), "unrestricted", {(0, 65535)}),
     )
