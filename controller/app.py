@@ -30,7 +30,7 @@ from controller.startup import (
     manager_settings,
     require_custom_resources,
 )
-from controller.targetgroupbinding import StackTargetGroupDeletions
+from controller.targetgroupbinding import StackTargetGroups
 from controller.targetgroupbinding.setup import setup as setup_tgb
 from controller.vpc import VpcResolutionError, resolve_vpc_id
 from framework.events import EventRecorder, EventRecorderSettings
@@ -59,10 +59,10 @@ class ControllerApp:
         events = EventRecorder(kube, EventRecorderSettings(reporting_instance=instance_name()))
         reader = SecurityGroupReader(aws)  # one SG cache for every feature
         endpoint_sg = setup_endpoint_sg(config, manager, aws=aws, reader=reader, vpc_id=vpc_id)
-        # Stack deletions (Ingress, Service) mark the target groups they delete; the TGB clean-up reads it.
-        stack_deletions = StackTargetGroupDeletions()
+        # What stacks (Ingress, Service) do to their target groups, for the TGB reconciler to read.
+        stack_tgs = StackTargetGroups()
         bindings = setup_tgb(
-            config, manager, aws=aws, endpoint_sg=endpoint_sg, events=events, stack_deletions=stack_deletions
+            config, manager, aws=aws, endpoint_sg=endpoint_sg, events=events, stack_target_groups=stack_tgs
         )
         backend_sg = setup_backend_sg(config, manager, aws=aws, reader=reader, vpc_id=vpc_id)
         deps = StackFeatureDeps.build(  # one deployer and resync for the Ingress and Service features
@@ -72,7 +72,7 @@ class ControllerApp:
             reader=reader,
             backend_sg=backend_sg,
             events=events,
-            stack_deletions=stack_deletions,
+            stack_target_groups=stack_tgs,
             on_dependency_violation=endpoint_sg.reference_stripper,
         )
         ingresses = setup_ingress(config, manager, deps)

@@ -26,7 +26,7 @@ from controller.naming import stack_tag_key
 from controller.networking.sg_manager import SecurityGroupManager
 from controller.networking.sg_reader import SecurityGroupReader
 from controller.sandbox.seed import SandboxVpc
-from controller.targetgroupbinding import StackTargetGroupDeletions
+from controller.targetgroupbinding import StackTargetGroups
 from controller.targetgroupbinding.model import TARGET_GROUP_BINDINGS
 from framework.clock import FakeClock
 from framework.events import EVENTS_V1, EventRecorder, EventRecorderSettings
@@ -69,7 +69,7 @@ class StackCollaborators:
     backend_sg: BackendSGManager
     deployer: StackDeployer
     events: EventRecorder
-    stack_deletions: StackTargetGroupDeletions
+    stack_target_groups: StackTargetGroups
     backend_sg_unused: list[bool]
 
     def on_backend_sg_unused(self) -> None:
@@ -111,7 +111,7 @@ async def stack_collaborators(
                 aws_api, reader, cluster_name=config.cluster_name, vpc_id=sandbox_vpc.vpc_id
             ),
             events=EventRecorder(client, EventRecorderSettings(reporting_instance="test"), clock=FakeClock()),
-            stack_deletions=StackTargetGroupDeletions(),
+            stack_target_groups=StackTargetGroups(),
             backend_sg_unused=[],
         )
         try:

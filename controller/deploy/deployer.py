@@ -157,9 +157,12 @@ class StackDeployer:
         found_tgs = await self._tgs.find(stack)
         target_group_arns: dict[str, str] = {}
         doomed_tgs = [r.arn for r in found_tgs.duplicates]
+        created_empty_tgs: list[str] = []
         for spec in model.target_groups:
             ensured = await self._tgs.ensure(spec, found_tgs.by_resource_id.get(spec.resource_id))
             target_group_arns[spec.resource_id] = ensured.arn
+            if ensured.created_empty:
+                created_empty_tgs.append(ensured.arn)
             if ensured.replaced is not None:
                 doomed_tgs.append(ensured.replaced.arn)
         doomed_tgs += [
@@ -199,6 +202,7 @@ class StackDeployer:
             target_group_arns=target_group_arns,
             tgb_specs=tgb_specs,
             deleted=deletions.freeze(),
+            created_empty_target_group_arns=tuple(created_empty_tgs),
         )
         if deletions.blocked:
             raise DeploymentPending(

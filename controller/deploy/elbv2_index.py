@@ -123,6 +123,10 @@ class Elbv2Index:
             self._find(TARGET_GROUP, stack), resource_tag_key(stack.prefix), TARGET_GROUP
         )
 
+    def knows(self, arn: str) -> bool:
+        """Whether the last scan or one of our writes since saw this LB or target group."""
+        return any(arn in resources.by_arn for resources in self._state.kinds.values())
+
     def _find(self, kind: str, stack: StackTags) -> list[TaggedResource[Any]]:
         resources = self._state.kinds[kind]
         return [resources.by_arn[arn] for arn in resources.by_stack.get(stack, {})]

@@ -42,3 +42,5 @@ class DeployResult:
     """Complete TargetGroupBinding objects (apiVersion, kind, metadata, spec) for the caller to apply."""
     deleted: DeletionResult = field(default_factory=DeletionResult)
     """Resources of the stack the model no longer needs, deleted at the end of the deploy."""
+    created_empty_target_group_arns: tuple[str, ...] = ()
+    """Target groups this deploy created, new to AWS: no target is registered in them yet."""

@@ -39,6 +39,9 @@ class EnsuredTargetGroup:
     arn: str
     replaced: TaggedResource[TargetGroup] | None
     """The existing target group this one replaces (to delete once nothing references it)."""
+    created_empty: bool = False
+    """Created by this call and new to AWS, so it has no targets yet (CreateTargetGroup answers
+    with an existing group of the same name and settings, which may have some)."""
 
 
 def health_check_params(spec: TargetGroupSpec) -> HealthCheck:
@@ -150,9 +153,10 @@ class TargetGroupDeployer:
             return EnsuredTargetGroup(existing.arn, None)
         request = _new_target_group(spec, self._vpc_id)
         arn = await self._elbv2.create_target_group(request)
+        already_known = self._index.knows(arn)
         self._index.target_group_created(_described(arn, request), spec.tags)
         _log.info("created target group %s (%s)", arn, spec.name)
-        return EnsuredTargetGroup(arn, existing)
+        return EnsuredTargetGroup(arn, existing, created_empty=not already_known)
 
     async def delete(self, arn: str) -> bool:
         """``False`` if already gone; ``TargetGroupStillInUse`` while a listener or rule uses it."""

@@ -47,7 +47,7 @@ from controller.stack import (
     model_inputs_changed,
     raise_if_terminal,
 )
-from controller.targetgroupbinding import StackTargetGroupDeletions
+from controller.targetgroupbinding import StackTargetGroups
 from framework.controller import Result
 from framework.events import EventRecorder
 from framework.informer import NAMESPACE_INDEX, DeletedFinalStateUnknown, FunctionHandler, Store, final_state
@@ -224,7 +224,7 @@ class IngressGroupReconciler:
         backend_sg: BackendSGUsers,
         events: EventRecorder,
         metrics: LbcControllerMetrics,
-        stack_deletions: StackTargetGroupDeletions,
+        stack_target_groups: StackTargetGroups,
         on_backend_sg_unused: Callable[[], None] | None = None,
     ) -> None:
         self._cluster_name = config.cluster_name
@@ -241,7 +241,7 @@ class IngressGroupReconciler:
             events=events,
             metrics=metrics,
             on_backend_sg_unused=on_backend_sg_unused,
-            stack_deletions=stack_deletions,
+            stack_target_groups=stack_target_groups,
             log=_log,
         )
 

@@ -61,7 +61,7 @@ def setup(
             backend_sg=deps.backend_sg.manager,
             events=deps.events,
             metrics=controller_metrics(manager.registry),
-            stack_deletions=deps.stack_deletions,
+            stack_target_groups=deps.stack_target_groups,
             on_backend_sg_unused=deps.backend_sg.on_unused,
         ),
         workers=WorkerSettings(max_concurrent_reconciles=config.ingress_max_concurrent_reconciles),

@@ -42,7 +42,7 @@ from controller.stack import (
     model_inputs_changed,
     raise_if_terminal,
 )
-from controller.targetgroupbinding import StackTargetGroupDeletions
+from controller.targetgroupbinding import StackTargetGroups
 from framework import objects
 from framework.controller import Result
 from framework.events import EventRecorder
@@ -132,7 +132,7 @@ class ServiceReconciler:
         backend_sg: BackendSGUsers,
         events: EventRecorder,
         metrics: LbcControllerMetrics,
-        stack_deletions: StackTargetGroupDeletions,
+        stack_target_groups: StackTargetGroups,
         existing_load_balancers: ExistingLoadBalancerFinder | None,
         on_backend_sg_unused: Callable[[], None] | None = None,
     ) -> None:
@@ -151,7 +151,7 @@ class ServiceReconciler:
             events=events,
             metrics=metrics,
             on_backend_sg_unused=on_backend_sg_unused,
-            stack_deletions=stack_deletions,
+            stack_target_groups=stack_target_groups,
             log=_log,
         )
 

@@ -30,7 +30,7 @@ from controller.stack.binding_applier import (
 from controller.stack.object_refs import reference_of
 from controller.stack.seams import BackendSGUsers, StackDeployerLike
 from controller.stack.status import load_balancer_ingress, write_load_balancer_status
-from controller.targetgroupbinding.stack_deletions import StackTargetGroupDeletions
+from controller.targetgroupbinding.stack_target_groups import StackTargetGroups
 from framework import objects
 from framework.controller import Result, TerminalError, mark_reported
 from framework.events import EventRecorder
@@ -93,8 +93,9 @@ class StackReconcileSteps:
     ``subject`` (in each call) names the stack in log lines, e.g. ``"ingress group ns/name"``.
     ``on_backend_sg_unused`` is called when a release left the backend SG without users.
     ``watch_namespace``: where the stack's TargetGroupBindings may live (None: see
-    ``TargetGroupBindingApplier``). ``stack_deletions``: shared with the TGB reconciler, which leaves
-    the targets of a target group marked there registered. ``log``: the reconciler's own logger, so
+    ``TargetGroupBindingApplier``). ``stack_target_groups``: shared with the TGB reconciler: a deploy marks
+    the target groups it created (their first target sync reads nothing) and a deletion those it
+    deletes (their targets are left registered). ``log``: the reconciler's own logger, so
     log lines keep its name.
     """
 
@@ -110,7 +111,7 @@ class StackReconcileSteps:
         events: EventRecorder,
         metrics: LbcControllerMetrics,
         on_backend_sg_unused: Callable[[], None] | None,
-        stack_deletions: StackTargetGroupDeletions,
+        stack_target_groups: StackTargetGroups,
         log: logging.Logger,
     ) -> None:
         self._controller_name = controller_name
@@ -122,7 +123,7 @@ class StackReconcileSteps:
         self._events = events
         self._metrics = metrics
         self._on_backend_sg_unused = on_backend_sg_unused
-        self._stack_deletions = stack_deletions
+        self._stack_target_groups = stack_target_groups
         self._log = log
 
     # ----------------------------------------------------------------------------- reporting
@@ -245,6 +246,8 @@ class StackReconcileSteps:
                         raise
                     self._log.info("%s: %s", subject, pending)
                     result, requeue_after = pending.result, pending.requeue_after
+                # Before the bindings exist: their first target sync then skips reading new groups.
+                self._stack_target_groups.created(result.created_empty_target_group_arns)
                 applied = await self._tgbs.apply(model.stack_tags, result.tgb_specs)
         except DeploymentPending as pending:
             self._log.info("%s: %s", subject, pending)
@@ -265,7 +268,7 @@ class StackReconcileSteps:
                 bindings = await self._tgbs.find(stack)
                 # Every target group these bindings use is the stack's and is deleted below, targets
                 # and all: their clean-up need not deregister first (design.md Difference 16).
-                with self._stack_deletions.deleting(target_group_arns(bindings)):
+                with self._stack_target_groups.deleting(target_group_arns(bindings)):
                     await self._tgbs.delete_all(bindings)
                     deleted = await self._deployer.delete_stack(stack)
         except DeploymentPending as pending:

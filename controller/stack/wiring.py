@@ -10,7 +10,7 @@ from controller.config import ControllerSettings
 from controller.deploy import DependencyViolationHook, StackDeployer
 from controller.networking.sg_reader import SecurityGroupReader
 from controller.stack.resync import StackResync
-from controller.targetgroupbinding import StackTargetGroupDeletions
+from controller.targetgroupbinding import StackTargetGroups
 from framework.events import EventRecorder
 
 
@@ -27,7 +27,7 @@ class StackFeatureDeps:
     deployer: StackDeployer
     backend_sg: BackendSGFeature
     events: EventRecorder
-    stack_deletions: StackTargetGroupDeletions
+    stack_target_groups: StackTargetGroups
     resync: StackResync
 
     @classmethod
@@ -40,7 +40,7 @@ class StackFeatureDeps:
         reader: SecurityGroupReader,
         backend_sg: BackendSGFeature,
         events: EventRecorder,
-        stack_deletions: StackTargetGroupDeletions,
+        stack_target_groups: StackTargetGroups,
         on_dependency_violation: DependencyViolationHook | None = None,
     ) -> StackFeatureDeps:
         """The shared deployer, and the resync that reconciles every stack again each sync period."""
@@ -56,4 +56,4 @@ class StackFeatureDeps:
         # Before each resync re-delivers every stack, the ELBv2 index rescans, so resources edited
         # or deleted by hand are seen (and repaired) in that same period.
         resync.add_refresher(deployer.elbv2_index)
-        return cls(aws, vpc_id, deployer, backend_sg, events, stack_deletions, resync)
+        return cls(aws, vpc_id, deployer, backend_sg, events, stack_target_groups, resync)

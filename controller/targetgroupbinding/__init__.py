@@ -4,13 +4,13 @@ from controller.targetgroupbinding.controller import TargetGroupBindingControlle
 from controller.targetgroupbinding.informers import BindingInformers
 from controller.targetgroupbinding.model import CONTROLLER_NAME, TARGET_GROUP_BINDINGS
 from controller.targetgroupbinding.reconciler import TargetGroupBindingReconciler
-from controller.targetgroupbinding.stack_deletions import StackTargetGroupDeletions
+from controller.targetgroupbinding.stack_target_groups import StackTargetGroups
 
 __all__ = [
     "CONTROLLER_NAME",
     "TARGET_GROUP_BINDINGS",
     "BindingInformers",
-    "StackTargetGroupDeletions",
+    "StackTargetGroups",
     "TargetGroupBindingController",
     "TargetGroupBindingReconciler",
     "TargetGroupBindingSettings",

@@ -16,7 +16,7 @@ from controller.targetgroupbinding.handlers import BindingEventHandlers
 from controller.targetgroupbinding.informers import BindingInformers
 from controller.targetgroupbinding.model import CONTROLLER_NAME
 from controller.targetgroupbinding.reconciler import ReconcilerSettings, TargetGroupBindingReconciler
-from controller.targetgroupbinding.stack_deletions import StackTargetGroupDeletions
+from controller.targetgroupbinding.stack_target_groups import StackTargetGroups
 from controller.targetgroupbinding.targets import TargetRegistrar
 from framework.clock import REAL_CLOCK, Clock
 from framework.controller import Controller, WorkerSettings
@@ -56,7 +56,7 @@ class TargetGroupBindingController:
         discovery: EndpointSGDiscovery,
         ownership: RuleOwnership,
         events: EventRecorder,
-        stack_deletions: StackTargetGroupDeletions,
+        stack_target_groups: StackTargetGroups,
         settings: TargetGroupBindingSettings = TargetGroupBindingSettings(),
         clock: Clock = REAL_CLOCK,
         registry: CollectorRegistry | None = None,
@@ -69,7 +69,7 @@ class TargetGroupBindingController:
             ContributionPublisher(discovery, ownership),
             events,
             controller_metrics(registry),
-            stack_deletions,
+            stack_target_groups,
             ReconcilerSettings(requeue_duration=settings.requeue_duration),
         )
         self.controller: Controller[str] = Controller(

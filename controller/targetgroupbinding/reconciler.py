@@ -52,7 +52,7 @@ from controller.targetgroupbinding.model import (
     Binding,
     InvalidBindingError,
 )
-from controller.targetgroupbinding.stack_deletions import StackTargetGroupDeletions
+from controller.targetgroupbinding.stack_target_groups import StackTargetGroups
 from controller.targetgroupbinding.targets import TargetRegistrar
 from framework import objects
 from framework.controller import Result, TerminalError, mark_reported
@@ -103,7 +103,7 @@ class TargetGroupBindingReconciler:
         contributions: ContributionPublisher,
         events: EventRecorder,
         metrics: LbcControllerMetrics,
-        stack_deletions: StackTargetGroupDeletions,
+        stack_target_groups: StackTargetGroups,
         settings: ReconcilerSettings = ReconcilerSettings(),
     ) -> None:
         self._client = client
@@ -112,7 +112,7 @@ class TargetGroupBindingReconciler:
         self._contributions = contributions
         self._events = events
         self._metrics = metrics
-        self._stack_deletions = stack_deletions
+        self._stack_target_groups = stack_target_groups
         self._settings = settings
 
     async def reconcile(self, key: str) -> Result:
@@ -177,7 +177,9 @@ class TargetGroupBindingReconciler:
         try:
             with self._stage("register_targets"):
                 changes = await self._registrar.sync(
-                    binding.target_group_arn, [endpoint.target for endpoint in endpoints]
+                    binding.target_group_arn,
+                    [endpoint.target for endpoint in endpoints],
+                    known_empty=self._stack_target_groups.take_created_empty(binding.target_group_arn),
                 )
         except AwsApiError as error:
             self._fail(obj, REASON_FAILED_RECONCILE, "reconcile_targetgroupbinding_error", error)
@@ -242,7 +244,7 @@ class TargetGroupBindingReconciler:
     async def _release(self, obj: KubeObject, key: str, target_group_arn: str) -> None:
         """Every target is deregistered and every rule contribution of this TGB withdrawn."""
         with self._stage("cleanup"):
-            if target_group_arn and not self._stack_deletions.is_being_deleted(target_group_arn):
+            if target_group_arn and not self._stack_target_groups.is_being_deleted(target_group_arn):
                 await self._registrar.deregister_all(target_group_arn)
             if (obj.get("spec") or {}).get("networking") is not None:
                 # Only TGBs with networking are expected to publish; the rule ownership forgets the others.

@@ -10,7 +10,7 @@ from controller.targetgroupbinding.controller import (
     TargetGroupBindingSettings,
 )
 from controller.targetgroupbinding.informers import BindingInformers
-from controller.targetgroupbinding.stack_deletions import StackTargetGroupDeletions
+from controller.targetgroupbinding.stack_target_groups import StackTargetGroups
 from framework.events import EventRecorder
 from framework.manager import LeaderRunnable, Manager
 
@@ -22,12 +22,13 @@ def setup(
     aws: AwsApi,
     endpoint_sg: EndpointSGFeature,
     events: EventRecorder,
-    stack_deletions: StackTargetGroupDeletions,
+    stack_target_groups: StackTargetGroups,
 ) -> tuple[LeaderRunnable, ...]:
     """Build the controller (it adds its indices and handlers to the informers) and return it.
 
-    ``stack_deletions`` is shared with the Ingress and Service features: their stack deletions mark
-    the target groups whose bindings' clean-up need not deregister."""
+    ``stack_target_groups`` is shared with the Ingress and Service features: their deploys mark the
+    target groups they created (nothing to read before registering) and their stack deletions those
+    whose bindings' clean-up need not deregister."""
     controller = TargetGroupBindingController(
         client=manager.client,
         informers=BindingInformers.from_factory(manager.informers),
@@ -35,7 +36,7 @@ def setup(
         discovery=endpoint_sg.discovery,
         ownership=endpoint_sg.ownership,
         events=events,
-        stack_deletions=stack_deletions,
+        stack_target_groups=stack_target_groups,
         settings=TargetGroupBindingSettings.from_config(config),
         registry=manager.registry,
     )

@@ -48,9 +48,13 @@ class TargetRegistrar:
             found.add(Target(health.target_id, health.port))
         return found
 
-    async def sync(self, target_group_arn: str, desired: Iterable[Target]) -> TargetChanges:
+    async def sync(
+        self, target_group_arn: str, desired: Iterable[Target], *, known_empty: bool = False
+    ) -> TargetChanges:
+        """``known_empty``: the group was created moments ago by our own deploy, so its targets
+        need not be read (see ``StackTargetGroups``)."""
         wanted = set(desired)
-        current = await self.registered(target_group_arn)
+        current = set() if known_empty else await self.registered(target_group_arn)
         to_register = sorted(wanted - current)
         to_deregister = sorted(current - wanted)
         await self._in_batches(self._elbv2.register_targets, target_group_arn, to_register)

@@ -18,7 +18,7 @@ from controller.networking.sg_reader import SecurityGroupReader
 from controller.sandbox.seed import SandboxVpc
 from controller.service.setup import setup as setup_service
 from controller.stack.wiring import StackFeatureDeps
-from controller.targetgroupbinding import StackTargetGroupDeletions
+from controller.targetgroupbinding import StackTargetGroups
 from framework.events import EventRecorder, EventRecorderSettings
 from framework.kube import INGRESSES, SERVICES, KubeClient
 from framework.manager import LeaderRunnable, Manager
@@ -83,7 +83,7 @@ async def test_backend_sg_users_come_from_ingresses_and_services_even_with_the_s
             reader=reader,
             backend_sg=backend_sg,
             events=events,
-            stack_deletions=StackTargetGroupDeletions(),
+            stack_target_groups=StackTargetGroups(),
         )
         for setup in (setup_ingress, setup_service):
             setup(config, manager, deps)

@@ -132,6 +132,19 @@ async def test_the_managed_sg_is_read_once_per_deploy_and_not_after_creating_it(
     assert mutating_calls(aws_proxy) == {}
 
 
+async def test_the_deploy_reports_the_target_groups_it_created_empty(
+    make_deployer: DeployerFactory, backend_sg: str
+) -> None:
+    deployer = make_deployer()
+    model = await build_alb_model(ingress())
+
+    first = await deployer.deploy(model, backend_sg_id=backend_sg)
+    assert first.created_empty_target_group_arns == tuple(first.target_group_arns.values())
+
+    second = await deployer.deploy(model, backend_sg_id=backend_sg)
+    assert second.created_empty_target_group_arns == ()
+
+
 async def test_a_new_load_balancer_costs_no_listener_or_rule_read(
     aws_proxy: AwsProxy, make_deployer: DeployerFactory, backend_sg: str
 ) -> None:

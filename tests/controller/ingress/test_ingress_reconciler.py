@@ -136,7 +136,7 @@ async def world(
             backend_sg=parts.backend_sg,
             events=parts.events,
             metrics=controller_metrics(parts.registry),
-            stack_deletions=parts.stack_deletions,
+            stack_target_groups=parts.stack_target_groups,
             on_backend_sg_unused=parts.on_backend_sg_unused,
         )
         built = World(

@@ -86,7 +86,7 @@ async def world(
             backend_sg=parts.backend_sg,
             events=parts.events,
             metrics=controller_metrics(parts.registry),
-            stack_deletions=parts.stack_deletions,
+            stack_target_groups=parts.stack_target_groups,
             existing_load_balancers=AwsExistingLoadBalancerFinder(parts.deployer.elbv2_index),
             on_backend_sg_unused=parts.on_backend_sg_unused,
         )

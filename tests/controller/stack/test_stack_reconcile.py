@@ -27,7 +27,7 @@ from controller.stack.reconcile import (
     StackReconcileSteps,
     model_inputs_changed,
 )
-from controller.targetgroupbinding import TARGET_GROUP_BINDINGS, StackTargetGroupDeletions
+from controller.targetgroupbinding import TARGET_GROUP_BINDINGS, StackTargetGroups
 from framework.clock import FakeClock
 from framework.controller import Controller, Result
 from framework.events import EventRecorder, ObjectReference
@@ -111,7 +111,7 @@ def steps_for(
         events=cast(EventRecorder, events),
         metrics=controller_metrics(registry),
         on_backend_sg_unused=None,
-        stack_deletions=StackTargetGroupDeletions(),
+        stack_target_groups=StackTargetGroups(),
         log=logging.getLogger(__name__),
     )
 
@@ -283,7 +283,7 @@ async def test_a_failure_reported_as_an_event_is_one_log_line_an_unexpected_one_
 class StackBindingsClient(NoBindingsClient):
     """Lists two TGBs of the stack (one already being deleted) and records each DELETE."""
 
-    deletions: StackTargetGroupDeletions = field(default_factory=StackTargetGroupDeletions)
+    deletions: StackTargetGroups = field(default_factory=StackTargetGroups)
     deleted: list[tuple[str, bool]] = field(default_factory=list)
     """(path, whether its target group was marked as being deleted at that moment)."""
 
@@ -308,7 +308,7 @@ class StackBindingsClient(NoBindingsClient):
 class RecordingDeleter(ScriptedDeployer):
     """``delete_stack`` notes which target groups were marked when it ran, then raises ``error``."""
 
-    deletions: StackTargetGroupDeletions = field(default_factory=StackTargetGroupDeletions)
+    deletions: StackTargetGroups = field(default_factory=StackTargetGroups)
     marked: list[tuple[bool, bool]] = field(default_factory=list)
 
     async def delete_stack(self, stack: StackTags) -> DeletionResult:
@@ -335,7 +335,7 @@ async def test_a_stack_deletion_marks_its_bindings_target_groups_until_it_ends()
         events=cast(EventRecorder, events),
         metrics=controller_metrics(registry),
         on_backend_sg_unused=None,
-        stack_deletions=client.deletions,
+        stack_target_groups=client.deletions,
         log=logging.getLogger(__name__),
     )
     assert await steps.delete("service apps/web", STACK, [service("web")]) == Result(requeue_after=3.0)

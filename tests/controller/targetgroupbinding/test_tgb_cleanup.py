@@ -101,7 +101,7 @@ async def test_a_new_binding_costs_one_describe_and_only_a_stack_deletion_skips_
     harness: Harness, aws_proxy: AwsProxy
 ) -> None:
     """A new TGB: one DescribeTargetHealth, one RegisterTargets (the write of our finalizer starts no
-    second pass). Deleting a TGB whose target group a stack deletion is deleting: no AWS call, the
+    second pass); none of the describe when the stack's deploy just created the group. Deleting a TGB whose target group a stack deletion is deleting: no AWS call, the
     targets stay registered and DeleteTargetGroup takes them along. Deleting one whose target group
     stays (a user's own): its targets are deregistered, as before."""
     await harness.create_service(
@@ -112,6 +112,7 @@ async def test_a_new_binding_costs_one_describe_and_only_a_stack_deletion_skips_
     user_arn = await harness.target_group("user-tg", "ip")
     await harness.create_binding("stack", arn=stack_arn, target_type="ip", service="api", port=80)
     await harness.create_binding("user", arn=user_arn, target_type="ip", service="api", port=80)
+    harness.stack_target_groups.created([stack_arn])  # as the stack's deploy does
     aws_proxy.reset_counts()
     await harness.start()
 
@@ -124,11 +125,15 @@ async def test_a_new_binding_costs_one_describe_and_only_a_stack_deletion_skips_
 
     await harness.eventually(bound, "both bindings reconciled and their queue idle")
     calls = aws_proxy.calls_by_operation()
-    assert (calls["DescribeTargetHealth"], calls["RegisterTargets"]) == (2, 2), calls
+    assert (calls["DescribeTargetHealth"], calls["RegisterTargets"]) == (1, 2), calls
+    described = [
+        r.params["TargetGroupArn"] for r in aws_proxy.request_log if r.operation == "DescribeTargetHealth"
+    ]
+    assert described == [user_arn]
     assert await harness.targets(stack_arn) == await harness.targets(user_arn) == {("10.0.0.10", 8080)}
 
     aws_proxy.reset_counts()
-    with harness.stack_deletions.deleting([stack_arn]):
+    with harness.stack_target_groups.deleting([stack_arn]):
         await objects.delete(harness.client, TARGET_GROUP_BINDINGS, "stack", NAMESPACE)
         await harness.eventually(lambda: _gone(harness, "stack"), "the stack's binding released")
     assert aws_proxy.calls_by_operation() == {}

@@ -29,7 +29,7 @@ from controller.sandbox.seed import SandboxVpc
 from controller.targetgroupbinding import (
     TARGET_GROUP_BINDINGS,
     BindingInformers,
-    StackTargetGroupDeletions,
+    StackTargetGroups,
     TargetGroupBindingController,
     TargetGroupBindingSettings,
 )
@@ -65,7 +65,7 @@ class Harness:
     reader: SecurityGroupReader
     sg_controller: Controller[str]
     events: EventRecorder
-    stack_deletions: StackTargetGroupDeletions
+    stack_target_groups: StackTargetGroups
     tgb: TargetGroupBindingController
 
     # ----------------------------------------------------------------------------- lifecycle
@@ -317,7 +317,7 @@ def build_harness(
         api, vpc_id=vpc.vpc_id, selector=EniSGSelector(vpc.cluster_name), reader=reader, clock=clock
     )
     events = EventRecorder(client, EventRecorderSettings(reporting_instance="test-controller"), clock=clock)
-    stack_deletions = StackTargetGroupDeletions()
+    stack_target_groups = StackTargetGroups()
     tgb = TargetGroupBindingController(
         client=client,
         informers=informers,
@@ -325,7 +325,7 @@ def build_harness(
         discovery=discovery,
         ownership=ownership,
         events=events,
-        stack_deletions=stack_deletions,
+        stack_target_groups=stack_target_groups,
         settings=TargetGroupBindingSettings(max_concurrent_reconciles=2, requeue_duration=requeue_duration),
         clock=clock,
         registry=registry,
@@ -342,6 +342,6 @@ def build_harness(
         reader=reader,
         sg_controller=sg_controller,
         events=events,
-        stack_deletions=stack_deletions,
+        stack_target_groups=stack_target_groups,
         tgb=tgb,
     )
