@@ -107,6 +107,13 @@ class ControllerSettings:
         default=8,
         parse=int,
     )
+    endpoint_sg_coalesce_window: float = flag(
+        "How long a node/ENI SG waits after a change of its wanted rules before it is reconciled, so "
+        "a burst of changes (a cold start, a rollout) costs one Authorize/Revoke pass, not one per "
+        "change; 0 reconciles at once",
+        default=2.0,
+        parse=DURATION,
+    )
     service_target_eni_security_group_tags: Mapping[str, str] = flag(
         "AWS tags, in addition to the cluster tag, for finding the target ENI security group that gets "
         "the inbound rules from NLBs, format: key1=value1,key2=value2",
@@ -226,6 +233,8 @@ def validate(config: ControllerSettings) -> None:
         )
     if config.max_port_ranges_per_source < 1:
         raise ConfigError("--max-port-ranges-per-source must be at least 1")
+    if config.endpoint_sg_coalesce_window < 0:
+        raise ConfigError("--endpoint-sg-coalesce-window must not be negative")
     if config.aws_max_retries < 0:
         raise ConfigError("--aws-max-retries must not be negative")
     for name, value in (

@@ -27,6 +27,7 @@ from controller.networking.rule_reconciler import SecurityGroupRuleReconciler
 from controller.networking.sg_reader import SecurityGroupReader
 from framework.controller import Controller, WorkerSettings
 from framework.manager import LeaderRunnable, Manager
+from framework.workqueue import DelayingQueue
 
 ENDPOINT_SG_CONTROLLER: Final = "endpointSecurityGroup"
 ENDPOINT_SG_WORKERS: Final = 3
@@ -46,6 +47,16 @@ class EndpointSGFeature:
     the endpoint-SG queue (a GC pass once per leadership, then the periodic re-check)."""
 
 
+def enqueue_coalesced(queue: DelayingQueue[str], sg_id: str, window: float) -> None:
+    """Schedule a pass of ``sg_id`` ``window`` seconds from the first change of its wanted rules:
+    changes inside the window join that pass (the earliest ready time wins), which reads the wanted
+    rules as they are when it runs. ``window`` 0: at once."""
+    if window > 0:
+        queue.add_after(sg_id, window, retry=False)
+    else:
+        queue.add(sg_id)
+
+
 def setup(
     config: ControllerSettings,
     manager: Manager,
@@ -57,7 +68,7 @@ def setup(
 ) -> EndpointSGFeature:
     def enqueue(sg_id: str) -> None:
         # Bound late: the controller needs the reconciler, which reads the ownership this feeds.
-        controller.queue.add(sg_id)
+        enqueue_coalesced(controller.queue, sg_id, config.endpoint_sg_coalesce_window)
 
     ownership = RuleOwnership(
         enqueue,

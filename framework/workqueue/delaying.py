@@ -40,14 +40,15 @@ class DelayingQueue(WorkQueue[K]):
         self._timer: TimerHandle | None = None
         self._timer_deadline = math.inf
 
-    def add_after(self, item: K, delay: float) -> None:
+    def add_after(self, item: K, delay: float, *, retry: bool = True) -> None:
         """Add ``item`` once ``delay`` seconds have passed (at once if ``delay <= 0``).
 
-        Counts as a retry in ``workqueue_retries_total``, as upstream.
+        Counts as a retry in ``workqueue_retries_total``, as upstream, unless ``retry`` is False
+        (a caller that delays on purpose to coalesce a burst of changes is not retrying anything).
         """
         if self._shutting_down:
             return
-        if self._metrics is not None:
+        if retry and self._metrics is not None:
             self._metrics.on_retry()
         if delay <= 0:
             self.add(item)

@@ -295,7 +295,13 @@ async def test_the_rules_go_to_the_one_cluster_tagged_sg_of_a_pod_eni_and_two_ar
             await delete_and_wait_gone(
                 kube, TARGET_GROUP_BINDINGS, namespace, target_groups, what=BINDINGS_RELEASED
             )
-        for group in (tagged_41, untagged_43):
-            assert labelled_group_rules(await ingress_rules(aws_api, group)) == set(), group
+
+        async def rules_withdrawn() -> bool | None:
+            for group in (tagged_41, untagged_43):
+                assert labelled_group_rules(await ingress_rules(aws_api, group)) == set(), group
+            return True
+
+        # The SG passes run after the bindings are gone (one coalescing window, design.md Difference 19).
+        await wait_for(running, rules_withdrawn, "the rules of the deleted bindings revoked")
 
     assert running.process.returncode == 0, running.log()[-4000:]

@@ -92,6 +92,8 @@ def test_queue_metrics_track_adds_depth_durations_and_in_flight_work() -> None:
     queue.add_after("a", 5)
     queue.add_after("a", 0)
     assert registry.get_sample_value("workqueue_retries_total", labels) == 2
+    queue.add_after("b", 5, retry=False)  # a delay on purpose (coalescing), not a retry
+    assert registry.get_sample_value("workqueue_retries_total", labels) == 2
     assert registry.get_sample_value("workqueue_adds_total", labels) == 3
     # Buckets are controller-runtime's 1e-8 .. 1e3 (12 of them, plus +Inf).
     text = generate_latest(registry).decode()
