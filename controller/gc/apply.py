@@ -17,13 +17,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, Literal
 
+from controller.aws.ec2 import Ec2
 from controller.aws.errors import AwsApiError
 from controller.deploy import DeploymentPending, StackDeployer, UnexpectedResourceError
-from controller.gc.finder import LeakedRule, LeakReport
+from controller.gc.finder import SOURCE_MISSING, LeakedRule, LeakReport
 from controller.naming import StackTags, stack_tag_key
 from controller.networking.errors import DEPENDENCY_VIOLATION, INVALID_GROUP_NOT_FOUND
 from controller.networking.labels import OWN_TGB_SHARED_RULES
 from controller.networking.rule_reconciler import SecurityGroupRuleReconciler
+from controller.networking.rules import Rule, SecurityGroupSource
 from controller.networking.sg_manager import SecurityGroupManager
 
 _log = logging.getLogger(__name__)
@@ -55,13 +57,14 @@ async def remove_leaks(
     deployer: StackDeployer,
     sg_manager: SecurityGroupManager,
     rules: SecurityGroupRuleReconciler,
+    ec2: Ec2,
 ) -> tuple[Removal, ...]:
     removals: list[Removal] = []
     by_group: dict[str, list[LeakedRule]] = {}
     for leaked in report.rules:
         by_group.setdefault(leaked.group_id, []).append(leaked)
     for group_id, leaked_rules in by_group.items():
-        removals.append(await _revoke_rules(rules, group_id, leaked_rules))
+        removals.append(await _revoke_rules(rules, ec2, group_id, leaked_rules))
     for stack in report.stacks:
         removals.append(await _delete_stack(deployer, stack))
     for group in report.backend_security_groups:
@@ -70,20 +73,63 @@ async def remove_leaks(
 
 
 async def _revoke_rules(
-    reconciler: SecurityGroupRuleReconciler, group_id: str, leaked: Sequence[LeakedRule]
+    reconciler: SecurityGroupRuleReconciler, ec2: Ec2, group_id: str, leaked: Sequence[LeakedRule]
 ) -> Removal:
-    """One RevokeSecurityGroupIngress of the leaked rules still there: the rule reconciler is asked
-    to keep every rule the SG has now except those, and may only revoke labelled rules."""
-    doomed = {leak.rule for leak in leaked}
+    """The leaked rules still on the SG go in at most two calls.
+
+    Rules whose source exists: one RevokeSecurityGroupIngress by the rule reconciler, asked to keep
+    every rule the SG has now except those (it may only revoke labelled rules). Rules whose source
+    SG is gone: AWS will not match them by that SG any more, so they are revoked by rule id
+    (looked up with DescribeSecurityGroupRules).
+    """
+    by_source = {leak.rule for leak in leaked if leak.reason != SOURCE_MISSING}
+    orphans = {leak.rule for leak in leaked if leak.reason == SOURCE_MISSING}
+    revoked: list[str] = []
     try:
-        current = await reconciler.reader.get(group_id, fresh=True)
-        keep = [rule for rule in current.ingress if rule not in doomed]
-        changes = await reconciler.reconcile(group_id, keep, selector=OWN_TGB_SHARED_RULES)
+        if by_source:
+            current = await reconciler.reader.get(group_id, fresh=True)
+            keep = [rule for rule in current.ingress if rule not in by_source]
+            changes = await reconciler.reconcile(group_id, keep, selector=OWN_TGB_SHARED_RULES)
+            revoked.extend(str(rule) for rule in changes.revoked)
+        if orphans:
+            rule_ids = await _orphan_rule_ids(ec2, group_id, orphans)
+            if rule_ids:
+                try:
+                    await ec2.revoke_security_group_ingress_rules(group_id, list(rule_ids))
+                finally:
+                    reconciler.reader.invalidate(group_id)
+                revoked.extend(str(rule) for rule in rule_ids.values())
     except AwsApiError as error:
-        if error.code == INVALID_GROUP_NOT_FOUND:
-            return Removal("rules", group_id, REMOVED, detail="security group already gone")
-        return Removal("rules", group_id, FAILED, detail=f"{error.code}: {error.message}")
-    return Removal("rules", group_id, REMOVED, tuple(str(rule) for rule in changes.revoked))
+        # InvalidGroup.NotFound may name the endpoint SG (gone: its rules went with it) or a
+        # rule's source; only a fresh read tells them apart.
+        if error.code == INVALID_GROUP_NOT_FOUND and not await reconciler.reader.get_many(
+            [group_id], fresh=True
+        ):
+            return Removal("rules", group_id, REMOVED, tuple(revoked), detail="security group already gone")
+        return Removal("rules", group_id, FAILED, tuple(revoked), detail=f"{error.code}: {error.message}")
+    return Removal("rules", group_id, REMOVED, tuple(revoked))
+
+
+async def _orphan_rule_ids(ec2: Ec2, group_id: str, orphans: set[Rule]) -> dict[str, Rule]:
+    """Rule id → rule, for the inbound rules of ``group_id`` that are in ``orphans``."""
+    labelled = {rule: rule for rule in orphans}  # as read, description included
+    found: dict[str, Rule] = {}
+    for described in await ec2.describe_security_group_rules(group_id):
+        if described.is_egress or described.referenced_group_id is None:
+            continue
+        rule = Rule.of(
+            described.protocol,
+            described.from_port,
+            described.to_port,
+            SecurityGroupSource(described.referenced_group_id),
+            described.description,
+        )
+        # Identity (protocol, ports, source) is unique within an SG, and every orphan was read
+        # with our label from DescribeSecurityGroups; the label is not matched again here, since
+        # not every implementation reports descriptions in DescribeSecurityGroupRules (moto).
+        if rule in labelled:
+            found[described.rule_id] = labelled[rule]
+    return found
 
 
 async def _delete_stack(deployer: StackDeployer, stack: StackTags) -> Removal:

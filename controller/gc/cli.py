@@ -161,6 +161,7 @@ async def run_gc(options: GcOptions, *, out: TextIO, err: TextIO) -> int:
                         deployer=deployer,
                         sg_manager=SecurityGroupManager(aws, reader),
                         rules=SecurityGroupRuleReconciler(aws, reader),
+                        ec2=Ec2(aws),
                     )
                 elif options.apply:
                     removals = ()
