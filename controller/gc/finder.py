@@ -4,7 +4,7 @@ Four kinds of leak, each recognised only by our own marks (tags, the rule label)
 
 * a stack's resources (managed SG, load balancers, target groups) whose stack tags
   (``elbv2.k8s.aws/cluster`` or the legacy ``ingress.k8s.aws/cluster``, plus ``<prefix>/stack``)
-  name a stack that no live object owns (``owners.LiveOwners``);
+  name an Ingress or Service stack that no live object owns (``owners.LiveOwners``);
 * the backend SG (``elbv2.k8s.aws/resource=backend-sg``) when no load balancer of the VPC has it
   attached and no live TargetGroupBinding names it as a source;
 * a labelled rule (``elbv2.k8s.aws/targetGroupBinding=shared``) whose source SG does not exist, or
@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from controller.gc.inventory import AwsInventory
 from controller.gc.owners import LiveOwners, source_of
 from controller.naming import (
-    STACK_TAG_PREFIXES,
+    INGRESS_TAG_PREFIX,
+    SERVICE_TAG_PREFIX,
     TAG_CLUSTER,
     TAG_LEGACY_INGRESS_CLUSTER,
     TAG_NAME,
@@ -33,6 +34,10 @@ from controller.naming import (
 )
 from controller.networking.labels import OWN_TGB_SHARED_RULES
 from controller.networking.rules import Rule, SecurityGroupSource
+
+JUDGED_PREFIXES = (INGRESS_TAG_PREFIX, SERVICE_TAG_PREFIX)
+"""Stacks whose owners we can list. Gateway stacks (upstream's Gateway API controllers, which we do
+not implement) are never judged: their owners are objects we do not read."""
 
 SOURCE_MISSING = "source security group does not exist"
 SOURCE_UNNEEDED = "no TargetGroupBinding names this source"
@@ -94,7 +99,7 @@ def security_group_stacks(tags: Mapping[str, str], cluster_name: str) -> list[St
         return []
     return [
         StackTags(cluster_name, prefix, tags[stack_tag_key(prefix)])
-        for prefix in STACK_TAG_PREFIXES
+        for prefix in JUDGED_PREFIXES
         if stack_tag_key(prefix) in tags
     ]
 
@@ -104,7 +109,7 @@ def _elbv2_stacks(tags: Mapping[str, str], cluster_name: str) -> list[StackTags]
         return []
     return [
         StackTags(cluster_name, prefix, tags[stack_tag_key(prefix)])
-        for prefix in STACK_TAG_PREFIXES
+        for prefix in JUDGED_PREFIXES
         if stack_tag_key(prefix) in tags
     ]
 

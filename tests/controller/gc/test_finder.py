@@ -24,6 +24,7 @@ LIVE = StackTags(CLUSTER, SERVICE_TAG_PREFIX, "ns/live")
 GONE_INGRESS = StackTags(CLUSTER, INGRESS_TAG_PREFIX, "ns/gone")
 GONE_SERVICE = StackTags(CLUSTER, SERVICE_TAG_PREFIX, "ns/gone")
 OTHER_CLUSTER = StackTags("other", INGRESS_TAG_PREFIX, "ns/gone")
+GATEWAY = StackTags(CLUSTER, "gateway.k8s.aws.alb", "ns/gw")  # owned by objects we do not read
 
 
 def group(group_id: str, tags: dict[str, str], *rules: Rule) -> SecurityGroupInfo:
@@ -58,6 +59,7 @@ def test_each_kind_of_leak_is_found_and_nothing_else() -> None:
             group("sg-gone-ing", GONE_INGRESS.resource_tags(MANAGED_SG_RESOURCE_ID)),
             group("sg-gone-svc", GONE_SERVICE.resource_tags(MANAGED_SG_RESOURCE_ID)),
             group("sg-other-cluster", OTHER_CLUSTER.resource_tags(MANAGED_SG_RESOURCE_ID)),
+            group("sg-gateway", GATEWAY.resource_tags(MANAGED_SG_RESOURCE_ID)),
             group("sg-backend", backend_sg_tags(CLUSTER)),
             group("sg-backend-2", backend_sg_tags(CLUSTER)),
             group("sg-foreign", {"Name": "foreign"}),
@@ -67,6 +69,7 @@ def test_each_kind_of_leak_is_found_and_nothing_else() -> None:
             load_balancer("lb-live", LIVE.resource_tags("LoadBalancer"), "sg-live", "sg-backend"),
             load_balancer("lb-gone", GONE_SERVICE.resource_tags("LoadBalancer"), "sg-gone-svc"),
             load_balancer("lb-foreign", {}),
+            load_balancer("lb-gateway", GATEWAY.resource_tags("LoadBalancer")),
         ),
         target_groups=(
             target_group("tg-live", LIVE.resource_tags("ns/live:80")),
