@@ -8,6 +8,7 @@ from typing import Any
 
 from controller.gc.apply import Removal, describe_stack
 from controller.gc.finder import LeakedElbv2Resource, LeakedRule, LeakedSecurityGroup, LeakReport
+from controller.gc.owners import source_of
 from controller.naming import StackTags
 from controller.networking.rules import Rule
 
@@ -105,12 +106,13 @@ def _elbv2_json(resource: LeakedElbv2Resource) -> dict[str, Any]:
 
 def _rule_json(leak: LeakedRule) -> dict[str, Any]:
     rule = leak.rule
+    source = source_of(rule.source)
     return {
         "groupID": leak.group_id,
         "protocol": rule.protocol,
         "fromPort": rule.from_port,
         "toPort": rule.to_port,
-        "source": _rule_text(rule).split(" from ", 1)[1],
+        "source": {"kind": str(source.kind), "value": source.value},
         "description": rule.description,
         "reason": leak.reason,
     }
