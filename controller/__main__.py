@@ -28,7 +28,12 @@ def configure_logging(config: ControllerSettings) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    config = parse_config(sys.argv[1:] if argv is None else argv)
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["gc"]:  # the leak report / clean-up command, not the controller
+        from controller.gc.cli import main as gc_main
+
+        return gc_main(args[1:])
+    config = parse_config(args)
     configure_logging(config)
     # Imported after flag parsing so `--help` and flag errors answer without loading the AWS SDK.
     from controller.app import run_controller

@@ -19,6 +19,7 @@ from controller.aws.errors import AwsApiError
 from controller.backendsg.setup import setup as setup_backend_sg
 from controller.config import ControllerSettings
 from controller.endpointsg.setup import setup as setup_endpoint_sg
+from controller.gc.setup import setup as setup_leak_census
 from controller.ingress.setup import setup as setup_ingress
 from controller.networking.sg_reader import SecurityGroupReader
 from controller.service.setup import setup as setup_service
@@ -75,12 +76,11 @@ class ControllerApp:
             stack_target_groups=stack_tgs,
             on_dependency_violation=endpoint_sg.reference_stripper,
         )
-        ingresses = setup_ingress(config, manager, deps)
-        services = setup_service(config, manager, deps)
-        for task in (*endpoint_sg.leader_tasks, *bindings, *backend_sg.leader_tasks, *ingresses, *services):
+        ingresses, services = setup_ingress(config, manager, deps), setup_service(config, manager, deps)
+        setup_leak_census(config, manager, aws=aws, reader=reader, deps=deps, registry=registry)
+        features = (*endpoint_sg.leader_tasks, *bindings, *backend_sg.leader_tasks, *ingresses, *services)
+        for task in (*features, endpoint_sg.maintenance, deps.resync):
             manager.add_controller(task)
-        manager.add_controller(endpoint_sg.maintenance)
-        manager.add_controller(deps.resync)
         self.manager, self.events = manager, events
 
     async def run(self) -> None:

@@ -16,6 +16,7 @@ from controller.aws.ec2_types import (
     IpPermission,
     NetworkInterface,
     SecurityGroup,
+    SecurityGroupRule,
     Subnet,
     Vpc,
     filter_list,
@@ -78,6 +79,22 @@ class Ec2:
             "RevokeSecurityGroupIngress",
             GroupId=group_id,
             IpPermissions=[p.to_aws() for p in permissions],
+        )
+
+    async def describe_security_group_rules(self, group_id: str) -> list[SecurityGroupRule]:
+        """Every rule of the SG, each with its id."""
+        rules = await self._api.paginate(
+            "ec2",
+            "DescribeSecurityGroupRules",
+            "SecurityGroupRules",
+            Filters=filter_list({"group-id": [group_id]}),
+        )
+        return [SecurityGroupRule.from_aws(r) for r in rules]
+
+    async def revoke_security_group_ingress_rules(self, group_id: str, rule_ids: Sequence[str]) -> None:
+        """Revoke by rule id: AWS refuses to match a rule by a source SG that no longer exists."""
+        await self._api.call(
+            "ec2", "RevokeSecurityGroupIngress", GroupId=group_id, SecurityGroupRuleIds=list(rule_ids)
         )
 
     # ------------------------------------------------------------------------------------------ tags

@@ -160,6 +160,41 @@ class SecurityGroup:
 
 
 @dataclass(frozen=True)
+class SecurityGroupRule:
+    """One rule as DescribeSecurityGroupRules reports it: a single source, and the rule's own id
+    (the only handle AWS accepts for a rule whose source SG no longer exists)."""
+
+    rule_id: str
+    group_id: str
+    is_egress: bool
+    protocol: str
+    from_port: int | None
+    to_port: int | None
+    referenced_group_id: str | None
+    cidr_ipv4: str | None
+    cidr_ipv6: str | None
+    prefix_list_id: str | None
+    description: str
+
+    @classmethod
+    def from_aws(cls, rule: Mapping[str, Any]) -> SecurityGroupRule:
+        from_port, to_port = rule.get("FromPort"), rule.get("ToPort")
+        return cls(
+            rule_id=str(rule["SecurityGroupRuleId"]),
+            group_id=str(rule.get("GroupId", "")),
+            is_egress=bool(rule.get("IsEgress")),
+            protocol=str(rule.get("IpProtocol", "")),
+            from_port=None if from_port is None else int(from_port),
+            to_port=None if to_port is None else int(to_port),
+            referenced_group_id=(rule.get("ReferencedGroupInfo") or {}).get("GroupId"),
+            cidr_ipv4=rule.get("CidrIpv4"),
+            cidr_ipv6=rule.get("CidrIpv6"),
+            prefix_list_id=rule.get("PrefixListId"),
+            description=str(rule.get("Description", "")),
+        )
+
+
+@dataclass(frozen=True)
 class CidrBlockAssociation:
     cidr: str
     state: str = ASSOCIATED

@@ -127,6 +127,19 @@ class Elbv2Index:
         """Whether the last scan or one of our writes since saw this LB or target group."""
         return any(arn in resources.by_arn for resources in self._state.kinds.values())
 
+    @property
+    def loaded(self) -> bool:
+        """A scan has completed: ``all_load_balancers`` and ``all_target_groups`` answer from it."""
+        return self._loaded
+
+    def all_load_balancers(self) -> list[TaggedResource[LoadBalancer]]:
+        """Every LB of the VPC as last scanned plus our writes since (the leak census reads this
+        right after the sync period's ``refresh``, so it costs no AWS call of its own)."""
+        return list(self._state.kinds[LOAD_BALANCER].by_arn.values())
+
+    def all_target_groups(self) -> list[TaggedResource[TargetGroup]]:
+        return list(self._state.kinds[TARGET_GROUP].by_arn.values())
+
     def _find(self, kind: str, stack: StackTags) -> list[TaggedResource[Any]]:
         resources = self._state.kinds[kind]
         return [resources.by_arn[arn] for arn in resources.by_stack.get(stack, {})]

@@ -64,3 +64,39 @@ def test_kubeconfig_from_the_environment_is_checked_the_same_way(tmp_path: Path)
 def test_malformed_bind_address_is_a_one_line_usage_error(flag: str) -> None:
     result = run_controller(flag)
     assert_one_line_error(result, 2, f"argument {flag.split('=')[0]}:", "host:port")
+
+
+def test_gc_is_a_subcommand_with_the_controllers_flags_and_its_own() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "controller", "gc", "--help"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: aws-lb-sg-controller gc")
+    for flag in (
+        "--apply",
+        "--output",
+        "--cluster-name",
+        "--aws-vpc-id",
+        "--aws-api-endpoints",
+        "--aws-region",
+    ):
+        assert flag in result.stdout
+    # A gc flag is not a controller flag: the controller itself still refuses it (exit 2, usage).
+    refused = run_controller("--apply")
+    assert refused.returncode == 2 and "--apply" in refused.stderr, refused.stderr
+
+
+def test_gc_flag_errors_exit_1_since_2_means_leaks_found() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "controller", "gc", "--aws-region=us-east-1"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "cluster name must be specified" in result.stderr

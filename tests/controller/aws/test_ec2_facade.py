@@ -164,3 +164,31 @@ async def test_network_interfaces_and_instances(aws_api: AwsApi, sandbox_vpc: Sa
     assert instance.instance_id == instance_id
     [primary] = instance.network_interfaces
     assert (primary.group_ids, primary.device_index) == ((group_id,), 0)
+
+
+async def test_rules_are_listed_with_their_ids_and_revoked_by_id(
+    aws_api: AwsApi, sandbox_vpc: SandboxVpc
+) -> None:
+    ec2 = Ec2(aws_api)
+    target = await ec2.create_security_group(
+        name="target", description="t", vpc_id=sandbox_vpc.vpc_id, tags={"Name": "t"}
+    )
+    source = await ec2.create_security_group(
+        name="source", description="s", vpc_id=sandbox_vpc.vpc_id, tags={"Name": "s"}
+    )
+    await ec2.authorize_security_group_ingress(
+        target,
+        [
+            IpPermission("tcp", 80, 80, group_pairs=(GroupPair(source),)),
+            IpPermission("tcp", 22, 22, ipv4_ranges=(IpRange("10.0.0.0/8"),)),
+        ],
+    )
+
+    rules = await ec2.describe_security_group_rules(target)
+    inbound = {(r.from_port, r.referenced_group_id, r.cidr_ipv4): r for r in rules if not r.is_egress}
+    assert set(inbound) == {(80, source, None), (22, None, "10.0.0.0/8")}
+    assert all(r.group_id == target and r.protocol == "tcp" for r in inbound.values())
+
+    await ec2.revoke_security_group_ingress_rules(target, [inbound[(80, source, None)].rule_id])
+    [group] = await ec2.describe_security_groups(group_ids=[target])
+    assert [(p.from_port, p.ipv4_ranges) for p in group.ip_permissions] == [(22, (IpRange("10.0.0.0/8"),))]

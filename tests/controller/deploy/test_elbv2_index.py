@@ -236,3 +236,19 @@ async def test_one_change_costs_the_same_describes_with_5_or_50_other_stacks(
     assert not set(with_5) & set(FLEET_READS)
     stack = ingress_group_stack_tags(sandbox_vpc.cluster_name, IngressGroupId.implicit("default", "web"))
     assert await stack_leftovers(aws_api, stack) == []
+
+
+async def test_every_resource_of_the_vpc_is_listed_from_the_last_scan_and_our_writes(
+    aws_api: AwsApi, sandbox_vpc: SandboxVpc
+) -> None:
+    index = Elbv2Index(Elbv2(aws_api), vpc_id=sandbox_vpc.vpc_id)
+    assert not index.loaded and index.all_load_balancers() == []
+    await create_other_stacks(aws_api, sandbox_vpc, 0, 2)
+    foreign = await create_load_balancer(aws_api, sandbox_vpc, "foreign", {"team": "web"})
+    await index.refresh()
+    assert index.loaded
+    lbs = {r.arn: r for r in index.all_load_balancers()}
+    assert len(lbs) == 3 and lbs[foreign].tags == {"team": "web"}  # not ours: any LB may use our SGs
+    assert {r.description.name for r in index.all_target_groups()} == {"other-0", "other-1"}
+    index.deleted(foreign)
+    assert foreign not in {r.arn for r in index.all_load_balancers()}
