@@ -1,7 +1,8 @@
 """``python -m controller`` / ``aws-lb-sg-controller``: parse upstream's flags and run until stopped.
 
 Exit codes: 0 after a graceful shutdown (SIGTERM/SIGINT), 1 when leadership was lost or start-up
-failed (the Deployment restarts the pod, as with upstream), 2 for invalid flags.
+failed (the Deployment restarts the pod, as with upstream), 2 for invalid flags. ``aws-lb-sg-controller plan ...`` prints what the controller would change
+(``controller.plan.cli``; its exit codes are its own).
 """
 
 from __future__ import annotations
@@ -28,7 +29,12 @@ def configure_logging(config: ControllerSettings) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    config = parse_config(sys.argv[1:] if argv is None else argv)
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["plan"]:
+        from controller.plan.cli import main as plan_main
+
+        return plan_main(args[1:])
+    config = parse_config(args)
     configure_logging(config)
     # Imported after flag parsing so `--help` and flag errors answer without loading the AWS SDK.
     from controller.app import run_controller
