@@ -173,6 +173,7 @@ def plan_json(plan: Plan, *, cluster_name: str, vpc_id: str) -> dict[str, Any]:
         "vpc_id": vpc_id,
         "changes": plan.has_changes,
         "summary": dict(summary(plan)),
+        "security_group_names": dict(sorted(names.items())),
         "security_groups": [
             {
                 "action": sg.action,
