@@ -39,6 +39,10 @@ class PortDelta:
     source: str
     opened: tuple[tuple[int, int], ...]
     closed: tuple[tuple[int, int], ...]
+    packed: bool = False
+    """From a source SG or prefix list, whose ports the controller packs into ranges."""
+    replaced: bool = False
+    """Rules of this (protocol, source) are revoked as others are authorized (a repack)."""
 
 
 @dataclass(frozen=True)
@@ -148,12 +152,15 @@ def port_deltas(
         will = _port_set(r for r in after if (r.protocol, r.source) == (protocol, source))
         sample = next(r for r in (*authorize, *revoke) if (r.protocol, r.source) == (protocol, source))
         if was != will:
+            same = [r for r in (*authorize, *revoke) if (r.protocol, r.source) == (protocol, source)]
             deltas.append(
                 PortDelta(
                     "all" if protocol == "-1" else protocol,
                     describe_source(sample, sg_names),
                     _ranges(will - was),
                     _ranges(was - will),
+                    packed=isinstance(source, SecurityGroupSource | PrefixListSource),
+                    replaced=any(r in revoked for r in same) and any(r not in revoked for r in same),
                 )
             )
     return tuple(deltas)
@@ -279,9 +286,8 @@ def _details(
         return [f"security groups: {_groups(old, sg_names)} -> {_groups(p['SecurityGroups'], sg_names)}"]
     if op == "CreateTargetGroup":
         return [f"{p.get('Protocol')}:{p.get('Port')} targets: {p.get('TargetType')}"]
-    if op == "CreateListener":
-        lb = str(p.get("LoadBalancerArn", ""))
-        return [f"{p.get('Protocol')}:{p.get('Port')} on {names.get(lb, lb)}"]
+    if op in ("CreateListener", "CreateRule"):
+        return []  # named by what they are: protocol, port and load balancer; priority and listener
     if op == "AddTags":
         return [f"+ tag {t['Key']} = {t.get('Value', '')}" for t in p.get("Tags") or ()]
     if op == "RemoveTags":
@@ -292,14 +298,47 @@ def _details(
     return [f"{op}: {shown}" if shown else op]
 
 
-def _resources(outcome: PlanOutcome, sg_names: Mapping[str, str]) -> tuple[ResourcePlan, ...]:
-    names: dict[str, str] = {
-        arn: str(lb.get("LoadBalancerName") or arn) for arn, lb in outcome.load_balancers.items()
-    }
+def resource_names(outcome: PlanOutcome) -> dict[str, str]:
+    """ARN → what a person calls it: the LB or target group name, ``HTTP:80 on <lb>`` for a
+    listener, ``priority 3 on HTTP:80 on <lb>`` for a rule; new resources included."""
+    names = {arn: str(lb.get("LoadBalancerName") or arn) for arn, lb in outcome.load_balancers.items()}
     names.update({arn: str(tg.get("TargetGroupName") or arn) for arn, tg in outcome.target_groups.items()})
+
+    def listener(protocol: Any, port: Any, lb_arn: Any) -> str:
+        return f"{protocol}:{port} on {names.get(str(lb_arn), str(lb_arn))}"
+
+    def rule(priority: Any, listener_arn: Any) -> str:
+        return f"priority {priority} on {names.get(str(listener_arn), str(listener_arn))}"
+
+    for arn, found in outcome.listeners.items():
+        names[arn] = listener(found.get("Protocol"), found.get("Port"), found.get("LoadBalancerArn"))
+    for arn, found in outcome.listener_rules.items():
+        listener_arn = next(
+            (
+                a
+                for a, li in outcome.listeners.items()
+                if arn.startswith(a.replace(":listener/", ":listener-rule/"))
+            ),
+            "",
+        )
+        names[arn] = (
+            rule(found.get("Priority"), listener_arn) if listener_arn else f"priority {found.get('Priority')}"
+        )
     for call in outcome.calls:
-        if call.result_id is not None and call.service == "elbv2":
-            names[call.result_id] = str(call.params.get("Name") or call.result_id.rsplit("/", 2)[-2])
+        if call.service != "elbv2" or call.result_id is None:
+            continue
+        p = call.params
+        if call.operation == "CreateListener":
+            names[call.result_id] = listener(p.get("Protocol"), p.get("Port"), p.get("LoadBalancerArn"))
+        elif call.operation == "CreateRule":
+            names[call.result_id] = rule(p.get("Priority"), p.get("ListenerArn"))
+        else:
+            names[call.result_id] = str(p.get("Name") or call.result_id)
+    return names
+
+
+def _resources(outcome: PlanOutcome, sg_names: Mapping[str, str]) -> tuple[ResourcePlan, ...]:
+    names = resource_names(outcome)
     drafts: dict[str, tuple[ElbKind, Action, list[str], list[str]]] = {}
     for call in outcome.calls:
         if call.service != "elbv2":

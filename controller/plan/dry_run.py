@@ -62,6 +62,8 @@ class DryRunAwsApi:
         self.load_balancers_seen: dict[str, dict[str, Any]] = {}
         """ARN → description, from every DescribeLoadBalancers answer (what an LB looks like now)."""
         self.target_groups_seen: dict[str, dict[str, Any]] = {}
+        self.listeners_seen: dict[str, dict[str, Any]] = {}
+        self.rules_seen: dict[str, dict[str, Any]] = {}
 
     # ----------------------------------------------------------------------------- AwsApi
 
@@ -173,6 +175,10 @@ class DryRunAwsApi:
             self.load_balancers_seen.update({str(lb["LoadBalancerArn"]): lb for lb in found})
         elif operation == "DescribeTargetGroups":
             self.target_groups_seen.update({str(tg["TargetGroupArn"]): tg for tg in found})
+        elif operation == "DescribeListeners":
+            self.listeners_seen.update({str(li["ListenerArn"]): li for li in found})
+        elif operation == "DescribeRules":
+            self.rules_seen.update({str(rule["RuleArn"]): rule for rule in found})
 
     def planned_security_group(self, group_id: str) -> Mapping[str, Any] | None:
         return self._planned_sgs.get(group_id)

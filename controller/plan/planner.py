@@ -95,7 +95,12 @@ class PlanOutcome:
     load_balancers: Mapping[str, Mapping[str, Any]] = field(hash=False)
     """ARN → description of every load balancer of ours seen."""
     target_groups: Mapping[str, Mapping[str, Any]] = field(hash=False)
+    listeners: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, hash=False)
+    listener_rules: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, hash=False)
     warnings: tuple[PlanWarning, ...] = ()
+    rendered_bindings: tuple[Mapping[str, Any], ...] = ()
+    """The TargetGroupBindings the deployed stacks render (planned ARNs as such), as the controller
+    would write them; their rules are in ``calls``."""
 
 
 class _ViewIngressClasses:
@@ -161,7 +166,7 @@ class Planner:
             await self._plan_ingresses(view, stacks)
             await self._backend_sg.resync_users(stacks.backend_users)
             await self._plan_endpoint_rules(view, stacks)
-            return await self._outcome()
+            return await self._outcome(stacks)
         finally:
             await self._reader.aclose()
 
@@ -361,7 +366,7 @@ class Planner:
     def _warn(self, subject: str, message: str) -> None:
         self._warnings.append(PlanWarning(subject, message))
 
-    async def _outcome(self) -> PlanOutcome:
+    async def _outcome(self, stacks: _StackPass) -> PlanOutcome:
         calls = tuple(self.dry_run.calls)
         named = sorted({gid for call in calls for gid in _group_ids_of(call)})
         real = [gid for gid in named if self.dry_run.planned_security_group(gid) is None]
@@ -376,7 +381,10 @@ class Planner:
             security_groups=groups,
             load_balancers=dict(self.dry_run.load_balancers_seen),
             target_groups=dict(self.dry_run.target_groups_seen),
+            listeners=dict(self.dry_run.listeners_seen),
+            listener_rules=dict(self.dry_run.rules_seen),
             warnings=tuple(self._warnings),
+            rendered_bindings=tuple(stacks.rendered),
         )
 
 

@@ -67,6 +67,10 @@ def _delta_line(delta: PortDelta) -> str:
     )
 
 
+def _wide(delta: PortDelta) -> bool:
+    return any(low != high for low, high in (*delta.opened, *delta.closed))
+
+
 def _sg_title(sg: SecurityGroupPlan, sg_names: Mapping[str, str]) -> str:
     return describe_group(sg.group_id, sg_names)
 
@@ -81,7 +85,8 @@ def _security_group_lines(sg: SecurityGroupPlan, sg_names: Mapping[str, str]) ->
     lines += [f"      - tag {key}" for key in sg.tags_removed]
     lines += [_rule_line("+", rule, sg_names) for rule in sg.authorize]
     lines += [_rule_line("-", rule, sg_names) for rule in sg.revoke]
-    lines += [_delta_line(delta) for delta in sg.ports]
+    # Only where the rules alone do not say it: a repack, or a range wider than one port.
+    lines += [_delta_line(d) for d in sg.ports if d.packed and (d.replaced or _wide(d))]
     return lines
 
 
