@@ -60,11 +60,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str]) -> int:
-    args, rest = _parser().parse_known_args(list(argv))
     try:
+        args, rest = _parser().parse_known_args(list(argv))
         config = parse_config(rest)
     except SystemExit as exit_:
-        # 2 is "changes" here: a flag error is an error.
+        # argparse exits 2 on a bad flag, but 2 is "changes" here: a flag error is an error.
         return EXIT_NO_CHANGES if exit_.code in (0, None) else EXIT_ERROR
     # The deployers log what they do at info level; in a plan nothing is done, so only warnings show.
     level = logging.DEBUG if config.log_level == "debug" else logging.WARNING
