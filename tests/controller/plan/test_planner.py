@@ -8,8 +8,10 @@ repacks the node rule (``--max-port-ranges-per-source=1``); an NLB Service being
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -106,8 +108,28 @@ def view(world: World, *objects: dict[str, Any], tgbs: tuple[dict[str, Any], ...
     return ClusterView().layered([ingress_class, *world.nodes, *objects, *tgbs])
 
 
-async def plan_of(config: ControllerSettings, aws: AwsApi, world: World, cluster: ClusterView) -> PlanOutcome:
-    return await Planner(config, aws, vpc_id=world.vpc.vpc_id).plan(cluster)
+PLAN_POLICY = Path(__file__).resolve().parents[3] / "config" / "iam" / "plan_policy.json"
+_SERVICES = {"ec2": "ec2", "elbv2": "elasticloadbalancing"}
+
+
+def plan_policy_actions() -> set[str]:
+    document = json.loads(PLAN_POLICY.read_text())
+    return {action for statement in document["Statement"] for action in statement["Action"]}
+
+
+def test_the_plan_policy_only_reads() -> None:
+    assert all(action.split(":", 1)[1].startswith("Describe") for action in plan_policy_actions())
+
+
+async def plan_of(
+    config: ControllerSettings, aws: AwsApi, world: World, cluster: ClusterView, proxy: AwsProxy
+) -> PlanOutcome:
+    """The plan; every AWS operation it sent is a read that ``plan_policy.json`` allows."""
+    mark = len(proxy.request_log)
+    outcome = await Planner(config, aws, vpc_id=world.vpc.vpc_id).plan(cluster)
+    sent = {f"{_SERVICES[r.service]}:{r.operation}" for r in proxy.request_log[mark:]}
+    assert sent <= plan_policy_actions(), sent - plan_policy_actions()
+    return outcome
 
 
 def _substitute(value: Any, ids: Mapping[str, str]) -> Any:
@@ -154,16 +176,17 @@ def ops(calls: tuple[PlannedCall, ...]) -> list[str]:
 
 async def converge(
     aws: AwsApi,
+    proxy: AwsProxy,
     config: ControllerSettings,
     world: World,
     *objects: dict[str, Any],
     tgbs: tuple[dict[str, Any], ...] = (),
 ) -> tuple[dict[str, Any], ...]:
     """Plan and replay until nothing is left; returns the TGBs as they now are in the cluster."""
-    planner = await plan_of(config, aws, world, view(world, *objects, tgbs=tgbs))
+    planner = await plan_of(config, aws, world, view(world, *objects, tgbs=tgbs), proxy)
     ids = await replay(aws, planner.calls)
     bindings = rendered_tgbs(planner, ids)
-    again = await plan_of(config, aws, world, view(world, *objects, tgbs=bindings))
+    again = await plan_of(config, aws, world, view(world, *objects, tgbs=bindings), proxy)
     assert ops(again.calls) == [], again.calls
     return bindings
 
@@ -177,7 +200,7 @@ async def test_a_new_ingress_is_planned_whole_and_nothing_is_sent(
     config = settings(world)
     cluster = view(world, node_port_service("web", WEB_PORT), ingress({"/": "web"}, {INBOUND: "10.0.0.0/8"}))
     mark = len(aws_proxy.request_log)
-    outcome = await plan_of(config, aws_api, world, cluster)
+    outcome = await plan_of(config, aws_api, world, cluster, aws_proxy)
     assert mutating(aws_proxy, mark) == []
     assert sorted(ops(outcome.calls)) == sorted(
         [
@@ -198,17 +221,23 @@ async def test_a_new_ingress_is_planned_whole_and_nothing_is_sent(
     [lb] = [r for r in plan.resources if r.kind == "load-balancer"]
     assert lb.action == "create" and "security groups: [k8s-shop-front-" in " ".join(lb.details)
     # Replayed in order, the recorded calls are the whole change: nothing is left to plan.
-    await converge(aws_api, config, world, node_port_service("web", WEB_PORT), ingress({"/": "web"}))
+    await converge(
+        aws_api, aws_proxy, config, world, node_port_service("web", WEB_PORT), ingress({"/": "web"})
+    )
 
 
 async def test_a_new_node_port_repacks_the_node_rule_and_says_which_ports_open(
-    aws_api: AwsApi, world: World
+    aws_api: AwsApi, aws_proxy: AwsProxy, world: World
 ) -> None:
     config = settings(world, "--max-port-ranges-per-source=1")
     web, api = node_port_service("web", WEB_PORT), node_port_service("api", API_PORT)
-    tgbs = await converge(aws_api, config, world, web, api, ingress({"/": "web"}))
+    tgbs = await converge(aws_api, aws_proxy, config, world, web, api, ingress({"/": "web"}))
     planner = await plan_of(
-        config, aws_api, world, view(world, web, api, ingress({"/": "web", "/api": "api"}), tgbs=tgbs)
+        config,
+        aws_api,
+        world,
+        view(world, web, api, ingress({"/": "web", "/api": "api"}), tgbs=tgbs),
+        aws_proxy,
     )
     plan = build_plan(planner)
     [node] = [sg for sg in plan.security_groups if sg.group_id == world.node_sg]
@@ -218,10 +247,14 @@ async def test_a_new_node_port_repacks_the_node_rule_and_says_which_ports_open(
     assert (delta.opened, delta.closed, delta.replaced) == (((WEB_PORT + 1, API_PORT),), (), True)
 
 
-async def test_a_service_being_deleted_plans_its_whole_stack_away(aws_api: AwsApi, world: World) -> None:
+async def test_a_service_being_deleted_plans_its_whole_stack_away(
+    aws_api: AwsApi, aws_proxy: AwsProxy, world: World
+) -> None:
     config = settings(world)
-    tgbs = await converge(aws_api, config, world, nlb_service())
-    planner = await plan_of(config, aws_api, world, view(world, nlb_service(deleting=True), tgbs=tgbs))
+    tgbs = await converge(aws_api, aws_proxy, config, world, nlb_service())
+    planner = await plan_of(
+        config, aws_api, world, view(world, nlb_service(deleting=True), tgbs=tgbs), aws_proxy
+    )
     plan = build_plan(planner)
     deleted = {r.kind for r in plan.resources if r.action == "delete"}
     assert deleted == {"load-balancer", "target-group"}
@@ -232,17 +265,17 @@ async def test_a_service_being_deleted_plans_its_whole_stack_away(aws_api: AwsAp
 
 
 async def test_custom_security_groups_are_attached_and_the_managed_one_goes(
-    aws_api: AwsApi, world: World
+    aws_api: AwsApi, aws_proxy: AwsProxy, world: World
 ) -> None:
     config = settings(world)
     web = node_port_service("web", WEB_PORT)
-    tgbs = await converge(aws_api, config, world, web, ingress({"/": "web"}))
+    tgbs = await converge(aws_api, aws_proxy, config, world, web, ingress({"/": "web"}))
     custom = await aws_api.call(
         "ec2", "CreateSecurityGroup", GroupName="custom", Description="mine", VpcId=world.vpc.vpc_id
     )
     annotations = {"alb.ingress.kubernetes.io/security-groups": custom["GroupId"]}
     planner = await plan_of(
-        config, aws_api, world, view(world, web, ingress({"/": "web"}, annotations), tgbs=tgbs)
+        config, aws_api, world, view(world, web, ingress({"/": "web"}, annotations), tgbs=tgbs), aws_proxy
     )
     plan = build_plan(planner)
     [lb] = [r for r in plan.resources if r.kind == "load-balancer"]
