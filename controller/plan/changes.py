@@ -82,6 +82,7 @@ class Plan:
     resources: tuple[ResourcePlan, ...] = ()
     calls: tuple[PlannedCall, ...] = ()
     warnings: tuple[PlanWarning, ...] = ()
+    notes: tuple[PlanWarning, ...] = ()
     sg_names: Mapping[str, str] = field(default_factory=dict, hash=False)
     """SG id → name, for every SG the plan mentions (to print sources and attachments by name)."""
 
@@ -375,5 +376,6 @@ def build_plan(outcome: PlanOutcome) -> Plan:
         resources=_resources(outcome, sg_names),
         calls=outcome.calls,
         warnings=outcome.warnings,
+        notes=outcome.notes,
         sg_names=sg_names,
     )

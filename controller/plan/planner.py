@@ -74,7 +74,7 @@ from controller.targetgroupbinding.model import (
 )
 from framework.informer import Store
 from framework.kube import ENDPOINT_SLICES, INGRESS_CLASSES, INGRESSES, NODES, PODS, SERVICES, KubeObject
-from framework.objects import finalizers_of, has_finalizer, is_deleting, labels_of, object_key
+from framework.objects import finalizers_of, has_finalizer, is_deleting, labels_of, object_key, uid_of
 
 
 @dataclass(frozen=True)
@@ -98,6 +98,8 @@ class PlanOutcome:
     listeners: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, hash=False)
     listener_rules: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, hash=False)
     warnings: tuple[PlanWarning, ...] = ()
+    notes: tuple[PlanWarning, ...] = ()
+    """What the plan cannot know yet (names hashing the UID of a Service that is not created yet)."""
     rendered_bindings: tuple[Mapping[str, Any], ...] = ()
     """The TargetGroupBindings the deployed stacks render (planned ARNs as such), as the controller
     would write them; their rules are in ``calls``."""
@@ -158,8 +160,19 @@ class Planner:
             reader=self._reader,
         )
         self._warnings: list[PlanWarning] = []
+        self._notes: list[PlanWarning] = []
 
     async def plan(self, view: ClusterView) -> PlanOutcome:
+        for service in view.list(SERVICES):
+            if not uid_of(service):
+                # Only -f manifests lack a UID: the API server assigns it (and the NodePorts) on create.
+                self._notes.append(
+                    PlanWarning(
+                        f"service {object_key(service)}",
+                        "not in the cluster yet: names that hash its UID (its load balancer, target "
+                        "groups and managed security group) are known after apply",
+                    )
+                )
         try:
             stacks = _StackPass()
             await self._plan_services(view, stacks)
@@ -384,6 +397,7 @@ class Planner:
             listeners=dict(self.dry_run.listeners_seen),
             listener_rules=dict(self.dry_run.rules_seen),
             warnings=tuple(self._warnings),
+            notes=tuple(self._notes),
             rendered_bindings=tuple(stacks.rendered),
         )
 

@@ -142,6 +142,9 @@ def render_human(plan: Plan, *, cluster_name: str, vpc_id: str) -> str:
             "Warnings (the controller would post these as Warning events and change nothing for them):",
         ]
         lines += [f"  ! {w.subject}: {w.message}" for w in plan.warnings]
+    if plan.notes:
+        lines += ["", "Notes:"]
+        lines += [f"  * {n.subject}: {n.message}" for n in plan.notes]
     return "\n".join(lines) + "\n"
 
 
@@ -220,6 +223,7 @@ def plan_json(plan: Plan, *, cluster_name: str, vpc_id: str) -> dict[str, Any]:
             for c in plan.calls
         ],
         "warnings": [{"object": w.subject, "message": w.message} for w in plan.warnings],
+        "notes": [{"object": n.subject, "message": n.message} for n in plan.notes],
     }
 
 

@@ -200,3 +200,14 @@ def test_json_has_every_change_and_the_calls_behind_them() -> None:
     assert document["warnings"] == [
         {"object": "service shop/bad", "message": "Failed build model due to bad annotation"}
     ]
+
+
+def test_notes_say_what_is_known_after_apply() -> None:
+    note = PlanWarning("service shop/new", "not in the cluster yet: names ... are known after apply")
+    plan = build_plan(
+        PlanOutcome(calls=(), security_groups={}, load_balancers={}, target_groups={}, notes=(note,))
+    )
+    assert "  * service shop/new: not in the cluster yet" in render_human(plan, cluster_name="c", vpc_id="v")
+    assert plan_json(plan, cluster_name="c", vpc_id="v")["notes"] == [
+        {"object": "service shop/new", "message": note.message}
+    ]

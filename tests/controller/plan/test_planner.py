@@ -282,3 +282,13 @@ async def test_custom_security_groups_are_attached_and_the_managed_one_goes(
     assert lb.action == "update" and lb.operations == ("SetSecurityGroups",)
     assert lb.details[0].endswith(f"-> [{custom['GroupId']} (custom)]"), lb.details
     assert sorted(sg.action for sg in plan.security_groups) == ["delete", "delete", "update"]
+
+
+async def test_a_service_only_in_a_manifest_gets_a_note_about_its_names(
+    aws_api: AwsApi, aws_proxy: AwsProxy, world: World
+) -> None:
+    manifest_only = nlb_service()
+    del manifest_only["metadata"]["uid"]
+    outcome = await plan_of(settings(world), aws_api, world, view(world, manifest_only), aws_proxy)
+    assert [n.subject for n in outcome.notes] == ["service shop/edge"]
+    assert "known after apply" in outcome.notes[0].message
