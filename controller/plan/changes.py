@@ -289,6 +289,9 @@ def _details(
         return [f"{p.get('Protocol')}:{p.get('Port')} targets: {p.get('TargetType')}"]
     if op in ("CreateListener", "CreateRule"):
         return []  # named by what they are: protocol, port and load balancer; priority and listener
+    if op in ("RegisterTargets", "DeregisterTargets"):
+        symbol = "+" if op == "RegisterTargets" else "-"
+        return [f"{symbol} target {t['Id']}:{t.get('Port')}" for t in p.get("Targets") or ()]
     if op == "AddTags":
         return [f"+ tag {t['Key']} = {t.get('Value', '')}" for t in p.get("Tags") or ()]
     if op == "RemoveTags":

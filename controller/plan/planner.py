@@ -34,7 +34,7 @@ from controller.endpointsg.eni_sg import EniSGSelector
 from controller.endpointsg.maintenance import CLUSTER_TAG_VALUES
 from controller.endpointsg.ownership import RuleOwnership
 from controller.endpointsg.reconciler import EndpointSGReconciler
-from controller.finalizers import SERVICE_FINALIZER
+from controller.finalizers import SERVICE_FINALIZER, TGB_FINALIZER
 from controller.ingress.builder import IngressModelBuilder
 from controller.ingress.class_matcher import IngressClassMatcher
 from controller.ingress.group import IngressGroupId, build_group, group_ids_for_ingress
@@ -61,6 +61,8 @@ from controller.targetgroupbinding.contributions import (
 from controller.targetgroupbinding.endpoints import (
     BackendNotFoundError,
     EndpointResolutionError,
+    NodeEndpoint,
+    PodEndpoint,
     resolve_node_endpoints,
     resolve_pod_endpoints,
 )
@@ -72,6 +74,7 @@ from controller.targetgroupbinding.model import (
     InvalidBindingError,
     has_networking,
 )
+from controller.targetgroupbinding.targets import TargetRegistrar
 from framework.informer import Store
 from framework.kube import ENDPOINT_SLICES, INGRESS_CLASSES, INGRESSES, NODES, PODS, SERVICES, KubeObject
 from framework.objects import finalizers_of, has_finalizer, is_deleting, labels_of, object_key, uid_of
@@ -178,7 +181,9 @@ class Planner:
             await self._plan_services(view, stacks)
             await self._plan_ingresses(view, stacks)
             await self._backend_sg.resync_users(stacks.backend_users)
-            await self._plan_endpoint_rules(view, stacks)
+            current, future = self._bindings(view, stacks)
+            await self._plan_endpoint_rules(view, current, future)
+            await self._plan_targets(view, future)
             return await self._outcome(stacks)
         finally:
             await self._reader.aclose()
@@ -272,16 +277,22 @@ class Planner:
 
     # ----------------------------------------------------------------------------- endpoint SGs
 
-    async def _plan_endpoint_rules(self, view: ClusterView, stacks: _StackPass) -> None:
-        """Publish every binding as it is now (to know which SGs the controller looks after) and as
-        it will be, then reconcile each of those SGs once against the bindings as they will be."""
+    @staticmethod
+    def _bindings(view: ClusterView, stacks: _StackPass) -> tuple[list[KubeObject], list[KubeObject]]:
+        """The live TargetGroupBindings now, and as they will be once every stack was applied."""
         current = [b for b in view.list(TARGET_GROUP_BINDINGS) if not is_deleting(b)]
 
         def replaced(tgb: KubeObject) -> bool:
             labels = labels_of(tgb)
             return any(all(labels.get(k) == v for k, v in stack.items()) for stack in stacks.replaced)
 
-        future = [b for b in current if not replaced(b)] + stacks.rendered
+        return current, [b for b in current if not replaced(b)] + stacks.rendered
+
+    async def _plan_endpoint_rules(
+        self, view: ClusterView, current: list[KubeObject], future: list[KubeObject]
+    ) -> None:
+        """Publish every binding as it is now (to know which SGs the controller looks after) and as
+        it will be, then reconcile each of those SGs once against the bindings as they will be."""
         before = self._ownership()
         await self._publish_all(view, before, current, report=False)
         after = self._ownership()
@@ -301,6 +312,36 @@ class Planner:
                     f"rules from source security groups that do not exist are not added: "
                     f"{' '.join(sorted(outcome.missing_sources))}",
                 )
+
+    async def _plan_targets(self, view: ClusterView, future: list[KubeObject]) -> None:
+        """Each binding's targets synced as its reconciler syncs them; a binding that goes away
+        deregisters its targets, unless its target group is deleted with them (design.md
+        Difference 16, or a group the deploy replaced: nothing is left to deregister)."""
+        registrar = TargetRegistrar(self.dry_run)
+        deleted = {
+            str(c.params.get("TargetGroupArn"))
+            for c in self.dry_run.calls
+            if c.operation == "DeleteTargetGroup"
+        }
+        for obj in future:
+            try:
+                binding = Binding.parse(obj)
+                targets = [endpoint.target for endpoint in _endpoints(view, binding)]
+            except BackendNotFoundError:
+                arn = str((obj.get("spec") or {}).get("targetGroupARN") or "")
+                if arn and arn not in deleted:
+                    await registrar.deregister_all(arn)  # its reconciler releases the targets
+                continue
+            except (InvalidBindingError, EndpointResolutionError):
+                continue  # warned about by the rules pass; the controller changes nothing for it
+            await registrar.sync(binding.target_group_arn, targets)
+        staying = {object_key(b) for b in future}
+        for obj in view.list(TARGET_GROUP_BINDINGS):
+            # Deleted, or dropped by its stack's applier: the clean-up runs where our finalizer is.
+            arn = str((obj.get("spec") or {}).get("targetGroupARN") or "")
+            gone = object_key(obj) not in staying or is_deleting(obj)
+            if gone and has_finalizer(obj, TGB_FINALIZER) and arn and arn not in deleted:
+                await registrar.deregister_all(arn)
 
     def _ownership(self) -> RuleOwnership:
         return RuleOwnership(
@@ -344,24 +385,15 @@ class Planner:
             warn(subject, str(error))
             return False
         publisher = ContributionPublisher(self._discovery, ownership)
-        service = view.get(SERVICES, binding.service_key)
         try:
-            if service is None:
-                raise BackendNotFoundError(f'backend not found: services "{binding.service_name}" not found')
+            endpoints = _endpoints(view, binding)
             if binding.target_type == TARGET_TYPE_IP:
-                slices = [
-                    s for s in view.list(ENDPOINT_SLICES) if slice_service_key(s) == binding.service_key
-                ]
-                pod_endpoints = resolve_pod_endpoints(
-                    service, slices, binding.service_port, binding.ip_address_type
-                )
+                pod_endpoints = [e for e in endpoints if isinstance(e, PodEndpoint)]
                 await publisher.publish_pod_targets(
                     binding, pod_endpoints, _store(view.list(PODS)), _store(view.list(NODES))
                 )
             else:
-                node_endpoints = resolve_node_endpoints(
-                    service, view.list(NODES), binding.service_port, binding.node_selector
-                )
+                node_endpoints = [e for e in endpoints if isinstance(e, NodeEndpoint)]
                 await publisher.publish_node_targets(binding, node_endpoints)
         except BackendNotFoundError as error:
             warn(subject, str(error))
@@ -400,6 +432,17 @@ class Planner:
             notes=tuple(self._notes),
             rendered_bindings=tuple(stacks.rendered),
         )
+
+
+def _endpoints(view: ClusterView, binding: Binding) -> list[PodEndpoint] | list[NodeEndpoint]:
+    """The binding's targets, resolved as its reconciler resolves them (raises as it does)."""
+    service = view.get(SERVICES, binding.service_key)
+    if service is None:
+        raise BackendNotFoundError(f'backend not found: services "{binding.service_name}" not found')
+    if binding.target_type == TARGET_TYPE_IP:
+        slices = [s for s in view.list(ENDPOINT_SLICES) if slice_service_key(s) == binding.service_key]
+        return resolve_pod_endpoints(service, slices, binding.service_port, binding.ip_address_type)
+    return resolve_node_endpoints(service, view.list(NODES), binding.service_port, binding.node_selector)
 
 
 def _store(objects: Sequence[KubeObject]) -> Store:

@@ -5,14 +5,13 @@ controller's own kubeconfig and the AWS endpoint), checks that the proxy saw no 
 it ran, then applies the change, waits until ``plan`` reports nothing left to do (exit 0), and
 compares every mutating call the controller made in between (the proxy's request log) with the
 plan, change by change: SGs created and deleted, rules authorized and revoked per SG, SG tags, load
-balancers, target groups, listeners and rules created or deleted, SGs attached to load balancers.
+balancers, target groups, listeners and rules created or deleted, SGs attached to load balancers,
+targets registered and deregistered.
 
 Steps, on one cluster: a new Ingress; an inbound-cidrs change; a second backend whose NodePort forces
 a repack of the node SG rules (``--max-port-ranges-per-source=1``: one range per source, as upstream);
 a deleted Service (planned while the controller is stopped, so the deletion waits on our finalizer);
 a switch of the Ingress to a custom SG (its managed SG, its node rules and the unused backend SG go).
-
-Target registration is not part of a plan: Register/DeregisterTargets are left out of the comparison.
 """
 
 from __future__ import annotations
@@ -28,6 +27,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from e2e_harness import StartController, eventually
 from e2e_objects import (
@@ -45,7 +45,6 @@ from controller.sandbox.seed import SANDBOX_REGION
 from framework.kube import INGRESSES, MERGE_PATCH_CONTENT_TYPE, SERVICES, KubeClient
 
 INBOUND_CIDRS = "alb.ingress.kubernetes.io/inbound-cidrs"
-NOT_PLANNED = ("RegisterTargets", "DeregisterTargets")
 Change = tuple[Any, ...]
 _MANIFEST_FILES = itertools.count(1)
 
@@ -167,6 +166,9 @@ def elbv2_change(
         return (operation, lb(params["LoadBalancerArn"]), int(params["Port"]))
     if operation == "CreateRule":
         return (operation, int(params["Priority"]))
+    if operation in ("RegisterTargets", "DeregisterTargets"):
+        targets = tuple(sorted((str(t["Id"]), int(t["Port"])) for t in _listed(params.get("Targets"))))
+        return (operation, targets)
     for key in ("LoadBalancerArn", "TargetGroupArn", "ListenerArn", "RuleArn"):
         if key in params:
             return (operation, lb(params[key]))
@@ -200,8 +202,6 @@ def logged_changes(
     changes: Counter[Change] = Counter()
     for record in records:
         if record.status != 200 or not record.operation.startswith(MUTATING_PREFIXES):
-            continue
-        if record.operation in NOT_PLANNED:
             continue
         p = unflatten(record.params)
         op = record.operation
@@ -250,7 +250,7 @@ def planned_changes(plan: dict[str, Any], lb_name: Mapping[str, str]) -> Counter
                 shown = source.get("security_group_name") or next(iter(source.values()))
                 changes[(verb, name, rule["protocol"], rule["from_port"], rule["to_port"], shown)] += 1
     for call in plan["calls"]:
-        if call["service"] == "elbv2" and call["operation"] not in NOT_PLANNED:
+        if call["service"] == "elbv2":
             changes[elbv2_change(call["operation"], call["params"], names, sg_name)] += 1
     return changes
 
@@ -356,6 +356,8 @@ def _nlb_service(name: str) -> dict[str, Any]:
     }
 
 
+# Five steps, each with a few plan processes (one per poll until converged) and two controller starts.
+@pytest.mark.timeout(480)
 async def test_plan_lists_exactly_what_the_controller_then_does(
     start_controller: StartController,
     kube: KubeClient,

@@ -212,6 +212,7 @@ async def test_a_new_ingress_is_planned_whole_and_nothing_is_sent(
             "CreateListener",
             "CreateRule",
             "AuthorizeSecurityGroupIngress",  # the NodePort on the node SG
+            "RegisterTargets",  # both nodes on the NodePort
         ]
     )
     plan = build_plan(outcome)
@@ -220,6 +221,8 @@ async def test_a_new_ingress_is_planned_whole_and_nothing_is_sent(
     assert is_planned_id(node.authorize[0].source.group_id)  # type: ignore[union-attr]
     [lb] = [r for r in plan.resources if r.kind == "load-balancer"]
     assert lb.action == "create" and "security groups: [k8s-shop-front-" in " ".join(lb.details)
+    [tg] = [r for r in plan.resources if r.kind == "target-group"]
+    assert tg.operations == ("CreateTargetGroup", "RegisterTargets") and len(tg.details) == 3  # + 2 targets
     # Replayed in order, the recorded calls are the whole change: nothing is left to plan.
     await converge(
         aws_api, aws_proxy, config, world, node_port_service("web", WEB_PORT), ingress({"/": "web"})
@@ -292,3 +295,42 @@ async def test_a_service_only_in_a_manifest_gets_a_note_about_its_names(
     outcome = await plan_of(settings(world), aws_api, world, view(world, manifest_only), aws_proxy)
     assert [n.subject for n in outcome.notes] == ["service shop/edge"]
     assert "known after apply" in outcome.notes[0].message
+
+
+async def test_a_binding_being_deleted_deregisters_its_targets(
+    aws_api: AwsApi, aws_proxy: AwsProxy, world: World
+) -> None:
+    created = await aws_api.call(
+        "elbv2",
+        "CreateTargetGroup",
+        Name="mine",
+        Protocol="HTTP",
+        Port=80,
+        VpcId=world.vpc.vpc_id,
+        TargetType="instance",
+    )
+    tg_arn = created["TargetGroups"][0]["TargetGroupArn"]
+    instance = world.nodes[0]["spec"]["providerID"].rsplit("/", 1)[1]
+    await aws_api.call(
+        "elbv2", "RegisterTargets", TargetGroupArn=tg_arn, Targets=[{"Id": instance, "Port": WEB_PORT}]
+    )
+    binding = {
+        "apiVersion": "elbv2.k8s.aws/v1beta1",
+        "kind": "TargetGroupBinding",
+        "metadata": {
+            "name": "mine",
+            "namespace": "shop",
+            "finalizers": ["elbv2.k8s.aws/resources"],
+            "deletionTimestamp": "2026-01-01T00:00:00Z",
+        },
+        "spec": {
+            "targetGroupARN": tg_arn,
+            "targetType": "instance",
+            "serviceRef": {"name": "web", "port": 80},
+        },
+    }
+    cluster = view(world, node_port_service("web", WEB_PORT), tgbs=(binding,))
+    outcome = await plan_of(settings(world), aws_api, world, cluster, aws_proxy)
+    assert [(c.operation, c.params["Targets"]) for c in outcome.calls] == [
+        ("DeregisterTargets", [{"Id": instance, "Port": WEB_PORT}])
+    ]
