@@ -287,8 +287,26 @@ def _details(
         return [f"security groups: {_groups(old, sg_names)} -> {_groups(p['SecurityGroups'], sg_names)}"]
     if op == "CreateTargetGroup":
         return [f"{p.get('Protocol')}:{p.get('Port')} targets: {p.get('TargetType')}"]
-    if op in ("CreateListener", "CreateRule"):
-        return []  # named by what they are: protocol, port and load balancer; priority and listener
+    if op in ("CreateRule", "ModifyRule"):
+        lines = [
+            f"if {_conditions(p.get('Conditions') or ())}",
+            f"then {_actions(p.get('Actions') or (), names)}",
+        ]
+        was = outcome.listener_rules.get(str(p.get("RuleArn")))
+        if op == "ModifyRule" and was is not None:
+            lines = [f"~ {lines[0]}  (was: if {_conditions(was.get('Conditions') or ())})"]
+            lines.append(
+                f"~ then {_actions(p.get('Actions') or (), names)}  (was: {_actions(was.get('Actions') or (), names)})"
+            )
+        return lines
+    if op in ("CreateListener", "ModifyListener"):
+        lines = [
+            f"{key.lower()}: {p[key]}" for key in ("Protocol", "Port") if key in p and op == "ModifyListener"
+        ]
+        if "DefaultActions" in p:
+            lines.append(f"default: {_actions(p['DefaultActions'], names)}")
+        lines += [f"certificate: {c['CertificateArn']}" for c in p.get("Certificates") or ()]
+        return lines
     if op in ("RegisterTargets", "DeregisterTargets"):
         symbol = "+" if op == "RegisterTargets" else "-"
         return [f"{symbol} target {t['Id']}:{t.get('Port')}" for t in p.get("Targets") or ()]
@@ -300,6 +318,50 @@ def _details(
         return []
     shown = {k: v for k, v in p.items() if not k.endswith("Arn") and k != "ResourceArns"}
     return [f"{op}: {shown}" if shown else op]
+
+
+def _conditions(conditions: Iterable[Mapping[str, Any]]) -> str:
+    """``path-pattern [/api, /api/*] and host-header [a.example.com]``; ``always`` when none."""
+    shown = []
+    for condition in conditions:
+        config = next(
+            (v for k, v in condition.items() if k.endswith("Config") and isinstance(v, Mapping)), {}
+        )
+        values = config.get("Values") or condition.get("Values") or ()
+        shown.append(f"{condition.get('Field')} [{', '.join(map(str, values))}]")
+    return " and ".join(shown) or "always"
+
+
+def _actions(actions: Iterable[Mapping[str, Any]], names: Mapping[str, str]) -> str:
+    """``forward to <target group>``, ``fixed-response 404``, ``redirect to HTTPS:443``..."""
+
+    def group(arn: Any) -> str:
+        name = names.get(str(arn), str(arn))
+        return f"{name} (new)" if is_planned_id(str(arn)) else name
+
+    shown = []
+    for action in actions:
+        kind = str(action.get("Type"))
+        if kind == "forward":
+            arns = (
+                [action["TargetGroupArn"]]
+                if action.get("TargetGroupArn")
+                else [
+                    t.get("TargetGroupArn")
+                    for t in (action.get("ForwardConfig") or {}).get("TargetGroups") or ()
+                ]
+            )
+            shown.append(f"forward to {', '.join(group(a) for a in arns)}")
+        elif kind == "fixed-response":
+            shown.append(f"fixed-response {(action.get('FixedResponseConfig') or {}).get('StatusCode')}")
+        elif kind == "redirect":
+            config = action.get("RedirectConfig") or {}
+            shown.append(
+                f"redirect to {config.get('Protocol', '#{protocol}')}:{config.get('Port', '#{port}')}"
+            )
+        else:
+            shown.append(kind)
+    return ", then ".join(shown) or "nothing"
 
 
 def resource_names(outcome: PlanOutcome) -> dict[str, str]:

@@ -211,3 +211,66 @@ def test_notes_say_what_is_known_after_apply() -> None:
     assert plan_json(plan, cluster_name="c", vpc_id="v")["notes"] == [
         {"object": "service shop/new", "message": note.message}
     ]
+
+
+def test_listeners_and_rules_say_what_they_match_and_where_they_forward() -> None:
+    listener = "arn:aws:elasticloadbalancing:r:1:listener/app/k8s-shop-front/abc/l1"
+    rule = "arn:aws:elasticloadbalancing:r:1:listener-rule/app/k8s-shop-front/abc/l1/r1"
+    web = "arn:aws:elasticloadbalancing:r:1:targetgroup/k8s-shop-web/t1"
+    forward_new = [{"Type": "forward", "TargetGroupArn": "planned-arn:targetgroup/k8s-shop-api"}]
+    calls = (
+        PlannedCall(
+            "elbv2",
+            "CreateTargetGroup",
+            {"Name": "k8s-shop-api", "Protocol": "HTTP", "Port": 30090},
+            "planned-arn:targetgroup/k8s-shop-api",
+        ),
+        PlannedCall(
+            "elbv2",
+            "ModifyRule",
+            {
+                "RuleArn": rule,
+                "Conditions": [{"Field": "path-pattern", "PathPatternConfig": {"Values": ["/api"]}}],
+                "Actions": forward_new,
+            },
+        ),
+        PlannedCall(
+            "elbv2",
+            "CreateRule",
+            {
+                "ListenerArn": listener,
+                "Priority": 2,
+                "Conditions": [],
+                "Actions": [{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "404"}}],
+            },
+            "planned-arn:listener-rule/2/1",
+        ),
+    )
+    seen = PlanOutcome(
+        calls=calls,
+        security_groups={},
+        load_balancers={LB_ARN: {"LoadBalancerArn": LB_ARN, "LoadBalancerName": "k8s-shop-front"}},
+        target_groups={web: {"TargetGroupArn": web, "TargetGroupName": "k8s-shop-web"}},
+        listeners={
+            listener: {"ListenerArn": listener, "Protocol": "HTTP", "Port": 80, "LoadBalancerArn": LB_ARN}
+        },
+        listener_rules={
+            rule: {
+                "RuleArn": rule,
+                "Priority": "1",
+                "Conditions": [{"Field": "path-pattern", "Values": ["/*"]}],
+                "Actions": [{"Type": "forward", "TargetGroupArn": web}],
+            }
+        },
+    )
+    text = render_human(build_plan(seen), cluster_name="c", vpc_id="v")
+    for line in (
+        "  ~ listener rule priority 1 on HTTP:80 on k8s-shop-front",
+        "      ~ if path-pattern [/api]  (was: if path-pattern [/*])",
+        "      ~ then forward to k8s-shop-api (new)  (was: forward to k8s-shop-web)",
+        "  + listener rule priority 2 on HTTP:80 on k8s-shop-front (new)",
+        "      if always",
+        "      then fixed-response 404",
+        "  + target group k8s-shop-api (new)",
+    ):
+        assert line in text.splitlines(), f"{line!r} not in:\n{text}"
