@@ -180,9 +180,10 @@ class Planner:
             stacks = _StackPass()
             await self._plan_services(view, stacks)
             await self._plan_ingresses(view, stacks)
+            stack_calls = len(self.dry_run.calls)
             await self._backend_sg.resync_users(stacks.backend_users)
             current, future = self._bindings(view, stacks)
-            await self._plan_endpoint_rules(view, current, future)
+            await self._plan_endpoint_rules(view, current, future, self.dry_run.calls[:stack_calls])
             await self._plan_targets(view, future)
             return await self._outcome(stacks)
         finally:
@@ -289,10 +290,18 @@ class Planner:
         return current, [b for b in current if not replaced(b)] + stacks.rendered
 
     async def _plan_endpoint_rules(
-        self, view: ClusterView, current: list[KubeObject], future: list[KubeObject]
+        self,
+        view: ClusterView,
+        current: list[KubeObject],
+        future: list[KubeObject],
+        stack_calls: Sequence[PlannedCall],
     ) -> None:
         """Publish every binding as it is now (to know which SGs the controller looks after) and as
-        it will be, then reconcile each of those SGs once against the bindings as they will be."""
+        it will be, then reconcile each of those SGs once against the bindings as they will be.
+
+        A managed SG the deployer deletes while rules still name it makes AWS answer
+        DependencyViolation, and the controller's hook (``EndpointReferenceStripper``) then looks
+        after the SGs holding those rules too: so does the plan."""
         before = self._ownership()
         await self._publish_all(view, before, current, report=False)
         after = self._ownership()
@@ -303,6 +312,11 @@ class Planner:
             self._vpc_id, cluster_tag_key(self._config.cluster_name), CLUSTER_TAG_VALUES
         )
         after.track([*before.tracked_sgs, *tagged])
+        for call in stack_calls:
+            if call.operation == "DeleteSecurityGroup":
+                deleted = str(call.params["GroupId"])
+                referencing = await self._reader.find_referencing(self._vpc_id, deleted)
+                after.track(referencing.keys() - {deleted})
         reconciler = EndpointSGReconciler(after, SecurityGroupRuleReconciler(self.dry_run, self._reader))
         for sg_id in sorted(after.tracked_sgs):
             outcome = await reconciler.reconcile_sg(sg_id)

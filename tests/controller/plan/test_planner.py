@@ -334,3 +334,31 @@ async def test_a_binding_being_deleted_deregisters_its_targets(
     assert [(c.operation, c.params["Targets"]) for c in outcome.calls] == [
         ("DeregisterTargets", [{"Id": instance, "Port": WEB_PORT}])
     ]
+
+
+async def test_rules_elsewhere_naming_a_deleted_managed_sg_are_revoked_as_the_hook_would(
+    aws_api: AwsApi, aws_proxy: AwsProxy, world: World
+) -> None:
+    # Without the backend SG, the NLB's own SG is the source of the node rules; a rule of ours on an
+    # SG the controller does not track (not cluster-tagged) names it too.
+    config = settings(world, "--enable-backend-security-group=false")
+    tgbs = await converge(aws_api, aws_proxy, config, world, nlb_service())
+    [managed] = await aws_api.paginate(
+        "ec2",
+        "DescribeSecurityGroups",
+        "SecurityGroups",
+        Filters=[{"Name": "tag:service.k8s.aws/stack", "Values": ["shop/edge"]}],
+    )
+    other = await aws_api.call(
+        "ec2", "CreateSecurityGroup", GroupName="other", Description="o", VpcId=world.vpc.vpc_id
+    )
+    labelled = {"GroupId": managed["GroupId"], "Description": "elbv2.k8s.aws/targetGroupBinding=shared"}
+    permission = {"IpProtocol": "tcp", "FromPort": 9000, "ToPort": 9000, "UserIdGroupPairs": [labelled]}
+    await aws_api.call(
+        "ec2", "AuthorizeSecurityGroupIngress", GroupId=other["GroupId"], IpPermissions=[permission]
+    )
+    outcome = await plan_of(
+        config, aws_api, world, view(world, nlb_service(deleting=True), tgbs=tgbs), aws_proxy
+    )
+    revoked = {c.params["GroupId"] for c in outcome.calls if c.operation == "RevokeSecurityGroupIngress"}
+    assert revoked == {world.node_sg, other["GroupId"]}
