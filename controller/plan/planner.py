@@ -164,8 +164,11 @@ class Planner:
         )
         self._warnings: list[PlanWarning] = []
         self._notes: list[PlanWarning] = []
+        self._targets = _Targets(ClusterView())
 
     async def plan(self, view: ClusterView) -> PlanOutcome:
+        """One plan of ``view`` (call once per ``Planner``: the recorded calls accumulate)."""
+        self._targets = _Targets(view)
         for service in view.list(SERVICES):
             if not uid_of(service):
                 # Only -f manifests lack a UID: the API server assigns it (and the NodePorts) on create.
@@ -332,6 +335,7 @@ class Planner:
         deregisters its targets, unless its target group is deleted with them (design.md
         Difference 16, or a group the deploy replaced: nothing is left to deregister)."""
         registrar = TargetRegistrar(self.dry_run)
+        resolver = self._targets
         deleted = {
             str(c.params.get("TargetGroupArn"))
             for c in self.dry_run.calls
@@ -340,7 +344,7 @@ class Planner:
         for obj in future:
             try:
                 binding = Binding.parse(obj)
-                targets = [endpoint.target for endpoint in _endpoints(view, binding)]
+                targets = [endpoint.target for endpoint in resolver.endpoints(binding)]
             except BackendNotFoundError:
                 arn = str((obj.get("spec") or {}).get("targetGroupARN") or "")
                 if arn and arn not in deleted:
@@ -400,11 +404,11 @@ class Planner:
             return False
         publisher = ContributionPublisher(self._discovery, ownership)
         try:
-            endpoints = _endpoints(view, binding)
+            endpoints = self._targets.endpoints(binding)
             if binding.target_type == TARGET_TYPE_IP:
                 pod_endpoints = [e for e in endpoints if isinstance(e, PodEndpoint)]
                 await publisher.publish_pod_targets(
-                    binding, pod_endpoints, _store(view.list(PODS)), _store(view.list(NODES))
+                    binding, pod_endpoints, self._targets.pod_store, self._targets.node_store
                 )
             else:
                 node_endpoints = [e for e in endpoints if isinstance(e, NodeEndpoint)]
@@ -448,15 +452,29 @@ class Planner:
         )
 
 
-def _endpoints(view: ClusterView, binding: Binding) -> list[PodEndpoint] | list[NodeEndpoint]:
-    """The binding's targets, resolved as its reconciler resolves them (raises as it does)."""
-    service = view.get(SERVICES, binding.service_key)
-    if service is None:
-        raise BackendNotFoundError(f'backend not found: services "{binding.service_name}" not found')
-    if binding.target_type == TARGET_TYPE_IP:
-        slices = [s for s in view.list(ENDPOINT_SLICES) if slice_service_key(s) == binding.service_key]
-        return resolve_pod_endpoints(service, slices, binding.service_port, binding.ip_address_type)
-    return resolve_node_endpoints(service, view.list(NODES), binding.service_port, binding.node_selector)
+class _Targets:
+    """What endpoint resolution reads, indexed once per plan (as the informers' indexes are)."""
+
+    def __init__(self, view: ClusterView) -> None:
+        self._view = view
+        self.nodes = view.list(NODES)
+        self.node_store = _store(self.nodes)
+        self.pod_store = _store(view.list(PODS))
+        self._slices: dict[str, list[KubeObject]] = {}
+        for endpoint_slice in view.list(ENDPOINT_SLICES):
+            key = slice_service_key(endpoint_slice)
+            if key:
+                self._slices.setdefault(key, []).append(endpoint_slice)
+
+    def endpoints(self, binding: Binding) -> list[PodEndpoint] | list[NodeEndpoint]:
+        """The binding's targets, resolved as its reconciler resolves them (raises as it does)."""
+        service = self._view.get(SERVICES, binding.service_key)
+        if service is None:
+            raise BackendNotFoundError(f'backend not found: services "{binding.service_name}" not found')
+        if binding.target_type == TARGET_TYPE_IP:
+            slices = self._slices.get(binding.service_key, [])
+            return resolve_pod_endpoints(service, slices, binding.service_port, binding.ip_address_type)
+        return resolve_node_endpoints(service, self.nodes, binding.service_port, binding.node_selector)
 
 
 def _store(objects: Sequence[KubeObject]) -> Store:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
@@ -81,3 +82,8 @@ def test_a_bad_manifest_is_an_error_naming_the_file(tmp_path: Path, text: str, m
 def test_a_missing_file_is_an_error() -> None:
     with pytest.raises(ManifestError, match=r"nope\.yaml"):
         load_manifests(["/nonexistent/nope.yaml"])
+
+
+def test_dash_reads_the_manifests_from_stdin(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("apiVersion: v1\nkind: Service\nmetadata: {name: s}\n"))
+    assert [m["metadata"]["name"] for m in load_manifests(["-"])] == ["s"]
