@@ -431,7 +431,12 @@ class Planner:
 
     async def _outcome(self, stacks: _StackPass) -> PlanOutcome:
         calls = tuple(self.dry_run.calls)
-        named = sorted({gid for call in calls for gid in _group_ids_of(call)})
+        named_set = {gid for call in calls for gid in _group_ids_of(call)}
+        for call in calls:
+            if call.operation == "SetSecurityGroups":  # the SGs it replaces are named too
+                seen = self.dry_run.load_balancers_seen.get(str(call.params.get("LoadBalancerArn")), {})
+                named_set.update(str(g) for g in seen.get("SecurityGroups") or ())
+        named = sorted(named_set)
         real = [gid for gid in named if self.dry_run.planned_security_group(gid) is None]
         found = await self._reader.get_many(real, fresh=True) if real else {}
         groups: dict[str, SecurityGroupInfo] = dict(found)

@@ -362,3 +362,24 @@ async def test_rules_elsewhere_naming_a_deleted_managed_sg_are_revoked_as_the_ho
     )
     revoked = {c.params["GroupId"] for c in outcome.calls if c.operation == "RevokeSecurityGroupIngress"}
     assert revoked == {world.node_sg, other["GroupId"]}
+
+
+async def test_an_attachment_change_names_the_security_groups_before_and_after(
+    aws_api: AwsApi, aws_proxy: AwsProxy, world: World
+) -> None:
+    config = settings(world)
+    web = node_port_service("web", WEB_PORT)
+    first, second = [
+        (
+            await aws_api.call(
+                "ec2", "CreateSecurityGroup", GroupName=n, Description=n, VpcId=world.vpc.vpc_id
+            )
+        )["GroupId"]
+        for n in ("first", "second")
+    ]
+    custom = "alb.ingress.kubernetes.io/security-groups"
+    tgbs = await converge(aws_api, aws_proxy, config, world, web, ingress({"/": "web"}, {custom: first}))
+    changed = view(world, web, ingress({"/": "web"}, {custom: second}), tgbs=tgbs)
+    plan = build_plan(await plan_of(config, aws_api, world, changed, aws_proxy))
+    [lb] = [r for r in plan.resources if r.kind == "load-balancer"]
+    assert lb.details == (f"security groups: [{first} (first)] -> [{second} (second)]",)
