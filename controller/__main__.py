@@ -2,6 +2,11 @@
 
 Exit codes: 0 after a graceful shutdown (SIGTERM/SIGINT), 1 when leadership was lost or start-up
 failed (the Deployment restarts the pod, as with upstream), 2 for invalid flags.
+
+Two operator commands share the entry point, each with exit codes of its own (0 nothing to do,
+2 something found, 1 error): ``aws-lb-sg-controller plan ...`` prints what the controller would
+change (``controller.plan.cli``), ``aws-lb-sg-controller gc [--apply]`` reports and removes what
+it left behind (``controller.gc.cli``).
 """
 
 from __future__ import annotations
@@ -33,6 +38,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from controller.gc.cli import main as gc_main
 
         return gc_main(args[1:])
+    if args[:1] == ["plan"]:  # what the controller would change, changing nothing
+        from controller.plan.cli import main as plan_main
+
+        return plan_main(args[1:])
     config = parse_config(args)
     configure_logging(config)
     # Imported after flag parsing so `--help` and flag errors answer without loading the AWS SDK.
