@@ -35,6 +35,9 @@ DEFAULT_FEATURE_GATES: Mapping[str, bool] = {
     "EnableServiceController": True,
 }
 
+DEFAULT_SG_RULES_QUOTA = 60
+"""AWS's default "Inbound or outbound rules per security group" quota."""
+
 _FEATURE_GATES = named_parser("feature-gates", parse_bool_map)
 
 
@@ -105,6 +108,12 @@ class ControllerSettings:
     max_port_ranges_per_source: int = flag(
         "Pack the needed ports of one (SG, protocol, source) into at most this many rules; 1 = upstream",
         default=8,
+        parse=int,
+    )
+    sg_rules_quota: int = flag(
+        "Inbound rules per security group (AWS's quota, counted as AWS does: each CIDR, source SG and "
+        "prefix list is one rule) that the controller keeps every SG it adds rules to within",
+        default=DEFAULT_SG_RULES_QUOTA,
         parse=int,
     )
     service_target_eni_security_group_tags: Mapping[str, str] = flag(
@@ -226,6 +235,8 @@ def validate(config: ControllerSettings) -> None:
         )
     if config.max_port_ranges_per_source < 1:
         raise ConfigError("--max-port-ranges-per-source must be at least 1")
+    if config.sg_rules_quota < 1:
+        raise ConfigError("--sg-rules-quota must be at least 1")
     if config.aws_max_retries < 0:
         raise ConfigError("--aws-max-retries must not be negative")
     for name, value in (

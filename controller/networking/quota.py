@@ -4,20 +4,14 @@ AWS counts the quota per source entry, not per ``IpPermission``: every CIDR, eve
 every prefix list is one rule. It counts IPv4 and IPv6 separately (an SG may hold ``quota`` IPv4 and
 ``quota`` IPv6 rules), and a rule whose source is an SG or a prefix list counts on both sides. So the
 rules an SG uses are ``max(IPv4 CIDRs, IPv6 CIDRs) + SG sources + prefix lists``, and a change fits
-when that number stays at or below the quota. The default quota is 60 inbound rules per SG.
+when that number stays at or below the quota (``--sg-rules-quota``; AWS's default is 60).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Final
-
 from controller.networking.rules import Ipv4CidrSource, Ipv6CidrSource, Rule
-
-DEFAULT_SG_RULES_QUOTA: Final = 60
-"""AWS's default "Inbound or outbound rules per security group" quota."""
-
 
 @dataclass(frozen=True)
 class RuleCount:
