@@ -21,19 +21,30 @@ missing sources, so their rules are added once the source SG exists.
 
 At start-up, queued passes wait (``StartupHold``) until every binding has published or a short timeout
 has passed, so each SG converges once instead of once per NodePort that arrives.
+
+Each pass fits the SG's rules into ``--sg-rules-quota`` before calling AWS (``controller.endpointsg.budget``):
+sources that do not fit at all are left out and their bindings get a ``FailedNetworkReconcile``
+Warning naming the SG, the rules needed and the quota; ranges merged to fit are named to the bindings
+whose ports they carry (``PortRangesMerged``). Everything that fits is applied as usual.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Final, Protocol
 
 from controller.aws.errors import AwsApiError
+from controller.config import DEFAULT_SG_RULES_QUOTA
 from controller.endpointsg.aws_rules import to_labelled_rules
+from controller.endpointsg.budget import FittedRules, fit_rules, merged_by_binding, unfit_by_binding
+from controller.endpointsg.model import EndpointRule
 from controller.endpointsg.ownership import RuleOwnership
 from controller.endpointsg.startup_hold import StartupHold
-from controller.networking.errors import INVALID_GROUP_NOT_FOUND
+from controller.metrics import SecurityGroupRuleMetrics
+from controller.networking.errors import INVALID_GROUP_NOT_FOUND, SecurityGroupNotFoundError
 from controller.networking.labels import OWN_TGB_SHARED_RULES, OwnershipSelector
+from controller.networking.quota import rules_used
 from controller.networking.rule_reconciler import RuleChanges, SecurityGroupRuleReconciler
 from controller.networking.rules import Rule, SecurityGroupSource
 from framework.clock import REAL_CLOCK, Clock
@@ -43,6 +54,51 @@ DEFAULT_RECHECK_SECONDS = 600.0
 """How long a converged SG is trusted without reading AWS again (the SG info cache's TTL)."""
 
 _log = logging.getLogger(__name__)
+
+REASON_FAILED_NETWORK_RECONCILE: Final = "FailedNetworkReconcile"
+"""Upstream's reason for a binding whose rules could not be applied: here, they do not fit the quota."""
+REASON_PORT_RANGES_MERGED: Final = "PortRangesMerged"
+"""Ours: a binding's ports share a rule with ports nobody asked for, to stay within the quota."""
+MAX_RULES_NAMED: Final = 8
+"""Rules listed by name in one Warning (a Warning's note is limited to 1 KiB)."""
+
+
+class BindingWarnings(Protocol):
+    """Posts a Warning on the TargetGroupBinding ``tgb_key`` (and the object its stack serves)."""
+
+    def warn(self, tgb_key: str, reason: str, note: str) -> None: ...
+
+
+class ForwardedWarnings:
+    """``BindingWarnings`` that forwards to ``target`` once set: the TargetGroupBinding feature, which
+    knows the bindings, is built after this one (and sets it)."""
+
+    def __init__(self) -> None:
+        self.target: BindingWarnings | None = None
+
+    def warn(self, tgb_key: str, reason: str, note: str) -> None:
+        if self.target is not None:
+            self.target.warn(tgb_key, reason, note)
+
+
+def _listed(items: list[str]) -> str:
+    more = f" and {len(items) - MAX_RULES_NAMED} more" if len(items) > MAX_RULES_NAMED else ""
+    return ", ".join(items[:MAX_RULES_NAMED]) + more
+
+
+def _unfit_note(sg_id: str, fitted: FittedRules, rules: frozenset[EndpointRule]) -> str:
+    return (
+        f"security group {sg_id} would need {fitted.needed} inbound rules, more than the quota of "
+        f"{fitted.quota} (--sg-rules-quota; {fitted.foreign} used by rules the controller does not "
+        f"manage): not applied: {_listed([str(r) for r in sorted(rules)])}"
+    )
+
+
+def _merged_note(sg_id: str, fitted: FittedRules, merged: str) -> str:
+    return (
+        f"security group {sg_id}: to stay within the quota of {fitted.quota} inbound rules "
+        f"(--sg-rules-quota), port ranges were merged, opening ports no binding asked for: {merged}"
+    )
 
 
 @dataclass(frozen=True)
@@ -56,6 +112,8 @@ class EndpointSGOutcome:
     """Nothing to do: the packed rules equal those of the last successful pass (no AWS call)."""
     missing_sources: frozenset[str] = frozenset()
     """Source SGs that do not exist: their rules were left out of this pass."""
+    fitted: FittedRules | None = None
+    """How the rules were fitted into the quota (None when the pass did not get that far)."""
 
 
 class SkippedMissingSourceRulesError(Exception):
@@ -108,8 +166,14 @@ class EndpointSGReconciler:
         clock: Clock = REAL_CLOCK,
         recheck_after: float = DEFAULT_RECHECK_SECONDS,
         startup_hold: StartupHold | None = None,
+        quota: int = DEFAULT_SG_RULES_QUOTA,
+        warnings: BindingWarnings | None = None,
+        metrics: SecurityGroupRuleMetrics | None = None,
     ) -> None:
         self._ownership = ownership
+        self._quota = quota
+        self._warnings = warnings
+        self._metrics = metrics
         self._startup_hold = startup_hold
         self._rules = rules
         self._clock = clock
@@ -117,8 +181,8 @@ class EndpointSGReconciler:
         self._authorized_here: dict[str, set[Rule]] = {}
         # sg -> source SGs found missing by the last pass (re-read before the next one).
         self._missing_sources: dict[str, frozenset[str]] = {}
-        # sg -> (desired, authorize_only, when): the last pass that fully succeeded.
-        self._converged: dict[str, tuple[frozenset[Rule], bool, float]] = {}
+        # sg -> (packed rules without the quota, authorize_only, when): the last pass that fully succeeded.
+        self._converged: dict[str, tuple[frozenset[EndpointRule], bool, float]] = {}
 
     async def reconcile(self, key: str) -> Result:
         # Only queued passes wait: a direct ``reconcile_sg`` (a DependencyViolation on a deletion)
@@ -149,12 +213,15 @@ class EndpointSGReconciler:
         authorize_only = not self._ownership.revoke_allowed
         if sg_id not in self._ownership.tracked_sgs:
             return EndpointSGOutcome(RuleChanges(), authorize_only)
-        desired = to_labelled_rules(self._ownership.desired_rules(sg_id))
+        contributions = self._ownership.contributions(sg_id)
+        # The packing without the quota: what the quota makes of it depends on nothing else (but the
+        # rules we do not own, re-read at every recheck), so an unchanged one needs no pass.
+        packed = self._ownership.desired_rules(sg_id)
         converged = self._converged.get(sg_id)
         now = self._clock.now()
         if (
             converged is not None
-            and converged[:2] == (frozenset(desired), authorize_only)
+            and converged[:2] == (packed, authorize_only)
             and now - converged[2] < self._recheck_after
         ):
             # A publish changed who needs what but not the packed rules (e.g. a new NodePort that an
@@ -164,6 +231,18 @@ class EndpointSGReconciler:
         mine = self._authorized_here.setdefault(sg_id, set())
         selector = _AuthorizedHere(rules=frozenset(mine)) if authorize_only else OWN_TGB_SHARED_RULES
         try:
+            try:
+                existing = (await self._rules.reader.get(sg_id)).ingress
+            except SecurityGroupNotFoundError:
+                raise _EndpointGroupGone(sg_id) from None
+            fitted = fit_rules(
+                contributions,
+                existing,
+                quota=self._quota,
+                max_ranges=self._ownership.max_ranges,
+                merge=self._ownership.merge_port_ranges,
+            )
+            desired = to_labelled_rules(fitted.desired)
             missing = await self._still_missing(sg_id, desired)
             changes, missing = await self._apply_without_missing(sg_id, desired, selector, missing)
         except _EndpointGroupGone:
@@ -171,16 +250,57 @@ class EndpointSGReconciler:
             self._ownership.untrack(sg_id)
             self._authorized_here.pop(sg_id, None)
             self._missing_sources.pop(sg_id, None)
+            if self._metrics is not None:
+                self._metrics.forget(sg_id)
             return EndpointSGOutcome(RuleChanges(), authorize_only, untracked=True)
         mine.update(changes.authorized)
         mine.difference_update(changes.revoked)
+        self._report_budget(sg_id, fitted, existing, changes)
         if missing:
             # Not converged: the next pass (a retry with backoff) must look at AWS again.
             self._missing_sources[sg_id] = missing
-            return EndpointSGOutcome(changes, authorize_only, missing_sources=missing)
+            return EndpointSGOutcome(changes, authorize_only, missing_sources=missing, fitted=fitted)
         self._missing_sources.pop(sg_id, None)
-        self._converged[sg_id] = (frozenset(desired), authorize_only, now)
-        return EndpointSGOutcome(changes, authorize_only)
+        self._converged[sg_id] = (packed, authorize_only, now)
+        return EndpointSGOutcome(changes, authorize_only, fitted=fitted)
+
+    def _report_budget(
+        self, sg_id: str, fitted: FittedRules, existing: tuple[Rule, ...] | list[Rule], changes: RuleChanges
+    ) -> None:
+        """The quota metrics of ``sg_id`` after this pass, and Warnings on the bindings concerned."""
+        if self._metrics is not None:
+            after = (set(existing) - set(changes.revoked)) | set(changes.authorized)
+            self._metrics.observe(sg_id, used=rules_used(after), over_quota=fitted.over_quota)
+        if not fitted.unfit and not fitted.merged:
+            return
+        by_tgb = self._ownership.contributions_by_tgb(sg_id)
+        unfit = unfit_by_binding(fitted, by_tgb)
+        merged = merged_by_binding(fitted, by_tgb)
+        if unfit:
+            _log.warning(
+                "security group %s: %d rules needed, quota %d: rules of %s not applied",
+                sg_id,
+                fitted.needed,
+                fitted.quota,
+                ", ".join(unfit),
+            )
+        if fitted.merged:
+            _log.info(
+                "security group %s: merged to fit the quota of %d: %s",
+                sg_id,
+                fitted.quota,
+                "; ".join(m.describe() for m in fitted.merged),
+            )
+        if self._warnings is None:
+            return
+        for tgb, rules in unfit.items():
+            self._warnings.warn(tgb, REASON_FAILED_NETWORK_RECONCILE, _unfit_note(sg_id, fitted, rules))
+        for tgb, ranges in merged.items():
+            self._warnings.warn(
+                tgb,
+                REASON_PORT_RANGES_MERGED,
+                _merged_note(sg_id, fitted, "; ".join(m.describe() for m in ranges)),
+            )
 
     async def _still_missing(self, sg_id: str, desired: list[Rule]) -> frozenset[str]:
         """The source SGs the last pass found missing that are still needed and still missing.

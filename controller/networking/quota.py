@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+
 from controller.networking.rules import Ipv4CidrSource, Ipv6CidrSource, Rule
+
 
 @dataclass(frozen=True)
 class RuleCount:

@@ -331,7 +331,9 @@ def _canonical(value: str) -> str:
 def existing_sources(permissions: list[dict[str, Any]]) -> set[tuple[PortSpec, str, str]]:
     entries: set[tuple[PortSpec, str, str]] = set()
     for permission in permissions:
-        spec = PortSpec.of(permission.get("IpProtocol", ""), permission.get("FromPort"), permission.get("ToPort"))
+        spec = PortSpec.of(
+            permission.get("IpProtocol", ""), permission.get("FromPort"), permission.get("ToPort")
+        )
         entries.update((spec, "ipv4", _canonical(r["CidrIp"])) for r in permission.get("IpRanges", []))
         entries.update((spec, "ipv6", _canonical(r["CidrIpv6"])) for r in permission.get("Ipv6Ranges", []))
         entries.update((spec, "both", p["GroupId"]) for p in permission.get("UserIdGroupPairs", []))

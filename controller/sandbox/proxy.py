@@ -29,9 +29,9 @@ from controller.sandbox.aws_errors import error_response, throttling_response
 from controller.sandbox.client_settings import SANDBOX_CREDENTIALS
 from controller.sandbox.ec2_semantics import (
     CIDR_CANONICALISING_OPERATIONS,
+    DEFAULT_RULES_PER_SECURITY_GROUP,
     MotoBackend,
     RuleViolation,
-    DEFAULT_RULES_PER_SECURITY_GROUP,
     canonical_cidr_params,
     check_authorize_duplicate_pairs,
     check_authorize_rule_quota,

@@ -10,6 +10,7 @@ from controller.targetgroupbinding.controller import (
     TargetGroupBindingSettings,
 )
 from controller.targetgroupbinding.informers import BindingInformers
+from controller.targetgroupbinding.quota_warnings import BindingQuotaWarnings
 from controller.targetgroupbinding.stack_deletions import StackTargetGroupDeletions
 from framework.events import EventRecorder
 from framework.manager import LeaderRunnable, Manager
@@ -27,10 +28,15 @@ def setup(
     """Build the controller (it adds its indices and handlers to the informers) and return it.
 
     ``stack_deletions`` is shared with the Ingress and Service features: their stack deletions mark
-    the target groups whose bindings' clean-up need not deregister."""
+    the target groups whose bindings' clean-up need not deregister. The endpoint-SG feature's warnings
+    about the rules quota go to the bindings (and their Services) from here on."""
+    informers = BindingInformers.from_factory(manager.informers)
+    endpoint_sg.binding_warnings.target = BindingQuotaWarnings(
+        events, informers.bindings.store, informers.services.store
+    )
     controller = TargetGroupBindingController(
         client=manager.client,
-        informers=BindingInformers.from_factory(manager.informers),
+        informers=informers,
         aws=aws,
         discovery=endpoint_sg.discovery,
         ownership=endpoint_sg.ownership,

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from controller.networking.quota import RuleCount, rules_used
-from controller.networking.rules import Ipv4CidrSource, Ipv6CidrSource, PrefixListSource, Rule, SecurityGroupSource
+from controller.networking.rules import (
+    Ipv4CidrSource,
+    Ipv6CidrSource,
+    PrefixListSource,
+    Rule,
+    SecurityGroupSource,
+)
 
 
 def test_each_source_is_one_rule_ipv4_and_ipv6_apart_and_sgs_on_both_sides() -> None:

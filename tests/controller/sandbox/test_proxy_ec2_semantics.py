@@ -369,7 +369,10 @@ async def test_authorize_past_the_rules_quota_is_refused_like_aws_and_adds_nothi
 
     # Exactly at the quota is fine.
     await aws_api.call(
-        "ec2", "AuthorizeSecurityGroupIngress", GroupId=group, IpPermissions=[pair_permission(peer, 8080, "x")]
+        "ec2",
+        "AuthorizeSecurityGroupIngress",
+        GroupId=group,
+        IpPermissions=[pair_permission(peer, 8080, "x")],
     )
     assert await inbound_entries(aws_api, group) == 3
 
@@ -385,12 +388,17 @@ async def test_rules_quota_counts_ipv4_and_ipv6_apart_and_sources_on_both(
         "ec2",
         "AuthorizeSecurityGroupIngress",
         GroupId=group,
-        IpPermissions=[cidrs_permission(80, ["10.0.0.0/16", "10.1.0.0/16"], ["2001:db8::/64", "2001:db9::/64"])],
+        IpPermissions=[
+            cidrs_permission(80, ["10.0.0.0/16", "10.1.0.0/16"], ["2001:db8::/64", "2001:db9::/64"])
+        ],
     )
     # An SG source counts on both sides: 3 > 2.
     with pytest.raises(AwsApiError) as caught:
         await aws_api.call(
-            "ec2", "AuthorizeSecurityGroupIngress", GroupId=group, IpPermissions=[pair_permission(peer, 1, "x")]
+            "ec2",
+            "AuthorizeSecurityGroupIngress",
+            GroupId=group,
+            IpPermissions=[pair_permission(peer, 1, "x")],
         )
     assert caught.value.code == "RulesPerSecurityGroupLimitExceeded"
     # Re-sending an existing CIDR rule (written with host bits) is not a new rule for the quota:
