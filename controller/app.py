@@ -73,7 +73,7 @@ class ControllerApp:
             backend_sg=backend_sg,
             events=events,
             stack_deletions=stack_deletions,
-            on_dependency_violation=endpoint_sg.reference_stripper,
+            endpoint_sg=endpoint_sg,
         )
         ingresses = setup_ingress(config, manager, deps)
         services = setup_service(config, manager, deps)

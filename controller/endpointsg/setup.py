@@ -23,7 +23,7 @@ from controller.endpointsg.ownership import RuleOwnership
 from controller.endpointsg.reconciler import EndpointSGReconciler, ForwardedWarnings
 from controller.endpointsg.reference_stripper import EndpointReferenceStripper
 from controller.endpointsg.startup_hold import DEFAULT_STARTUP_HOLD, StartupHold, StartupHoldSettings
-from controller.metrics import security_group_rule_metrics
+from controller.metrics import SecurityGroupRuleMetrics, security_group_rule_metrics
 from controller.networking.rule_reconciler import SecurityGroupRuleReconciler
 from controller.networking.sg_reader import SecurityGroupReader
 from framework.controller import Controller, WorkerSettings
@@ -44,6 +44,8 @@ class EndpointSGFeature:
     """Started first, so the queue that every binding publishes into is served from the start."""
     maintenance: LeaderRunnable
     binding_warnings: ForwardedWarnings
+    rule_metrics: SecurityGroupRuleMetrics
+    """The rules-quota metrics (``awslbc_security_group_rules*``), shared with the managed SGs."""
     """Where the rules that do not fit ``--sg-rules-quota`` (or were merged to fit) are told: the
     TargetGroupBinding feature sets its ``target``."""
     """Started after every other controller (and so stopped last): background work that only feeds
@@ -100,6 +102,7 @@ def setup(
         ),
         leader_tasks=(controller,),
         binding_warnings=warnings,
+        rule_metrics=quota_metrics,
         maintenance=EndpointSGMaintenance(
             ownership,
             endpoint_sg_reconciler,
