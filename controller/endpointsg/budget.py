@@ -7,8 +7,10 @@ letting it fail, each pass decides what fits before calling AWS:
   part of the quota and are never touched;
 * each of our *units* needs at least one rule: a CIDR rule is one unit (as upstream, never packed), and
   each (protocol, source SG or prefix list) is one unit however many ports it needs. Units already on
-  AWS come first, then the rest in a stable order, and a unit that does not fit is left out whole:
-  its contributions are *unfit*, named to their bindings in a Warning, and never sent to AWS;
+  AWS come first (a new need never pushes out one that works), then sources before CIDR rules (one
+  rule of a source carries every port of every binding it serves), each in a stable order. A unit
+  that does not fit is left out whole: its contributions are *unfit*, named to their bindings in a
+  Warning, and never sent to AWS;
 * what is left of the quota goes to the packed ranges of the units that fit: the smallest gaps are
   merged first until they fit (``pack_within_budget``), and the ports that opens are named to the
   bindings whose ports those rules carry.
@@ -113,30 +115,27 @@ def fit_rules(
         else:
             groups[(rule.protocol, rule.source)].append(rule)
 
-    # Units already on AWS first (a new need must not push out one that works), then a stable order.
+    # Units already on AWS first, then sources before CIDR rules (see the module docstring).
     units: list[tuple[bool, int, str, EndpointRule | GroupKey]] = []
-    units.extend((rule not in present, 0, str(rule), rule) for rule in singles)
-    units.extend((key not in present_groups, 1, f"{key[0]} {key[1]}", key) for key in groups)
+    units.extend((key not in present_groups, 0, f"{key[0]} {key[1]}", key) for key in groups)
+    units.extend((rule not in present, 1, str(rule), rule) for rule in singles)
     units.sort(key=lambda unit: unit[:3])
     count = foreign
     fitting_singles: set[EndpointRule] = set()
     fitting_groups: dict[GroupKey, list[PortRange]] = {}
     unfit: set[EndpointRule] = set()
-    for _, kind, _, unit in units:
-        if kind == 0:
-            assert isinstance(unit, EndpointRule)
+    for *_, unit in units:
+        if isinstance(unit, EndpointRule):
             source, members = unit.source, [unit]
         else:
-            assert isinstance(unit, tuple)
             source, members = unit[1], groups[unit]
         if (count + _cost(source)).used > quota:
             unfit.update(members)
             continue
         count = count + _cost(source)
-        if kind == 0:
+        if isinstance(unit, EndpointRule):
             fitting_singles.update(members)
         else:
-            assert isinstance(unit, tuple)
             fitting_groups[unit] = [m.ports for m in members]
 
     room = quota - count.used  # every extra range costs one rule on both sides

@@ -217,3 +217,14 @@ def test_without_merging_every_contribution_is_its_own_rule() -> None:
     assert fitted.desired == frozenset(wanted[:2])
     assert fitted.unfit == frozenset(wanted[2:])
     assert fitted.merged == ()
+
+
+def test_a_source_gets_its_rule_before_cidr_rules_and_what_is_on_aws_keeps_its_place() -> None:
+    on_aws = Rule.of("tcp", 80, 80, Ipv4CidrSource("10.5.0.0/16"), TGB_RULE_DESCRIPTION)
+    wanted = [cidr(80, "10.1.0.0/16"), cidr(80, "10.5.0.0/16"), tcp(30000, "sg-b"), tcp(31000, "sg-b")]
+    fitted = fit_rules(wanted, [on_aws], quota=2, max_ranges=8)
+    # 10.5/16 is on AWS: it stays. Then the source's one rule; 10.1/16 has no room left.
+    assert fitted.desired == frozenset({cidr(80, "10.5.0.0/16"), tcp(30000, "sg-b", 31000)})
+    assert fitted.unfit == frozenset({cidr(80, "10.1.0.0/16")})
+    (merged,) = fitted.merged
+    assert merged.extra == (PortRange(30001, 30999),)
