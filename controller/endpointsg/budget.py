@@ -43,10 +43,15 @@ class MergedRange:
     rule: EndpointRule
     extra: tuple[PortRange, ...]
 
+    @property
+    def extra_ports(self) -> int:
+        return sum(gap.size for gap in self.extra)
+
     def describe(self) -> str:
+        gaps = ", ".join(str(g.from_port) if g.size == 1 else str(g) for g in self.extra)
         return (
             f"{self.rule.protocol} {self.rule.ports} from {self.rule.source.value} "
-            f"(also opens {', '.join(str(gap) for gap in self.extra)})"
+            f"(also opens {gaps}: {self.extra_ports} ports)"
         )
 
 

@@ -9,7 +9,9 @@ AWS (the proxy, with the same quota of 10) refuses an authorize past it with
 * 5 Services without NLB security groups (``disable-nlb-sg``) need CIDR rules: from their client range
   and from the NLB subnets for the health check. Not all of them fit: those bindings and their
   Services get a ``FailedNetworkReconcile`` Warning naming the SG, the rules needed and the quota;
-* 2 inbound rules somebody else put on the node SG count against the quota too and are never touched.
+* 2 inbound rules somebody else put on the node SG count against the quota too and are never touched;
+* a 16th Service asks for 11 source ranges: its managed SG would need 11 rules, so its model is refused
+  (``FailedBuildModel`` naming it, the SG, the rules and the quota) before any AWS call.
 
 A poller reads the node SG all along: it never holds more than 10 rules. The proxy's request log shows
 no call refused for the limit, and ``awslbc_security_group_rules`` reports the count.
@@ -37,6 +39,7 @@ INTERNET_FACING = {"service.beta.kubernetes.io/aws-load-balancer-scheme": "inter
 DISABLE_NLB_SG = {"service.beta.kubernetes.io/aws-load-balancer-disable-nlb-sg": "true"}
 WITH_SG = [f"sg-svc-{i:02d}" for i in range(10)]
 WITHOUT_SG = [f"cidr-svc-{i}" for i in range(5)]
+TOO_MANY = "too-many-ranges"
 
 
 def _service(name: str, annotations: dict[str, str], **spec: Any) -> dict[str, Any]:
@@ -100,6 +103,10 @@ async def test_fifteen_services_on_a_quota_of_ten_rules(
     poller = asyncio.create_task(poll())
     try:
         async with start_controller(f"--sg-rules-quota={QUOTA}") as running:
+            # A Service whose managed SG would need 11 rules (11 source ranges x 1 port): refused
+            # before any AWS call, and nothing else held back by it.
+            too_many = _service(TOO_MANY, {}, loadBalancerSourceRanges=[f"10.{i}.0.0/16" for i in range(11)])
+            await kube.create(SERVICES, too_many, namespace)
             # First the Services with SGs: their NodePorts from the backend SG fit (R=8 ranges at most).
             node_ports: dict[str, int] = {}
             for name in WITH_SG:
@@ -149,11 +156,17 @@ async def test_fifteen_services_on_a_quota_of_ten_rules(
                 for event in await namespace_events(kube, namespace):
                     if event.get("type") == "Warning":
                         found.setdefault(str(event.get("reason")), []).append(event)
-                if not found.get("FailedNetworkReconcile") or not found.get("PortRangesMerged"):
+                wanted = ("FailedNetworkReconcile", "PortRangesMerged", "FailedBuildModel")
+                if not all(found.get(reason) for reason in wanted):
+                    return None
+                unfit_kinds = {e["regarding"]["kind"] for e in found["FailedNetworkReconcile"]}
+                if unfit_kinds != {"TargetGroupBinding", "Service"}:
                     return None
                 return found
 
-            events = await wait_for(running, warned, "FailedNetworkReconcile and PortRangesMerged warnings")
+            events = await wait_for(
+                running, warned, "FailedNetworkReconcile, PortRangesMerged, FailedBuildModel"
+            )
             unfit = events["FailedNetworkReconcile"]
             kinds = {e["regarding"]["kind"] for e in unfit}
             assert kinds == {"TargetGroupBinding", "Service"}, unfit
@@ -166,6 +179,16 @@ async def test_fifteen_services_on_a_quota_of_ten_rules(
             assert f"security group {node_sg} would need " in note, note
             assert f"more than the quota of {QUOTA} (--sg-rules-quota; 2 used by rules" in note, note
             assert "not applied: tcp " in note, note
+            (refused_build,) = [
+                e for e in events.get("FailedBuildModel", []) if e["regarding"]["name"] == TOO_MANY
+            ]
+            assert refused_build["note"].startswith(
+                f"Failed build model due to Service {namespace}/{TOO_MANY}: managed security group "
+            ), refused_build["note"]
+            assert "would need 11 inbound rules" in refused_build["note"]
+            assert f"more than the quota of {QUOTA} (--sg-rules-quota)" in refused_build["note"]
+            live = await kube.get(SERVICES, TOO_MANY, namespace)
+            assert not (live.get("status") or {}).get("loadBalancer", {}).get("ingress"), live["status"]
             merged = events["PortRangesMerged"][0]["note"]
             assert f"security group {node_sg}: to stay within the quota of {QUOTA} inbound rules" in merged
             assert "(also opens " in merged, merged
