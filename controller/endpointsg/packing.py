@@ -32,7 +32,8 @@ from controller.endpointsg.model import EndpointRule, PortRange, Source
 def merge_ranges(ranges: Iterable[PortRange]) -> list[PortRange]:
     """Sorted disjoint runs covering exactly the given ranges; adjacent ranges (80, 81) join."""
     merged: list[PortRange] = []
-    for current in sorted(ranges):
+    # A tuple key: the dataclass's generated ``__lt__`` is several times slower on large SGs.
+    for current in sorted(ranges, key=lambda r: (r.from_port, r.to_port)):
         if merged and current.from_port <= merged[-1].to_port + 1:
             last = merged[-1]
             if current.to_port > last.to_port:

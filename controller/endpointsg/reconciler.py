@@ -45,7 +45,11 @@ from controller.metrics import SecurityGroupRuleMetrics
 from controller.networking.errors import INVALID_GROUP_NOT_FOUND, SecurityGroupNotFoundError
 from controller.networking.labels import OWN_TGB_SHARED_RULES, OwnershipSelector
 from controller.networking.quota import rules_used
-from controller.networking.rule_reconciler import RuleChanges, SecurityGroupRuleReconciler
+from controller.networking.rule_reconciler import (
+    RuleChanges,
+    RulesQuotaExceededError,
+    SecurityGroupRuleReconciler,
+)
 from controller.networking.rules import Rule, SecurityGroupSource
 from framework.clock import REAL_CLOCK, Clock
 from framework.controller import Result, mark_reported
@@ -190,7 +194,14 @@ class EndpointSGReconciler:
         wait = self._startup_hold.wait_seconds() if self._startup_hold is not None else None
         if wait is not None:
             return Result(requeue_after=wait)
-        outcome = await self.reconcile_sg(key)
+        try:
+            outcome = await self.reconcile_sg(key)
+        except RulesQuotaExceededError as over:
+            # Only before every binding has published: labelled rules that may not be revoked yet
+            # still use the quota. Nothing was sent; retried with backoff (one log line each) until
+            # revoking is allowed and the fitted rules go through.
+            mark_reported(over)
+            raise
         if outcome.missing_sources:
             error = SkippedMissingSourceRulesError(key, outcome.missing_sources)
             # A known cause, named to the user by the bindings' FailedNetworkReconcile warnings:

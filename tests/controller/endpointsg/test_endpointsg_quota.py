@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
+import pytest
 import pytest_asyncio
 from endpoint_stack import EndpointStack, build_stack
 from prometheus_client import CollectorRegistry
@@ -20,10 +21,11 @@ from controller.endpointsg.reconciler import (
 )
 from controller.metrics import SecurityGroupRuleMetrics
 from controller.naming import TGB_RULE_DESCRIPTION
-from controller.networking.rule_reconciler import SecurityGroupRuleReconciler
+from controller.networking.rule_reconciler import RulesQuotaExceededError, SecurityGroupRuleReconciler
 from controller.networking.rules import Ipv4CidrSource, Ipv6CidrSource, Rule, SecurityGroupSource
 from controller.sandbox.proxy import AwsProxy
 from controller.sandbox.seed import SandboxVpc
+from framework.controller import is_reported
 
 
 def tcp(port: int, source: str, to_port: int | None = None) -> EndpointRule:
@@ -228,3 +230,37 @@ def test_a_source_gets_its_rule_before_cidr_rules_and_what_is_on_aws_keeps_its_p
     assert fitted.unfit == frozenset({cidr(80, "10.1.0.0/16")})
     (merged,) = fitted.merged
     assert merged.extra == (PortRange(30001, 30999),)
+
+
+async def test_before_every_binding_published_rules_past_the_quota_wait_without_a_call(
+    stack: EndpointStack,
+) -> None:
+    await quota_stack(stack, quota=3)
+    node_sg, old, new = [await stack.create_sg(n) for n in ("node", "old", "new")]
+    # A previous process left three labelled rules; the quota is full.
+    for port in (1, 2, 3):
+        await stack.authorize_raw(
+            node_sg,
+            {
+                "IpProtocol": "tcp",
+                "FromPort": port,
+                "ToPort": port,
+                "UserIdGroupPairs": [{"GroupId": old, "Description": TGB_RULE_DESCRIPTION}],
+            },
+        )
+    stack.ownership.set_expected_tgbs(["ns/a", "ns/b"])
+    stack.ownership.publish("ns/a", {node_sg: [tcp(30000, new)]})
+    stack.proxy.reset_counts()
+
+    # ns/b has not published: the old rules may be its own and stay, so ns/a's rule has no room.
+    with pytest.raises(RulesQuotaExceededError) as raised:
+        await stack.rules.reconcile(node_sg)
+    assert is_reported(raised.value)  # one log line per retry, no traceback
+    assert [r.operation for r in stack.proxy.request_log if r.operation != "DescribeSecurityGroups"] == []
+
+    # Once ns/b has published (it needs nothing), the stale rules go first and ns/a's rule fits.
+    stack.ownership.publish("ns/b", {})
+    stack.queue.add(node_sg)
+    assert await stack.drain() == []
+    assert await stack.labelled(node_sg) == {tcp(30000, new)}
+    assert failed_calls(stack.proxy) == []
