@@ -32,19 +32,18 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Final, Protocol
 
 from controller.aws.errors import AwsApiError
 from controller.config import DEFAULT_SG_RULES_QUOTA
 from controller.endpointsg.aws_rules import to_labelled_rules
-from controller.endpointsg.budget import FittedRules, fit_rules, merged_by_binding, unfit_by_binding
+from controller.endpointsg.budget import FittedRules, fit_rules
+from controller.endpointsg.budget_report import BindingWarnings, BudgetReport
 from controller.endpointsg.model import EndpointRule
 from controller.endpointsg.ownership import RuleOwnership
 from controller.endpointsg.startup_hold import StartupHold
 from controller.metrics import SecurityGroupRuleMetrics
 from controller.networking.errors import INVALID_GROUP_NOT_FOUND, SecurityGroupNotFoundError
 from controller.networking.labels import OWN_TGB_SHARED_RULES, OwnershipSelector
-from controller.networking.quota import rules_used
 from controller.networking.rule_reconciler import (
     RuleChanges,
     RulesQuotaExceededError,
@@ -58,51 +57,6 @@ DEFAULT_RECHECK_SECONDS = 600.0
 """How long a converged SG is trusted without reading AWS again (the SG info cache's TTL)."""
 
 _log = logging.getLogger(__name__)
-
-REASON_FAILED_NETWORK_RECONCILE: Final = "FailedNetworkReconcile"
-"""Upstream's reason for a binding whose rules could not be applied: here, they do not fit the quota."""
-REASON_PORT_RANGES_MERGED: Final = "PortRangesMerged"
-"""Ours: a binding's ports share a rule with ports nobody asked for, to stay within the quota."""
-MAX_RULES_NAMED: Final = 8
-"""Rules listed by name in one Warning (a Warning's note is limited to 1 KiB)."""
-
-
-class BindingWarnings(Protocol):
-    """Posts a Warning on the TargetGroupBinding ``tgb_key`` (and the object its stack serves)."""
-
-    def warn(self, tgb_key: str, reason: str, note: str) -> None: ...
-
-
-class ForwardedWarnings:
-    """``BindingWarnings`` that forwards to ``target`` once set: the TargetGroupBinding feature, which
-    knows the bindings, is built after this one (and sets it)."""
-
-    def __init__(self) -> None:
-        self.target: BindingWarnings | None = None
-
-    def warn(self, tgb_key: str, reason: str, note: str) -> None:
-        if self.target is not None:
-            self.target.warn(tgb_key, reason, note)
-
-
-def _listed(items: list[str]) -> str:
-    more = f" and {len(items) - MAX_RULES_NAMED} more" if len(items) > MAX_RULES_NAMED else ""
-    return ", ".join(items[:MAX_RULES_NAMED]) + more
-
-
-def _unfit_note(sg_id: str, fitted: FittedRules, rules: frozenset[EndpointRule]) -> str:
-    return (
-        f"security group {sg_id} would need {fitted.needed} inbound rules, more than the quota of "
-        f"{fitted.quota} (--sg-rules-quota; {fitted.foreign} used by rules the controller does not "
-        f"manage): not applied: {_listed([str(r) for r in sorted(rules)])}"
-    )
-
-
-def _merged_note(sg_id: str, fitted: FittedRules, merged: str) -> str:
-    return (
-        f"security group {sg_id}: to stay within the quota of {fitted.quota} inbound rules "
-        f"(--sg-rules-quota), port ranges were merged, opening ports no binding asked for: {merged}"
-    )
 
 
 @dataclass(frozen=True)
@@ -176,8 +130,7 @@ class EndpointSGReconciler:
     ) -> None:
         self._ownership = ownership
         self._quota = quota
-        self._warnings = warnings
-        self._metrics = metrics
+        self._report = BudgetReport(ownership, warnings, metrics)
         self._startup_hold = startup_hold
         self._rules = rules
         self._clock = clock
@@ -261,12 +214,11 @@ class EndpointSGReconciler:
             self._ownership.untrack(sg_id)
             self._authorized_here.pop(sg_id, None)
             self._missing_sources.pop(sg_id, None)
-            if self._metrics is not None:
-                self._metrics.forget(sg_id)
+            self._report.forget(sg_id)
             return EndpointSGOutcome(RuleChanges(), authorize_only, untracked=True)
         mine.update(changes.authorized)
         mine.difference_update(changes.revoked)
-        self._report_budget(sg_id, fitted, existing, changes)
+        self._report.after_pass(sg_id, fitted, existing, changes)
         if missing:
             # Not converged: the next pass (a retry with backoff) must look at AWS again.
             self._missing_sources[sg_id] = missing
@@ -274,44 +226,6 @@ class EndpointSGReconciler:
         self._missing_sources.pop(sg_id, None)
         self._converged[sg_id] = (packed, authorize_only, now)
         return EndpointSGOutcome(changes, authorize_only, fitted=fitted)
-
-    def _report_budget(
-        self, sg_id: str, fitted: FittedRules, existing: tuple[Rule, ...] | list[Rule], changes: RuleChanges
-    ) -> None:
-        """The quota metrics of ``sg_id`` after this pass, and Warnings on the bindings concerned."""
-        if self._metrics is not None:
-            after = (set(existing) - set(changes.revoked)) | set(changes.authorized)
-            self._metrics.observe(sg_id, used=rules_used(after), over_quota=fitted.over_quota)
-        if not fitted.unfit and not fitted.merged:
-            return
-        by_tgb = self._ownership.contributions_by_tgb(sg_id)
-        unfit = unfit_by_binding(fitted, by_tgb)
-        merged = merged_by_binding(fitted, by_tgb)
-        if unfit:
-            _log.warning(
-                "security group %s: %d rules needed, quota %d: rules of %s not applied",
-                sg_id,
-                fitted.needed,
-                fitted.quota,
-                ", ".join(unfit),
-            )
-        if fitted.merged:
-            _log.info(
-                "security group %s: merged to fit the quota of %d: %s",
-                sg_id,
-                fitted.quota,
-                "; ".join(m.describe() for m in fitted.merged),
-            )
-        if self._warnings is None:
-            return
-        for tgb, rules in unfit.items():
-            self._warnings.warn(tgb, REASON_FAILED_NETWORK_RECONCILE, _unfit_note(sg_id, fitted, rules))
-        for tgb, ranges in merged.items():
-            self._warnings.warn(
-                tgb,
-                REASON_PORT_RANGES_MERGED,
-                _merged_note(sg_id, fitted, "; ".join(m.describe() for m in ranges)),
-            )
 
     async def _still_missing(self, sg_id: str, desired: list[Rule]) -> frozenset[str]:
         """The source SGs the last pass found missing that are still needed and still missing.

@@ -16,11 +16,12 @@ from typing import Final
 
 from controller.aws.api import AwsApi
 from controller.config import ControllerSettings
+from controller.endpointsg.budget_report import ForwardedWarnings
 from controller.endpointsg.discovery import EndpointSGDiscovery
 from controller.endpointsg.eni_sg import EniSGSelector
 from controller.endpointsg.maintenance import EndpointSGMaintenance
 from controller.endpointsg.ownership import RuleOwnership
-from controller.endpointsg.reconciler import EndpointSGReconciler, ForwardedWarnings
+from controller.endpointsg.reconciler import EndpointSGReconciler
 from controller.endpointsg.reference_stripper import EndpointReferenceStripper
 from controller.endpointsg.startup_hold import DEFAULT_STARTUP_HOLD, StartupHold, StartupHoldSettings
 from controller.metrics import SecurityGroupRuleMetrics, security_group_rule_metrics

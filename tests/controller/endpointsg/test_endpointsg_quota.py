@@ -12,13 +12,10 @@ from prometheus_client import CollectorRegistry
 
 from controller.aws.api import AwsApi
 from controller.endpointsg.budget import fit_rules
+from controller.endpointsg.budget_report import REASON_FAILED_NETWORK_RECONCILE, REASON_PORT_RANGES_MERGED
 from controller.endpointsg.model import EndpointRule, PortRange, Source, SourceKind
 from controller.endpointsg.ownership import RuleOwnership
-from controller.endpointsg.reconciler import (
-    REASON_FAILED_NETWORK_RECONCILE,
-    REASON_PORT_RANGES_MERGED,
-    EndpointSGReconciler,
-)
+from controller.endpointsg.reconciler import EndpointSGReconciler
 from controller.metrics import SecurityGroupRuleMetrics
 from controller.naming import TGB_RULE_DESCRIPTION
 from controller.networking.rule_reconciler import RulesQuotaExceededError, SecurityGroupRuleReconciler
