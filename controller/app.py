@@ -74,7 +74,7 @@ class ControllerApp:
             backend_sg=backend_sg,
             events=events,
             stack_target_groups=stack_tgs,
-            on_dependency_violation=endpoint_sg.reference_stripper,
+            endpoint_sg=endpoint_sg,
         )
         ingresses, services = setup_ingress(config, manager, deps), setup_service(config, manager, deps)
         setup_leak_census(config, manager, aws=aws, reader=reader, deps=deps, registry=registry)

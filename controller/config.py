@@ -35,6 +35,9 @@ DEFAULT_FEATURE_GATES: Mapping[str, bool] = {
     "EnableServiceController": True,
 }
 
+DEFAULT_SG_RULES_QUOTA = 60
+"""AWS's default "Inbound or outbound rules per security group" quota."""
+
 _FEATURE_GATES = named_parser("feature-gates", parse_bool_map)
 
 
@@ -113,6 +116,12 @@ class ControllerSettings:
         "change; 0 reconciles at once",
         default=2.0,
         parse=DURATION,
+    )
+    sg_rules_quota: int = flag(
+        "Inbound rules per security group (AWS's quota, counted as AWS does: each CIDR, source SG and "
+        "prefix list is one rule) that the controller keeps every SG it adds rules to within",
+        default=DEFAULT_SG_RULES_QUOTA,
+        parse=int,
     )
     service_target_eni_security_group_tags: Mapping[str, str] = flag(
         "AWS tags, in addition to the cluster tag, for finding the target ENI security group that gets "
@@ -235,6 +244,8 @@ def validate(config: ControllerSettings) -> None:
         raise ConfigError("--max-port-ranges-per-source must be at least 1")
     if config.endpoint_sg_coalesce_window < 0:
         raise ConfigError("--endpoint-sg-coalesce-window must not be negative")
+    if config.sg_rules_quota < 1:
+        raise ConfigError("--sg-rules-quota must be at least 1")
     if config.aws_max_retries < 0:
         raise ConfigError("--aws-max-retries must not be negative")
     for name, value in (

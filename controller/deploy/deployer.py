@@ -44,6 +44,7 @@ from controller.deploy.security_group import (
 )
 from controller.deploy.subnets import Subnet, SubnetResolver
 from controller.deploy.target_groups import TargetGroupDeployer, TargetGroupStillInUse
+from controller.metrics import SecurityGroupRuleMetrics
 from controller.model.security_group import BACKEND_SG_REF, resolve_sg_refs
 from controller.model.stack import StackModel
 from controller.model.target_group_binding import PeerValues
@@ -94,6 +95,8 @@ class StackDeployer:
     here: they come with each model (``StackModel.stack_tags``) or as ``delete_stack``'s argument.
     ``external_managed_tags``: tag keys another tool owns; never added, changed or removed.
     ``on_dependency_violation(sg_id)``: see ``DependencyViolationHook``.
+    ``rules_quota`` (``--sg-rules-quota``) and ``rule_metrics``: the managed SG's rules never go past
+    the quota in a request, and its rule count is exported.
     ``requeue_after``: seconds suggested in ``DeploymentPending`` when a deletion is blocked.
     ``elbv2_index``: where LBs and target groups are found (one per process; built here by
     default). A deploy or deletion that fails invalidates its stack there: a write may have
@@ -111,6 +114,8 @@ class StackDeployer:
         on_dependency_violation: DependencyViolationHook | None = None,
         requeue_after: float = DEFAULT_REQUEUE_AFTER_SECONDS,
         elbv2_index: Elbv2Index | None = None,
+        rules_quota: int | None = None,
+        rule_metrics: SecurityGroupRuleMetrics | None = None,
     ) -> None:
         self._ec2 = Ec2(api)
         self.elbv2_index = elbv2_index if elbv2_index is not None else Elbv2Index(Elbv2(api), vpc_id=vpc_id)
@@ -123,6 +128,8 @@ class StackDeployer:
             vpc_id=vpc_id,
             ignored_tag_keys=managed_sg_ignored_tag_keys(cluster_name, external_managed_tags),
             on_dependency_violation=on_dependency_violation,
+            rules_quota=rules_quota,
+            rule_metrics=rule_metrics,
         )
         self._tgs = TargetGroupDeployer(api, self.elbv2_index, vpc_id=vpc_id, ignored_tag_keys=elbv2_ignored)
         self._lbs = LoadBalancerDeployer(api, self.elbv2_index, ignored_tag_keys=elbv2_ignored)

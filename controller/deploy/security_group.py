@@ -7,10 +7,12 @@ from collections.abc import Awaitable, Callable, Collection
 
 from controller.aws.api import AwsApi
 from controller.aws.errors import AwsApiError
+from controller.metrics import SecurityGroupRuleMetrics
 from controller.model.security_group import ManagedSecurityGroupSpec
 from controller.naming import MANAGED_SG_RESOURCE_ID, StackTags
 from controller.networking.errors import DEPENDENCY_VIOLATION
 from controller.networking.labels import OWN_ALL_RULES
+from controller.networking.quota import rules_used
 from controller.networking.rule_reconciler import SecurityGroupRuleReconciler
 from controller.networking.sg_info import SecurityGroupInfo
 from controller.networking.sg_manager import SecurityGroupManager, StackSecurityGroups
@@ -42,10 +44,15 @@ class ManagedSecurityGroupDeployer:
         vpc_id: str,
         ignored_tag_keys: Collection[str],
         on_dependency_violation: DependencyViolationHook | None,
+        rules_quota: int | None = None,
+        rule_metrics: SecurityGroupRuleMetrics | None = None,
     ) -> None:
         self._reader = reader
         self._manager = SecurityGroupManager(api, reader)
-        self._rules = SecurityGroupRuleReconciler(api, reader)
+        # The builders refuse a managed SG past the quota; with it here, a pass that replaces many
+        # rules revokes first rather than have AWS refuse the authorize.
+        self._rules = SecurityGroupRuleReconciler(api, reader, quota=rules_quota)
+        self._rule_metrics = rule_metrics
         self._api = api
         self._vpc_id = vpc_id
         self._ignored_tag_keys = ignored_tag_keys
@@ -88,6 +95,9 @@ class ManagedSecurityGroupDeployer:
         # No second read: ``existing`` comes from the tag lookup this reconcile just made, so it
         # shows the rules as AWS holds them now, drift included (the periodic resync relies on it).
         await self._rules.reconcile(group_id, spec.ingress, selector=OWN_ALL_RULES, current=current)
+        if self._rule_metrics is not None:
+            # Every inbound rule of a managed SG is ours: after the pass it holds exactly these.
+            self._rule_metrics.observe(group_id, used=rules_used(spec.ingress), over_quota=0)
         return group_id
 
     async def delete(self, group_id: str) -> bool:
@@ -97,6 +107,8 @@ class ManagedSecurityGroupDeployer:
         (the hook may just have removed the last reference); if it is still in use,
         ``SecurityGroupStillInUse`` is raised for the caller to requeue.
         """
+        if self._rule_metrics is not None:
+            self._rule_metrics.forget(group_id)
         try:
             return await self._manager.delete(group_id)
         except AwsApiError as error:

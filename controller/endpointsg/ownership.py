@@ -139,6 +139,18 @@ class RuleOwnership:
         """Union of all live contributions to ``sg_id``."""
         return frozenset().union(*self._by_sg.get(sg_id, {}).values())
 
+    def contributions_by_tgb(self, sg_id: str) -> dict[str, frozenset[EndpointRule]]:
+        """Binding key → its live contributions to ``sg_id`` (to tell bindings what did not fit)."""
+        return dict(self._by_sg.get(sg_id, {}))
+
+    @property
+    def max_ranges(self) -> int:
+        return self._max_ranges
+
+    @property
+    def merge_port_ranges(self) -> bool:
+        return self._merge
+
     def desired_rules(self, sg_id: str) -> frozenset[EndpointRule]:
         """The packed union of all live contributions to ``sg_id`` (unpacked without merging)."""
         if not self._merge:

@@ -21,6 +21,11 @@ missing sources, so their rules are added once the source SG exists.
 
 At start-up, queued passes wait (``StartupHold``) until every binding has published or a short timeout
 has passed, so each SG converges once instead of once per NodePort that arrives.
+
+Each pass fits the SG's rules into ``--sg-rules-quota`` before calling AWS (``controller.endpointsg.budget``):
+sources that do not fit at all are left out and their bindings get a ``FailedNetworkReconcile``
+Warning naming the SG, the rules needed and the quota; ranges merged to fit are named to the bindings
+whose ports they carry (``PortRangesMerged``). Everything that fits is applied as usual.
 """
 
 from __future__ import annotations
@@ -29,12 +34,21 @@ import logging
 from dataclasses import dataclass, field
 
 from controller.aws.errors import AwsApiError
+from controller.config import DEFAULT_SG_RULES_QUOTA
 from controller.endpointsg.aws_rules import to_labelled_rules
+from controller.endpointsg.budget import FittedRules, fit_rules
+from controller.endpointsg.budget_report import BindingWarnings, BudgetReport
+from controller.endpointsg.model import EndpointRule
 from controller.endpointsg.ownership import RuleOwnership
 from controller.endpointsg.startup_hold import StartupHold
-from controller.networking.errors import INVALID_GROUP_NOT_FOUND
+from controller.metrics import SecurityGroupRuleMetrics
+from controller.networking.errors import INVALID_GROUP_NOT_FOUND, SecurityGroupNotFoundError
 from controller.networking.labels import OWN_TGB_SHARED_RULES, OwnershipSelector
-from controller.networking.rule_reconciler import RuleChanges, SecurityGroupRuleReconciler
+from controller.networking.rule_reconciler import (
+    RuleChanges,
+    RulesQuotaExceededError,
+    SecurityGroupRuleReconciler,
+)
 from controller.networking.rules import Rule, SecurityGroupSource
 from framework.clock import REAL_CLOCK, Clock
 from framework.controller import Result, mark_reported
@@ -56,6 +70,8 @@ class EndpointSGOutcome:
     """Nothing to do: the packed rules equal those of the last successful pass (no AWS call)."""
     missing_sources: frozenset[str] = frozenset()
     """Source SGs that do not exist: their rules were left out of this pass."""
+    fitted: FittedRules | None = None
+    """How the rules were fitted into the quota (None when the pass did not get that far)."""
 
 
 class SkippedMissingSourceRulesError(Exception):
@@ -108,8 +124,13 @@ class EndpointSGReconciler:
         clock: Clock = REAL_CLOCK,
         recheck_after: float = DEFAULT_RECHECK_SECONDS,
         startup_hold: StartupHold | None = None,
+        quota: int = DEFAULT_SG_RULES_QUOTA,
+        warnings: BindingWarnings | None = None,
+        metrics: SecurityGroupRuleMetrics | None = None,
     ) -> None:
         self._ownership = ownership
+        self._quota = quota
+        self._report = BudgetReport(ownership, warnings, metrics)
         self._startup_hold = startup_hold
         self._rules = rules
         self._clock = clock
@@ -117,8 +138,8 @@ class EndpointSGReconciler:
         self._authorized_here: dict[str, set[Rule]] = {}
         # sg -> source SGs found missing by the last pass (re-read before the next one).
         self._missing_sources: dict[str, frozenset[str]] = {}
-        # sg -> (desired, authorize_only, when): the last pass that fully succeeded.
-        self._converged: dict[str, tuple[frozenset[Rule], bool, float]] = {}
+        # sg -> (packed rules without the quota, authorize_only, when): the last pass that fully succeeded.
+        self._converged: dict[str, tuple[frozenset[EndpointRule], bool, float]] = {}
 
     async def reconcile(self, key: str) -> Result:
         # Only queued passes wait: a direct ``reconcile_sg`` (a DependencyViolation on a deletion)
@@ -126,7 +147,14 @@ class EndpointSGReconciler:
         wait = self._startup_hold.wait_seconds() if self._startup_hold is not None else None
         if wait is not None:
             return Result(requeue_after=wait)
-        outcome = await self.reconcile_sg(key)
+        try:
+            outcome = await self.reconcile_sg(key)
+        except RulesQuotaExceededError as over:
+            # Only before every binding has published: labelled rules that may not be revoked yet
+            # still use the quota. Nothing was sent; retried with backoff (one log line each) until
+            # revoking is allowed and the fitted rules go through.
+            mark_reported(over)
+            raise
         if outcome.missing_sources:
             error = SkippedMissingSourceRulesError(key, outcome.missing_sources)
             # A known cause, named to the user by the bindings' FailedNetworkReconcile warnings:
@@ -149,12 +177,15 @@ class EndpointSGReconciler:
         authorize_only = not self._ownership.revoke_allowed
         if sg_id not in self._ownership.tracked_sgs:
             return EndpointSGOutcome(RuleChanges(), authorize_only)
-        desired = to_labelled_rules(self._ownership.desired_rules(sg_id))
+        contributions = self._ownership.contributions(sg_id)
+        # The packing without the quota: what the quota makes of it depends on nothing else (but the
+        # rules we do not own, re-read at every recheck), so an unchanged one needs no pass.
+        packed = self._ownership.desired_rules(sg_id)
         converged = self._converged.get(sg_id)
         now = self._clock.now()
         if (
             converged is not None
-            and converged[:2] == (frozenset(desired), authorize_only)
+            and converged[:2] == (packed, authorize_only)
             and now - converged[2] < self._recheck_after
         ):
             # A publish changed who needs what but not the packed rules (e.g. a new NodePort that an
@@ -164,6 +195,18 @@ class EndpointSGReconciler:
         mine = self._authorized_here.setdefault(sg_id, set())
         selector = _AuthorizedHere(rules=frozenset(mine)) if authorize_only else OWN_TGB_SHARED_RULES
         try:
+            try:
+                existing = (await self._rules.reader.get(sg_id)).ingress
+            except SecurityGroupNotFoundError:
+                raise _EndpointGroupGone(sg_id) from None
+            fitted = fit_rules(
+                contributions,
+                existing,
+                quota=self._quota,
+                max_ranges=self._ownership.max_ranges,
+                merge=self._ownership.merge_port_ranges,
+            )
+            desired = to_labelled_rules(fitted.desired)
             missing = await self._still_missing(sg_id, desired)
             changes, missing = await self._apply_without_missing(sg_id, desired, selector, missing)
         except _EndpointGroupGone:
@@ -171,16 +214,18 @@ class EndpointSGReconciler:
             self._ownership.untrack(sg_id)
             self._authorized_here.pop(sg_id, None)
             self._missing_sources.pop(sg_id, None)
+            self._report.forget(sg_id)
             return EndpointSGOutcome(RuleChanges(), authorize_only, untracked=True)
         mine.update(changes.authorized)
         mine.difference_update(changes.revoked)
+        self._report.after_pass(sg_id, fitted, existing, changes)
         if missing:
             # Not converged: the next pass (a retry with backoff) must look at AWS again.
             self._missing_sources[sg_id] = missing
-            return EndpointSGOutcome(changes, authorize_only, missing_sources=missing)
+            return EndpointSGOutcome(changes, authorize_only, missing_sources=missing, fitted=fitted)
         self._missing_sources.pop(sg_id, None)
-        self._converged[sg_id] = (frozenset(desired), authorize_only, now)
-        return EndpointSGOutcome(changes, authorize_only)
+        self._converged[sg_id] = (packed, authorize_only, now)
+        return EndpointSGOutcome(changes, authorize_only, fitted=fitted)
 
     async def _still_missing(self, sg_id: str, desired: list[Rule]) -> frozenset[str]:
         """The source SGs the last pass found missing that are still needed and still missing.

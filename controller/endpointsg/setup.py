@@ -16,6 +16,7 @@ from typing import Final
 
 from controller.aws.api import AwsApi
 from controller.config import ControllerSettings
+from controller.endpointsg.budget_report import ForwardedWarnings
 from controller.endpointsg.discovery import EndpointSGDiscovery
 from controller.endpointsg.eni_sg import EniSGSelector
 from controller.endpointsg.maintenance import EndpointSGMaintenance
@@ -23,6 +24,7 @@ from controller.endpointsg.ownership import RuleOwnership
 from controller.endpointsg.reconciler import EndpointSGReconciler
 from controller.endpointsg.reference_stripper import EndpointReferenceStripper
 from controller.endpointsg.startup_hold import DEFAULT_STARTUP_HOLD, StartupHold, StartupHoldSettings
+from controller.metrics import SecurityGroupRuleMetrics, security_group_rule_metrics
 from controller.networking.rule_reconciler import SecurityGroupRuleReconciler
 from controller.networking.sg_reader import SecurityGroupReader
 from framework.controller import Controller, WorkerSettings
@@ -43,6 +45,11 @@ class EndpointSGFeature:
     leader_tasks: tuple[LeaderRunnable, ...]
     """Started first, so the queue that every binding publishes into is served from the start."""
     maintenance: LeaderRunnable
+    binding_warnings: ForwardedWarnings
+    rule_metrics: SecurityGroupRuleMetrics
+    """The rules-quota metrics (``awslbc_security_group_rules*``), shared with the managed SGs."""
+    """Where the rules that do not fit ``--sg-rules-quota`` (or were merged to fit) are told: the
+    TargetGroupBinding feature sets its ``target``."""
     """Started after every other controller (and so stopped last): background work that only feeds
     the endpoint-SG queue (a GC pass once per leadership, then the periodic re-check)."""
 
@@ -66,6 +73,7 @@ def setup(
     vpc_id: str,
     startup_hold: StartupHoldSettings = DEFAULT_STARTUP_HOLD,
 ) -> EndpointSGFeature:
+
     def enqueue(sg_id: str) -> None:
         # Bound late: the controller needs the reconciler, which reads the ownership this feeds.
         enqueue_coalesced(controller.queue, sg_id, config.endpoint_sg_coalesce_window)
@@ -75,10 +83,16 @@ def setup(
         max_port_ranges_per_source=config.max_port_ranges_per_source,
         merge_port_ranges=not config.disable_restricted_sg_rules,
     )
+    warnings = ForwardedWarnings()
+    quota_metrics = security_group_rule_metrics(manager.registry)
+    quota_metrics.quota.set(config.sg_rules_quota)
     endpoint_sg_reconciler = EndpointSGReconciler(
         ownership,
-        SecurityGroupRuleReconciler(aws, reader),
+        SecurityGroupRuleReconciler(aws, reader, quota=config.sg_rules_quota),
         startup_hold=StartupHold(ownership, settings=startup_hold),
+        quota=config.sg_rules_quota,
+        warnings=warnings,
+        metrics=quota_metrics,
     )
     controller: Controller[str] = Controller(
         ENDPOINT_SG_CONTROLLER,
@@ -99,6 +113,8 @@ def setup(
             reader, vpc_id=vpc_id, ownership=ownership, reconciler=endpoint_sg_reconciler
         ),
         leader_tasks=(controller,),
+        binding_warnings=warnings,
+        rule_metrics=quota_metrics,
         maintenance=EndpointSGMaintenance(
             ownership,
             endpoint_sg_reconciler,

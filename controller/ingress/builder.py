@@ -56,7 +56,12 @@ from controller.model.load_balancer import (
     SubnetSelector,
 )
 from controller.model.resolver import SecurityGroupIdResolver, resolve_custom_sgs
-from controller.model.security_group import BACKEND_SG_REF, MANAGED_SG_REF, ManagedSecurityGroupSpec
+from controller.model.security_group import (
+    BACKEND_SG_REF,
+    MANAGED_SG_REF,
+    ManagedSecurityGroupSpec,
+    check_rules_quota,
+)
 from controller.model.stack import StackModel
 from controller.model.tags import compose_resource_tags, merge_spec_tags
 from controller.model.target_group import TargetGroupSpec, TargetType
@@ -110,6 +115,8 @@ class IngressModelBuilder:
         )
 
         sg_plan = await self._plan_security_groups(group, ports, ip_address_type, stack_tags, spec_tags)
+        if sg_plan.managed_sg is not None:
+            check_rules_quota(sg_plan.managed_sg, config.sg_rules_quota, [m.ref for m in members])
         warnings = dropped_ipv6_warnings(ports, ip_address_type) if sg_plan.managed_sg else ()
 
         load_balancer = LoadBalancerSpec(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
+from controller.annotations import ModelBuildError, ObjectRef
+from controller.networking.quota import RuleCount
 from controller.networking.rules import Rule
 
 MANAGED_SG_REF: Final = "managed"
@@ -39,3 +41,23 @@ def resolve_sg_refs(refs: tuple[str, ...], managed_sg_id: str | None, backend_sg
         else:
             resolved.append(ref)
     return resolved
+
+
+class RulesQuotaExceededError(ModelBuildError):
+    """The managed SG would need more inbound rules than ``--sg-rules-quota``: AWS would refuse them
+    (``RulesPerSecurityGroupLimitExceeded``), so nothing is sent and only an edit can fix it."""
+
+
+def check_rules_quota(spec: ManagedSecurityGroupSpec, quota: int, objects: Sequence[ObjectRef]) -> None:
+    """Raises ``RulesQuotaExceededError`` naming ``objects``, the SG, the rules needed and the quota."""
+    count = RuleCount.of(spec.ingress)
+    if count.used <= quota:
+        return
+    named = ", ".join(str(ref) for ref in objects)
+    raise RulesQuotaExceededError(
+        f"{named}: managed security group {spec.name} would need {count.used} inbound rules "
+        f"({count.ipv4} IPv4 CIDR, {count.ipv6} IPv6 CIDR and {count.both} prefix-list rules over "
+        f"all listen ports), more than the quota of {quota} (--sg-rules-quota); use fewer inbound "
+        "CIDRs, prefix lists or ports, or a prefix list in place of many CIDRs",
+        objects,
+    )

@@ -6,6 +6,11 @@ RevokeSecurityGroupIngress (all owned extras). Authorizing first means a rule be
 stale (``InvalidPermission.Duplicate`` / ``.NotFound``) or the SG is full
 (``RulesPerSecurityGroupLimitExceeded``), the SG is re-read bypassing the cache and the pass is
 retried once; for the rule limit the retry revokes first to make room. Other errors propagate.
+
+With a ``quota`` (``--sg-rules-quota``) the pass never sends a request AWS would refuse for the rule
+limit: when authorizing first would take the SG past the quota, it revokes first (the rules being
+replaced stop matching for the moment between the two calls; there is no room to do better); when
+even the end state would be past the quota, it raises ``RulesQuotaExceededError`` without calling AWS.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from controller.networking.errors import (
     RULES_PER_SG_LIMIT_EXCEEDED,
 )
 from controller.networking.labels import OWN_ALL_RULES, OwnershipSelector
+from controller.networking.quota import rules_used
 from controller.networking.rule_plan import RulePlan, plan_rule_changes
 from controller.networking.rules import Rule, group_rules
 from controller.networking.sg_info import SecurityGroupInfo
@@ -44,10 +50,24 @@ class RuleChanges:
     revoked: tuple[Rule, ...] = ()
 
 
+class RulesQuotaExceededError(Exception):
+    """The rules a pass would leave on the SG exceed the quota; nothing was sent to AWS."""
+
+    def __init__(self, group_id: str, needed: int, quota: int) -> None:
+        super().__init__(
+            f"security group {group_id} would need {needed} inbound rules, more than the quota of {quota}; "
+            "nothing was changed"
+        )
+        self.group_id = group_id
+        self.needed = needed
+        self.quota = quota
+
+
 class SecurityGroupRuleReconciler:
-    def __init__(self, api: AwsApi, reader: SecurityGroupReader) -> None:
+    def __init__(self, api: AwsApi, reader: SecurityGroupReader, *, quota: int | None = None) -> None:
         self._ec2 = Ec2(api)
         self._reader = reader
+        self._quota = quota
 
     @property
     def reader(self) -> SecurityGroupReader:
@@ -102,6 +122,12 @@ class SecurityGroupRuleReconciler:
         revoked: list[Rule],
     ) -> None:
         plan: RulePlan = plan_rule_changes(desired, info.ingress, selector, authorize_only=authorize_only)
+        if self._quota is not None and plan.to_authorize:
+            kept = set(info.ingress) - set(plan.to_revoke)
+            after = rules_used(kept | set(plan.to_authorize))
+            if after > self._quota:
+                raise RulesQuotaExceededError(info.group_id, after, self._quota)
+            revoke_first = revoke_first or rules_used([*info.ingress, *plan.to_authorize]) > self._quota
         if revoke_first:
             await self._revoke(info.group_id, plan.to_revoke, revoked)
             await self._authorize(info.group_id, plan.to_authorize, authorized)

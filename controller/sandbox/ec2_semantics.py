@@ -13,6 +13,10 @@
 * Gap 4: moto keeps a rule's CIDR as written. AWS canonicalises IPv4 and IPv6 CIDRs (host bits
   cleared: ``192.168.1.1/16`` is stored, described, de-duplicated and revoked as ``192.168.0.0/16``),
   so the proxy rewrites the CIDRs of Authorize/Revoke requests to that form before moto sees them.
+* Gap 5: moto has no rules-per-security-group quota. AWS refuses an Authorize that would take the
+  SG's inbound (or outbound) rules past it with ``RulesPerSecurityGroupLimitExceeded`` and adds
+  nothing. AWS counts every CIDR, referenced SG and prefix list as one rule, IPv4 and IPv6
+  separately, an SG or prefix list on both sides (default quota: 60).
 """
 
 from __future__ import annotations
@@ -31,6 +35,12 @@ from controller.aws.session import new_session
 _PROTOCOL_NAMES = {"6": "tcp", "17": "udp", "1": "icmp", "58": "icmpv6", "all": "-1"}
 _PERMISSION_KEY = re.compile(r"^IpPermissions\.(\d+)\.(.+)$")
 _GROUP_PAIR_KEY = re.compile(r"^Groups\.(\d+)\.GroupId$")
+_SOURCE_KEY = re.compile(
+    r"^(IpRanges\.\d+\.CidrIp|Ipv6Ranges\.\d+\.CidrIpv6|Groups\.\d+\.GroupId|PrefixListIds\.\d+\.PrefixListId)$"
+)
+RULES_PER_SG_LIMIT_EXCEEDED = "RulesPerSecurityGroupLimitExceeded"
+RULES_PER_SG_LIMIT_MESSAGE = "The maximum number of rules per security group has been reached."
+DEFAULT_RULES_PER_SECURITY_GROUP = 60
 _CIDR_KEY = re.compile(
     r"^(?:IpPermissions\.\d+\.(?:IpRanges\.\d+\.CidrIp|Ipv6Ranges\.\d+\.CidrIpv6)|CidrIp)$"
 )
@@ -276,3 +286,84 @@ async def check_authorize_duplicate_pairs(
                 f'the specified rule "peer: {peer}, {spec.describe()}, ALLOW" already exists',
             )
     return None
+
+
+def _family(source_kind: str) -> str:
+    """``ipv4``/``ipv6`` for a CIDR; ``both`` for an SG or prefix list (counted on either side)."""
+    if source_kind.startswith("IpRanges"):
+        return "ipv4"
+    if source_kind.startswith("Ipv6Ranges"):
+        return "ipv6"
+    return "both"
+
+
+def _rules_used(entries: set[tuple[PortSpec, str, str]]) -> int:
+    counts = {"ipv4": 0, "ipv6": 0, "both": 0}
+    for _, family, _ in entries:
+        counts[family] += 1
+    return max(counts["ipv4"], counts["ipv6"]) + counts["both"]
+
+
+def requested_sources(params: Mapping[str, str]) -> set[tuple[PortSpec, str, str]]:
+    """(ports, family, source) for every source entry of an Authorize request's form."""
+    permissions: dict[str, dict[str, str]] = {}
+    for key, value in params.items():
+        match = _PERMISSION_KEY.match(key)
+        if match:
+            permissions.setdefault(match.group(1), {})[match.group(2)] = value
+    entries: set[tuple[PortSpec, str, str]] = set()
+    for fields in permissions.values():
+        spec = PortSpec.of(fields.get("IpProtocol", ""), fields.get("FromPort"), fields.get("ToPort"))
+        for sub_key, value in fields.items():
+            match = _SOURCE_KEY.match(sub_key)
+            if match:
+                entries.add((spec, _family(sub_key), _canonical(value)))
+    return entries
+
+
+def _canonical(value: str) -> str:
+    try:
+        return str(ipaddress.ip_network(value, strict=False))
+    except ValueError:
+        return value
+
+
+def existing_sources(permissions: list[dict[str, Any]]) -> set[tuple[PortSpec, str, str]]:
+    entries: set[tuple[PortSpec, str, str]] = set()
+    for permission in permissions:
+        spec = PortSpec.of(
+            permission.get("IpProtocol", ""), permission.get("FromPort"), permission.get("ToPort")
+        )
+        entries.update((spec, "ipv4", _canonical(r["CidrIp"])) for r in permission.get("IpRanges", []))
+        entries.update((spec, "ipv6", _canonical(r["CidrIpv6"])) for r in permission.get("Ipv6Ranges", []))
+        entries.update((spec, "both", p["GroupId"]) for p in permission.get("UserIdGroupPairs", []))
+        entries.update((spec, "both", p["PrefixListId"]) for p in permission.get("PrefixListIds", []))
+    return entries
+
+
+async def check_authorize_rule_quota(
+    backend: MotoBackend,
+    region: str,
+    access_key: str,
+    params: Mapping[str, str],
+    *,
+    egress: bool,
+    quota: int,
+) -> RuleViolation | None:
+    """``RulesPerSecurityGroupLimitExceeded`` if the rules after the request would exceed ``quota``."""
+    wanted = requested_sources(params)
+    group_id = params.get("GroupId")
+    if not wanted or not group_id:
+        return None
+    ec2 = await backend.client("ec2", region, access_key)
+    try:
+        found = await ec2.describe_security_groups(GroupIds=[group_id])
+    except Exception:
+        return None  # unknown group etc.: moto gives the right error when we forward
+    groups = found.get("SecurityGroups", [])
+    if not groups:
+        return None
+    existing = existing_sources(groups[0].get("IpPermissionsEgress" if egress else "IpPermissions", []))
+    if _rules_used(existing | wanted) <= quota:
+        return None
+    return RuleViolation(RULES_PER_SG_LIMIT_EXCEEDED, RULES_PER_SG_LIMIT_MESSAGE, outcome="limit")

@@ -2,7 +2,7 @@
 
 It adds what moto lacks (DependencyViolation, duplicate group-pair detection, atomic authorizes
 that name a missing source group, canonical rule CIDRs, EC2's and ELBv2's refusal of tags beyond
-their limits), enforces
+their limits, the rules-per-security-group quota), enforces
 per-operation token buckets and answers throttling errors the way EC2 and ELBv2 do, injects
 scripted faults, and counts and logs every request so tests and benchmarks can assert on the
 calls a controller made.
@@ -29,10 +29,12 @@ from controller.sandbox.aws_errors import error_response, throttling_response
 from controller.sandbox.client_settings import SANDBOX_CREDENTIALS
 from controller.sandbox.ec2_semantics import (
     CIDR_CANONICALISING_OPERATIONS,
+    DEFAULT_RULES_PER_SECURITY_GROUP,
     MotoBackend,
     RuleViolation,
     canonical_cidr_params,
     check_authorize_duplicate_pairs,
+    check_authorize_rule_quota,
     check_authorize_source_groups,
     check_delete_security_group,
 )
@@ -59,7 +61,7 @@ class RequestRecord:
     service: SandboxService
     operation: str
     status: int
-    outcome: str  # forwarded | throttled | fault | reset | dependency | duplicate | not-found | invalid-tag
+    outcome: str  # forwarded | throttled | fault | reset | dependency | duplicate | not-found | invalid-tag | limit
     params: dict[str, str] = field(default_factory=dict)
     region: str = ""
 
@@ -82,10 +84,19 @@ class AwsProxy:
     """Async context manager: ``async with AwsProxy(moto.url) as proxy: ... proxy.url``.
 
     Binds 127.0.0.1 on ``port`` (0: a free port). ``clock`` drives the throttling buckets, so
-    tests can freeze or advance time.
+    tests can freeze or advance time. ``rules_per_security_group`` is the inbound (and outbound)
+    rules quota per SG, as AWS counts it; tests may lower it at any time.
     """
 
-    def __init__(self, moto_url: str, *, clock: Clock | None = None, port: int = 0) -> None:
+    def __init__(
+        self,
+        moto_url: str,
+        *,
+        clock: Clock | None = None,
+        port: int = 0,
+        rules_per_security_group: int = DEFAULT_RULES_PER_SECURITY_GROUP,
+    ) -> None:
+        self.rules_per_security_group = rules_per_security_group
         self._moto_url = moto_url.rstrip("/")
         self._port = port
         self._clock = clock or REAL_CLOCK
@@ -265,8 +276,14 @@ class AwsProxy:
             missing = await check_authorize_source_groups(self._backend, region, access_key, params)
             if missing is not None:
                 return missing
-            return await check_authorize_duplicate_pairs(
-                self._backend, region, access_key, params, egress=operation.endswith("Egress")
+            egress = operation.endswith("Egress")
+            duplicate = await check_authorize_duplicate_pairs(
+                self._backend, region, access_key, params, egress=egress
+            )
+            if duplicate is not None:
+                return duplicate
+            return await check_authorize_rule_quota(
+                self._backend, region, access_key, params, egress=egress, quota=self.rules_per_security_group
             )
         return None
 

@@ -49,7 +49,12 @@ from controller.model.load_balancer import (
     SubnetSelector,
 )
 from controller.model.resolver import SecurityGroupIdResolver, resolve_custom_sgs
-from controller.model.security_group import BACKEND_SG_REF, MANAGED_SG_REF, ManagedSecurityGroupSpec
+from controller.model.security_group import (
+    BACKEND_SG_REF,
+    MANAGED_SG_REF,
+    ManagedSecurityGroupSpec,
+    check_rules_quota,
+)
 from controller.model.service_ports import (
     node_port_of,
     resolve_health_check_port,
@@ -172,6 +177,8 @@ class ServiceModelBuilder:
             ranges=source_ranges(service, ref),
         )
         sg_plan = await self._plan_security_groups(ctx, existing)
+        if sg_plan.managed_sg is not None:
+            check_rules_quota(sg_plan.managed_sg, config.sg_rules_quota, [ref])
 
         explicit_name = annotations.get(SVC_LOAD_BALANCER_NAME)
         if explicit_name is not None and len(explicit_name) > 32:

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from controller.aws.api import AwsApi
 from controller.backendsg.setup import BackendSGFeature
 from controller.config import ControllerSettings
-from controller.deploy import DependencyViolationHook, StackDeployer
+from controller.deploy import StackDeployer
+from controller.endpointsg.setup import EndpointSGFeature
 from controller.networking.sg_reader import SecurityGroupReader
 from controller.stack.resync import StackResync
 from controller.targetgroupbinding import StackTargetGroups
@@ -41,16 +42,21 @@ class StackFeatureDeps:
         backend_sg: BackendSGFeature,
         events: EventRecorder,
         stack_target_groups: StackTargetGroups,
-        on_dependency_violation: DependencyViolationHook | None = None,
+        endpoint_sg: EndpointSGFeature | None = None,
     ) -> StackFeatureDeps:
-        """The shared deployer, and the resync that reconciles every stack again each sync period."""
+        """The shared deployer, and the resync that reconciles every stack again each sync period.
+
+        ``endpoint_sg``: its reference stripper runs when deleting a managed SG hits
+        DependencyViolation, and the managed SGs' rule counts go to its quota metrics."""
         deployer = StackDeployer(
             aws,
             reader,
             cluster_name=config.cluster_name,
             vpc_id=vpc_id,
             external_managed_tags=config.external_managed_tags,
-            on_dependency_violation=on_dependency_violation,
+            on_dependency_violation=endpoint_sg.reference_stripper if endpoint_sg else None,
+            rules_quota=config.sg_rules_quota,
+            rule_metrics=endpoint_sg.rule_metrics if endpoint_sg else None,
         )
         resync = StackResync(sync_period=config.sync_period)
         # Before each resync re-delivers every stack, the ELBv2 index rescans, so resources edited

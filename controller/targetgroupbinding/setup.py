@@ -10,6 +10,7 @@ from controller.targetgroupbinding.controller import (
     TargetGroupBindingSettings,
 )
 from controller.targetgroupbinding.informers import BindingInformers
+from controller.targetgroupbinding.quota_warnings import BindingQuotaWarnings
 from controller.targetgroupbinding.stack_target_groups import StackTargetGroups
 from framework.events import EventRecorder
 from framework.manager import LeaderRunnable, Manager
@@ -28,10 +29,15 @@ def setup(
 
     ``stack_target_groups`` is shared with the Ingress and Service features: their deploys mark the
     target groups they created (nothing to read before registering) and their stack deletions those
-    whose bindings' clean-up need not deregister."""
+    whose bindings' clean-up need not deregister. The endpoint-SG feature's warnings about the rules
+    quota go to the bindings (and their Services) from here on."""
+    informers = BindingInformers.from_factory(manager.informers)
+    endpoint_sg.binding_warnings.target = BindingQuotaWarnings(
+        events, informers.bindings.store, informers.services.store
+    )
     controller = TargetGroupBindingController(
         client=manager.client,
-        informers=BindingInformers.from_factory(manager.informers),
+        informers=informers,
         aws=aws,
         discovery=endpoint_sg.discovery,
         ownership=endpoint_sg.ownership,

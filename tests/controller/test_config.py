@@ -25,6 +25,7 @@ def test_defaults_match_upstream() -> None:
     assert config.enable_manage_backend_security_group_rules is False
     assert config.disable_restricted_sg_rules is False
     assert config.max_port_ranges_per_source == 8
+    assert config.sg_rules_quota == 60  # AWS's default rules-per-security-group quota
     assert config.ingress_class == "alb"
     assert config.load_balancer_class == "service.k8s.aws/nlb"
     assert config.default_target_type == "instance"
@@ -93,6 +94,7 @@ def test_go_style_flags_are_accepted() -> None:
             "invalid --default-tags: the value of tag key 'blob' is 102400 characters long",
         ),
         (["--cluster-name=c", "--max-port-ranges-per-source=0"], "at least 1"),
+        (["--cluster-name=c", "--sg-rules-quota=0"], "--sg-rules-quota must be at least 1"),
         (["--cluster-name=c", "--feature-gates=Bogus=true"], "unknown feature gates"),
         (["--cluster-name=c", "--sync-period=10 hours"], "invalid duration value"),
         (["--cluster-name=c", "--enable-leader-election=maybe"], "invalid boolean value"),

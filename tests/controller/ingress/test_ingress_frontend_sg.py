@@ -25,6 +25,7 @@ from controller.annotations import (
     ObjectRef,
 )
 from controller.model import BACKEND_SG_REF, MANAGED_SG_REF, PeerKind
+from controller.model.security_group import RulesQuotaExceededError
 from controller.networking.rules import Ipv4CidrSource, Ipv6CidrSource, PrefixListSource, Rule
 
 
@@ -424,3 +425,25 @@ async def test_tags_aws_would_refuse_fail_the_build_naming_the_key(raw: str, pro
     assert caught.value.key == ING_TAGS and problem in message, message
     assert message.startswith(f"Ingress ns-1/ing-1: invalid {ING_TAGS}=")
     assert len(message) < 600  # a 100 KB value is cut, so the reason survives the 1 kB event limit
+
+
+async def test_inbound_cidrs_times_ports_beyond_the_rules_quota_fail_the_build() -> None:
+    """3 listen ports x 4 CIDRs = 12 rules: within the default quota of 60, past a quota of 10. AWS
+    would refuse them (RulesPerSecurityGroupLimitExceeded); the build fails first, naming every
+    member, the SG, the rules needed and the quota, so nothing is sent."""
+    annotations = {
+        ING_LISTEN_PORTS: '[{"HTTP":80},{"HTTPS":443},{"HTTP":8080}]',
+        ING_INBOUND_CIDRS: "10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 100.64.0.0/10",
+    }
+    group = implicit_group(ingress(annotations=annotations))
+    assert (await build(group)).managed_sg is not None
+    with pytest.raises(RulesQuotaExceededError) as raised:
+        await build(group, config=make_config(sg_rules_quota=10))
+    assert not raised.value.retryable
+    message = str(raised.value)
+    assert message.startswith("Ingress ns-1/ing-1: managed security group k8s-ns1-ing1-")
+    assert (
+        "would need 12 inbound rules" in message and "more than the quota of 10 (--sg-rules-quota)" in message
+    )
+    # Exactly at the quota is fine.
+    assert (await build(group, config=make_config(sg_rules_quota=12))).managed_sg is not None

@@ -11,7 +11,7 @@ from controller.aws.api import AwsApi
 from controller.aws.errors import AwsApiError
 from controller.naming import TGB_RULE_DESCRIPTION
 from controller.networking.labels import OWN_TGB_SHARED_RULES
-from controller.networking.rule_reconciler import SecurityGroupRuleReconciler
+from controller.networking.rule_reconciler import RulesQuotaExceededError, SecurityGroupRuleReconciler
 from controller.networking.rules import (
     Ipv4CidrSource,
     Ipv6CidrSource,
@@ -382,3 +382,45 @@ async def test_a_cidr_with_host_bits_converges_to_what_aws_stores_without_a_loop
         == type(await reconciler.reconcile(group_id, desired))()
     )
     assert mutating_operations(aws_proxy) == []
+
+
+async def test_with_a_quota_a_full_sg_is_revoked_first_and_no_call_fails(
+    aws_api: AwsApi, aws_proxy: AwsProxy, sandbox_vpc: SandboxVpc, sg_reader: SecurityGroupReader
+) -> None:
+    reconciler = SecurityGroupRuleReconciler(aws_api, sg_reader, quota=60)
+    group_id = await create_sg(aws_api, sandbox_vpc.vpc_id, "node")
+    manual = _rules_from(10, 1000, "ops")
+    stale_owned = _rules_from(50, 2000, TGB_RULE_DESCRIPTION)  # 60 rules: the SG is full
+    await authorize_directly(aws_api, group_id, *manual)
+    await authorize_directly(aws_api, group_id, *stale_owned)
+    wanted = [labelled(r) for r in _rules_from(5, 3000)]
+    aws_proxy.reset_counts()
+
+    changes = await reconciler.reconcile(group_id, wanted, selector=OWN_TGB_SHARED_RULES)
+
+    assert operations(aws_proxy) == [
+        "DescribeSecurityGroups",
+        "RevokeSecurityGroupIngress",
+        "AuthorizeSecurityGroupIngress",
+    ]
+    assert all(record.status == 200 for record in aws_proxy.request_log)
+    assert set(changes.revoked) == set(stale_owned)
+    assert set(changes.authorized) == set(wanted)
+
+
+async def test_with_a_quota_an_end_state_past_it_is_refused_without_a_call(
+    aws_api: AwsApi, aws_proxy: AwsProxy, sandbox_vpc: SandboxVpc, sg_reader: SecurityGroupReader
+) -> None:
+    reconciler = SecurityGroupRuleReconciler(aws_api, sg_reader, quota=10)
+    group_id = await create_sg(aws_api, sandbox_vpc.vpc_id, "managed")
+    await authorize_directly(aws_api, group_id, *_rules_from(4, 1000, "ops"))
+    aws_proxy.reset_counts()
+
+    with pytest.raises(RulesQuotaExceededError) as raised:
+        await reconciler.reconcile(group_id, _rules_from(7, 2000), selector=OWN_TGB_SHARED_RULES)
+
+    assert (raised.value.needed, raised.value.quota) == (11, 10)
+    assert mutating_operations(aws_proxy) == []
+    # Within the quota it goes through.
+    await reconciler.reconcile(group_id, _rules_from(6, 2000), selector=OWN_TGB_SHARED_RULES)
+    assert len(await ingress(sg_reader, group_id)) == 10

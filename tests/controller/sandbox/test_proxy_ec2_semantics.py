@@ -323,3 +323,91 @@ async def test_rule_cidrs_are_canonicalised_as_aws_does(aws_api: AwsClient, sand
     )
     [described] = (await aws_api.call("ec2", "DescribeSecurityGroups", GroupIds=[group]))["SecurityGroups"]
     assert described["IpPermissions"] == []
+
+
+def cidrs_permission(port: int, cidrs: list[str], ipv6: list[str] | None = None) -> dict[str, Any]:
+    return {
+        "IpProtocol": "tcp",
+        "FromPort": port,
+        "ToPort": port,
+        "IpRanges": [{"CidrIp": cidr} for cidr in cidrs],
+        "Ipv6Ranges": [{"CidrIpv6": cidr} for cidr in ipv6 or []],
+    }
+
+
+async def inbound_entries(aws: AwsClient, group_id: str) -> int:
+    found = await aws.call("ec2", "DescribeSecurityGroups", GroupIds=[group_id])
+    return sum(
+        len(p.get("IpRanges", [])) + len(p.get("Ipv6Ranges", [])) + len(p.get("UserIdGroupPairs", []))
+        for p in found["SecurityGroups"][0]["IpPermissions"]
+    )
+
+
+async def test_authorize_past_the_rules_quota_is_refused_like_aws_and_adds_nothing(
+    aws_api: AwsClient, aws_proxy: AwsProxy, sandbox_vpc: SandboxVpc
+) -> None:
+    aws_proxy.rules_per_security_group = 3
+    group = await create_group(aws_api, sandbox_vpc, "full")
+    peer = await create_group(aws_api, sandbox_vpc, "peer")
+    await aws_api.call(
+        "ec2",
+        "AuthorizeSecurityGroupIngress",
+        GroupId=group,
+        IpPermissions=[cidrs_permission(80, ["10.0.0.0/16", "10.1.0.0/16"])],
+    )
+    with pytest.raises(AwsApiError) as caught:
+        await aws_api.call(
+            "ec2",
+            "AuthorizeSecurityGroupIngress",
+            GroupId=group,
+            IpPermissions=[cidrs_permission(443, ["10.2.0.0/16"]), pair_permission(peer, 8080, "x")],
+        )
+    assert caught.value.code == "RulesPerSecurityGroupLimitExceeded"
+    assert caught.value.message == "The maximum number of rules per security group has been reached."
+    assert aws_proxy.request_log[-1].outcome == "limit"
+    assert await inbound_entries(aws_api, group) == 2  # all or nothing, as AWS
+
+    # Exactly at the quota is fine.
+    await aws_api.call(
+        "ec2",
+        "AuthorizeSecurityGroupIngress",
+        GroupId=group,
+        IpPermissions=[pair_permission(peer, 8080, "x")],
+    )
+    assert await inbound_entries(aws_api, group) == 3
+
+
+async def test_rules_quota_counts_ipv4_and_ipv6_apart_and_sources_on_both(
+    aws_api: AwsClient, aws_proxy: AwsProxy, sandbox_vpc: SandboxVpc
+) -> None:
+    aws_proxy.rules_per_security_group = 2
+    group = await create_group(aws_api, sandbox_vpc, "dual")
+    peer = await create_group(aws_api, sandbox_vpc, "peer")
+    # Two IPv4 and two IPv6 CIDRs: two rules on each side, within a quota of 2.
+    await aws_api.call(
+        "ec2",
+        "AuthorizeSecurityGroupIngress",
+        GroupId=group,
+        IpPermissions=[
+            cidrs_permission(80, ["10.0.0.0/16", "10.1.0.0/16"], ["2001:db8::/64", "2001:db9::/64"])
+        ],
+    )
+    # An SG source counts on both sides: 3 > 2.
+    with pytest.raises(AwsApiError) as caught:
+        await aws_api.call(
+            "ec2",
+            "AuthorizeSecurityGroupIngress",
+            GroupId=group,
+            IpPermissions=[pair_permission(peer, 1, "x")],
+        )
+    assert caught.value.code == "RulesPerSecurityGroupLimitExceeded"
+    # Re-sending an existing CIDR rule (written with host bits) is not a new rule for the quota:
+    # it reaches moto, which answers it as the duplicate it is.
+    with pytest.raises(AwsApiError) as duplicate:
+        await aws_api.call(
+            "ec2",
+            "AuthorizeSecurityGroupIngress",
+            GroupId=group,
+            IpPermissions=[cidrs_permission(80, ["10.0.0.1/16"])],
+        )
+    assert duplicate.value.code == "InvalidPermission.Duplicate"

@@ -31,6 +31,7 @@ from controller.model import (
     PeerValues,
     Scheme,
 )
+from controller.model.security_group import RulesQuotaExceededError
 from controller.naming import MANAGED_SG_RESOURCE_ID, SERVICE_TAG_PREFIX, StackTags
 from controller.networking.rules import Ipv4CidrSource, Ipv6CidrSource, PrefixListSource, Rule
 from controller.service import ExistingLoadBalancer, ServiceModelBuilder, is_managed_service
@@ -495,3 +496,20 @@ async def test_present_but_empty_prefix_lists_replace_the_open_default(value: st
     with_ranges = await build(lb_service(annotations={SVC_PREFIX_LISTS: value}, source_ranges=["10.0.0.0/8"]))
     assert with_ranges.managed_sg is not None
     assert with_ranges.managed_sg.ingress == (Rule.of("tcp", 80, 80, Ipv4CidrSource("10.0.0.0/8")),)
+
+
+async def test_source_ranges_times_ports_beyond_the_rules_quota_fail_the_build() -> None:
+    """2 ports x 3 IPv4 source ranges + 2 prefix lists: max(6 IPv4, 0 IPv6) + 4 = 10 rules as AWS
+    counts them; past a quota of 9 the build fails naming the Service, the SG, the rules and the quota."""
+    svc = lb_service(
+        ports=[port(80, node_port=31080), port(443, node_port=31443)],
+        source_ranges=["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"],
+        annotations={SVC_PREFIX_LISTS: "pl-1, pl-2"},
+    )
+    assert (await build(svc, make_config(sg_rules_quota=10))).managed_sg is not None
+    with pytest.raises(RulesQuotaExceededError) as raised:
+        await build(svc, make_config(sg_rules_quota=9))
+    message = str(raised.value)
+    assert message.startswith("Service default/svc: managed security group k8s-default-svc-")
+    assert "would need 10 inbound rules (6 IPv4 CIDR, 0 IPv6 CIDR and 4 prefix-list rules" in message
+    assert "more than the quota of 9" in message
