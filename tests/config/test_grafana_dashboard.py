@@ -58,10 +58,12 @@ def test_dashboard_has_a_prometheus_datasource_variable_and_a_job_filter() -> No
     assert job["includeAll"] and job["multi"] and job["allValue"] == ".+"
 
 
-def test_panel_ids_are_unique_and_every_panel_has_the_datasource_and_targets() -> None:
+def test_panel_ids_and_titles_are_unique_and_every_panel_has_the_datasource_and_targets() -> None:
     dashboard = load_dashboard()
     ids = [panel["id"] for panel in all_panels(dashboard)]
     assert len(ids) == len(set(ids)), f"duplicate panel ids in {ids}"
+    titles = [panel["title"] for panel in all_panels(dashboard)]
+    assert len(titles) == len(set(titles)), f"duplicate panel titles in {titles}"
     for panel in query_panels(dashboard):
         assert panel["datasource"] == DATASOURCE, panel["title"]
         assert panel["targets"], f"panel {panel['title']!r} has no targets"
