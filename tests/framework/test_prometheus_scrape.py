@@ -8,33 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import shutil
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
-import pytest
 from prometheus_client import CollectorRegistry
+from prometheus_server import PrometheusServer, prometheus_binary, running_prometheus
 
 from framework.controller import Controller, Result, WorkerSettings
 from framework.health import HealthChecks
 from framework.httpserver import BindAddress, ObservabilityServer
 
 SCRAPE_DEADLINE_S = 45.0
-
-
-def _binary(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        pytest.fail(f"{name} not found: install Debian's 'prometheus' package (.ci/run does)")
-    return path
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class _CountingReconciler:
@@ -92,7 +77,7 @@ async def _scrape(port: int) -> str:
 
 
 async def test_promtool_accepts_our_exposition(tmp_path: Path) -> None:
-    promtool = _binary("promtool")
+    promtool = prometheus_binary("promtool")
     async with _served_controller_metrics() as (port, _):
         text = await _scrape(port)
     assert 'controller_runtime_reconcile_total{controller="scrape-test",result="success"} 5.0' in text
@@ -110,38 +95,15 @@ async def test_promtool_accepts_our_exposition(tmp_path: Path) -> None:
 
 
 async def test_prometheus_scrapes_upstream_metric_names(tmp_path: Path) -> None:
-    prometheus = _binary("prometheus")
-    async with _served_controller_metrics() as (port, _):
-        web_port = _free_port()
-        config = tmp_path / "prometheus.yml"
-        config.write_text(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
-            "scrape_configs:\n"
-            "  - job_name: controller\n"
-            f"    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
+    async with (
+        _served_controller_metrics() as (port, _),
+        running_prometheus(tmp_path, job="controller", targets=[f"127.0.0.1:{port}"]) as prometheus,
+    ):
+        values = await _wait_for_query(
+            prometheus, 'controller_runtime_reconcile_total{controller="scrape-test",result="success"}'
         )
-        process = await asyncio.create_subprocess_exec(
-            prometheus,
-            f"--config.file={config}",
-            f"--storage.tsdb.path={tmp_path / 'data'}",
-            f"--web.listen-address=127.0.0.1:{web_port}",
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
-        try:
-            values = await _wait_for_query(
-                web_port, 'controller_runtime_reconcile_total{controller="scrape-test",result="success"}'
-            )
-            assert values == [5.0]
-            names = await _metric_names(web_port)
-        finally:
-            process.terminate()
-            try:
-                async with asyncio.timeout(15):
-                    await process.wait()
-            except TimeoutError:
-                process.kill()
-                await process.wait()
+        assert values == [5.0]
+        names = await _metric_names(prometheus)
     for expected in (
         "workqueue_adds_total",
         "workqueue_depth",
@@ -159,29 +121,17 @@ async def test_prometheus_scrapes_upstream_metric_names(tmp_path: Path) -> None:
         assert expected in names, f"{expected} was not scraped; got {sorted(names)}"
 
 
-async def _wait_for_query(web_port: int, query: str) -> list[float]:
+async def _wait_for_query(prometheus: PrometheusServer, query: str) -> list[float]:
     """Poll Prometheus's query API until the series exists (the first scrape lands in ~1 s)."""
-    url = f"http://127.0.0.1:{web_port}/api/v1/query"
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
-        async with asyncio.timeout(SCRAPE_DEADLINE_S):
-            while True:
-                try:
-                    async with session.get(url, params={"query": query}) as response:
-                        if response.status == 200:
-                            body = await response.json()
-                            result = body["data"]["result"]
-                            if result:
-                                return [float(series["value"][1]) for series in result]
-                except aiohttp.ClientConnectionError:
-                    pass  # Prometheus is still starting
-                await asyncio.sleep(0.25)
+    async with asyncio.timeout(SCRAPE_DEADLINE_S):
+        while True:
+            result = await prometheus.query(query)
+            if result:
+                return [float(series["value"][1]) for series in result]
+            await asyncio.sleep(0.25)
 
 
-async def _metric_names(web_port: int) -> set[str]:
-    url = f"http://127.0.0.1:{web_port}/api/v1/label/__name__/values"
-    async with (
-        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session,
-        session.get(url) as response,
-    ):
+async def _metric_names(prometheus: PrometheusServer) -> set[str]:
+    async with prometheus.session.get(f"{prometheus.url}/api/v1/label/__name__/values") as response:
         body = await response.json()
         return set(body["data"])
