@@ -99,8 +99,8 @@ class StackDeployer:
     the quota in a request, and its rule count is exported.
     ``requeue_after``: seconds suggested in ``DeploymentPending`` when a deletion is blocked.
     ``elbv2_index``: where LBs and target groups are found (one per process; built here by
-    default). A deploy or deletion that fails invalidates its stack there: a write may have
-    happened that the index did not see.
+    default); ``sg_index`` (built here) does the same for the stacks' SGs. A deploy or deletion
+    that fails invalidates its stack in both: a write may have happened that they did not see.
     """
 
     def __init__(
@@ -131,6 +131,7 @@ class StackDeployer:
             rules_quota=rules_quota,
             rule_metrics=rule_metrics,
         )
+        self.sg_index = self._sgs.index
         self._tgs = TargetGroupDeployer(api, self.elbv2_index, vpc_id=vpc_id, ignored_tag_keys=elbv2_ignored)
         self._lbs = LoadBalancerDeployer(api, self.elbv2_index, ignored_tag_keys=elbv2_ignored)
         self._listeners = ListenerDeployer(api)
@@ -260,6 +261,7 @@ class StackDeployer:
             raise
         except BaseException:
             self.elbv2_index.invalidate(stack)
+            self.sg_index.invalidate(stack)
             # A subnet may be gone too (e.g. CreateLoadBalancer answered InvalidSubnet).
             self._subnets.vpc_subnets.invalidate()
             raise

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable, Collection
 
 from controller.aws.api import AwsApi
 from controller.aws.errors import AwsApiError
+from controller.deploy.sg_index import StackSecurityGroupIndex
 from controller.metrics import SecurityGroupRuleMetrics
 from controller.model.security_group import ManagedSecurityGroupSpec
 from controller.naming import MANAGED_SG_RESOURCE_ID, StackTags
@@ -15,7 +16,7 @@ from controller.networking.labels import OWN_ALL_RULES
 from controller.networking.quota import rules_used
 from controller.networking.rule_reconciler import SecurityGroupRuleReconciler
 from controller.networking.sg_info import SecurityGroupInfo
-from controller.networking.sg_manager import SecurityGroupManager, StackSecurityGroups
+from controller.networking.sg_manager import SecurityGroupManager, StackSecurityGroups, stack_security_groups
 from controller.networking.sg_reader import SecurityGroupReader
 from controller.networking.tags import reconcile_security_group_tags
 
@@ -46,8 +47,10 @@ class ManagedSecurityGroupDeployer:
         on_dependency_violation: DependencyViolationHook | None,
         rules_quota: int | None = None,
         rule_metrics: SecurityGroupRuleMetrics | None = None,
+        index: StackSecurityGroupIndex | None = None,
     ) -> None:
         self._reader = reader
+        self.index = index if index is not None else StackSecurityGroupIndex(reader, vpc_id=vpc_id)
         self._manager = SecurityGroupManager(api, reader)
         # The builders refuse a managed SG past the quota; with it here, a pass that replaces many
         # rules revokes first rather than have AWS refuse the authorize.
@@ -59,15 +62,17 @@ class ManagedSecurityGroupDeployer:
         self._on_dependency_violation = on_dependency_violation
 
     async def find(self, stack: StackTags) -> StackSecurityGroups:
-        """Both tag lookups of §1.8; raises ``UnexpectedSecurityGroupError`` for an SG without a resource id."""
-        return await self._manager.find_stack_security_groups(vpc_id=self._vpc_id, stack=stack)
+        """Both tag lookups of §1.8, answered by the index; raises ``UnexpectedSecurityGroupError``
+        for an SG without a resource id."""
+        return stack_security_groups(await self.index.candidates(stack), stack)
 
     async def ensure(self, spec: ManagedSecurityGroupSpec, existing: SecurityGroupInfo | None) -> str:
         """Ensures the SG exists (created if missing, else its tags converged), then converges its
         inbound rules (every inbound rule is ours, authorize before revoke). Returns the SG id.
 
-        ``existing`` must come from ``find`` in the same reconcile: its rules are taken as AWS's
-        current state."""
+        ``existing`` comes from ``find``: the index knows the SG's id and tags; its rules are read
+        through the reader, whose cache the index's scan filled and our rule writes invalidate."""
+        current: SecurityGroupInfo | None = None
         if existing is None:
             group_id = await self._manager.create(
                 name=spec.name, description=spec.description, vpc_id=self._vpc_id, tags=spec.tags
@@ -79,12 +84,13 @@ class ManagedSecurityGroupDeployer:
                 group_name=spec.name,
                 vpc_id=self._vpc_id,
                 description=spec.description,
-                tags=spec.tags,
+                tags=dict(spec.tags),
                 ingress=(),
             )
+            self.index.created(current)
         else:
-            group_id, current = existing.group_id, existing
-            await reconcile_security_group_tags(
+            group_id = existing.group_id
+            plan = await reconcile_security_group_tags(
                 self._api,
                 self._reader,
                 group_id,
@@ -92,8 +98,7 @@ class ManagedSecurityGroupDeployer:
                 ignored_keys=self._ignored_tag_keys,
                 current=existing.tags,
             )
-        # No second read: ``existing`` comes from the tag lookup this reconcile just made, so it
-        # shows the rules as AWS holds them now, drift included (the periodic resync relies on it).
+            self.index.tags_changed(group_id, plan)
         await self._rules.reconcile(group_id, spec.ingress, selector=OWN_ALL_RULES, current=current)
         if self._rule_metrics is not None:
             # Every inbound rule of a managed SG is ours: after the pass it holds exactly these.
@@ -110,7 +115,7 @@ class ManagedSecurityGroupDeployer:
         if self._rule_metrics is not None:
             self._rule_metrics.forget(group_id)
         try:
-            return await self._manager.delete(group_id)
+            return await self._deleted(group_id)
         except AwsApiError as error:
             if error.code != DEPENDENCY_VIOLATION:
                 raise
@@ -119,11 +124,16 @@ class ManagedSecurityGroupDeployer:
         if self._on_dependency_violation is not None:
             await self._on_dependency_violation(group_id)
         try:
-            return await self._manager.delete(group_id)
+            return await self._deleted(group_id)
         except AwsApiError as error:
             if error.code != DEPENDENCY_VIOLATION:
                 raise
             raise SecurityGroupStillInUse(group_id, error) from error
+
+    async def _deleted(self, group_id: str) -> bool:
+        gone = await self._manager.delete(group_id)  # False: it was already gone
+        self.index.deleted(group_id)
+        return gone
 
 
 def managed_sg_of(found: StackSecurityGroups) -> SecurityGroupInfo | None:

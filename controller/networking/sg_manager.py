@@ -73,16 +73,10 @@ class SecurityGroupManager:
         for the stack tag and keep the SGs whose current or legacy cluster tag names our cluster.
         SGs with the current tags come first, as when the current lookup ran first.
         """
-        stack_key, stack_id = stack_tag_key(stack.prefix), stack.stack_id
-        candidates = await self.find_by_tags(vpc_id=vpc_id, tags={stack_key: stack_id})
-        current = [g for g in candidates if _carries(g, stack.tracking_tags())]
-        current_ids = {g.group_id for g in current}
-        legacy = [
-            g
-            for g in candidates
-            if g.group_id not in current_ids and _carries(g, stack.legacy_tracking_tags())
-        ]
-        return match_by_resource_id([*current, *legacy], resource_tag_key(stack.prefix))
+        candidates = await self.find_by_tags(
+            vpc_id=vpc_id, tags={stack_tag_key(stack.prefix): stack.stack_id}
+        )
+        return stack_security_groups(candidates, stack)
 
     async def delete(self, group_id: str) -> bool:
         """One delete attempt; ``False`` if it was already gone.
@@ -99,6 +93,18 @@ class SecurityGroupManager:
         finally:
             self._reader.invalidate(group_id)
         return True
+
+
+def stack_security_groups(candidates: Sequence[SecurityGroupInfo], stack: StackTags) -> StackSecurityGroups:
+    """Of the SGs carrying ``stack``'s stack tag, those of our cluster under the current or the
+    legacy cluster tag (current first, as when the current lookup ran first), matched by the
+    ``<prefix>/resource`` tag; raises ``UnexpectedSecurityGroupError`` for an SG without it."""
+    current = [g for g in candidates if _carries(g, stack.tracking_tags())]
+    current_ids = {g.group_id for g in current}
+    legacy = [
+        g for g in candidates if g.group_id not in current_ids and _carries(g, stack.legacy_tracking_tags())
+    ]
+    return match_by_resource_id([*current, *legacy], resource_tag_key(stack.prefix))
 
 
 def match_by_resource_id(groups: Sequence[SecurityGroupInfo], resource_key: str) -> StackSecurityGroups:

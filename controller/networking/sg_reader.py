@@ -11,7 +11,7 @@
 - Single-flight: a request joins an identical read that is queued or already on the wire, so 500
   reconciles reading 500 SGs cost ceil(500 / chunk_size) calls. A ``fresh`` request (cache bypass)
   never joins a read that was sent before it was made, only one still queued.
-- Queries: ``find_tagged``, ``find_by_tags`` and ``find_referencing`` ask AWS which SGs match (a cache of the SGs
+- Queries: ``find_tagged``, ``find_by_tags``, ``find_with_tag_keys`` and ``find_referencing`` ask AWS which SGs match (a cache of the SGs
   we happened to read cannot answer "which SGs carry this tag / name this source"), so they are
   always read fresh; every SG in their answer refreshes the cache, so reconciling the SGs found
   right afterwards costs no further read.
@@ -120,6 +120,10 @@ class SecurityGroupReader:
         return await self._query(
             {"vpc-id": [vpc_id], **{f"tag:{key}": [value] for key, value in tags.items()}}
         )
+
+    async def find_with_tag_keys(self, vpc_id: str, tag_keys: Iterable[str]) -> dict[str, SecurityGroupInfo]:
+        """The SGs in ``vpc_id`` carrying any of ``tag_keys``, whatever the value (read from AWS)."""
+        return await self._query({"vpc-id": [vpc_id], "tag-key": list(tag_keys)})
 
     async def find_referencing(self, vpc_id: str, source_group_id: str) -> dict[str, SecurityGroupInfo]:
         """The SGs in ``vpc_id`` with an inbound rule whose source is ``source_group_id`` (read from AWS)."""

@@ -59,7 +59,8 @@ class StackFeatureDeps:
             rule_metrics=endpoint_sg.rule_metrics if endpoint_sg else None,
         )
         resync = StackResync(sync_period=config.sync_period)
-        # Before each resync re-delivers every stack, the ELBv2 index rescans, so resources edited
-        # or deleted by hand are seen (and repaired) in that same period.
+        # Before each resync re-delivers every stack, the ELBv2 and SG indexes rescan, so resources
+        # edited or deleted by hand are seen (and repaired) in that same period.
         resync.add_refresher(deployer.elbv2_index)
+        resync.add_refresher(deployer.sg_index)
         return cls(aws, vpc_id, deployer, backend_sg, events, stack_target_groups, resync)

@@ -188,7 +188,7 @@ async def test_the_census_is_refreshed_after_the_index_and_reads_the_shared_info
             stack_target_groups=StackTargetGroups(),
         )
         census = setup_leak_census(config, manager, aws=aws_api, reader=reader, deps=deps, registry=registry)
-        assert deps.resync.refreshers == (deps.deployer.elbv2_index, census)
+        assert deps.resync.refreshers == (deps.deployer.elbv2_index, deps.deployer.sg_index, census)
         await plant_stack(
             aws_api, sandbox_vpc, StackTags(sandbox_vpc.cluster_name, SERVICE_TAG_PREFIX, "ns/svc"), "svc"
         )
