@@ -170,11 +170,13 @@ class StackDeployer:
 
         security_groups = resolve_sg_refs(model.security_group_refs, managed_sg_id, backend_sg_id)
         subnets = await self._subnets.resolve(model.load_balancer.subnets)
-        lb, doomed_lbs, deleted_early = await self._ensure_load_balancer(
+        lb, doomed_lbs, deleted_early, lb_created = await self._ensure_load_balancer(
             model, stack, security_groups, subnets
         )
 
-        leftovers = await self._listeners.ensure(lb.arn, model.listeners, target_group_arns)
+        leftovers = await self._listeners.ensure(
+            lb.arn, model.listeners, target_group_arns, lb_created=lb_created
+        )
 
         values = PeerValues(
             managed_sg_id=managed_sg_id,
@@ -256,8 +258,9 @@ class StackDeployer:
 
     async def _ensure_load_balancer(
         self, model: StackModel, stack: StackTags, security_groups: list[str], subnets: list[Subnet]
-    ) -> tuple[LoadBalancer, list[str], list[str]]:
-        """(the LB's description, LBs to delete at the end, LBs deleted before creating)."""
+    ) -> tuple[LoadBalancer, list[str], list[str], bool]:
+        """(the LB's description, LBs to delete at the end, LBs deleted before creating, whether
+        it was created now)."""
         spec = model.load_balancer
         found = await self._lbs.find(stack)
         subnet_ids = [s.subnet_id for s in subnets]
@@ -268,7 +271,7 @@ class StackDeployer:
         doomed = [r for r in _all_resources(found) if existing is None or r.arn != existing.arn]
         if existing is not None:
             await self._lbs.update(spec, existing, security_groups=security_groups, subnet_ids=subnet_ids)
-            return existing.description, [r.arn for r in doomed], []
+            return existing.description, [r.arn for r in doomed], [], False
         # LB names are unique: one of ours holding the name must go before the create.
         deleted_early = []
         for resource in doomed:
@@ -276,7 +279,7 @@ class StackDeployer:
                 await self._lbs.delete(resource.arn)
                 deleted_early.append(resource.arn)
         created = await self._lbs.create(spec, security_groups=security_groups, subnet_ids=subnet_ids)
-        return created, [r.arn for r in doomed if r.arn not in deleted_early], deleted_early
+        return created, [r.arn for r in doomed if r.arn not in deleted_early], deleted_early, True
 
     async def _vpc_cidrs(self) -> dict[str, tuple[str, ...]]:
         vpc = await self._ec2.describe_vpc(self._vpc_id) or Vpc(self._vpc_id, cidr_block=None)

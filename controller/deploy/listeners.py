@@ -101,17 +101,34 @@ class ListenerDeployer:
         self._elbv2 = Elbv2(api)
 
     async def ensure(
-        self, lb_arn: str, specs: Sequence[ListenerSpec], target_group_arns: Mapping[str, str]
+        self,
+        lb_arn: str,
+        specs: Sequence[ListenerSpec],
+        target_group_arns: Mapping[str, str],
+        *,
+        lb_created: bool = False,
     ) -> Leftovers:
-        """Converges the LB's listeners and rules (created or modified); returns what is left to delete."""
-        existing = {listener.port: listener for listener in await self._elbv2.describe_listeners(lb_arn)}
+        """Converges the LB's listeners and rules (created or modified); returns what is left to delete.
+
+        ``lb_created``: the LB was created by this deploy, so it has no listener yet. Nothing is
+        described then, and a listener created here has no rule but its default one: at a cold
+        start that saves a DescribeListeners per LB and a DescribeRules per listener.
+        """
+        existing = (
+            {}
+            if lb_created
+            else {listener.port: listener for listener in await self._elbv2.describe_listeners(lb_arn)}
+        )
         wanted_ports = {spec.port for spec in specs}
         rule_leftovers: list[str] = []
         for spec in specs:
-            listener_arn = await self._ensure_listener(
-                lb_arn, spec, existing.get(spec.port), target_group_arns
+            current = existing.get(spec.port)
+            listener_arn = await self._ensure_listener(lb_arn, spec, current, target_group_arns)
+            rule_leftovers.extend(
+                await self._ensure_rules(
+                    listener_arn, spec.rules, target_group_arns, listener_created=current is None
+                )
             )
-            rule_leftovers.extend(await self._ensure_rules(listener_arn, spec.rules, target_group_arns))
         listener_leftovers = tuple(
             listener.arn for port, listener in sorted(existing.items()) if port not in wanted_ports
         )
@@ -176,12 +193,17 @@ class ListenerDeployer:
             await self._elbv2.remove_listener_certificates(listener_arn, to_remove)
 
     async def _ensure_rules(
-        self, listener_arn: str, rules: Sequence[ListenerRule], target_group_arns: Mapping[str, str]
+        self,
+        listener_arn: str,
+        rules: Sequence[ListenerRule],
+        target_group_arns: Mapping[str, str],
+        *,
+        listener_created: bool,
     ) -> list[str]:
+        # A listener created a moment ago has only its default rule: nothing to read.
+        described = [] if listener_created else await self._elbv2.describe_rules(listener_arn)
         existing = {
-            int(rule.priority): rule
-            for rule in await self._elbv2.describe_rules(listener_arn)
-            if not rule.is_default and rule.priority.isdigit()
+            int(rule.priority): rule for rule in described if not rule.is_default and rule.priority.isdigit()
         }
         for rule in rules:
             conditions = [render_condition(c) for c in rule.conditions]

@@ -114,6 +114,27 @@ async def test_second_deploy_of_the_same_model_makes_no_mutating_call(
     assert second.tgb_specs == first.tgb_specs
 
 
+async def test_a_new_load_balancer_creates_its_listener_and_rules_without_reading_them_first(
+    aws_proxy: AwsProxy, make_deployer: DeployerFactory, backend_sg: str
+) -> None:
+    deployer = make_deployer()
+    model = await build_alb_model(ingress())
+    aws_proxy.reset_counts()
+
+    await deployer.deploy(model, backend_sg_id=backend_sg)
+
+    # The LB was just created: it has no listener, and a new listener only its default rule.
+    created = aws_proxy.calls_by_operation()
+    assert (created["CreateListener"], created["CreateRule"]) == (1, 1)
+    assert (created["DescribeListeners"], created["DescribeRules"]) == (0, 0)
+
+    # An existing LB is read again, so a listener or rule deleted by hand is found and restored.
+    aws_proxy.reset_counts()
+    await deployer.deploy(model, backend_sg_id=backend_sg)
+    again = aws_proxy.calls_by_operation()
+    assert (again["DescribeListeners"], again["DescribeRules"]) == (1, 1)
+
+
 async def test_changed_inbound_cidrs_are_authorized_before_the_old_rule_is_revoked(
     aws_api: AwsApi, aws_proxy: AwsProxy, make_deployer: DeployerFactory, backend_sg: str
 ) -> None:
