@@ -3,8 +3,7 @@
 Every replica runs the metrics/probe server and the informers (so a standby has warm caches); the
 leader runs the features' tasks, started (and later stopped) in this order: ``endpointSecurityGroup``,
 ``targetGroupBinding``, ``backendSecurityGroupUsers``, ``backendSecurityGroup``, ``ingress``,
-``service``, ``endpointSecurityGroupMaintenance``, ``stackResync``. Each feature's ``setup`` module
-says what they do.
+``service``, ``endpointSecurityGroupMaintenance``, ``stackResync``. Each ``setup`` says what they do.
 """
 
 from __future__ import annotations
@@ -77,6 +76,7 @@ class ControllerApp:
         )
         ingresses = setup_ingress(config, manager, deps)
         services = setup_service(config, manager, deps)
+        endpoint_sg.hold_for_stacks((*ingresses, *services))
         for task in (*endpoint_sg.leader_tasks, *bindings, *backend_sg.leader_tasks, *ingresses, *services):
             manager.add_controller(task)
         manager.add_controller(endpoint_sg.maintenance)

@@ -11,6 +11,7 @@ every ``--sync-period``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
@@ -22,7 +23,12 @@ from controller.endpointsg.maintenance import EndpointSGMaintenance
 from controller.endpointsg.ownership import RuleOwnership
 from controller.endpointsg.reconciler import EndpointSGReconciler
 from controller.endpointsg.reference_stripper import EndpointReferenceStripper
-from controller.endpointsg.startup_hold import DEFAULT_STARTUP_HOLD, StartupHold, StartupHoldSettings
+from controller.endpointsg.startup_hold import (
+    DEFAULT_STARTUP_HOLD,
+    ControllerWork,
+    StartupHold,
+    StartupHoldSettings,
+)
 from controller.networking.rule_reconciler import SecurityGroupRuleReconciler
 from controller.networking.sg_reader import SecurityGroupReader
 from framework.controller import Controller, WorkerSettings
@@ -44,6 +50,14 @@ class EndpointSGFeature:
     maintenance: LeaderRunnable
     """Started after every other controller (and so stopped last): background work that only feeds
     the endpoint-SG queue (a GC pass once per leadership, then the periodic re-check)."""
+    startup_hold: StartupHold
+
+    def hold_for_stacks(self, stack_tasks: Iterable[LeaderRunnable]) -> None:
+        """At a cold start the bindings come from the stacks' first pass: the start-up hold waits
+        for the stack controllers among ``stack_tasks`` to drain too."""
+        for task in stack_tasks:
+            if isinstance(task, Controller):
+                self.startup_hold.add_upstream(ControllerWork(task))
 
 
 def setup(
@@ -64,10 +78,9 @@ def setup(
         max_port_ranges_per_source=config.max_port_ranges_per_source,
         merge_port_ranges=not config.disable_restricted_sg_rules,
     )
+    hold = StartupHold(ownership, settings=startup_hold)
     endpoint_sg_reconciler = EndpointSGReconciler(
-        ownership,
-        SecurityGroupRuleReconciler(aws, reader),
-        startup_hold=StartupHold(ownership, settings=startup_hold),
+        ownership, SecurityGroupRuleReconciler(aws, reader), startup_hold=hold
     )
     controller: Controller[str] = Controller(
         ENDPOINT_SG_CONTROLLER,
@@ -96,4 +109,5 @@ def setup(
             cluster_name=config.cluster_name,
             sync_period=config.sync_period,
         ),
+        startup_hold=hold,
     )
