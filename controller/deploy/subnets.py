@@ -4,10 +4,16 @@ Discovery follows upstream: subnets of the VPC carrying the scheme's role tag
 (``kubernetes.io/role/elb`` or ``.../internal-elb``); a subnet whose ``kubernetes.io/cluster/<ours>``
 tag is neither ``owned`` nor ``shared`` is skipped, and so is one tagged only for other clusters;
 one subnet per availability zone, preferring one tagged for our cluster, then the smallest id.
+
+What discovery reads (the VPC's subnets carrying the role tag) is shared for
+``DISCOVERY_CACHE_SECONDS``: every load balancer of a scheme asks the same question, and at a cold
+start of 1,000 stacks that was one DescribeSubnets per stack. Concurrent resolves join one read; a
+failed read is not kept. Subnets and their tags change rarely, and a change is seen within a minute.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -19,9 +25,11 @@ from controller.aws.errors import AwsApiError
 from controller.deploy.errors import SubnetResolutionError
 from controller.model.load_balancer import SubnetSelector
 from controller.naming import TAG_NAME
+from framework.clock import REAL_CLOCK, Clock
 
 _CLUSTER_TAG_PREFIX: Final = "kubernetes.io/cluster/"
 _CLUSTER_TAG_VALUES: Final = frozenset({"owned", "shared"})
+DISCOVERY_CACHE_SECONDS: Final = 60.0
 
 
 @dataclass(frozen=True)
@@ -44,9 +52,12 @@ class Subnet:
 
 
 class SubnetResolver:
-    def __init__(self, api: AwsApi, vpc_id: str) -> None:
+    def __init__(self, api: AwsApi, vpc_id: str, *, clock: Clock = REAL_CLOCK) -> None:
         self._ec2 = Ec2(api)
         self._vpc_id = vpc_id
+        self._clock = clock
+        # role tag key -> (when the read started, the read): see the module docstring.
+        self._discovered: dict[str, tuple[float, asyncio.Task[list[ec2_types.Subnet]]]] = {}
 
     async def resolve(self, selector: SubnetSelector) -> list[Subnet]:
         """The LB's subnets, sorted by id; raises ``SubnetResolutionError`` if there are none or
@@ -91,9 +102,7 @@ class SubnetResolver:
         return list(found.values())
 
     async def _discover(self, selector: SubnetSelector) -> list[Subnet]:
-        described = await self._ec2.describe_subnets(
-            filters={"vpc-id": [self._vpc_id], "tag-key": [selector.role_tag_key]}
-        )
+        described = await self._role_tagged(selector.role_tag_key)
         by_zone: dict[str, Subnet] = {}
         for subnet in map(Subnet.from_aws, described):
             if not _usable_by_cluster(subnet, selector.cluster_tag_key):
@@ -102,6 +111,23 @@ class SubnetResolver:
             if current is None or _preference(subnet, selector) < _preference(current, selector):
                 by_zone[subnet.availability_zone] = subnet
         return list(by_zone.values())
+
+    async def _role_tagged(self, role_tag_key: str) -> list[ec2_types.Subnet]:
+        now = self._clock.now()
+        cached = self._discovered.get(role_tag_key)
+        if cached is None or now - cached[0] >= DISCOVERY_CACHE_SECONDS:
+            read = asyncio.ensure_future(
+                self._ec2.describe_subnets(filters={"vpc-id": [self._vpc_id], "tag-key": [role_tag_key]})
+            )
+            cached = self._discovered[role_tag_key] = (now, read)
+        started, read = cached
+        try:
+            # Shielded: one caller cancelled must not cancel the read the others wait for.
+            return list(await asyncio.shield(read))
+        except BaseException:
+            if self._discovered.get(role_tag_key) == (started, read) and read.done():
+                del self._discovered[role_tag_key]  # a failed read is not kept
+            raise
 
 
 def _usable_by_cluster(subnet: Subnet, cluster_tag_key: str) -> bool:

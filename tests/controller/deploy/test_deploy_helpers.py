@@ -3,6 +3,8 @@ resolution and resources we cannot attribute."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from deploy_factories import DeployerFactory, build_alb_model, ingress
 
@@ -10,13 +12,14 @@ from controller.aws.api import AwsApi
 from controller.aws.elbv2_types import ListenerAction, RuleCondition
 from controller.deploy import SubnetResolutionError, UnexpectedResourceError
 from controller.deploy.listeners import action_key, condition_key
-from controller.deploy.subnets import SubnetResolver
+from controller.deploy.subnets import DISCOVERY_CACHE_SECONDS, SubnetResolver
 from controller.model import SubnetSelector
 from controller.model.load_balancer import Scheme
 from controller.networking.sg_manager import SecurityGroupManager
 from controller.networking.sg_reader import SecurityGroupReader
 from controller.sandbox.proxy import AwsProxy
 from controller.sandbox.seed import SandboxVpc
+from framework.clock import FakeClock
 
 
 def test_equivalent_action_spellings_compare_equal() -> None:
@@ -89,6 +92,28 @@ async def test_subnet_discovery_picks_one_usable_subnet_per_zone(
     assert [s.subnet_id for s in subnets] == sorted([tagged_a, untagged_b])
     assert untagged_a not in [s.subnet_id for s in subnets]
     assert {s.ipv4_cidr for s in subnets} == {"10.0.11.0/24", "10.0.12.0/24"}
+
+
+async def test_discovery_is_one_read_for_every_load_balancer_within_a_minute(
+    aws_api: AwsApi, aws_proxy: AwsProxy, sandbox_vpc: SandboxVpc
+) -> None:
+    clock = FakeClock()
+    resolver = SubnetResolver(aws_api, sandbox_vpc.vpc_id, clock=clock)
+    public = SubnetSelector.for_scheme((), Scheme.INTERNET_FACING, sandbox_vpc.cluster_name)
+    aws_proxy.reset_counts()
+
+    # Many stacks at once (a cold start) join one read; later ones within the minute reuse it.
+    answers = await asyncio.gather(*(resolver.resolve(public) for _ in range(10)))
+    clock.advance(DISCOVERY_CACHE_SECONDS - 1)
+    answers.append(await resolver.resolve(public))
+    assert aws_proxy.calls_by_operation()["DescribeSubnets"] == 1
+    assert all([s.subnet_id for s in answer] == sorted(sandbox_vpc.subnet_ids) for answer in answers)
+
+    # A subnet tagged since is found once the minute is over.
+    added = await _subnet(aws_api, sandbox_vpc, "10.0.30.0/24", "c", {"kubernetes.io/role/elb": "1"})
+    clock.advance(1)
+    assert added in [s.subnet_id for s in await resolver.resolve(public)]
+    assert aws_proxy.calls_by_operation()["DescribeSubnets"] == 2
 
 
 async def test_explicit_subnets_resolve_by_id_and_name_tag_or_fail(
