@@ -14,11 +14,14 @@ during the initial pass re-packs the ranges: at 22 load balancers that was 56 Au
 Revoke calls on 3 node SGs where 3 Authorize do.
 
 The hold is bounded: a binding that cannot publish (its networking spec is invalid, say) must not
-keep every SG waiting, so after ``timeout`` seconds without progress the passes run with whatever
-has been published. Progress is any change in the upstream work still pending, so a long initial
-pass of many stacks keeps the hold while it advances, and a stuck one releases it. Once released
-(all published or timed out) the hold never applies again, so later changes and deletions are
-reconciled at once.
+keep every SG waiting, so ``timeout`` seconds after the upstream work last had keys queued or
+running (or after the first pass was due, without upstream work) the passes run with whatever has
+been published. The stacks' first pass itself is not cut short: each of its reconciles ends (AWS
+and API calls have timeouts, a failure is requeued with a delay, which no longer counts as
+pending), and a cold start of a thousand stacks against a slow AWS took minutes between the
+first stacks and the last. So the first load balancers' targets wait that long for their node
+rules; the price of one pass per SG instead of one per binding. Once released (all published or
+timed out) the hold never applies again, so later changes and deletions are reconciled at once.
 """
 
 from __future__ import annotations
@@ -111,7 +114,6 @@ class StartupHold:
         self._deadline: float | None = None
         self._released = settings.timeout == 0
         self._upstreams: list[UpstreamWork] = []
-        self._upstream_state: tuple[tuple[bool, int], ...] | None = None
 
     def add_upstream(self, work: UpstreamWork) -> None:
         """Also hold until ``work`` has started and drained (registered before leadership)."""
@@ -127,20 +129,19 @@ class StartupHold:
             return None
         now = self._clock.now()
         state = tuple((work.started, work.pending) for work in self._upstreams)
-        if self._deadline is None or state != self._upstream_state:
-            # The first pass due starts the clock; each step of the upstream work restarts it.
-            self._deadline = max(self._deadline or now, now + self._settings.timeout)
-            self._upstream_state = state
-        remaining = self._deadline - now
         upstream_done = all(started and not pending for started, pending in state)
+        if self._deadline is None or not upstream_done:
+            # The first pass due starts the clock; upstream work still to do restarts it.
+            self._deadline = max(self._deadline or now, now + self._settings.timeout)
+        remaining = self._deadline - now
         if upstream_done and self._progress.all_expected_published:
             _log.info("Every binding has published; endpoint security group passes start")
             self._released = True
             return None
         if remaining <= 0:
             _log.warning(
-                "Not every binding published (or no stack progressed) for %.0fs; endpoint security "
-                "group passes start with what has been published",
+                "Not every binding published within %.0fs (of start-up, or of the stacks' first pass); "
+                "endpoint security group passes start with what has been published",
                 self._settings.timeout,
             )
             self._released = True
