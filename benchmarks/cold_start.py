@@ -34,8 +34,9 @@ Phases (each reported in the one JSON object printed at the end):
 A plot of load balancers converged over time (ours, the replay, the AWS-bucket bound) goes to
 ``--plot`` (default docs/img/cold_start.png).
 
-Run: ``.venv/bin/python benchmarks/cold_start.py`` (the full fleet: about 20-40 min on a loaded
-2-core machine); a quick run: ``--ingresses 50 --services 10 --skip-memory`` (about 3 min).
+Run: ``.venv/bin/python benchmarks/cold_start.py`` (the full fleet: about 45 min on a loaded 2-core
+machine, most of it moto's; ``--skip-after`` leaves out phases 3-5); a quick run:
+``--ingresses 50 --services 10 --skip-memory`` (about 5 min).
 """
 
 from __future__ import annotations
