@@ -3,8 +3,7 @@
 Every replica runs the metrics/probe server and the informers (so a standby has warm caches); the
 leader runs the features' tasks, started (and later stopped) in this order: ``endpointSecurityGroup``,
 ``targetGroupBinding``, ``backendSecurityGroupUsers``, ``backendSecurityGroup``, ``ingress``,
-``service``, ``endpointSecurityGroupMaintenance``, ``stackResync``. Each feature's ``setup`` module
-says what they do.
+``service``, ``endpointSecurityGroupMaintenance``, ``stackResync``. Each ``setup`` says what they do.
 """
 
 from __future__ import annotations
@@ -60,8 +59,7 @@ class ControllerApp:
         events = EventRecorder(kube, EventRecorderSettings(reporting_instance=instance_name()))
         reader = SecurityGroupReader(aws)  # one SG cache for every feature
         endpoint_sg = setup_endpoint_sg(config, manager, aws=aws, reader=reader, vpc_id=vpc_id)
-        # What stacks (Ingress, Service) do to their target groups, for the TGB reconciler to read.
-        stack_tgs = StackTargetGroups()
+        stack_tgs = StackTargetGroups()  # what stacks do to their target groups, told to the TGB reconciler
         bindings = setup_tgb(
             config, manager, aws=aws, endpoint_sg=endpoint_sg, events=events, stack_target_groups=stack_tgs
         )
@@ -77,6 +75,7 @@ class ControllerApp:
             endpoint_sg=endpoint_sg,
         )
         ingresses, services = setup_ingress(config, manager, deps), setup_service(config, manager, deps)
+        endpoint_sg.hold_for_stacks((*ingresses, *services))
         setup_leak_census(config, manager, aws=aws, reader=reader, deps=deps, registry=registry)
         features = (*endpoint_sg.leader_tasks, *bindings, *backend_sg.leader_tasks, *ingresses, *services)
         for task in (*features, endpoint_sg.maintenance, deps.resync):

@@ -195,6 +195,13 @@ class Controller(Generic[K]):
     def running(self) -> bool:
         return self._started and not self._stopping
 
+    @property
+    def has_synced(self) -> bool:
+        """Running, and every watched informer has handed its initial list to this controller's
+        handler, so the keys that list implies are queued (client-go's ``HasSynced`` of each
+        handler registration)."""
+        return self.running and all(registration.has_synced for _, registration in self._attached)
+
     def watch(
         self,
         informer: SharedInformer,

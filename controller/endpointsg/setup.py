@@ -11,6 +11,7 @@ every ``--sync-period``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
@@ -23,7 +24,12 @@ from controller.endpointsg.maintenance import EndpointSGMaintenance
 from controller.endpointsg.ownership import RuleOwnership
 from controller.endpointsg.reconciler import EndpointSGReconciler
 from controller.endpointsg.reference_stripper import EndpointReferenceStripper
-from controller.endpointsg.startup_hold import DEFAULT_STARTUP_HOLD, StartupHold, StartupHoldSettings
+from controller.endpointsg.startup_hold import (
+    DEFAULT_STARTUP_HOLD,
+    ControllerWork,
+    StartupHold,
+    StartupHoldSettings,
+)
 from controller.metrics import SecurityGroupRuleMetrics, security_group_rule_metrics
 from controller.networking.rule_reconciler import SecurityGroupRuleReconciler
 from controller.networking.sg_reader import SecurityGroupReader
@@ -45,13 +51,22 @@ class EndpointSGFeature:
     leader_tasks: tuple[LeaderRunnable, ...]
     """Started first, so the queue that every binding publishes into is served from the start."""
     maintenance: LeaderRunnable
-    binding_warnings: ForwardedWarnings
-    rule_metrics: SecurityGroupRuleMetrics
-    """The rules-quota metrics (``awslbc_security_group_rules*``), shared with the managed SGs."""
-    """Where the rules that do not fit ``--sg-rules-quota`` (or were merged to fit) are told: the
-    TargetGroupBinding feature sets its ``target``."""
     """Started after every other controller (and so stopped last): background work that only feeds
     the endpoint-SG queue (a GC pass once per leadership, then the periodic re-check)."""
+    binding_warnings: ForwardedWarnings
+    """Where the rules that do not fit ``--sg-rules-quota`` (or were merged to fit) are told: the
+    TargetGroupBinding feature sets its ``target``."""
+    rule_metrics: SecurityGroupRuleMetrics
+    """The rules-quota metrics (``awslbc_security_group_rules*``), shared with the managed SGs."""
+    startup_hold: StartupHold
+    """Holds the first passes until the bindings have published (see ``hold_for_stacks``)."""
+
+    def hold_for_stacks(self, stack_tasks: Iterable[LeaderRunnable]) -> None:
+        """At a cold start the bindings come from the stacks' first pass: the start-up hold waits
+        for the stack controllers among ``stack_tasks`` to drain too."""
+        for task in stack_tasks:
+            if isinstance(task, Controller):
+                self.startup_hold.add_upstream(ControllerWork(task))
 
 
 def enqueue_coalesced(queue: DelayingQueue[str], sg_id: str, window: float) -> None:
@@ -84,12 +99,13 @@ def setup(
         merge_port_ranges=not config.disable_restricted_sg_rules,
     )
     warnings = ForwardedWarnings()
+    hold = StartupHold(ownership, settings=startup_hold)
     quota_metrics = security_group_rule_metrics(manager.registry)
     quota_metrics.quota.set(config.sg_rules_quota)
     endpoint_sg_reconciler = EndpointSGReconciler(
         ownership,
         SecurityGroupRuleReconciler(aws, reader, quota=config.sg_rules_quota),
-        startup_hold=StartupHold(ownership, settings=startup_hold),
+        startup_hold=hold,
         quota=config.sg_rules_quota,
         warnings=warnings,
         metrics=quota_metrics,
@@ -123,4 +139,5 @@ def setup(
             cluster_name=config.cluster_name,
             sync_period=config.sync_period,
         ),
+        startup_hold=hold,
     )

@@ -6,19 +6,32 @@ between converges each SG many times over: every new NodePort re-packs the range
 more Authorize and, for the range it replaces, one more Revoke. Holding the passes until every
 binding the informer cache expects has published turns that into one pass per SG.
 
+At a cold start the bindings do not exist yet: the Ingress and Service controllers create them,
+one stack at a time, over the whole initial pass. So the hold also waits for the registered
+*upstream* work (``add_upstream``: the stack controllers) to have started and to have nothing
+queued or running; only then is the set of bindings complete. Without that, each binding created
+during the initial pass re-packs the ranges: at 22 load balancers that was 56 Authorize and 22
+Revoke calls on 3 node SGs where 3 Authorize do.
+
 The hold is bounded: a binding that cannot publish (its networking spec is invalid, say) must not
-keep every SG waiting, so after ``timeout`` seconds the passes run with whatever has been
-published. Once released (all published or timed out) the hold never applies again, so later
-changes and deletions are reconciled at once.
+keep every SG waiting, so ``timeout`` seconds after the upstream work last had keys queued or
+running (or after the first pass was due, without upstream work) the passes run with whatever has
+been published. The stacks' first pass itself is not cut short: each of its reconciles ends (AWS
+and API calls have timeouts, a failure is requeued with a delay, which no longer counts as
+pending), and a cold start of a thousand stacks against a slow AWS took minutes between the
+first stacks and the last. So the first load balancers' targets wait that long for their node
+rules; the price of one pass per SG instead of one per binding. Once released (all published or
+timed out) the hold never applies again, so later changes and deletions are reconciled at once.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from framework.clock import REAL_CLOCK, Clock
+from framework.controller import Controller
 
 _log = logging.getLogger(__name__)
 
@@ -50,6 +63,35 @@ class PublishProgress(Protocol):
         ...
 
 
+class UpstreamWork(Protocol):
+    """Work that creates bindings (a stack controller): done once started and with nothing left."""
+
+    @property
+    def started(self) -> bool: ...
+
+    @property
+    def pending(self) -> int:
+        """Keys queued or being reconciled now (not those waiting for a requeue delay)."""
+        ...
+
+
+class ControllerWork:
+    """A controller as ``UpstreamWork``: started once its handlers have the initial lists, pending
+    while keys are queued or reconciling."""
+
+    def __init__(self, controller: Controller[Any]) -> None:
+        self._controller = controller
+
+    @property
+    def started(self) -> bool:
+        return self._controller.has_synced
+
+    @property
+    def pending(self) -> int:
+        queue = self._controller.queue
+        return len(queue) + queue.processing_count
+
+
 class StartupHold:
     """Decides whether an endpoint SG pass may run now or must wait for the bindings to publish.
 
@@ -71,6 +113,11 @@ class StartupHold:
         self._settings = settings
         self._deadline: float | None = None
         self._released = settings.timeout == 0
+        self._upstreams: list[UpstreamWork] = []
+
+    def add_upstream(self, work: UpstreamWork) -> None:
+        """Also hold until ``work`` has started and drained (registered before leadership)."""
+        self._upstreams.append(work)
 
     @property
     def released(self) -> bool:
@@ -81,17 +128,20 @@ class StartupHold:
         if self._released:
             return None
         now = self._clock.now()
-        if self._deadline is None:
-            self._deadline = now + self._settings.timeout
+        state = tuple((work.started, work.pending) for work in self._upstreams)
+        upstream_done = all(started and not pending for started, pending in state)
+        if self._deadline is None or not upstream_done:
+            # The first pass due starts the clock; upstream work still to do restarts it.
+            self._deadline = max(self._deadline or now, now + self._settings.timeout)
         remaining = self._deadline - now
-        if self._progress.all_expected_published:
+        if upstream_done and self._progress.all_expected_published:
             _log.info("Every binding has published; endpoint security group passes start")
             self._released = True
             return None
         if remaining <= 0:
             _log.warning(
-                "Not every binding published within %.0fs of start-up; endpoint security group passes "
-                "start with what has been published",
+                "Not every binding published within %.0fs (of start-up, or of the stacks' first pass); "
+                "endpoint security group passes start with what has been published",
                 self._settings.timeout,
             )
             self._released = True

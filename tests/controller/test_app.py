@@ -87,8 +87,8 @@ async def test_backend_sg_users_come_from_ingresses_and_services_even_with_the_s
         )
         for setup in (setup_ingress, setup_service):
             setup(config, manager, deps)
-        # Drift repair: each sync period rescans the ELBv2 index before re-delivering the stacks.
-        assert deps.resync.refreshers == (deps.deployer.elbv2_index,)
+        # Drift repair: each sync period rescans the ELBv2 and SG indexes before re-delivering the stacks.
+        assert deps.resync.refreshers == (deps.deployer.elbv2_index, deps.deployer.sg_index)
         ingresses = manager.informers.informer(INGRESSES).store
         services = manager.informers.informer(SERVICES).store
         ingresses.upsert(with_finalizers("implicit", "ingress.k8s.aws/resources"))

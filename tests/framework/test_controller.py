@@ -480,16 +480,20 @@ async def test_watches_feed_the_queue_only_while_the_controller_runs(
             await eventually(lambda: informer.store.get("default/c") is not None)
             await settle()
             assert len(controller.queue) == 0 and adds() == 0
+            assert not controller.has_synced
 
             controller.start()
             with pytest.raises(RuntimeError, match="before start"):
                 controller.watch(informer, handler)
+            # has_synced: the handler was handed the initial list, so its keys are queued.
+            await eventually(lambda: controller.has_synced)
             await eventually(lambda: sorted(reconciled) == ["default/a", "default/b", "default/c"])
             assert adds() == 3
             await client.create(PODS, pod("d"), "default")
             await eventually(lambda: "default/d" in reconciled)
 
             await controller.stop(timeout=5)
+            assert not controller.has_synced
             await client.create(PODS, pod("e"), "default")
             await eventually(lambda: informer.store.get("default/e") is not None)
             await settle()

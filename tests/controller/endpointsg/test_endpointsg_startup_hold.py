@@ -48,6 +48,51 @@ def test_a_binding_that_never_publishes_holds_no_longer_than_the_timeout() -> No
     assert hold.released
 
 
+class Stacks:
+    """Stands in for a stack controller: started yet, and how many keys it still has."""
+
+    def __init__(self) -> None:
+        self.started = False
+        self.pending = 0
+
+
+def test_at_a_cold_start_held_until_the_stacks_have_drained_and_their_bindings_published() -> None:
+    # No binding exists yet, so "every expected binding published" is true from the start; the
+    # stacks' first pass is what creates them.
+    clock, progress, stacks = FakeClock(), Progress(), Stacks()
+    progress.all_expected_published = True
+    hold = StartupHold(progress, clock=clock, settings=SETTINGS)
+    hold.add_upstream(stacks)
+    assert hold.wait_seconds() == 1.0  # the stack controller has not started
+    stacks.started, stacks.pending = True, 1200
+    clock.advance(5.0)
+    assert hold.wait_seconds() == 1.0
+    stacks.pending = 0
+    progress.all_expected_published = False  # the last stacks' bindings are still publishing
+    assert hold.wait_seconds() == 1.0
+    progress.all_expected_published = True
+    assert hold.wait_seconds() is None
+    assert hold.released
+
+
+def test_a_long_first_pass_of_the_stacks_keeps_the_hold_and_the_timeout_counts_from_its_end() -> None:
+    clock, progress, stacks = FakeClock(), Progress(), Stacks()
+    stacks.started, stacks.pending = True, 100
+    hold = StartupHold(progress, clock=clock, settings=SETTINGS)
+    hold.add_upstream(stacks)
+    assert hold.wait_seconds() == 1.0
+    for _ in range(5):  # 60 s in all, far past the 10 s timeout; some steps make no progress
+        clock.advance(12.0)
+        assert hold.wait_seconds() == 1.0
+    stacks.pending = 0  # done, but one binding never publishes
+    assert hold.wait_seconds() == 1.0
+    clock.advance(9.5)
+    assert hold.wait_seconds() == pytest.approx(0.5)
+    clock.advance(0.5)
+    assert hold.wait_seconds() is None
+    assert hold.released
+
+
 def test_timeout_zero_disables_the_hold() -> None:
     hold = StartupHold(Progress(), clock=FakeClock(), settings=StartupHoldSettings(timeout=0.0))
     assert hold.released and hold.wait_seconds() is None
