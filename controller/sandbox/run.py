@@ -10,10 +10,10 @@ kubeconfig, AWS endpoint). Apply the samples with kubectl and watch it work::
 
 While it runs, a small table (plain lines when stdout is not a terminal) shows reconciles, queued
 items, load balancers, our SGs, the rules on each node SG and the AWS calls made so far. AWS is
-region us-west-2 with the dummy credentials testing/testing; the AWS CLI works against it::
+region us-west-2 with the dummy credentials testing/testing; the AWS CLI works against it (the
+JSON line's ``aws_cli`` names the real port)::
 
-    AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-west-2 \
-        aws --endpoint-url http://127.0.0.1:PROXY_PORT ec2 describe-security-groups
+    AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing aws --endpoint-url http://127.0.0.1:PROXY_PORT --region us-west-2 ec2 describe-security-groups
 
 With ``--once`` it applies every file of config/samples/ itself, waits until everything has
 converged, prints every security group with its inbound rules and exits 0 (1, naming what did
@@ -260,8 +260,8 @@ def ready_info(
         "try": f"kubectl --kubeconfig {args.kubeconfig} apply -f config/samples/",
         "aws_cli": (
             f"AWS_ACCESS_KEY_ID={SANDBOX_CREDENTIALS.access_key_id} "
-            f"AWS_SECRET_ACCESS_KEY={SANDBOX_CREDENTIALS.secret_access_key} AWS_REGION={SANDBOX_REGION} "
-            f"aws --endpoint-url {proxy_url} ec2 describe-security-groups"
+            f"AWS_SECRET_ACCESS_KEY={SANDBOX_CREDENTIALS.secret_access_key} "
+            f"aws --endpoint-url {proxy_url} --region {SANDBOX_REGION} ec2 describe-security-groups"
         ),
     }
 

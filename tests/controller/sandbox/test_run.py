@@ -100,8 +100,8 @@ def test_ready_line_lists_the_chosen_ports_and_they_answer(tmp_path: Path) -> No
         assert ready["aws_region"] == "us-west-2"
         assert (ready["aws_access_key_id"], ready["aws_secret_access_key"]) == ("testing", "testing")
         assert ready["aws_cli"] == (
-            "AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-west-2 "
-            f"aws --endpoint-url {ready['aws_endpoint_url']} ec2 describe-security-groups"
+            "AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing "
+            f"aws --endpoint-url {ready['aws_endpoint_url']} --region us-west-2 ec2 describe-security-groups"
         )
         # Printed only once the controller is ready: both of its listeners answer at once.
         with urllib.request.urlopen(ready["health"], timeout=5) as response:
@@ -124,8 +124,11 @@ def test_help_tells_the_region_the_credentials_and_an_aws_cli_example() -> None:
         timeout=60,
     )
     assert result.returncode == 0
-    assert "AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-west-2" in result.stdout
-    assert "aws --endpoint-url http://127.0.0.1:PROXY_PORT ec2 describe-security-groups" in result.stdout
+    assert "AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing" in result.stdout
+    assert (
+        "aws --endpoint-url http://127.0.0.1:PROXY_PORT --region us-west-2 ec2 describe-security-groups"
+        in result.stdout
+    )
     for flag in (*PORT_FLAGS, "--once", "--timeout"):
         assert flag in result.stdout
 
