@@ -334,7 +334,7 @@ def _controller_log_path(args: argparse.Namespace) -> Path:
 
 async def _follow(sources: ProgressSources, process: asyncio.subprocess.Process, stop: asyncio.Event) -> None:
     """Show the progress until Ctrl-C or the controller exits."""
-    with progress_view(sys.stdout, "make run") as view:
+    with progress_view(sys.stdout, "sandbox (Ctrl-C stops it)") as view:
         async with aiohttp.ClientSession() as http:
             while not stop.is_set() and process.returncode is None:
                 view.show(await read_progress(http, sources))
@@ -357,7 +357,7 @@ async def _once(
     deadline = loop.time() + args.timeout
     missing: list[str] = []
     recent: list[Progress] = []
-    with progress_view(sys.stdout, "make run --once") as view:
+    with progress_view(sys.stdout, "sandbox --once: converging") as view:
         async with aiohttp.ClientSession() as http:
             while True:
                 progress = await read_progress(http, sources)
