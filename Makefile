@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# `make run` needs only the runtime and the `sandbox` extra; `make test` (STAMP) installs those too.
+RUN_STAMP := $(VENV)/.run-installed-stamp
 RUN_DIR := .run
 # Sandbox ports (make run); 0 picks any free port. All are checked before anything starts.
 API_PORT ?= 8001
@@ -11,8 +13,10 @@ METRICS_PORT ?= 8080
 HEALTH_PORT ?= 61779
 MOTO_PORT ?= 0
 PROXY_PORT ?= 0
+# More flags for the sandbox, e.g. RUN_ARGS=--once (apply config/samples/, wait, print every SG, exit).
+RUN_ARGS ?=
 
-.PHONY: setup test lint typecheck unit run bench clean kube-binaries
+.PHONY: setup run-setup test lint typecheck unit run bench clean kube-binaries
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +25,15 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 setup: $(STAMP)
+
+# Skipped when `make test`'s set-up is newer than pyproject.toml: it installed all of this already.
+$(RUN_STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@if [ ! $(STAMP) -nt pyproject.toml ]; then \
+		$(BIN)/pip install --quiet --upgrade pip && $(BIN)/pip install --quiet -e '.[sandbox]'; fi
+	@touch $(RUN_STAMP)
+
+run-setup: $(RUN_STAMP)
 
 # lint-imports checks the layer contracts in pyproject.toml (which package may import which).
 lint: setup
@@ -43,11 +56,11 @@ test: lint typecheck unit
 
 # The controller, as its own process, against the embedded sandbox: the Kubernetes API stand-in,
 # moto behind the AWS-like proxy, seeded worker nodes. kubectl --kubeconfig .run/kubeconfig works.
-run: setup
+run: run-setup
 	@mkdir -p $(RUN_DIR)
 	$(BIN)/python -m controller.sandbox.run --kubeconfig $(RUN_DIR)/kubeconfig \
 		--api-port $(API_PORT) --metrics-port $(METRICS_PORT) --health-port $(HEALTH_PORT) \
-		--moto-port $(MOTO_PORT) --proxy-port $(PROXY_PORT)
+		--moto-port $(MOTO_PORT) --proxy-port $(PROXY_PORT) $(RUN_ARGS)
 
 bench: setup
 	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done

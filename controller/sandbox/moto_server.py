@@ -104,6 +104,14 @@ class MotoServer:
             if response.status != 200:
                 raise RuntimeError(f"moto reset answered HTTP {response.status}")
 
+    def seed_random(self, seed: int) -> None:
+        """Seed moto's random generator (``POST /moto-api/seed``): the ids and ARNs it generates
+        from now on are the same on every run that makes the same calls in the same order."""
+        request = urllib.request.Request(f"{self.url}/moto-api/seed?a={seed}", method="POST", data=b"")
+        with urllib.request.urlopen(request, timeout=_HTTP_TIMEOUT) as response:
+            if response.status != 200:
+                raise RuntimeError(f"moto seed answered HTTP {response.status}")
+
     def stop(self) -> None:
         process, self._process = self._process, None
         if process is None:

@@ -1,11 +1,23 @@
 """``make run``: the controller against the embedded sandbox, everything on 127.0.0.1.
 
-Starts moto behind the AWS-like proxy, seeds a VPC with worker instances, starts the Kubernetes
-API stand-in (writing a kubeconfig for kubectl), registers the CRD, the ``alb`` IngressClass and
-the Nodes, then runs ``python -m controller`` as its own process, exactly as it runs in a cluster
-(flags, kubeconfig, AWS endpoint). Apply the samples with kubectl and watch it work::
+Starts moto behind the AWS-like proxy, seeds a VPC with worker instances (and the target group and
+client SG that config/samples/targetgroupbinding.yaml names), starts the Kubernetes API stand-in
+(writing a kubeconfig for kubectl), registers the CRD, the ``alb`` IngressClass and the Nodes,
+then runs ``python -m controller`` as its own process, exactly as it runs in a cluster (flags,
+kubeconfig, AWS endpoint). Apply the samples with kubectl and watch it work::
 
-    kubectl --kubeconfig .run/kubeconfig apply -f config/samples/ingress-echo.yaml
+    kubectl --kubeconfig .run/kubeconfig apply -f config/samples/
+
+While it runs, a small table (plain lines when stdout is not a terminal) shows reconciles, queued
+items, load balancers, our SGs, the rules on each node SG and the AWS calls made so far. AWS is
+region us-west-2 with the dummy credentials testing/testing; the AWS CLI works against it (the
+JSON line's ``aws_cli`` names the real port)::
+
+    AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing aws --endpoint-url http://127.0.0.1:PROXY_PORT --region us-west-2 ec2 describe-security-groups
+
+With ``--once`` it applies every file of config/samples/ itself, waits until everything has
+converged, prints every security group with its inbound rules and exits 0 (1, naming what did
+not converge, after ``--timeout`` seconds).
 
 Stops everything on Ctrl-C (or SIGTERM), or when the controller exits.
 
@@ -24,20 +36,30 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 import aiohttp
 from prometheus_client import CollectorRegistry
+from rich.console import Console
 
+from controller.aws.api import AwsApi
 from controller.aws.client import open_aws_client
-from controller.sandbox.client_settings import sandbox_settings
+from controller.aws.ec2 import Ec2
+from controller.aws.settings import RetrySettings
+from controller.sandbox.client_settings import SANDBOX_CREDENTIALS, sandbox_settings
 from controller.sandbox.cluster import SandboxCluster, seed_cluster
+from controller.sandbox.convergence import not_converged
 from controller.sandbox.moto_server import MotoServer
+from controller.sandbox.progress import READ_TIMEOUT_S, Progress, ProgressSources, read_progress
+from controller.sandbox.progress_view import progress_view
 from controller.sandbox.proxy import AwsProxy
+from controller.sandbox.samples import apply_samples, create_sample_dependencies
 from controller.sandbox.seed import SANDBOX_CLUSTER, SANDBOX_REGION, seed_vpc
-from framework.kube import KubeClient
+from controller.sandbox.summary import security_group_table
+from framework.kube import KubeClient, KubeError
 from framework.testing.apiserver import StandInApiServer, StandInSettings
 
 PROG = "python -m controller.sandbox.run"
@@ -45,10 +67,17 @@ HOST = "127.0.0.1"
 # The controller waits up to 120 s for its caches to sync before giving up on its own.
 READY_TIMEOUT_S = 150.0
 READY_POLL_S = 0.2
+PROGRESS_POLL_S = 1.0
+DEFAULT_ONCE_TIMEOUT_S = 120.0
+SUMMARY_WIDTH_UNBOUNDED = 1000
+QUIET_POLLS = 3
+SUMMARY_TIMEOUT_S = 10.0
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument(
         "--api-port", type=int, default=8001, help="port of the Kubernetes API stand-in (0: any free)"
     )
@@ -66,6 +95,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--aws-limits",
         action="store_true",
         help="throttle like AWS's per-API buckets (EC2's documented values; ELBv2: upstream LBC's defaults)",
+    )
+    parser.add_argument(
+        "--once",
+        action="store_true",
+        help="apply config/samples/, wait for convergence, print every SG and its rules, exit (0: converged)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_ONCE_TIMEOUT_S,
+        help="with --once: seconds to wait for convergence before exiting 1",
     )
     return parser.parse_args(argv)
 
@@ -201,6 +241,31 @@ def controller_environment(endpoint_url: str) -> dict[str, str]:
     return environment
 
 
+def ready_info(
+    args: argparse.Namespace, api_server: str, proxy_url: str, cluster: SandboxCluster, ports: SandboxPorts
+) -> dict[str, object]:
+    """The JSON line printed once the controller is ready: every address, and how to reach them."""
+    return {
+        "kubeconfig": str(args.kubeconfig),
+        "kubernetes_api": api_server,
+        "aws_endpoint_url": proxy_url,
+        "aws_region": SANDBOX_REGION,
+        "aws_access_key_id": SANDBOX_CREDENTIALS.access_key_id,
+        "aws_secret_access_key": SANDBOX_CREDENTIALS.secret_access_key,
+        "vpc_id": cluster.vpc.vpc_id,
+        "node_security_group": cluster.node_security_group_id,
+        "metrics": f"http://{HOST}:{ports.metrics}/metrics",
+        "health": f"http://{HOST}:{ports.health}/readyz",
+        "ports": ports.as_json(),
+        "try": f"kubectl --kubeconfig {args.kubeconfig} apply -f config/samples/",
+        "aws_cli": (
+            f"AWS_ACCESS_KEY_ID={SANDBOX_CREDENTIALS.access_key_id} "
+            f"AWS_SECRET_ACCESS_KEY={SANDBOX_CREDENTIALS.secret_access_key} "
+            f"aws --endpoint-url {proxy_url} --region {SANDBOX_REGION} ec2 describe-security-groups"
+        ),
+    }
+
+
 async def serve(args: argparse.Namespace, ports: SandboxPorts, moto: MotoServer) -> int:
     args.kubeconfig.parent.mkdir(parents=True, exist_ok=True)
     stop = _stop_on_signals()
@@ -208,39 +273,134 @@ async def serve(args: argparse.Namespace, ports: SandboxPorts, moto: MotoServer)
         if args.aws_limits:
             proxy.use_documented_aws_limits()
         settings = StandInSettings(host=HOST, port=ports.api)
-        async with StandInApiServer(settings, kubeconfig_path=args.kubeconfig) as api:
-            async with (
-                open_aws_client(sandbox_settings(proxy.url), CollectorRegistry()) as aws,
-                KubeClient.from_configuration(api.client_configuration()) as kube,
-            ):
-                vpc = await seed_vpc(aws, cluster_name=SANDBOX_CLUSTER)
-                cluster = await seed_cluster(aws, kube, vpc, node_count=args.nodes)
-            process = await asyncio.create_subprocess_exec(
-                *controller_command(cluster, args.kubeconfig, ports), env=controller_environment(proxy.url)
-            )
-            try:
-                if not await _wait_until_ready(process, ports.health, stop):
-                    return 0  # stopped by the user before the controller was ready
-                print(
-                    json.dumps(
-                        {
-                            "kubeconfig": str(args.kubeconfig),
-                            "kubernetes_api": api.server,
-                            "aws_endpoint_url": proxy.url,
-                            "vpc_id": vpc.vpc_id,
-                            "node_security_group": cluster.node_security_group_id,
-                            "metrics": f"http://{HOST}:{ports.metrics}/metrics",
-                            "health": f"http://{HOST}:{ports.health}/readyz",
-                            "ports": ports.as_json(),
-                            "try": f"kubectl --kubeconfig {args.kubeconfig} apply -f config/samples/",
-                        }
-                    ),
-                    flush=True,
+        async with (
+            StandInApiServer(settings, kubeconfig_path=args.kubeconfig) as api,
+            open_aws_client(sandbox_settings(proxy.url), CollectorRegistry()) as aws,
+            # The view reads moto directly, failing fast: a slow answer shows as "?" for one poll.
+            open_aws_client(
+                sandbox_settings(moto.url, retry=RetrySettings(max_retries=0)), CollectorRegistry()
+            ) as moto_api,
+            KubeClient.from_configuration(api.client_configuration()) as kube,
+        ):
+            vpc = await seed_vpc(aws, cluster_name=SANDBOX_CLUSTER)
+            cluster = await seed_cluster(aws, kube, vpc, node_count=args.nodes)
+            await create_sample_dependencies(aws, moto, vpc)
+            proxy.reset_counts()  # "AWS calls" counts the controller's calls, not the seeding
+            with _controller_output(args) as output:
+                process = await asyncio.create_subprocess_exec(
+                    *controller_command(cluster, args.kubeconfig, ports),
+                    env=controller_environment(proxy.url),
+                    stdout=output,
+                    stderr=output,
                 )
-                await _first_of(stop.wait(), process.wait())
+            try:
+                log_hint = "above" if output is None else f"in {_controller_log_path(args)}"
+                if not await _wait_until_ready(process, ports.health, stop, log_hint):
+                    return 0  # stopped by the user before the controller was ready
+                info = ready_info(args, api.server, proxy.url, cluster, ports)
+                if output is not None:
+                    info["controller_log"] = str(_controller_log_path(args))
+                print(json.dumps(info), flush=True)
+                sources = ProgressSources(
+                    metrics_url=f"http://{HOST}:{ports.metrics}/metrics",
+                    moto=moto_api,
+                    cluster_name=vpc.cluster_name,
+                    vpc_id=vpc.vpc_id,
+                    node_security_groups=(cluster.node_security_group_id,),
+                    aws_calls=lambda: sum(proxy.calls_by_operation().values()),
+                )
+                if args.once:
+                    return await _once(args, kube, moto_api, sources, cluster, process, stop)
+                await _follow(sources, process, stop)
             finally:
                 await _stop_controller(process)
             return process.returncode or 0
+
+
+@contextlib.contextmanager
+def _controller_output(args: argparse.Namespace) -> Iterator[TextIO | None]:
+    """On a terminal the controller logs to a file next to the kubeconfig, so its lines do not
+    tear the live table; anywhere else (CI, a pipe) its log stays on this process's output."""
+    if not sys.stdout.isatty():
+        yield None
+        return
+    with _controller_log_path(args).open("a") as log:
+        yield log
+
+
+def _controller_log_path(args: argparse.Namespace) -> Path:
+    return Path(args.kubeconfig).parent / "controller.log"
+
+
+async def _follow(sources: ProgressSources, process: asyncio.subprocess.Process, stop: asyncio.Event) -> None:
+    """Show the progress until Ctrl-C or the controller exits."""
+    with progress_view(sys.stdout, "sandbox (Ctrl-C stops it)") as view:
+        async with aiohttp.ClientSession() as http:
+            while not stop.is_set() and process.returncode is None:
+                view.show(await read_progress(http, sources))
+                await _first_of(stop.wait(), process.wait(), asyncio.sleep(PROGRESS_POLL_S))
+
+
+async def _once(
+    args: argparse.Namespace,
+    kube: KubeClient,
+    moto_api: AwsApi,
+    sources: ProgressSources,
+    cluster: SandboxCluster,
+    process: asyncio.subprocess.Process,
+    stop: asyncio.Event,
+) -> int:
+    """Apply the samples, show the progress until converged, print the SG summary; 0 or 1."""
+    applied = await apply_samples(kube)
+    print(f"applied {applied} objects from config/samples/", flush=True)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + args.timeout
+    missing: list[str] = []
+    recent: list[Progress] = []
+    with progress_view(sys.stdout, "sandbox --once: converging") as view:
+        async with aiohttp.ClientSession() as http:
+            while True:
+                progress = await read_progress(http, sources)
+                view.show(progress)
+                recent = [*recent[-(QUIET_POLLS - 1) :], progress]
+                missing = await _not_converged(kube, progress)
+                if not missing and (len(recent) < QUIET_POLLS or len(set(recent)) > 1):
+                    # Work the queues do not show (a pass waiting to run again, a rule not yet
+                    # written) still moves the numbers: converged means they stood still too.
+                    missing = [f"the numbers still moved in the last {QUIET_POLLS} polls"]
+                elif not missing:
+                    break
+                if stop.is_set() or process.returncode is not None:
+                    break
+                if loop.time() > deadline:
+                    break
+                await _first_of(stop.wait(), process.wait(), asyncio.sleep(PROGRESS_POLL_S))
+    async with asyncio.timeout(SUMMARY_TIMEOUT_S):
+        groups = await Ec2(moto_api).describe_security_groups(filters={"vpc-id": [cluster.vpc.vpc_id]})
+    console = Console(file=sys.stdout)
+    if not console.is_terminal:
+        # A log or a pipe has no width: print the table at its natural width, nothing cut.
+        console = Console(file=sys.stdout, width=SUMMARY_WIDTH_UNBOUNDED)
+    console.print(security_group_table(groups, {cluster.node_security_group_id}, cluster.vpc.cluster_name))
+    if not missing:
+        print(f"converged: every sample applied, {len(groups)} security groups", flush=True)
+        return 0
+    if process.returncode is not None:
+        reason = f"the controller exited with code {process.returncode}"
+    elif stop.is_set():
+        reason = "stopped"
+    else:
+        reason = f"not converged within {args.timeout:.0f}s"
+    print(f"{PROG}: {reason}: {'; '.join(missing)}", file=sys.stderr, flush=True)
+    return 1
+
+
+async def _not_converged(kube: KubeClient, progress: Progress) -> list[str]:
+    try:
+        async with asyncio.timeout(READ_TIMEOUT_S * 3):
+            return await not_converged(kube, progress)
+    except (KubeError, TimeoutError) as error:
+        return [f"the Kubernetes API did not answer ({error or 'timeout'})"]
 
 
 def _stop_on_signals() -> asyncio.Event:
@@ -252,7 +412,7 @@ def _stop_on_signals() -> asyncio.Event:
 
 
 async def _wait_until_ready(
-    process: asyncio.subprocess.Process, health_port: int, stop: asyncio.Event
+    process: asyncio.subprocess.Process, health_port: int, stop: asyncio.Event, log_hint: str
 ) -> bool:
     """True once the controller answers ``/readyz`` with 200; False if stopped first; raises
     ``SandboxFailed`` when the controller exits or stays unready too long."""
@@ -263,7 +423,7 @@ async def _wait_until_ready(
         while not stop.is_set():
             if process.returncode is not None:
                 raise SandboxFailed(
-                    f"the controller exited with code {process.returncode} before it was ready (its log is above)"
+                    f"the controller exited with code {process.returncode} before it was ready (its log is {log_hint})"
                 )
             # Polled: readiness is only observable over HTTP.
             with contextlib.suppress(aiohttp.ClientError, TimeoutError):

@@ -151,7 +151,7 @@ async def test_bindings_open_needed_node_ports_and_clean_up_on_delete(
 
 
 MISSING_SOURCE_SG = "sg-0123456789abcdef0"
-"""The source SG of ``config/samples/targetgroupbinding.yaml``: it exists in no sandbox."""
+"""A source SG that exists nowhere (as the sample binding's did before ``make run`` created it)."""
 
 
 async def _reasons_on(kube: KubeClient, namespace: str, name: str) -> dict[str, dict[str, Any]]:
@@ -170,8 +170,8 @@ async def test_a_binding_with_a_missing_source_sg_never_stops_the_node_sg_from_c
     namespace: str,
     start_controller: StartController,
 ) -> None:
-    """``make run`` + ``kubectl apply -f config/samples/``: the sample binding names a source SG that
-    does not exist, next to the echo Ingress on the same node SG. AWS refuses any authorize naming it
+    """A binding like the sample's naming a source SG that does not exist (a user's typo), next to
+    the echo Ingress on the same node SG. AWS refuses any authorize naming it
     with InvalidGroup.NotFound; that must not be taken for a vanished node SG (which would forget every
     binding's rules there and leak them on deletion, and keep the backend SG from being deleted)."""
     vpc_id, node_sg = cluster.vpc.vpc_id, cluster.node_security_group_id

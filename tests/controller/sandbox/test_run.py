@@ -3,6 +3,7 @@ sandbox reports ready, and the ready line lists them."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -96,6 +97,12 @@ def test_ready_line_lists_the_chosen_ports_and_they_answer(tmp_path: Path) -> No
         assert ready["kubernetes_api"].endswith(f":{ports['kubernetes_api']}")
         assert ready["aws_endpoint_url"].endswith(f":{ports['aws_proxy']}")
         assert ready["metrics"] == f"http://127.0.0.1:{ports['metrics']}/metrics"
+        assert ready["aws_region"] == "us-west-2"
+        assert (ready["aws_access_key_id"], ready["aws_secret_access_key"]) == ("testing", "testing")
+        assert ready["aws_cli"] == (
+            "AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing "
+            f"aws --endpoint-url {ready['aws_endpoint_url']} --region us-west-2 ec2 describe-security-groups"
+        )
         # Printed only once the controller is ready: both of its listeners answer at once.
         with urllib.request.urlopen(ready["health"], timeout=5) as response:
             assert response.status == 200
@@ -106,3 +113,81 @@ def test_ready_line_lists_the_chosen_ports_and_they_answer(tmp_path: Path) -> No
         assert process.wait(timeout=60) == 0
         if process.stdout is not None:
             process.stdout.close()
+
+
+def test_help_tells_the_region_the_credentials_and_an_aws_cli_example() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "controller.sandbox.run", "--help"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0
+    assert "AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing" in result.stdout
+    assert (
+        "aws --endpoint-url http://127.0.0.1:PROXY_PORT --region us-west-2 ec2 describe-security-groups"
+        in result.stdout
+    )
+    for flag in (*PORT_FLAGS, "--once", "--timeout"):
+        assert flag in result.stdout
+
+
+def run_once(tmp_path: Path, *flags: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        launcher(tmp_path, "--once", *flags), cwd=REPO, capture_output=True, text=True, timeout=240
+    )
+
+
+def summary_rules(lines: list[str]) -> dict[str, tuple[str, str, list[list[str]]]]:
+    """The summary table as {sg: (name, role, [[protocol, ports, source, ...], ...])}."""
+    groups: dict[str, tuple[str, str, list[list[str]]]] = {}
+    header = next(i for i, line in enumerate(lines) if line.split()[:2] == ["security", "group"])
+    current: list[list[str]] = []
+    for line in lines[header + 2 :]:
+        cells = line.split()
+        if not cells or cells[0] == "converged:":
+            continue
+        if cells[0].startswith("sg-") and len(cells) > 3:
+            current = []
+            groups[cells[0]] = (cells[1], cells[2], current)
+            cells = cells[3:]
+        if cells[:2] != ["-", "-"]:
+            current.append(cells)
+    return groups
+
+
+def test_once_applies_the_samples_converges_and_prints_every_sg_and_its_rules(tmp_path: Path) -> None:
+    result = run_once(tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr[-4000:]
+    lines = result.stdout.splitlines()
+    ready = json.loads(lines[0])
+    node_sg = ready["node_security_group"]
+    assert lines[1] == "applied 4 objects from config/samples/"
+    # Plain progress lines (stdout is a pipe), each different from the one before.
+    progress = [line for line in lines if line.startswith("reconciled ")]
+    assert progress and all(a != b for a, b in itertools.pairwise(progress))
+    assert f"rules on {node_sg} 2" in progress[-1] and "load balancers 1" in progress[-1]
+    groups = summary_rules(lines)
+    names = {sg: name for sg, (name, _, _) in groups.items()}
+    assert set(names.values()) >= {"default", "echo-clients", "sandbox-cluster-nodes"}
+    [frontend] = [sg for sg, name in names.items() if name.startswith("k8s-default-echo-")]
+    [backend] = [sg for sg, name in names.items() if name.startswith("k8s-traffic-sandboxcluster-")]
+    # The Ingress's frontend SG: port 80 from the inbound-cidrs annotation.
+    assert groups[frontend][1:] == ("ours", [["tcp", "80", "10.0.0.0/8"]])
+    # The node SG: the Ingress's NodePort from the backend SG, and all TCP from the sample
+    # binding's source SG (which the sandbox created with the id the sample names).
+    name, role, rules = groups[node_sg]
+    assert (name, role) == ("sandbox-cluster-nodes", "node")
+    assert sorted(rule[2] for rule in rules) == ["sg-8e6f9833288305d32", backend], rules
+    assert ["tcp", "all", "sg-8e6f9833288305d32", "(echo-clients)"] in [rule[:4] for rule in rules]
+    assert lines[-1].startswith("converged: every sample applied, 5 security groups")
+    assert "Traceback" not in result.stderr
+
+
+def test_once_names_what_did_not_converge_and_exits_1(tmp_path: Path) -> None:
+    result = run_once(tmp_path, "--timeout=0")
+    assert result.returncode == 1
+    [line] = [line for line in result.stderr.splitlines() if "not converged" in line]
+    assert line.startswith("python -m controller.sandbox.run: not converged within 0s: ")
+    assert "Traceback" not in result.stderr
