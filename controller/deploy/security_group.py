@@ -70,8 +70,8 @@ class ManagedSecurityGroupDeployer:
         """Ensures the SG exists (created if missing, else its tags converged), then converges its
         inbound rules (every inbound rule is ours, authorize before revoke). Returns the SG id.
 
-        ``existing`` comes from ``find``: the index knows the SG's id and tags; its rules are read
-        through the reader, whose cache the index's scan filled and our rule writes invalidate."""
+        ``existing`` comes from ``find`` (the index): it says which SG; its tags and rules are read
+        fresh here."""
         current: SecurityGroupInfo | None = None
         if existing is None:
             group_id = await self._manager.create(
@@ -87,18 +87,24 @@ class ManagedSecurityGroupDeployer:
                 tags=dict(spec.tags),
                 ingress=(),
             )
-            self.index.created(current)
+            self.index.record(current)
         else:
-            group_id = existing.group_id
+            # Fresh, by id (batched with the concurrent reconciles' reads): a tag or rule changed
+            # by hand is repaired now, as upstream's per-reconcile look-up does. Gone: this raises
+            # InvalidGroup.NotFound, the deploy fails and the stack's next look-up asks AWS.
+            current = await self._reader.get(existing.group_id, fresh=True)
+            self.index.record(current)
+            group_id = current.group_id
             plan = await reconcile_security_group_tags(
                 self._api,
                 self._reader,
                 group_id,
                 spec.tags,
                 ignored_keys=self._ignored_tag_keys,
-                current=existing.tags,
+                current=current.tags,
             )
             self.index.tags_changed(group_id, plan)
+            # A tag write changes no rule: ``current`` still shows AWS's rules.
         await self._rules.reconcile(group_id, spec.ingress, selector=OWN_ALL_RULES, current=current)
         if self._rule_metrics is not None:
             # Every inbound rule of a managed SG is ours: after the pass it holds exactly these.

@@ -15,8 +15,10 @@ tag-filtered query, as before the index) and takes the answer as the stack's tru
 resync calls ``refresh()`` every sync period, so SGs created or re-tagged by others are seen within
 one period (design.md Difference 21).
 
-The index keeps what identifies an SG (id, name, tags); its rules are read through the reader,
-whose cache the scan filled and every rule write invalidates.
+The index says which SGs a stack has. A deploy then reads an existing SG fresh by id (batched
+with the concurrent reconciles' reads), so a tag or rule changed by hand is repaired by the next
+reconcile of its stack, as upstream's per-reconcile look-up does; what it reads goes back into the
+index. A managed SG created in the same deploy is not read at all.
 """
 
 from __future__ import annotations
@@ -93,7 +95,8 @@ class StackSecurityGroupIndex:
 
     # -------------------------------------------------------------------------- our own writes
 
-    def created(self, info: SecurityGroupInfo) -> None:
+    def record(self, info: SecurityGroupInfo) -> None:
+        """An SG we just created, or just read from AWS."""
         self._write(lambda groups: groups.put(info))
 
     def tags_changed(self, group_id: str, plan: TagPlan) -> None:

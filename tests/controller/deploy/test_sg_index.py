@@ -62,7 +62,7 @@ async def test_one_scan_answers_every_stack_and_our_writes_keep_it_true(
 
     # Our own writes, reported, are seen without a read.
     new = SecurityGroupInfo("sg-new", "new", sandbox_vpc.vpc_id, "d", _managed(stacks[1]), ())
-    index.created(new)
+    index.record(new)
     index.deleted(ids[0])
     index.tags_changed(ids[2], TagPlan(to_set={"ingress.k8s.aws/stack": "ns/moved"}, to_delete=()))
     by_resource = stack_security_groups(await index.candidates(stacks[1]), stacks[1])
@@ -109,7 +109,7 @@ async def test_a_write_made_while_a_scan_is_on_the_wire_survives_the_scan(
     for _ in range(5):
         await asyncio.sleep(0)  # the scan's request is on the wire
     assert not scan.done()
-    index.created(SecurityGroupInfo("sg-racing", "racing", sandbox_vpc.vpc_id, "d", _managed(stack), ()))
+    index.record(SecurityGroupInfo("sg-racing", "racing", sandbox_vpc.vpc_id, "d", _managed(stack), ()))
     await scan
 
     assert await _managed_id(index, stack) == "sg-racing"
