@@ -256,14 +256,10 @@ async def check_authorize_source_groups(
     return RuleViolation("InvalidGroup.NotFound", f"The security group '{missing}' does not exist")
 
 
-async def check_authorize_duplicate_pairs(
-    backend: MotoBackend, region: str, access_key: str, params: Mapping[str, str], *, egress: bool
-) -> RuleViolation | None:
-    """``InvalidPermission.Duplicate`` if a requested group pair already exists, whatever its Description."""
-    wanted = requested_group_pairs(params)
-    group_id = params.get("GroupId")
-    if not wanted or not group_id:
-        return None
+async def _inbound_or_outbound(
+    backend: MotoBackend, region: str, access_key: str, group_id: str, *, egress: bool
+) -> list[dict[str, Any]] | None:
+    """The group's inbound (or outbound) permissions as moto holds them; None if moto cannot say."""
     ec2 = await backend.client("ec2", region, access_key)
     try:
         found = await ec2.describe_security_groups(GroupIds=[group_id])
@@ -272,8 +268,25 @@ async def check_authorize_duplicate_pairs(
     groups = found.get("SecurityGroups", [])
     if not groups:
         return None
+    permissions: list[dict[str, Any]] = groups[0].get(
+        "IpPermissionsEgress" if egress else "IpPermissions", []
+    )
+    return permissions
+
+
+async def check_authorize_duplicate_pairs(
+    backend: MotoBackend, region: str, access_key: str, params: Mapping[str, str], *, egress: bool
+) -> RuleViolation | None:
+    """``InvalidPermission.Duplicate`` if a requested group pair already exists, whatever its Description."""
+    wanted = requested_group_pairs(params)
+    group_id = params.get("GroupId")
+    if not wanted or not group_id:
+        return None
+    permissions = await _inbound_or_outbound(backend, region, access_key, group_id, egress=egress)
+    if permissions is None:
+        return None
     existing: set[tuple[PortSpec, str]] = set()
-    for permission in groups[0].get("IpPermissionsEgress" if egress else "IpPermissions", []):
+    for permission in permissions:
         spec = PortSpec.of(
             permission.get("IpProtocol", ""), permission.get("FromPort"), permission.get("ToPort")
         )
@@ -355,15 +368,10 @@ async def check_authorize_rule_quota(
     group_id = params.get("GroupId")
     if not wanted or not group_id:
         return None
-    ec2 = await backend.client("ec2", region, access_key)
-    try:
-        found = await ec2.describe_security_groups(GroupIds=[group_id])
-    except Exception:
-        return None  # unknown group etc.: moto gives the right error when we forward
-    groups = found.get("SecurityGroups", [])
-    if not groups:
+    permissions = await _inbound_or_outbound(backend, region, access_key, group_id, egress=egress)
+    if permissions is None:
         return None
-    existing = existing_sources(groups[0].get("IpPermissionsEgress" if egress else "IpPermissions", []))
+    existing = existing_sources(permissions)
     if _rules_used(existing | wanted) <= quota:
         return None
     return RuleViolation(RULES_PER_SG_LIMIT_EXCEEDED, RULES_PER_SG_LIMIT_MESSAGE, outcome="limit")
