@@ -334,3 +334,21 @@ async def labelled_node_sources(
         ]
         if source.get("Description") == TGB_RULE_DESCRIPTION
     ]
+
+
+def nlb_service_manifest(name: str, port_name: str = "tcp") -> dict[str, Any]:
+    """An internet-facing NLB Service (``loadBalancerClass: service.k8s.aws/nlb``), port 80 → 8080."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": name,
+            "annotations": {"service.beta.kubernetes.io/aws-load-balancer-scheme": "internet-facing"},
+        },
+        "spec": {
+            "type": "LoadBalancer",
+            "loadBalancerClass": "service.k8s.aws/nlb",
+            "selector": {"app": name},
+            "ports": [{"name": port_name, "port": 80, "protocol": "TCP", "targetPort": 8080}],
+        },
+    }

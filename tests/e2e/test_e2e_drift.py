@@ -23,6 +23,7 @@ from e2e_objects import (
     ingress_rules,
     labelled_node_rules,
     mutating_operations,
+    nlb_service_manifest,
     security_groups_named,
 )
 
@@ -37,23 +38,6 @@ QUIET_WINDOW = 2 * SYNC_PERIOD + 1.0
 """Long enough for every stack and the endpoint SGs to be re-checked at least once."""
 REPAIR_WITHIN = SYNC_PERIOD + 20.0
 """The next period starts within ``SYNC_PERIOD``; the rest is the repairing reconciles' own time."""
-
-
-def _nlb_service(name: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {
-            "name": name,
-            "annotations": {"service.beta.kubernetes.io/aws-load-balancer-scheme": "internet-facing"},
-        },
-        "spec": {
-            "type": "LoadBalancer",
-            "loadBalancerClass": "service.k8s.aws/nlb",
-            "selector": {"app": name},
-            "ports": [{"name": "tcp", "port": 80, "protocol": "TCP", "targetPort": 8080}],
-        },
-    }
 
 
 async def _listener_ports(aws: AwsClient, lb_arn: str) -> dict[int, str]:
@@ -92,7 +76,7 @@ async def test_every_sync_period_repairs_drift_and_a_converged_resync_writes_not
     await create_node_port_service(kube, namespace, "echo")
     async with start_controller(f"--sync-period={SYNC_PERIOD:g}s") as running:
         await kube.create(INGRESSES, ingress_manifest("echo", "echo"), namespace)
-        await kube.create(SERVICES, _nlb_service("nlb"), namespace)
+        await kube.create(SERVICES, nlb_service_manifest("nlb"), namespace)
         balancer = await wait_for_load_balancer(running, aws_api, kube, namespace, "echo")
         await wait_for_service_hostname(running, kube, namespace, "nlb")
 

@@ -36,6 +36,7 @@ from e2e_objects import (
     create_node_port_service,
     create_security_group,
     ingress_manifest,
+    nlb_service_manifest,
 )
 
 from controller.aws.client import AwsClient
@@ -339,23 +340,6 @@ def _two_backends(ingress: dict[str, Any], second: str) -> dict[str, Any]:
     return {**ingress, "spec": {**ingress["spec"], "rules": rules}}
 
 
-def _nlb_service(name: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {
-            "name": name,
-            "annotations": {"service.beta.kubernetes.io/aws-load-balancer-scheme": "internet-facing"},
-        },
-        "spec": {
-            "type": "LoadBalancer",
-            "loadBalancerClass": "service.k8s.aws/nlb",
-            "selector": {"app": name},
-            "ports": [{"name": "tcp", "port": 80, "protocol": "TCP", "targetPort": 8080}],
-        },
-    }
-
-
 # Five steps, each with a few plan processes (one per poll until converged) and two controller starts.
 @pytest.mark.timeout(480)
 async def test_plan_lists_exactly_what_the_controller_then_does(
@@ -424,7 +408,7 @@ async def test_plan_lists_exactly_what_the_controller_then_does(
         assert opened and opened[0]["closed"] == [], node_plan["ports"]
 
         # An NLB Service, to be deleted in step 4.
-        await kube.create(SERVICES, _with_namespace(_nlb_service("edge"), namespace), namespace)
+        await kube.create(SERVICES, _with_namespace(nlb_service_manifest("edge"), namespace), namespace)
         await converged(aws_proxy, cluster, controller_identity)
 
     # 4. A deleted Service: planned while the controller is stopped (our finalizer holds the Service).
