@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from controller.aws.api import AwsApi
 from controller.aws.ec2 import Ec2
 from controller.aws.errors import AwsApiError
-from controller.naming import StackTags, resource_tag_key, stack_tag_key
+from controller.naming import StackTags, resource_tag_key
 from controller.networking.errors import INVALID_GROUP_NOT_FOUND
 from controller.networking.sg_info import SecurityGroupInfo
 from controller.networking.sg_reader import SecurityGroupReader
@@ -64,19 +64,6 @@ class SecurityGroupManager:
         """The first SG found (upstream keeps the first and ignores the rest, §3.3)."""
         found = await self.find_by_tags(vpc_id=vpc_id, tags=tags)
         return found[0] if found else None
-
-    async def find_stack_security_groups(self, *, vpc_id: str, stack: StackTags) -> StackSecurityGroups:
-        """The union of both lookups of §1.8 (current and legacy tracking tags), matched by the
-        ``<prefix>/resource`` tag; raises ``UnexpectedSecurityGroupError`` for an SG without it.
-
-        One query instead of two: the two tag sets differ only in the cluster tag's key, so we ask
-        for the stack tag and keep the SGs whose current or legacy cluster tag names our cluster.
-        SGs with the current tags come first, as when the current lookup ran first.
-        """
-        candidates = await self.find_by_tags(
-            vpc_id=vpc_id, tags={stack_tag_key(stack.prefix): stack.stack_id}
-        )
-        return stack_security_groups(candidates, stack)
 
     async def delete(self, group_id: str) -> bool:
         """One delete attempt; ``False`` if it was already gone.

@@ -7,6 +7,7 @@ from sg_test_helpers import authorize_directly, create_sg, mutating_operations
 
 from controller.aws.api import AwsApi
 from controller.aws.errors import AwsApiError
+from controller.deploy.sg_index import StackSecurityGroupIndex
 from controller.naming import (
     BACKEND_SG_DESCRIPTION,
     INGRESS_TAG_PREFIX,
@@ -16,7 +17,11 @@ from controller.naming import (
     backend_sg_tags,
 )
 from controller.networking.rules import Rule, SecurityGroupSource
-from controller.networking.sg_manager import SecurityGroupManager, UnexpectedSecurityGroupError
+from controller.networking.sg_manager import (
+    SecurityGroupManager,
+    UnexpectedSecurityGroupError,
+    stack_security_groups,
+)
 from controller.networking.sg_reader import SecurityGroupReader
 from controller.networking.tags import (
     managed_sg_ignored_tag_keys,
@@ -135,7 +140,7 @@ async def test_scenario_30_backend_sg_is_found_by_tags_and_its_tags_reset(
 
 
 async def test_stack_lookup_unions_current_and_legacy_tags_and_keeps_the_first_per_resource(
-    aws_api: AwsApi, aws_proxy: AwsProxy, sandbox_vpc: SandboxVpc, manager: SecurityGroupManager
+    aws_api: AwsApi, aws_proxy: AwsProxy, sandbox_vpc: SandboxVpc, sg_reader: SecurityGroupReader
 ) -> None:
     stack = StackTags(sandbox_vpc.cluster_name, INGRESS_TAG_PREFIX, "default/web")
     resource_key = "ingress.k8s.aws/resource"
@@ -161,20 +166,23 @@ async def test_stack_lookup_unions_current_and_legacy_tags_and_keeps_the_first_p
         "elsewhere-legacy",
         {**elsewhere.legacy_tracking_tags(), resource_key: "ElsewhereLegacy"},
     )
+    index = StackSecurityGroupIndex(sg_reader, vpc_id=sandbox_vpc.vpc_id)
     aws_proxy.reset_counts()
 
-    result = await manager.find_stack_security_groups(vpc_id=sandbox_vpc.vpc_id, stack=stack)
+    result = stack_security_groups(await index.candidates(stack), stack)
 
     assert result.by_resource_id[MANAGED_SG_RESOURCE_ID].group_id == current
     assert result.by_resource_id["SomethingElse"].group_id == other
     assert set(result.by_resource_id) == {MANAGED_SG_RESOURCE_ID, "SomethingElse"}
     assert [sg.group_id for sg in result.duplicates] == [legacy]
-    # Both lookups in one query.
+    # Both lookups in one query (the index's scan).
     assert aws_proxy.calls_by_operation() == {"DescribeSecurityGroups": 1}
 
+    # The same on the per-stack query an invalidated stack makes.
     await create_sg(aws_api, sandbox_vpc.vpc_id, "untagged-resource", stack.tracking_tags())
+    index.invalidate(stack)
     with pytest.raises(UnexpectedSecurityGroupError, match="unexpected securityGroup with no resourceID"):
-        await manager.find_stack_security_groups(vpc_id=sandbox_vpc.vpc_id, stack=stack)
+        stack_security_groups(await index.candidates(stack), stack)
 
 
 async def test_delete_reports_gone_groups_and_propagates_dependency_violation(
