@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry
 
@@ -12,8 +13,10 @@ from controller.aws.errors import AwsRetriesExhaustedError
 from controller.aws.settings import RetrySettings
 from controller.aws.throttle import ThrottleRule, ThrottleSettings
 from controller.sandbox.client_settings import sandbox_settings
+from controller.sandbox.moto_server import MotoServer
 from controller.sandbox.proxy import AwsProxy
 from controller.sandbox.seed import SandboxVpc
+from framework.clock import REAL_CLOCK, TimerHandle
 
 SERVER_RATE, SERVER_BURST = 25.0, 10
 # Under the server's limits: a request leaves the client when its bucket allows, but the server
@@ -22,6 +25,34 @@ SERVER_RATE, SERVER_BURST = 25.0, 10
 # of such jitter, and the rate margin earns 5 more every second.
 CLIENT_RATE, CLIENT_BURST = 20.0, 4
 READS = WRITES = 100
+
+
+class HeldClock:
+    """The real clock, except that time can be held still and released again: while held, ``now``
+    stays put, and after release it goes on from where it stood (the held span never happened)."""
+
+    def __init__(self) -> None:
+        self._lost = 0.0
+        self._held_at: float | None = None
+
+    def now(self) -> float:
+        if self._held_at is not None:
+            return self._held_at
+        return REAL_CLOCK.now() - self._lost
+
+    def hold(self) -> None:
+        self._held_at = self.now()
+
+    def release(self) -> None:
+        if self._held_at is not None:
+            self._lost = REAL_CLOCK.now() - self._held_at
+            self._held_at = None
+
+    async def sleep(self, seconds: float) -> None:
+        await REAL_CLOCK.sleep(seconds)
+
+    def call_later(self, delay: float, callback: Callable[[], object]) -> TimerHandle:
+        return REAL_CLOCK.call_later(delay, callback)
 
 
 async def test_burst_of_200_calls_is_paced_without_any_throttling(
@@ -185,13 +216,22 @@ async def test_default_client_buckets_keep_a_burst_under_aws_per_api_buckets(
 
 
 async def test_a_burst_over_aws_buckets_is_throttled_and_the_default_client_adapts_without_failing(
-    aws_proxy: AwsProxy, sandbox_vpc: SandboxVpc
+    fresh_moto: MotoServer, sandbox_vpc: SandboxVpc
 ) -> None:
     """Another client of the account empties AWS's DescribeSecurityGroups bucket (and is
     throttled itself); our client, starting with a full bucket of its own, meets AWS's refusals,
     lowers its rate and retries, and every one of its calls succeeds."""
+    # AWS's buckets stand still while the other client drains them, so how fast a loaded machine
+    # delivers its 60 calls cannot refill them; time runs again when our client starts.
+    clock = HeldClock()
+    async with AwsProxy(fresh_moto.url, clock=clock) as aws_proxy:
+        await _drain_then_adapt(aws_proxy, clock)
+
+
+async def _drain_then_adapt(aws_proxy: AwsProxy, clock: HeldClock) -> None:
     aws_proxy.use_documented_aws_limits()
     unpaced = sandbox_settings(aws_proxy.url, max_pool_connections=60, retry=RetrySettings(max_retries=0))
+    clock.hold()
     async with open_aws_client(unpaced, CollectorRegistry()) as other:
         outcomes = await asyncio.gather(
             *(other.call("ec2", "DescribeSecurityGroups") for _ in range(60)), return_exceptions=True
@@ -207,6 +247,7 @@ async def test_a_burst_over_aws_buckets_is_throttled_and_the_default_client_adap
         retry=RetrySettings(max_retries=10, backoff_base=0.1, backoff_cap=2.0),
     )
     aws_proxy.reset_counts()
+    clock.release()
     async with open_aws_client(ours, registry) as aws:
         await asyncio.gather(*(aws.call("ec2", "DescribeSecurityGroups") for _ in range(30)))
 
