@@ -30,6 +30,9 @@ _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _BRACED = re.compile(r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^${}]*))?")
 HEALTH_POLL_S = 0.25
 STOP_TIMEOUT_S = 15.0
+# However long the file lets a service take, the test (120 s in all) gives it at most this long.
+WAIT_CAP_S = 90.0
+_DURATION = re.compile(r"(?P<value>\d+)(?P<unit>s|m)")
 
 
 class InterpolationError(ValueError):
@@ -264,9 +267,12 @@ class LocalCompose:
             await self.start(name)
             started[name].set()
 
-        async with asyncio.TaskGroup() as group:
-            for name in names:
-                group.create_task(start_when_ready(name))
+        try:
+            async with asyncio.TaskGroup() as group:
+                for name in names:
+                    group.create_task(start_when_ready(name))
+        except ExceptionGroup as failures:
+            raise failures.exceptions[0] from None  # the first service that failed says why
 
     async def start(self, name: str) -> RunningService:
         materialize_mounts(self.document, self.service(name), self.root)
@@ -290,7 +296,11 @@ class LocalCompose:
         if condition == "service_started":
             return
         if condition == "service_completed_successfully":
-            code = await service.process.wait()
+            try:
+                async with asyncio.timeout(WAIT_CAP_S):
+                    code = await service.process.wait()
+            except TimeoutError:
+                raise AssertionError(f"{name} did not finish:\n{service.log_tail()}") from None
             assert code == 0, f"{name} exited with {code}:\n{service.log_tail()}"
             return
         if condition != "service_healthy":
@@ -304,8 +314,14 @@ class LocalCompose:
         if not isinstance(test, list) or test[0] != "CMD":
             raise AssertionError(f"{name}: only [CMD, ...] healthchecks are understood here")
         service = self.running[name]
+        # Unhealthy, for compose, after `retries` failures `interval` apart.
+        patience = min(WAIT_CAP_S, _seconds(healthcheck["interval"]) * int(healthcheck["retries"]))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + patience
         # Polled faster than the file's interval: what matters here is the command, not the pace.
         while True:
+            if loop.time() > deadline:
+                raise AssertionError(f"{name} not healthy within {patience:.0f}s:\n{service.log_tail()}")
             if service.process.returncode is not None:
                 raise AssertionError(
                     f"{name} exited with {service.process.returncode} before it was healthy:\n{service.log_tail()}"
@@ -347,6 +363,13 @@ class LocalCompose:
             if not alive or loop.time() > deadline:
                 return alive
             await asyncio.sleep(0.1)
+
+
+def _seconds(duration: str) -> float:
+    match = _DURATION.fullmatch(duration)
+    if match is None:
+        raise AssertionError(f"duration {duration!r}: only <n>s and <n>m are understood here")
+    return float(match["value"]) * (60 if match["unit"] == "m" else 1)
 
 
 def _group_alive(pgid: int) -> bool:
