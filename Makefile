@@ -16,7 +16,7 @@ PROXY_PORT ?= 0
 # More flags for the sandbox, e.g. RUN_ARGS=--once (apply config/samples/, wait, print every SG, exit).
 RUN_ARGS ?=
 
-.PHONY: setup run-setup test lint typecheck unit run bench clean kube-binaries
+.PHONY: setup run-setup test lint typecheck unit run bench clean kube-binaries compose-schema
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,7 +49,12 @@ typecheck: setup
 kube-binaries:
 	@tools/kube/build.sh
 
-unit: setup kube-binaries
+# The Compose Specification's JSON schema the docker-compose.yml test validates against, fetched
+# from the Go module proxy into .cache/compose-schema (needs Go; instant when already there).
+compose-schema:
+	@tools/compose-schema/fetch.sh
+
+unit: setup kube-binaries compose-schema
 	$(BIN)/pytest -q
 
 test: lint typecheck unit

@@ -1,6 +1,7 @@
 """Run the AWS sandbox on its own: ``python -m controller.sandbox [--proxy-port 4566] [--aws-limits]``.
 
-Starts moto and the proxy on 127.0.0.1, seeds a VPC with ELB-tagged subnets, prints one JSON
+Starts moto and the proxy on 127.0.0.1 (the proxy on ``--host`` if given: docker-compose.yml's
+``aws`` service listens on 0.0.0.0 so the other containers reach it; moto stays private), seeds a VPC with ELB-tagged subnets, prints one JSON
 line (``endpoint_url``, ``vpc_id``, ``subnet_ids``, ...) and serves until SIGINT/SIGTERM. Point
 the controller at it with ``AWS_ENDPOINT_URL=<endpoint_url>``.
 """
@@ -23,6 +24,7 @@ from controller.sandbox.seed import SANDBOX_CLUSTER, SANDBOX_REGION, seed_vpc
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m controller.sandbox", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1", help="address the AWS endpoint listens on")
     parser.add_argument("--proxy-port", type=int, default=0, help="port of the AWS endpoint (0: any free)")
     parser.add_argument("--moto-port", type=int, default=0, help="port of the moto server (0: any free)")
     parser.add_argument("--cluster-name", default=SANDBOX_CLUSTER)
@@ -36,7 +38,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 async def serve(args: argparse.Namespace, moto: MotoServer) -> None:
-    async with AwsProxy(moto.url, port=args.proxy_port) as proxy:
+    async with AwsProxy(moto.url, port=args.proxy_port, host=args.host) as proxy:
         info: dict[str, object] = {"endpoint_url": proxy.url, "moto_url": moto.url, "region": SANDBOX_REGION}
         if not args.no_seed:
             async with open_aws_client(sandbox_settings(proxy.url), CollectorRegistry()) as aws:

@@ -113,17 +113,24 @@ def node_object(node: SandboxNode) -> dict[str, Any]:
     }
 
 
-async def apply_crds(kube: KubeClient) -> None:
-    """Create our CRDs and wait until each is Established: until then a real kube-apiserver
+def crd_documents(crd_dir: Path = CRD_DIR) -> list[dict[str, Any]]:
+    """Every CRD manifest in ``crd_dir`` (kustomize's own file is not one)."""
+    return [
+        document
+        for path in sorted(crd_dir.glob("*.yaml"))
+        if path.name != "kustomization.yaml"
+        for document in yaml.safe_load_all(path.read_text())
+        if document
+    ]
+
+
+async def apply_crds(kube: KubeClient, crd_dir: Path = CRD_DIR) -> None:
+    """Create our CRDs (every manifest in ``crd_dir``) and wait until each is Established: until then a real kube-apiserver
     answers 404 for the new resources, so objects of them cannot be created yet."""
     names: list[str] = []
-    for path in sorted(CRD_DIR.glob("*.yaml")):
-        if path.name == "kustomization.yaml":
-            continue
-        for document in yaml.safe_load_all(path.read_text()):
-            if document:
-                await _create_if_absent(kube, CRDS, document)
-                names.append(str(document["metadata"]["name"]))
+    for document in crd_documents(crd_dir):
+        await _create_if_absent(kube, CRDS, document)
+        names.append(str(document["metadata"]["name"]))
     try:
         async with asyncio.timeout(CRD_ESTABLISHED_TIMEOUT_S):
             for name in names:
@@ -164,11 +171,11 @@ async def create_alb_ingress_class(kube: KubeClient) -> None:
 
 
 async def seed_cluster(
-    aws: AwsApi, kube: KubeClient, vpc: SandboxVpc, *, node_count: int = 2
+    aws: AwsApi, kube: KubeClient, vpc: SandboxVpc, *, node_count: int = 2, crd_dir: Path = CRD_DIR
 ) -> SandboxCluster:
     node_sg = await create_node_security_group(aws, vpc)
     nodes = await launch_nodes(aws, vpc, node_sg, node_count)
-    await apply_crds(kube)
+    await apply_crds(kube, crd_dir)
     await create_alb_ingress_class(kube)
     await register_nodes(kube, nodes)
     return SandboxCluster(vpc=vpc, node_security_group_id=node_sg, nodes=nodes)

@@ -9,6 +9,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from types import TracebackType
 
 import botocore.config
@@ -27,6 +28,30 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class MotoEndpoint:
+    """moto's own control API (``/moto-api/``) at ``url``: the server, or the proxy in front of it,
+    which relays every request that is not an AWS action (a sandbox whose moto runs in another
+    process or container reaches it this way)."""
+
+    url: str
+
+    def reset(self) -> None:
+        """Wipe every resource in every region (``POST /moto-api/reset``)."""
+        self._post("/moto-api/reset", "reset")
+
+    def seed_random(self, seed: int) -> None:
+        """Seed moto's random generator (``POST /moto-api/seed``): the ids and ARNs it generates
+        from now on are the same on every run that makes the same calls in the same order."""
+        self._post(f"/moto-api/seed?a={seed}", "seed")
+
+    def _post(self, path: str, what: str) -> None:
+        request = urllib.request.Request(f"{self.url.rstrip('/')}{path}", method="POST", data=b"")
+        with urllib.request.urlopen(request, timeout=_HTTP_TIMEOUT) as response:
+            if response.status != 200:
+                raise RuntimeError(f"moto {what} answered HTTP {response.status}")
 
 
 class MotoServer:
@@ -99,18 +124,11 @@ class MotoServer:
 
     def reset(self) -> None:
         """Wipe every resource in every region (``POST /moto-api/reset``)."""
-        request = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST", data=b"")
-        with urllib.request.urlopen(request, timeout=_HTTP_TIMEOUT) as response:
-            if response.status != 200:
-                raise RuntimeError(f"moto reset answered HTTP {response.status}")
+        MotoEndpoint(self.url).reset()
 
     def seed_random(self, seed: int) -> None:
-        """Seed moto's random generator (``POST /moto-api/seed``): the ids and ARNs it generates
-        from now on are the same on every run that makes the same calls in the same order."""
-        request = urllib.request.Request(f"{self.url}/moto-api/seed?a={seed}", method="POST", data=b"")
-        with urllib.request.urlopen(request, timeout=_HTTP_TIMEOUT) as response:
-            if response.status != 200:
-                raise RuntimeError(f"moto seed answered HTTP {response.status}")
+        """Seed moto's random generator: see ``MotoEndpoint.seed_random``."""
+        MotoEndpoint(self.url).seed_random(seed)
 
     def stop(self) -> None:
         process, self._process = self._process, None

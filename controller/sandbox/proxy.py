@@ -83,7 +83,8 @@ class _ThrottleRule:
 class AwsProxy:
     """Async context manager: ``async with AwsProxy(moto.url) as proxy: ... proxy.url``.
 
-    Binds 127.0.0.1 on ``port`` (0: a free port). ``clock`` drives the throttling buckets, so
+    Binds ``host`` (127.0.0.1 unless the proxy must be reachable from other containers) on
+    ``port`` (0: a free port). ``clock`` drives the throttling buckets, so
     tests can freeze or advance time. ``rules_per_security_group`` is the inbound (and outbound)
     rules quota per SG, as AWS counts it; tests may lower it at any time.
     """
@@ -94,11 +95,13 @@ class AwsProxy:
         *,
         clock: Clock | None = None,
         port: int = 0,
+        host: str = "127.0.0.1",
         rules_per_security_group: int = DEFAULT_RULES_PER_SECURITY_GROUP,
     ) -> None:
         self.rules_per_security_group = rules_per_security_group
         self._moto_url = moto_url.rstrip("/")
         self._port = port
+        self._host = host
         self._clock = clock or REAL_CLOCK
         self.faults = FaultPlan()
         self._throttles: list[_ThrottleRule] = []
@@ -178,7 +181,7 @@ class AwsProxy:
             app, access_log=None, handle_signals=False, handler_cancellation=True, shutdown_timeout=1.0
         )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", self._port)
+        site = web.TCPSite(self._runner, self._host, self._port)
         await site.start()
         host, port = self._runner.addresses[0][:2]
         self._url = f"http://{host}:{port}"

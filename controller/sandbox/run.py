@@ -50,14 +50,15 @@ from controller.aws.client import open_aws_client
 from controller.aws.ec2 import Ec2
 from controller.aws.settings import RetrySettings
 from controller.sandbox.client_settings import SANDBOX_CREDENTIALS, sandbox_settings
-from controller.sandbox.cluster import SandboxCluster, seed_cluster
+from controller.sandbox.cluster import SandboxCluster
 from controller.sandbox.convergence import not_converged
 from controller.sandbox.moto_server import MotoServer
+from controller.sandbox.prepare import seed_sandbox
 from controller.sandbox.progress import READ_TIMEOUT_S, Progress, ProgressSources, read_progress
 from controller.sandbox.progress_view import progress_view
 from controller.sandbox.proxy import AwsProxy
-from controller.sandbox.samples import apply_samples, create_sample_dependencies
-from controller.sandbox.seed import SANDBOX_CLUSTER, SANDBOX_REGION, seed_vpc
+from controller.sandbox.samples import apply_samples
+from controller.sandbox.seed import SANDBOX_REGION
 from controller.sandbox.summary import security_group_table
 from framework.kube import KubeClient, KubeError
 from framework.testing.apiserver import StandInApiServer, StandInSettings
@@ -282,9 +283,8 @@ async def serve(args: argparse.Namespace, ports: SandboxPorts, moto: MotoServer)
             ) as moto_api,
             KubeClient.from_configuration(api.client_configuration()) as kube,
         ):
-            vpc = await seed_vpc(aws, cluster_name=SANDBOX_CLUSTER)
-            cluster = await seed_cluster(aws, kube, vpc, node_count=args.nodes)
-            await create_sample_dependencies(aws, moto, vpc)
+            cluster = await seed_sandbox(aws, kube, moto, node_count=args.nodes)
+            vpc = cluster.vpc
             proxy.reset_counts()  # "AWS calls" counts the controller's calls, not the seeding
             with _controller_output(args) as output:
                 process = await asyncio.create_subprocess_exec(

@@ -12,12 +12,11 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 
 from controller.aws.api import AwsApi
-from controller.sandbox.moto_server import MotoServer
 from controller.sandbox.seed import SandboxVpc
 from controller.targetgroupbinding.model import TARGET_GROUP_BINDINGS
 from framework.kube import INGRESS_CLASSES, INGRESSES, SERVICES, KubeApiError, KubeClient, Resource
@@ -33,6 +32,12 @@ _RESOURCES: dict[tuple[str, str], Resource] = {
 _TIMEOUT_S = 10.0
 
 
+class MotoRandom(Protocol):
+    """What seeds moto's id generator: ``MotoServer``, or ``MotoEndpoint`` for a moto elsewhere."""
+
+    def seed_random(self, seed: int) -> None: ...
+
+
 @dataclass(frozen=True)
 class SampleDependencies:
     """What the samples name in AWS and the sandbox created."""
@@ -41,7 +46,7 @@ class SampleDependencies:
     source_security_group_id: str
 
 
-async def create_sample_dependencies(aws: AwsApi, moto: MotoServer, vpc: SandboxVpc) -> SampleDependencies:
+async def create_sample_dependencies(aws: AwsApi, moto: MotoRandom, vpc: SandboxVpc) -> SampleDependencies:
     """The target group and the client SG of the TargetGroupBinding sample, in ``vpc``."""
     await asyncio.to_thread(moto.seed_random, SAMPLE_RANDOM_SEED)
     created = await aws.call(

@@ -18,6 +18,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--kubeconfig", type=pathlib.Path, required=True, help="where to write the kubeconfig"
     )
     parser.add_argument(
+        "--kubeconfig-server",
+        default="",
+        help="the server URL written into the kubeconfig (default: the address it listens on); "
+        "where clients reach it by another name, e.g. a compose service name, give that",
+    )
+    parser.add_argument(
         "--bookmark-interval", type=float, default=5.0, help="seconds between watch bookmarks"
     )
     parser.add_argument("--retained-events", type=int, default=250_000, help="watch history window size")
@@ -30,6 +36,7 @@ async def serve(args: argparse.Namespace) -> None:
         port=args.port,
         bookmark_interval_seconds=args.bookmark_interval,
         retained_events=args.retained_events,
+        kubeconfig_server=args.kubeconfig_server,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -52,6 +52,9 @@ class StandInSettings:
     request_log_size: int = 20_000
     initial_namespaces: tuple[str, ...] = ("default", "kube-system", "kube-public", "kube-node-lease")
     clock: Callable[[], datetime] = field(default=utc_now)
+    # The server URL the kubeconfig names; empty: the address it listens on. Clients that reach it
+    # by another name (a compose service name, while it listens on 0.0.0.0) need that name.
+    kubeconfig_server: str = ""
 
 
 class StandInApiServer:
@@ -115,7 +118,7 @@ class StandInApiServer:
             self._kubeconfig_path = self._temporary_dir / "kubeconfig"
         else:
             self._kubeconfig_path = self._requested_kubeconfig
-        write_kubeconfig(self._kubeconfig_path, self.server)
+        write_kubeconfig(self._kubeconfig_path, self.settings.kubeconfig_server or self.server)
 
     async def stop(self) -> None:
         runner, self._runner = self._runner, None
