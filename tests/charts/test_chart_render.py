@@ -199,6 +199,20 @@ def test_every_flag_value_renders_the_controller_flag_it_names(helm: Helm) -> No
     assert only(objects, "IngressClass")["metadata"]["name"] == "internal-alb"
 
 
+def test_a_value_of_the_wrong_kind_fails_naming_it_and_upstream_only_values_are_accepted(
+    helm: Helm,
+) -> None:
+    """values.schema.json types our values; keys only upstream's chart has (its webhooks, WAF) are
+    let through, so an upstream values file still installs."""
+    for key, value in (("maxPortRangesPerSource", 0), ("defaultTargetType", "pod"), ("sgRulesQuota", "60")):
+        values_file = helm.values_file({**REQUIRED, key: value})
+        result = helm.run("template", "x", str(CHART_DIR), "--values", str(values_file), check=False)
+        assert result.returncode != 0 and f"/{key}" in result.stderr, (key, result.stderr)
+
+    objects = helm.template({**REQUIRED, "enableShield": True, "webhookBindPort": 9443})
+    assert parse_controller_args(_args(objects)).cluster_name == "prod"
+
+
 def test_false_is_rendered_and_reaches_the_controller(helm: Helm) -> None:
     settings = parse_controller_args(_args(helm.template({**REQUIRED, "enableBackendSecurityGroup": False})))
 
