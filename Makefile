@@ -16,7 +16,7 @@ PROXY_PORT ?= 0
 # More flags for the sandbox, e.g. RUN_ARGS=--once (apply config/samples/, wait, print every SG, exit).
 RUN_ARGS ?=
 
-.PHONY: setup run-setup test lint typecheck unit run bench clean kube-binaries compose-schema
+.PHONY: setup run-setup test lint typecheck unit run bench clean kube-binaries compose-schema helm-binary chart-sync
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -54,7 +54,17 @@ kube-binaries:
 compose-schema:
 	@tools/compose-schema/fetch.sh
 
-unit: setup kube-binaries compose-schema
+# The real helm CLI the chart tests (tests/charts/) run, built from tools/helm/go.mod into
+# .cache/helm/bin (needs Go; a second run with nothing changed returns at once).
+helm-binary:
+	@tools/helm/build.sh
+
+# The chart's copies of config/crd's CRDs and config/rbac's ClusterRole; run after changing either
+# (tests/charts/ fails while they differ).
+chart-sync:
+	@tools/chart-sync.sh
+
+unit: setup kube-binaries helm-binary compose-schema
 	$(BIN)/pytest -q
 
 test: lint typecheck unit

@@ -1,17 +1,40 @@
-"""The controller's identity on a real control plane: config/rbac applied, a ServiceAccount token.
+"""The controller's identity on a real control plane: its RBAC applied, a ServiceAccount token.
 
-Shared by the end-to-end tests (the controller process runs as this identity) and the framework
-tests that show the library working under the controller's least-privilege role. Importable as
-``controller_rbac`` because ``tests/`` is on ``sys.path`` (its conftest has no package).
+Shared by the end-to-end tests (the controller process runs as this identity), the framework
+tests that show the library working under the controller's least-privilege role, and the tests
+that check the role itself: ``rbac_mismatches`` runs everything the controller does on the API
+server (and what it must not do) as an identity, for config/rbac and for the Helm chart alike.
+Importable as ``controller_rbac`` because ``tests/`` is on ``sys.path`` (its conftest has no package).
 """
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
+from framework.kube import (
+    ENDPOINT_SLICES,
+    ENDPOINTS,
+    EVENTS,
+    INGRESS_CLASSES,
+    INGRESSES,
+    LEASES,
+    MERGE_PATCH_CONTENT_TYPE,
+    NAMESPACES,
+    NODES,
+    PODS,
+    SECRETS,
+    SERVICES,
+    KubeApiError,
+    KubeClient,
+    Resource,
+)
 from framework.testing.controlplane import REPOSITORY_ROOT, RealControlPlane
 
 RBAC_DIR = REPOSITORY_ROOT / "config" / "rbac"
@@ -52,3 +75,306 @@ def controller_kubeconfig(control_plane: RealControlPlane) -> Path:
     """A kubeconfig acting as ``kube-system/aws-load-balancer-controller``, bound by config/rbac."""
     apply_controller_rbac(control_plane)
     return control_plane.mint_service_account_identity(CONTROLLER_NAMESPACE, CONTROLLER_SERVICE_ACCOUNT)
+
+
+TARGET_GROUP_BINDINGS = Resource("elbv2.k8s.aws", "v1beta1", "targetgroupbindings", "TargetGroupBinding")
+CONFIG_MAPS = Resource("", "v1", "configmaps", "ConfigMap")
+EVENTS_V1 = Resource("events.k8s.io", "v1", "events", "Event")
+CLUSTER_ROLE_BINDINGS = Resource(
+    "rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", namespaced=False
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ControllerIdentity:
+    """Where the controller runs: its ServiceAccount and its leader Lease, both in ``namespace``."""
+
+    namespace: str
+    service_account: str
+    leader_lease: str
+
+
+CONFIG_RBAC_IDENTITY = ControllerIdentity(CONTROLLER_NAMESPACE, CONTROLLER_SERVICE_ACCOUNT, LEADER_LEASE)
+"""The identity config/rbac grants its rights to."""
+
+
+@dataclass(frozen=True, slots=True)
+class RbacScene:
+    """A namespace with one object of each kind, and clients for the admin and the controller."""
+
+    namespace: str
+    controller: KubeClient
+    admin: KubeClient
+    identity: ControllerIdentity
+
+
+@asynccontextmanager
+async def rbac_scene(
+    control_plane: RealControlPlane, identity: ControllerIdentity
+) -> AsyncIterator[RbacScene]:
+    """A fresh namespace to try the controller's calls in, acting as ``identity``'s ServiceAccount
+    (which must exist, with its roles bound)."""
+    token_kubeconfig = control_plane.mint_service_account_identity(
+        identity.namespace, identity.service_account
+    )
+    namespace = f"rbac-{uuid.uuid4().hex[:8]}"
+    async with (
+        KubeClient.from_configuration(control_plane.client_configuration()) as admin,
+        KubeClient.from_configuration(control_plane.client_configuration(token_kubeconfig)) as controller,
+    ):
+        await admin.create(NAMESPACES, {"metadata": {"name": namespace}})
+        await admin.create(CONFIG_MAPS, {"metadata": {"name": "settings"}}, namespace)
+        await admin.create(
+            SECRETS, {"metadata": {"name": "credentials"}, "stringData": {"k": "v"}}, namespace
+        )
+        await admin.create(
+            SERVICES,
+            {"metadata": {"name": "web"}, "spec": {"type": "LoadBalancer", "ports": [{"port": 80}]}},
+            namespace,
+        )
+        await admin.create(
+            INGRESSES,
+            {
+                "metadata": {"name": "web"},
+                "spec": {"defaultBackend": {"service": {"name": "web", "port": {"number": 80}}}},
+            },
+            namespace,
+        )
+        await admin.create(
+            LEASES, {"metadata": {"name": "someone-elses-lease"}, "spec": {"holderIdentity": "x"}}, namespace
+        )
+        yield RbacScene(namespace, controller, admin, identity)
+
+
+async def rbac_mismatches(scene: RbacScene) -> list[str]:
+    """Run every check; one line per check whose outcome differs from what it expects. Every check
+    runs, so one failure shows the whole gap between the role and what the controller does."""
+    mismatches = []
+    for name, expected, check in controller_checks(scene):
+        outcome = await _outcome(check)
+        if outcome != expected:
+            mismatches.append(f"{name}: expected {expected}, got {outcome}")
+    return mismatches
+
+
+Expectation = Literal["allowed", "denied"]
+Check = tuple[str, Expectation, Callable[[], Awaitable[object]]]
+
+
+async def _watch_opens(client: KubeClient, resource: Resource, namespace: str | None = None) -> None:
+    async with client.watch(
+        resource, namespace, [("timeoutSeconds", "1")], read_timeout=10, total_timeout=15
+    ):
+        pass
+
+
+def _merge_patch(client: KubeClient, path: str, body: dict[str, Any]) -> Awaitable[object]:
+    return client.request("PATCH", path, body=body, content_type=MERGE_PATCH_CONTENT_TYPE)
+
+
+def _list_and_watch(client: KubeClient, resource: Resource) -> list[Check]:
+    """What an informer does: list everything, then watch from there."""
+    return [
+        (f"list {resource}", "allowed", lambda: client.list(resource)),
+        (f"watch {resource}", "allowed", lambda: _watch_opens(client, resource)),
+    ]
+
+
+def controller_checks(scene: RbacScene) -> list[Check]:
+    """Everything the controller does on the API server, and what it must not be able to do."""
+    c, ns, me = scene.controller, scene.namespace, scene.identity
+    checks: list[Check] = []
+    # Informers list and watch across all namespaces.
+    for resource in (
+        PODS,
+        SERVICES,
+        ENDPOINTS,
+        NODES,
+        NAMESPACES,
+        ENDPOINT_SLICES,
+        INGRESSES,
+        INGRESS_CLASSES,
+    ):
+        checks += _list_and_watch(c, resource)
+    checks += [
+        *_list_and_watch(c, TARGET_GROUP_BINDINGS),
+        ("get ingress", "allowed", lambda: c.get(INGRESSES, "web", ns)),
+        (
+            "add a finalizer to an ingress",
+            "allowed",
+            lambda: _merge_patch(
+                c,
+                INGRESSES.object_path("web", ns),
+                {"metadata": {"finalizers": ["ingress.k8s.aws/resources"]}},
+            ),
+        ),
+        (
+            "patch ingress status",
+            "allowed",
+            lambda: _merge_patch(
+                c,
+                INGRESSES.object_path("web", ns) + "/status",
+                {"status": {"loadBalancer": {"ingress": [{"hostname": "k8s-web.elb.amazonaws.com"}]}}},
+            ),
+        ),
+        (
+            "add a finalizer to a service",
+            "allowed",
+            lambda: _merge_patch(
+                c,
+                SERVICES.object_path("web", ns),
+                {"metadata": {"finalizers": ["service.k8s.aws/resources"]}},
+            ),
+        ),
+        (
+            "patch service status",
+            "allowed",
+            lambda: _merge_patch(
+                c,
+                SERVICES.object_path("web", ns) + "/status",
+                {"status": {"loadBalancer": {"ingress": [{"hostname": "k8s-web.elb.amazonaws.com"}]}}},
+            ),
+        ),
+        (
+            "record a core event and count a repeat",
+            "allowed",
+            lambda: _record_event(c, EVENTS, _core_event(ns)),
+        ),
+        (
+            "record an events.k8s.io event and count a repeat",
+            "allowed",
+            lambda: _record_event(c, EVENTS_V1, _event_v1(ns)),
+        ),
+        ("leader lease: create, read and renew", "allowed", lambda: _take_leader_lease(c, me)),
+        ("target group binding: create, patch status, delete", "allowed", lambda: _own_binding(c, ns)),
+        # What it must not do.
+        ("read a secret", "denied", lambda: c.get(SECRETS, "credentials", ns)),
+        ("list secrets", "denied", lambda: c.list(SECRETS)),
+        ("watch secrets", "denied", lambda: _watch_opens(c, SECRETS, ns)),
+        ("list configmaps", "denied", lambda: c.list(CONFIG_MAPS)),
+        ("delete an ingress", "denied", lambda: c.request("DELETE", INGRESSES.object_path("web", ns))),
+        (
+            "create a service",
+            "denied",
+            lambda: c.create(SERVICES, {"metadata": {"name": "x"}, "spec": {"ports": [{"port": 1}]}}, ns),
+        ),
+        ("delete a namespace", "denied", lambda: c.request("DELETE", NAMESPACES.object_path(ns))),
+        (
+            "renew another component's lease",
+            "denied",
+            lambda: _merge_patch(
+                c, LEASES.object_path("someone-elses-lease", ns), {"spec": {"holderIdentity": "controller"}}
+            ),
+        ),
+        (
+            "create a lease outside its namespace",
+            "denied",
+            lambda: c.create(LEASES, {"metadata": {"name": me.leader_lease}}, ns),
+        ),
+        (
+            "grant itself more rights",
+            "denied",
+            lambda: c.create(
+                CLUSTER_ROLE_BINDINGS,
+                {
+                    "metadata": {"name": "escalate"},
+                    "roleRef": {
+                        "apiGroup": "rbac.authorization.k8s.io",
+                        "kind": "ClusterRole",
+                        "name": "admin",
+                    },
+                    "subjects": [
+                        {
+                            "kind": "ServiceAccount",
+                            "name": me.service_account,
+                            "namespace": me.namespace,
+                        }
+                    ],
+                },
+            ),
+        ),
+    ]
+    return checks
+
+
+def _core_event(namespace: str) -> dict[str, Any]:
+    return {
+        "metadata": {"generateName": "web-"},
+        "involvedObject": {"kind": "Ingress", "namespace": namespace, "name": "web"},
+        "reason": "SuccessfullyReconciled",
+        "message": "Successfully reconciled",
+        "type": "Normal",
+        "count": 1,
+    }
+
+
+def _event_v1(namespace: str) -> dict[str, Any]:
+    return {
+        "metadata": {"generateName": "web-"},
+        "regarding": {"kind": "Ingress", "namespace": namespace, "name": "web"},
+        "reason": "SuccessfullyReconciled",
+        "note": "Successfully reconciled",
+        "type": "Normal",
+        "action": "Reconcile",
+        "reportingController": "ingress.k8s.aws",
+        "reportingInstance": "test",
+        "eventTime": "2026-01-01T00:00:00.000000Z",
+    }
+
+
+async def _record_event(client: KubeClient, resource: Resource, event: dict[str, Any]) -> None:
+    """What an event recorder does: create the event, then patch its count when it repeats."""
+    namespace = event["regarding" if "regarding" in event else "involvedObject"]["namespace"]
+    created = await client.create(resource, event, namespace)
+    repeat = (
+        {"series": {"count": 2, "lastObservedTime": "2026-01-01T00:00:01.000000Z"}}
+        if "regarding" in event
+        else {"count": 2}
+    )
+    await _merge_patch(client, resource.object_path(created["metadata"]["name"], namespace), repeat)
+
+
+async def _take_leader_lease(client: KubeClient, identity: ControllerIdentity) -> None:
+    """What LeaseLock does: read (absent), create, read, then renew with a PUT carrying the RV."""
+    name, namespace = identity.leader_lease, identity.namespace
+    try:
+        await client.get(LEASES, name, namespace)
+    except KubeApiError as error:
+        if not error.is_not_found:
+            raise
+        await client.create(
+            LEASES, {"metadata": {"name": name}, "spec": {"holderIdentity": "test"}}, namespace
+        )
+    lease = await client.get(LEASES, name, namespace)
+    lease["spec"]["holderIdentity"] = "test-renewed"
+    await client.replace(LEASES, name, lease, namespace)
+
+
+async def _own_binding(client: KubeClient, namespace: str) -> None:
+    binding = await client.create(
+        TARGET_GROUP_BINDINGS,
+        {
+            "apiVersion": "elbv2.k8s.aws/v1beta1",
+            "kind": "TargetGroupBinding",
+            "metadata": {"name": "web"},
+            "spec": {
+                "serviceRef": {"name": "web", "port": 80},
+                "targetGroupARN": "arn:aws:elasticloadbalancing:us-west-2:123456789012:targetgroup/web/0123456789abcdef",
+            },
+        },
+        namespace,
+    )
+    path = TARGET_GROUP_BINDINGS.object_path("web", namespace)
+    await _merge_patch(
+        client, path + "/status", {"status": {"observedGeneration": binding["metadata"]["generation"]}}
+    )
+    await _merge_patch(client, path, {"metadata": {"labels": {"reconciled": "yes"}}})
+    await client.request("DELETE", path)
+
+
+async def _outcome(check: Callable[[], Awaitable[object]]) -> str:
+    try:
+        await check()
+    except KubeApiError as error:
+        return "denied" if error.status == 403 else f"failed: {error}"
+    return "allowed"

@@ -60,3 +60,18 @@ def test_run_setup_installs_nothing_after_the_test_setup(tmp_path: Path) -> None
     make(venv, "run-setup")
     assert not log.exists()
     assert (venv / ".run-installed-stamp").exists()
+
+
+def test_make_unit_builds_the_control_plane_and_helm_before_the_tests(tmp_path: Path) -> None:
+    venv, _ = fake_venv(tmp_path)
+    planned = subprocess.run(
+        ["make", "--no-print-directory", "-n", "unit", f"VENV={venv}"],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout.splitlines()
+    pytest_line = next(i for i, line in enumerate(planned) if line.startswith(f"{venv}/bin/pytest"))
+    assert planned.index("tools/kube/build.sh") < pytest_line
+    assert planned.index("tools/helm/build.sh") < pytest_line
