@@ -64,8 +64,10 @@ helm-binary:
 chart-sync:
 	@tools/chart-sync.sh
 
+# Two pytest workers (more on a bigger machine): most tests wait on a subprocess (the controller,
+# kube-apiserver, moto), so two share 2 cores well; each worker starts its own servers.
 unit: setup kube-binaries helm-binary compose-schema
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n auto --maxprocesses=4
 
 test: lint typecheck unit
 
