@@ -57,6 +57,9 @@ class _ListedIngressClasses(IngressClassSource):
     def get_ingress_class_params(self, name: str) -> KubeDict | None:
         return None
 
+    def get_namespace(self, name: str) -> KubeDict | None:
+        return None  # asked only for IngressClassParams with a namespaceSelector, and there are none
+
 
 def live_owners(
     *,

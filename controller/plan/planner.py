@@ -123,6 +123,9 @@ class _ViewIngressClasses:
     def get_ingress_class_params(self, name: str) -> Mapping[str, Any] | None:
         return None
 
+    def get_namespace(self, name: str) -> Mapping[str, Any] | None:
+        return None  # asked only for IngressClassParams with a namespaceSelector, and there are none
+
 
 @dataclass
 class _StackPass:
