@@ -134,7 +134,9 @@ class IngressClassMatcher:
         params = self._classes.get_ingress_class_params(name)
         if params is None:
             # apimachinery's NotFound text, which upstream puts in its error.
-            raise InvalidIngressClassError(ref, f'{INGRESS_CLASS_PARAMS.plural}.{PARAMS_API_GROUP} "{name}" not found')
+            raise InvalidIngressClassError(
+                ref, f'{INGRESS_CLASS_PARAMS.plural}.{PARAMS_API_GROUP} "{name}" not found'
+            )
         self._check_namespace(ref, params)
         return params
 

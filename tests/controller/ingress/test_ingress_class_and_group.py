@@ -9,7 +9,6 @@ import pytest
 from ingress_factories import FakeResolver, FakeServices, ingress, make_config, stack_of
 
 from controller.annotations import ING_GROUP_NAME, ING_GROUP_ORDER, InvalidAnnotationError
-from controller.ingress.class_matcher import InvalidIngressClassError
 from controller.ingress import (
     IngressClassMatcher,
     IngressGroupId,
@@ -17,6 +16,7 @@ from controller.ingress import (
     build_group,
     group_ids_for_ingress,
 )
+from controller.ingress.class_matcher import InvalidIngressClassError
 from controller.ingress.group import validate_group_name
 from controller.networking.rules import Ipv4CidrSource
 
@@ -93,7 +93,9 @@ def test_ingress_class_params_are_loaded_and_missing_params_is_an_error() -> Non
     classified = matcher.classify(ingress(class_name="alb"))
     assert classified is not None and classified.params_spec == {"scheme": "internet-facing"}
     broken = IngressClassMatcher(FakeClasses([ingress_class("alb", params="gone")]))
-    with pytest.raises(InvalidIngressClassError, match='ingressclassparams.elbv2.k8s.aws "gone" not found'):
+    with pytest.raises(
+        InvalidIngressClassError, match=r'ingressclassparams\.elbv2\.k8s\.aws "gone" not found'
+    ):
         broken.classify(ingress(class_name="alb"))
 
 
@@ -129,7 +131,7 @@ def test_invalid_cidr_in_ingress_class_params_names_the_params() -> None:
 
     with pytest.raises(InvalidAnnotationError) as caught:
         member_listen_ports(member)
-    assert str(caught.value.object_ref) == "IngressClassParams /p"
+    assert str(caught.value.object_ref) == "IngressClassParams p"
     assert caught.value.key == "spec.inboundCIDRs"
 
 

@@ -122,7 +122,9 @@ async def world(
         services = parts.factory.informer(SERVICES)
         classes = parts.factory.informer(INGRESS_CLASSES)
         # No IngressClassParams nor Namespaces: these tests' Ingresses use the legacy class annotation.
-        matcher = IngressClassMatcher(InformerIngressClasses(classes.store, Store(), Store()), config.ingress_class)
+        matcher = IngressClassMatcher(
+            InformerIngressClasses(classes.store, Store(), Store()), config.ingress_class
+        )
         reconciler = IngressGroupReconciler(
             config=config,
             client=parts.client,
