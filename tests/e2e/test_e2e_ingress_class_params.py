@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
+import aiohttp
 from e2e_harness import StartController, controller_log_on_failure, delete_ingresses_and_wait, wait_for
 from e2e_objects import create_node_port_service, ingress_manifest, ingress_rules
 
@@ -149,6 +150,15 @@ async def test_params_win_over_annotations_re_reconcile_on_change_and_select_nam
                     "loadBalancer", {}
                 ).get("ingress")
                 assert len((await aws_api.call("elbv2", "DescribeLoadBalancers"))["LoadBalancers"]) == 1
+                async with (
+                    aiohttp.ClientSession() as session,
+                    session.get(f"http://127.0.0.1:{running.metrics_port}/metrics") as response,
+                ):
+                    metrics = await response.text()
+                assert (
+                    'awslbc_controller_reconcile_errors_total{controller="ingress",error_category="load_group_id_error"}'
+                    in metrics
+                ), metrics
 
                 await delete_ingresses_and_wait(running, kube, namespace, "front")
     finally:
