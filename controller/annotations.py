@@ -96,7 +96,8 @@ class ObjectRef:
         return f"{self.namespace}/{self.name}"
 
     def __str__(self) -> str:
-        return f"{self.kind} {self.namespace}/{self.name}"
+        # Cluster-scoped objects (IngressClassParams) have no namespace to print.
+        return f"{self.kind} {self.namespace}/{self.name}" if self.namespace else f"{self.kind} {self.name}"
 
 
 class ModelBuildError(Exception):

@@ -9,6 +9,7 @@ from pathlib import Path
 from controller.aws.settings import AwsSettings
 from controller.config import ControllerSettings
 from controller.endpointsg.setup import ENDPOINT_SG_WORKERS
+from controller.ingress.class_matcher import INGRESS_CLASS_PARAMS
 from controller.targetgroupbinding.model import TARGET_GROUP_BINDINGS
 from framework.httpserver import BindAddress
 from framework.kube import KubeApiError, KubeClient, KubeError, Resource
@@ -17,7 +18,7 @@ from framework.manager import ManagerSettings
 
 SERVICE_ACCOUNT_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 # The custom resources we watch: each must be served before the informers can sync.
-CUSTOM_RESOURCES: tuple[Resource, ...] = (TARGET_GROUP_BINDINGS,)
+CUSTOM_RESOURCES: tuple[Resource, ...] = (TARGET_GROUP_BINDINGS, INGRESS_CLASS_PARAMS)
 INSTALL_CRDS_COMMAND = "kubectl apply -k config/crd"
 CRD_CHECK_TIMEOUT_S = 10.0
 
@@ -86,7 +87,8 @@ async def require_custom_resources(kube: KubeClient, namespace: str | None) -> N
     watched kind is unknown to the API server."""
     for resource in CUSTOM_RESOURCES:
         try:
-            await kube.list(resource, namespace, query=[("limit", "1")], request_timeout=CRD_CHECK_TIMEOUT_S)
+            scope = namespace if resource.namespaced else None
+            await kube.list(resource, scope, query=[("limit", "1")], request_timeout=CRD_CHECK_TIMEOUT_S)
         except KubeApiError as error:
             if error.is_not_found:
                 raise ControllerStartupError(

@@ -1,7 +1,8 @@
-"""Resolve a ``SubnetSelector`` to subnets: explicit ids/``Name`` tags, or discovery by role tag.
+"""Resolve a ``SubnetSelector`` to subnets: explicit ids/``Name`` tags, tag filters
+(IngressClassParams ``subnets.tags``), or discovery by role tag.
 
 Discovery follows upstream: subnets of the VPC carrying the scheme's role tag
-(``kubernetes.io/role/elb`` or ``.../internal-elb``); a subnet whose ``kubernetes.io/cluster/<ours>``
+(``kubernetes.io/role/elb`` or ``.../internal-elb``), or matching the tag filters; a subnet whose ``kubernetes.io/cluster/<ours>``
 tag is neither ``owned`` nor ``shared`` is skipped, and so is one tagged only for other clusters;
 one subnet per availability zone, preferring one tagged for our cluster, then the smallest id.
 """
@@ -116,6 +117,12 @@ class SubnetResolver:
         else:
             subnets = _discover(selector, in_vpc)
         if not subnets:
+            if selector.tag_filters is not None:
+                wanted = "; ".join(f"{key} in [{', '.join(values)}]" for key, values in selector.tag_filters)
+                raise SubnetResolutionError(
+                    f"unable to resolve at least one subnet (no subnet in {self._vpc_id} matches the "
+                    f"IngressClassParams subnets.tags {{{wanted}}} and is usable by this cluster)"
+                )
             raise SubnetResolutionError(
                 f"unable to resolve at least one subnet (no subnet in {self._vpc_id} is tagged "
                 f"{selector.role_tag_key} and usable by this cluster)"
@@ -141,12 +148,18 @@ def _explicit(names_or_ids: Sequence[str], in_vpc: Sequence[Subnet]) -> list[Sub
     return list(found.values())
 
 
+def _selected(selector: SubnetSelector, subnet: Subnet) -> bool:
+    """The role tag, or (IngressClassParams ``subnets.tags``) every filter key with one of its
+    values, as EC2's ``tag:<key>`` filters select."""
+    if selector.tag_filters is None:
+        return selector.role_tag_key in subnet.tags
+    return all(subnet.tags.get(key) in values for key, values in selector.tag_filters)
+
+
 def _discover(selector: SubnetSelector, in_vpc: Sequence[Subnet]) -> list[Subnet]:
     by_zone: dict[str, Subnet] = {}
     for subnet in in_vpc:
-        if selector.role_tag_key not in subnet.tags or not _usable_by_cluster(
-            subnet, selector.cluster_tag_key
-        ):
+        if not _selected(selector, subnet) or not _usable_by_cluster(subnet, selector.cluster_tag_key):
             continue
         current = by_zone.get(subnet.availability_zone)
         if current is None or _preference(subnet, selector) < _preference(current, selector):

@@ -34,13 +34,14 @@ from controller.gc.finder import LeakReport, find_leaks
 from controller.gc.inventory import AwsInventory, read_inventory
 from controller.gc.owners import LiveOwners, live_owners
 from controller.gc.report import render_json, render_removals_text, render_text
+from controller.ingress.class_matcher import INGRESS_CLASS_PARAMS
 from controller.networking.rule_reconciler import SecurityGroupRuleReconciler
 from controller.networking.sg_manager import SecurityGroupManager
 from controller.networking.sg_reader import SecurityGroupReader
 from controller.startup import ControllerStartupError, aws_settings_from
 from controller.targetgroupbinding.model import TARGET_GROUP_BINDINGS
 from controller.vpc import VpcResolutionError, resolve_vpc_id
-from framework.kube import INGRESS_CLASSES, INGRESSES, SERVICES, KubeClient, KubeError, Resource
+from framework.kube import INGRESS_CLASSES, INGRESSES, NAMESPACES, SERVICES, KubeClient, KubeError, Resource
 
 EXIT_CLEAN = 0
 EXIT_ERROR = 1
@@ -103,6 +104,8 @@ async def read_owners(kube: KubeClient, config: ControllerSettings) -> LiveOwner
         cluster_name=config.cluster_name,
         ingresses=await _list_all(kube, INGRESSES),
         ingress_classes=await _list_all(kube, INGRESS_CLASSES),
+        ingress_class_params=await _list_all(kube, INGRESS_CLASS_PARAMS),
+        namespaces=await _list_all(kube, NAMESPACES),
         services=await _list_all(kube, SERVICES),
         bindings=await _list_all(kube, TARGET_GROUP_BINDINGS),
         ingress_class=config.ingress_class,

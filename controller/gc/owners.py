@@ -42,11 +42,15 @@ class LiveOwners:
 
 
 class _ListedIngressClasses(IngressClassSource):
-    """The class matcher's view over a plain list of IngressClasses. IngressClassParams is not
-    served by this controller (its classes get none), as in ``InformerIngressClasses``."""
+    """The class matcher's view over plain lists of IngressClasses, IngressClassParams and
+    Namespaces (cluster-scoped: keyed by name), as ``InformerIngressClasses`` over the caches."""
 
-    def __init__(self, classes: Iterable[KubeDict]) -> None:
+    def __init__(
+        self, classes: Iterable[KubeDict], params: Iterable[KubeDict], namespaces: Iterable[KubeDict]
+    ) -> None:
         self._classes = {name_of(c): c for c in classes}
+        self._params = {name_of(p): p for p in params}
+        self._namespaces = {name_of(n): n for n in namespaces}
 
     def get_ingress_class(self, name: str) -> KubeDict | None:
         return self._classes.get(name)
@@ -55,7 +59,10 @@ class _ListedIngressClasses(IngressClassSource):
         return self._classes.values()
 
     def get_ingress_class_params(self, name: str) -> KubeDict | None:
-        return None
+        return self._params.get(name)
+
+    def get_namespace(self, name: str) -> KubeDict | None:
+        return self._namespaces.get(name)
 
 
 def live_owners(
@@ -67,8 +74,14 @@ def live_owners(
     bindings: Iterable[KubeDict],
     ingress_class: str,
     load_balancer_class: str,
+    ingress_class_params: Iterable[KubeDict] = (),
+    namespaces: Iterable[KubeDict] = (),
 ) -> LiveOwners:
-    matcher = IngressClassMatcher(_ListedIngressClasses(ingress_classes), ingress_class=ingress_class)
+    """An Ingress whose class configuration cannot be loaded (params missing, its Namespace not
+    selected) still owns its implicit group and every group its finalizers name."""
+    matcher = IngressClassMatcher(
+        _ListedIngressClasses(ingress_classes, ingress_class_params, namespaces), ingress_class=ingress_class
+    )
     stacks: set[StackTags] = set()
     for ingress in ingresses:
         for group_id in group_ids_for_ingress(ingress, matcher):

@@ -8,10 +8,12 @@ from controller.aws.api import AwsApi
 from controller.config import ControllerSettings
 from controller.gc.census import LeakCensus
 from controller.gc.owners import LiveOwners, live_owners
+from controller.ingress.class_matcher import INGRESS_CLASS_PARAMS
+from controller.ingress.class_source import slim_namespace
 from controller.networking.sg_reader import SecurityGroupReader
 from controller.stack.wiring import StackFeatureDeps
 from controller.targetgroupbinding.model import TARGET_GROUP_BINDINGS
-from framework.kube import INGRESS_CLASSES, INGRESSES, SERVICES
+from framework.kube import INGRESS_CLASSES, INGRESSES, NAMESPACES, SERVICES
 from framework.manager import Manager
 
 
@@ -29,12 +31,17 @@ def setup(
     informers = manager.informers
     ingresses, classes = informers.informer(INGRESSES), informers.informer(INGRESS_CLASSES)
     services, bindings = informers.informer(SERVICES), informers.informer(TARGET_GROUP_BINDINGS)
+    # The same informers (and transform) the Ingress feature reads class configuration from.
+    params = informers.informer(INGRESS_CLASS_PARAMS)
+    namespaces = informers.informer(NAMESPACES, transform=slim_namespace)
 
     def owners() -> LiveOwners:
         return live_owners(
             cluster_name=config.cluster_name,
             ingresses=ingresses.store.list(),
             ingress_classes=classes.store.list(),
+            ingress_class_params=params.store.list(),
+            namespaces=namespaces.store.list(),
             services=services.store.list(),
             bindings=bindings.store.list(),
             ingress_class=config.ingress_class,

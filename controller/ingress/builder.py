@@ -125,7 +125,9 @@ class IngressModelBuilder:
             type=LoadBalancerType.APPLICATION,
             scheme=scheme,
             ip_address_type=ip_address_type,
-            subnets=SubnetSelector.for_scheme(subnets, scheme, config.cluster_name),
+            subnets=SubnetSelector.for_scheme(
+                subnets.names_or_ids, scheme, config.cluster_name, subnets.tag_filters
+            ),
             tags=compose_resource_tags(stack_tags, LOAD_BALANCER_RESOURCE_ID, spec_tags),
         )
         tg_settings = TargetGroupSettings(

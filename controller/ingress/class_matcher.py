@@ -15,14 +15,30 @@ from typing import Any, Final, Protocol
 from controller.annotations import (
     DEFAULT_INGRESS_CLASS_ANNOTATION,
     INGRESS_CLASS_ANNOTATION,
-    InvalidObjectError,
+    ModelBuildError,
     ObjectRef,
 )
-from framework.objects import annotations_of, meta_of, name_of
+from controller.ingress.namespace_selector import InvalidSelectorError, NamespaceSelector
+from framework.kube import Resource
+from framework.objects import annotations_of, labels_of, meta_of, name_of
 
 ALB_INGRESS_CONTROLLER: Final = "ingress.k8s.aws/alb"
 PARAMS_API_GROUP: Final = "elbv2.k8s.aws"
 PARAMS_KIND: Final = "IngressClassParams"
+INGRESS_CLASS_PARAMS: Final = Resource(
+    PARAMS_API_GROUP, "v1beta1", "ingressclassparams", PARAMS_KIND, namespaced=False
+)
+
+
+class InvalidIngressClassError(ModelBuildError):
+    """Upstream's ``ErrInvalidIngressClass``: the Ingress's class configuration cannot be loaded
+    (unknown parameters kind, IngressClassParams missing, its namespaceSelector rejects the
+    Ingress's Namespace). The message starts as upstream's (``invalid ingress class: ...``)."""
+
+    def __init__(self, ingress: ObjectRef, reason: str) -> None:
+        super().__init__(f"invalid ingress class: {reason}", [ingress])
+        self.ingress = ingress
+        self.reason = reason
 
 
 class IngressClassSource(Protocol):
@@ -33,6 +49,10 @@ class IngressClassSource(Protocol):
     def list_ingress_classes(self) -> Iterable[Mapping[str, Any]]: ...
 
     def get_ingress_class_params(self, name: str) -> Mapping[str, Any] | None: ...
+
+    def get_namespace(self, name: str) -> Mapping[str, Any] | None:
+        """The Namespace object (only its labels are read), for IngressClassParams' namespaceSelector."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -71,7 +91,8 @@ class IngressClassMatcher:
     def classify(self, ingress: Mapping[str, Any]) -> ClassifiedIngress | None:
         """The classified Ingress if it is ours, else None.
 
-        Raises ``InvalidObjectError`` only for an Ingress of our class whose IngressClassParams is missing.
+        Raises ``InvalidIngressClassError`` only for an Ingress of an ALB class whose parameters
+        cannot be loaded or whose Namespace the IngressClassParams' namespaceSelector rejects.
         """
         legacy = annotations_of(ingress).get(INGRESS_CLASS_ANNOTATION)
         if legacy is not None:
@@ -99,19 +120,43 @@ class IngressClassMatcher:
     def _params_of(
         self, ingress: Mapping[str, Any], ingress_class: Mapping[str, Any]
     ) -> Mapping[str, Any] | None:
+        """Upstream ``defaultClassLoader.Load``: the referenced IngressClassParams, which must exist
+        and whose namespaceSelector must select the Ingress's Namespace."""
         parameters = (ingress_class.get("spec") or {}).get("parameters")
         if not parameters:
             return None
+        ref = ObjectRef.of("Ingress", ingress)
         if parameters.get("apiGroup") != PARAMS_API_GROUP or parameters.get("kind") != PARAMS_KIND:
-            return None
+            raise InvalidIngressClassError(
+                ref, f"IngressClass {name_of(ingress_class)} references unknown parameters"
+            )
         name = str(parameters.get("name") or "")
         params = self._classes.get_ingress_class_params(name)
         if params is None:
-            class_name = name_of(ingress_class)
-            raise InvalidObjectError(
-                ObjectRef.of("Ingress", ingress),
-                f"IngressClass {class_name} spec.parameters",
-                name,
-                "IngressClassParams not found",
+            # apimachinery's NotFound text, which upstream puts in its error.
+            raise InvalidIngressClassError(
+                ref, f'{INGRESS_CLASS_PARAMS.plural}.{PARAMS_API_GROUP} "{name}" not found'
             )
+        self._check_namespace(ref, params)
         return params
+
+    def _check_namespace(self, ref: ObjectRef, params: Mapping[str, Any]) -> None:
+        raw = (params.get("spec") or {}).get("namespaceSelector")
+        if raw is None:
+            return
+        params_name = name_of(params)
+        try:
+            selector = NamespaceSelector.parse(raw)
+        except InvalidSelectorError as error:
+            raise InvalidIngressClassError(ref, str(error)) from None
+        namespace = self._classes.get_namespace(ref.namespace)
+        if namespace is None:
+            raise InvalidIngressClassError(ref, f'namespaces "{ref.namespace}" not found')
+        labels = labels_of(namespace)
+        if not selector.matches(labels):
+            shown = ",".join(f"{k}={v}" for k, v in sorted(labels.items())) or "<none>"
+            raise InvalidIngressClassError(
+                ref,
+                f"namespaceSelector of IngressClassParams {params_name} mismatch "
+                f"({ref}: Namespace {ref.namespace} labels {shown} do not match namespaceSelector {selector})",
+            )

@@ -1,4 +1,4 @@
-"""The IngressClasses the class matcher sees: the IngressClass informer's cache."""
+"""What the class matcher reads: the IngressClass, IngressClassParams and Namespace informers' caches."""
 
 from __future__ import annotations
 
@@ -6,18 +6,22 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from framework.informer import Store
+from framework.kube import KubeObject
+from framework.objects import meta_of
 
 
 class InformerIngressClasses:
-    """``IngressClassSource`` over the IngressClass informer.
+    """``IngressClassSource`` over the informer caches (cluster-scoped objects: the key is the name).
 
-    IngressClassParams (upstream's ``elbv2.k8s.aws`` CRD for class-wide settings) is not served by
-    this controller, so a class that references params gets none and its Ingresses' annotations
-    apply unchanged.
+    Namespaces are cached rather than read per check because the matcher runs synchronously inside
+    event handlers (an API read there is impossible) and a cluster has few Namespaces, each small;
+    the cache also lets a Namespace's label change re-queue its Ingresses.
     """
 
-    def __init__(self, classes: Store) -> None:
+    def __init__(self, classes: Store, params: Store, namespaces: Store) -> None:
         self._classes = classes
+        self._params = params
+        self._namespaces = namespaces
 
     def get_ingress_class(self, name: str) -> Mapping[str, Any] | None:
         return self._classes.get(name)
@@ -26,4 +30,20 @@ class InformerIngressClasses:
         return self._classes.list()
 
     def get_ingress_class_params(self, name: str) -> Mapping[str, Any] | None:
-        return None
+        return self._params.get(name)
+
+    def get_namespace(self, name: str) -> Mapping[str, Any] | None:
+        return self._namespaces.get(name)
+
+
+_NAMESPACE_METADATA_KEYS = ("name", "uid", "resourceVersion", "labels", "deletionTimestamp")
+
+
+def slim_namespace(namespace: KubeObject) -> KubeObject:
+    """Keep a Namespace's identity and labels (all the namespaceSelector check reads); idempotent."""
+    metadata = meta_of(namespace)
+    return {
+        "apiVersion": namespace.get("apiVersion", "v1"),
+        "kind": namespace.get("kind", "Namespace"),
+        "metadata": {key: metadata[key] for key in _NAMESPACE_METADATA_KEYS if key in metadata},
+    }

@@ -22,7 +22,7 @@ from controller.annotations import (
     parse_int,
 )
 from controller.finalizers import EXPLICIT_GROUP_FINALIZER_PREFIX, IMPLICIT_GROUP_FINALIZER
-from controller.ingress.class_matcher import ClassifiedIngress, IngressClassMatcher
+from controller.ingress.class_matcher import ClassifiedIngress, IngressClassMatcher, InvalidIngressClassError
 from framework.objects import finalizers_of, is_deleting, name_of, namespace_of
 
 GROUP_ORDER_MIN: Final = -1000
@@ -134,7 +134,10 @@ def build_group(
     """Collect the active and inactive members of ``group_id`` from all known Ingresses.
 
     Raises ``ModelBuildError`` only for problems of Ingresses that belong to this group (or whose
-    group cannot be determined and whose implicit group is this one).
+    group cannot be determined and whose implicit group is this one). An Ingress whose class
+    configuration cannot be loaded (``InvalidIngressClassError``) but that carries this group's
+    finalizer fails the whole group instead of leaving it: the class may have been broken by
+    accident, and leaving would delete its part of the load balancer (upstream issue 2731).
     """
     members: list[tuple[int, str, str, ClassifiedIngress]] = []
     inactive: list[Mapping[str, Any]] = []
@@ -147,6 +150,10 @@ def build_group(
         try:
             member = matcher.classify(ingress)
             member_group = group_id_of(member) if member is not None else None
+        except InvalidIngressClassError:
+            if own_implicit or has_finalizer:
+                raise
+            continue
         except ModelBuildError:
             if own_implicit:
                 raise

@@ -33,7 +33,12 @@ from typing import Any, Final, Protocol
 
 from controller.annotations import ModelBuildError
 from controller.config import ControllerSettings
-from controller.ingress.class_matcher import IngressClassMatcher
+from controller.ingress.class_matcher import (
+    PARAMS_API_GROUP,
+    PARAMS_KIND,
+    IngressClassMatcher,
+    InvalidIngressClassError,
+)
 from controller.ingress.group import IngressGroup, IngressGroupId, build_group, group_ids_for_ingress
 from controller.metrics import LbcControllerMetrics
 from controller.model.stack import StackModel
@@ -52,11 +57,23 @@ from framework.controller import Result
 from framework.events import EventRecorder
 from framework.informer import NAMESPACE_INDEX, DeletedFinalStateUnknown, FunctionHandler, Store, final_state
 from framework.kube import INGRESSES, KubeClient, KubeObject
-from framework.objects import finalizers_of, meta_of, name_of, namespace_of, object_key
+from framework.objects import (
+    finalizers_of,
+    is_deleting,
+    labels_of,
+    meta_of,
+    name_of,
+    namespace_of,
+    object_key,
+)
 
 _log = logging.getLogger(__name__)
 
 CONTROLLER_NAME: Final = "ingress"
+# Upstream's event reason when an Ingress's group cannot be determined (its class configuration is
+# invalid), and our metric category for it in the style of the others.
+REASON_FAILED_LOAD_GROUP_ID: Final = "FailedLoadGroupID"
+LOAD_GROUP_ID_ERROR: Final = "load_group_id_error"
 BACKEND_SG_USER_TYPE: Final = "ingress"
 
 
@@ -133,6 +150,39 @@ def ingress_class_event_keys(
     return keys
 
 
+def ingress_class_params_event_keys(
+    params: Mapping[str, Any],
+    ingress_classes: Iterable[Mapping[str, Any]],
+    ingresses: Iterable[Mapping[str, Any]],
+    matcher: IngressClassMatcher,
+) -> set[str]:
+    """Group keys to queue when an IngressClassParams changes: those of every IngressClass whose
+    ``spec.parameters`` names it (upstream re-queues those classes, which re-queue their Ingresses)."""
+    name = name_of(params)
+    ingresses = list(ingresses)
+    keys: set[str] = set()
+    for ingress_class in ingress_classes:
+        parameters = (ingress_class.get("spec") or {}).get("parameters") or {}
+        if (
+            parameters.get("apiGroup") == PARAMS_API_GROUP
+            and parameters.get("kind") == PARAMS_KIND
+            and parameters.get("name") == name
+        ):
+            keys |= ingress_class_event_keys(ingress_class, ingresses, matcher)
+    return keys
+
+
+def namespace_event_keys(
+    namespace_ingresses: Iterable[Mapping[str, Any]], matcher: IngressClassMatcher
+) -> set[str]:
+    """Group keys to queue when a Namespace's labels change: its Ingresses' (an IngressClassParams
+    namespaceSelector may now accept or reject them)."""
+    keys: set[str] = set()
+    for ingress in namespace_ingresses:
+        keys |= ingress_event_keys(ingress, matcher)
+    return keys
+
+
 def _service_changed(old: KubeObject, new: KubeObject) -> bool:
     if old is new:
         return True
@@ -151,12 +201,15 @@ class IngressGroupHandlers:
     ingress: FunctionHandler
     service: FunctionHandler
     ingress_class: FunctionHandler
+    ingress_class_params: FunctionHandler
+    namespace: FunctionHandler
 
 
 def ingress_group_handlers(
-    enqueue: Callable[[str], None], matcher: IngressClassMatcher, ingresses: Store
+    enqueue: Callable[[str], None], matcher: IngressClassMatcher, ingresses: Store, ingress_classes: Store
 ) -> IngressGroupHandlers:
-    """``ingresses``: the Ingress informer's store (its ``namespace`` index serves Service events)."""
+    """``ingresses``: the Ingress informer's store (its ``namespace`` index serves Service and
+    Namespace events); ``ingress_classes``: the IngressClass informer's (IngressClassParams events)."""
 
     def add_keys(keys: Iterable[str]) -> None:
         for key in sorted(keys):
@@ -180,6 +233,21 @@ def ingress_group_handlers(
     def on_class(obj: KubeObject) -> None:
         add_keys(ingress_class_event_keys(obj, ingresses.list(), matcher))
 
+    def on_params(obj: KubeObject) -> None:
+        add_keys(ingress_class_params_event_keys(obj, ingress_classes.list(), ingresses.list(), matcher))
+
+    def on_params_update(old: KubeObject, new: KubeObject) -> None:
+        # As upstream: only a spec change or the start of a deletion matters.
+        if old.get("spec") != new.get("spec") or is_deleting(old) != is_deleting(new):
+            on_params(new)
+
+    def on_namespace(obj: KubeObject) -> None:
+        add_keys(namespace_event_keys(ingresses.by_index(NAMESPACE_INDEX, name_of(obj)), matcher))
+
+    def on_namespace_update(old: KubeObject, new: KubeObject) -> None:
+        if labels_of(old) != labels_of(new):
+            on_namespace(new)
+
     def on_deleted(
         callback: Callable[[KubeObject], None],
     ) -> Callable[[KubeObject | DeletedFinalStateUnknown], None]:
@@ -196,6 +264,16 @@ def ingress_group_handlers(
             add=lambda obj, _initial: on_class(obj),
             update=lambda _old, new: on_class(new),
             delete=on_deleted(on_class),
+        ),
+        ingress_class_params=FunctionHandler(
+            add=lambda obj, _initial: on_params(obj), update=on_params_update, delete=on_deleted(on_params)
+        ),
+        # Initial adds too: an Ingress seen before its Namespace was cached was queued under its
+        # implicit group only (its class check could not finish); this queues its real group.
+        namespace=FunctionHandler(
+            add=lambda obj, _initial: on_namespace(obj),
+            update=on_namespace_update,
+            delete=on_deleted(on_namespace),
         ),
     )
 
@@ -324,25 +402,27 @@ class IngressGroupReconciler:
         return ingress_group_stack_tags(self._cluster_name, group_id)
 
     def _build_failed(self, error: ModelBuildError, members: Sequence[Mapping[str, Any]]) -> None:
-        """Warning on every member and on every Ingress the error names (once each)."""
+        """Warning on every member and on every Ingress the error names (once each). An invalid
+        class configuration reads as upstream's ``FailedLoadGroupID`` ("failed load groupID due to
+        invalid ingress class: ...")."""
         targets: dict[str, Mapping[str, Any]] = {object_key(m): m for m in members}
         for ref in error.objects:
             if ref.kind == "Ingress" and ref.key not in targets:
                 named = self._ingresses.get(ref.key)
                 if named is not None:
                     targets[ref.key] = named
-        self._steps.fail(
-            list(targets.values()),
-            REASON_FAILED_BUILD_MODEL,
-            "build_model_error",
-            error,
-            "Failed build model",
-        )
+        if isinstance(error, InvalidIngressClassError):
+            reason, category, prefix = REASON_FAILED_LOAD_GROUP_ID, LOAD_GROUP_ID_ERROR, "failed load groupID"
+        else:
+            reason, category, prefix = REASON_FAILED_BUILD_MODEL, "build_model_error", "Failed build model"
+        self._steps.fail(list(targets.values()), reason, category, error, prefix)
 
 
 __all__ = [
     "BACKEND_SG_USER_TYPE",
     "CONTROLLER_NAME",
+    "LOAD_GROUP_ID_ERROR",
+    "REASON_FAILED_LOAD_GROUP_ID",
     "IngressGroupHandlers",
     "IngressGroupReconciler",
     "IngressModelBuilderLike",
@@ -350,8 +430,10 @@ __all__ = [
     "backend_sg_user",
     "group_id_from_key",
     "ingress_class_event_keys",
+    "ingress_class_params_event_keys",
     "ingress_event_keys",
     "ingress_group_handlers",
     "ingress_group_stack_tags",
+    "namespace_event_keys",
     "service_event_keys",
 ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import TypeVar
+from typing import Final, TypeVar
 
 from controller.annotations import (
     ING_CERTIFICATE_ARN,
@@ -24,6 +24,7 @@ from controller.annotations import (
     ING_SECURITY_GROUPS,
     ING_SUBNETS,
     ING_TAGS,
+    INGRESS_PREFIX,
     ConflictingGroupSettingError,
     InvalidAnnotationError,
     ObjectRef,
@@ -32,7 +33,9 @@ from controller.annotations import (
     parse_cidrs,
     parse_listen_ports,
     parse_string_list,
+    parse_string_map,
 )
+from controller.aws.tag_rules import tag_problem
 from controller.ingress.class_matcher import ClassifiedIngress
 from controller.model.load_balancer import IpAddressType, Scheme
 from controller.model.tags import parse_tag_annotation
@@ -249,31 +252,89 @@ def _merge_enum(
     return _single(setting, annotation, found, lambda a, b: a == b, str)
 
 
-def merge_subnets(members: Sequence[ClassifiedIngress]) -> tuple[str, ...]:
-    """Explicit subnets (ids or Name tags, as given); members must agree ignoring order."""
-    found = [
-        (m.ref, parse_string_list(m.annotations[ING_SUBNETS]))
-        for m in members
-        if ING_SUBNETS in m.annotations
-    ]
-    value = _single("subnets", ING_SUBNETS, found, lambda a, b: sorted(a) == sorted(b), ", ".join)
-    return value or ()
+@dataclass(frozen=True)
+class ExplicitSubnets:
+    """The subnets a group asks for: ``names_or_ids`` (the annotation, or params ``subnets.ids``),
+    or ``tag_filters`` (params ``subnets.tags``: every key present with one of its values; an empty
+    filter set selects every subnet of the VPC, as upstream's unfiltered DescribeSubnets). Neither:
+    discovery by the scheme's role tag."""
+
+    names_or_ids: tuple[str, ...] = ()
+    tag_filters: tuple[tuple[str, tuple[str, ...]], ...] | None = None
+
+
+def _params_subnets(member: ClassifiedIngress) -> ExplicitSubnets | None:
+    raw = member.params_spec.get("subnets")
+    if raw is None:
+        return None
+    ids = tuple(str(i) for i in raw.get("ids") or ())
+    if ids:  # upstream uses the ids when both are given
+        return ExplicitSubnets(names_or_ids=ids)
+    tags = raw.get("tags") or {}
+    return ExplicitSubnets(
+        tag_filters=tuple(
+            sorted((str(key), tuple(str(v) for v in values or ())) for key, values in tags.items())
+        )
+    )
+
+
+def _show_subnets(value: ExplicitSubnets) -> str:
+    if value.tag_filters is None:
+        return "ids [" + ", ".join(value.names_or_ids) + "]"
+    return "tags {" + ", ".join(f"{k}: [{', '.join(v)}]" for k, v in value.tag_filters) + "}"
+
+
+def merge_subnets(members: Sequence[ClassifiedIngress]) -> ExplicitSubnets:
+    """Upstream ``buildLoadBalancerSubnetMappings``: a member's IngressClassParams ``spec.subnets``
+    wins over its ``subnets`` annotation; members using params must agree exactly ("conflicting
+    IngressClassParams subnet specifications"), members using the annotation must agree ignoring
+    order; one member on params and another on the annotation is an error ("conflicting subnet
+    specifications: IngressClassParams versus annotation")."""
+    from_params: list[tuple[ObjectRef, ExplicitSubnets]] = []
+    from_annotations: list[tuple[ObjectRef, tuple[str, ...]]] = []
+    for member in members:
+        params = _params_subnets(member)
+        if params is not None:
+            from_params.append((member.params_ref, params))
+        elif ING_SUBNETS in member.annotations:
+            from_annotations.append((member.ref, parse_string_list(member.annotations[ING_SUBNETS])))
+    if from_params and from_annotations:
+        raise ConflictingGroupSettingError(
+            "subnet specifications: IngressClassParams versus annotation",
+            ING_SUBNETS,
+            [
+                (from_params[0][0], _show_subnets(from_params[0][1])),
+                (from_annotations[0][0], ", ".join(from_annotations[0][1])),
+            ],
+        )
+    chosen = _single(
+        "IngressClassParams subnet specifications",
+        "spec.subnets",
+        from_params,
+        lambda a, b: a == b,
+        _show_subnets,
+    )
+    if chosen is not None:
+        return chosen
+    names = _single("subnets", ING_SUBNETS, from_annotations, lambda a, b: sorted(a) == sorted(b), ", ".join)
+    return ExplicitSubnets(names_or_ids=names or ())
 
 
 def merge_load_balancer_name(members: Sequence[ClassifiedIngress]) -> str | None:
+    """The explicit name: IngressClassParams ``spec.loadBalancerName`` wins over the
+    ``load-balancer-name`` annotation, per member; members that set one must agree; at most 32
+    characters (upstream's message)."""
     found: list[tuple[ObjectRef, str]] = []
     for member in members:
-        raw = member.annotations.get(ING_LOAD_BALANCER_NAME)
-        if raw is None:
+        source = _param_or_annotation(member, "loadBalancerName", ING_LOAD_BALANCER_NAME)
+        if source is None:
             continue
+        ref, key, raw = source
         if len(raw) > LOAD_BALANCER_NAME_MAX_LENGTH:
             raise InvalidAnnotationError(
-                member.ref,
-                ING_LOAD_BALANCER_NAME,
-                raw,
-                "load balancer name cannot be longer than 32 characters",
+                ref, key, raw, "load balancer name cannot be longer than 32 characters"
             )
-        found.append((member.ref, raw))
+        found.append((ref, raw))
     return _single("load balancer name", ING_LOAD_BALANCER_NAME, found, lambda a, b: a == b, str)
 
 
@@ -316,9 +377,21 @@ def member_tags(member: ClassifiedIngress, external_managed_tags: Sequence[str])
             raise InvalidAnnotationError(
                 member.ref, ING_TAGS, raw or "", f"external managed tag key {key} cannot be specified"
             )
-    for item in member.params_spec.get("tags") or ():
-        if isinstance(item, Mapping):
-            tags[str(item.get("key") or "")] = str(item.get("value") or "")
+    params_tags = {
+        str(item.get("key") or ""): str(item.get("value") or "")
+        for item in member.params_spec.get("tags") or ()
+        if isinstance(item, Mapping)
+    }
+    for key, value in params_tags.items():
+        # Upstream: "failed build tags for IngressClassParams <name>: external managed tag key ...".
+        problem = (
+            f"external managed tag key {key} cannot be specified"
+            if key in external_managed_tags
+            else tag_problem(key, value)
+        )
+        if problem is not None:
+            raise InvalidAnnotationError(member.params_ref, "spec.tags", f"{key}={value}", problem)
+    tags.update(params_tags)
     return tags
 
 
@@ -334,3 +407,63 @@ def merge_tags(members: Sequence[ClassifiedIngress], external_managed_tags: Sequ
             merged.setdefault(key, value)
             owner.setdefault(key, member.ref)
     return merged
+
+
+# --------------------------------------------------------------------------------------------------
+# SSL policy and load balancer attributes (the params side; their annotations are read here too)
+# --------------------------------------------------------------------------------------------------
+
+# The annotations upstream reads alongside these params fields.
+ING_SSL_POLICY: Final = INGRESS_PREFIX + "ssl-policy"
+ING_LOAD_BALANCER_ATTRIBUTES: Final = INGRESS_PREFIX + "load-balancer-attributes"
+
+
+def member_ssl_policy(member: ClassifiedIngress) -> tuple[ObjectRef, str] | None:
+    """Upstream ``computeIngressExplicitSSLPolicy``: IngressClassParams ``spec.sslPolicy`` if set,
+    else the ``ssl-policy`` annotation, else None; with who set it."""
+    source = _param_or_annotation(member, "sslPolicy", ING_SSL_POLICY)
+    return None if source is None else (source[0], source[2])
+
+
+def merge_ssl_policy(members: Sequence[ClassifiedIngress], default: str | None = None) -> str | None:
+    """The SSL policy of one HTTPS listener, from the members that listen on its port: those that
+    set one (params over annotation) must agree ("conflicting sslPolicy"); none set: ``default``
+    (upstream's ``--default-ssl-policy``)."""
+    found = [policy for policy in map(member_ssl_policy, members) if policy is not None]
+    value = _single("sslPolicy", ING_SSL_POLICY, found, lambda a, b: a == b, str)
+    return default if value is None else value
+
+
+def class_load_balancer_attributes(member: ClassifiedIngress) -> dict[str, str]:
+    """IngressClassParams ``spec.loadBalancerAttributes`` as a map (a later duplicate key wins)."""
+    return {
+        str(item.get("key") or ""): str(item.get("value") or "")
+        for item in member.params_spec.get("loadBalancerAttributes") or ()
+        if isinstance(item, Mapping)
+    }
+
+
+def merge_load_balancer_attributes(members: Sequence[ClassifiedIngress]) -> dict[str, str]:
+    """Upstream ``buildIngressGroupLoadBalancerAttributes``: the members' ``load-balancer-attributes``
+    annotations merged key by key; two members disagreeing on a key is an error ("conflicting load
+    balancer attributes") unless the IngressClassParams attributes of the group's first member
+    set that key; those params attributes then win over every annotation."""
+    if not members:
+        return {}
+    from_class = class_load_balancer_attributes(members[0])
+    merged: dict[str, str] = {}
+    owner: dict[str, ObjectRef] = {}
+    for member in members:
+        raw = member.annotations.get(ING_LOAD_BALANCER_ATTRIBUTES)
+        if raw is None:
+            continue
+        for key, value in parse_string_map(member.ref, ING_LOAD_BALANCER_ATTRIBUTES, raw).items():
+            if key in merged and merged[key] != value and key not in from_class:
+                raise ConflictingGroupSettingError(
+                    f"load balancer attributes {key}",
+                    ING_LOAD_BALANCER_ATTRIBUTES,
+                    [(owner[key], merged[key]), (member.ref, value)],
+                )
+            merged[key] = value
+            owner[key] = member.ref
+    return {**merged, **from_class}

@@ -36,23 +36,33 @@ class SubnetSelector:
     """Where the LB's subnets come from; resolving them is the deploy step's job.
 
     ``names_or_ids`` non-empty: exactly these subnets (ids ``subnet-...`` or ``Name`` tag values,
-    kept as the user wrote them). Empty: discovery of subnets tagged ``role_tag_key`` (any value)
-    whose ``cluster_tag_key`` is absent or ``owned``/``shared``.
+    kept as the user wrote them). Else ``tag_filters`` not None (IngressClassParams
+    ``subnets.tags``): the subnets carrying every filter's key with one of its values. Else
+    discovery of subnets tagged ``role_tag_key`` (any value). Filtered and discovered subnets
+    must have ``cluster_tag_key`` absent or ``owned``/``shared``, one per availability zone.
     """
 
     names_or_ids: tuple[str, ...]
     role_tag_key: str
     cluster_tag_key: str
+    tag_filters: tuple[tuple[str, tuple[str, ...]], ...] | None = None
 
     @property
     def is_explicit(self) -> bool:
         return bool(self.names_or_ids)
 
     @classmethod
-    def for_scheme(cls, names_or_ids: Sequence[str], scheme: Scheme, cluster_name: str) -> SubnetSelector:
-        """Explicit subnets if given, else discovery by the scheme's role tag and the cluster tag."""
+    def for_scheme(
+        cls,
+        names_or_ids: Sequence[str],
+        scheme: Scheme,
+        cluster_name: str,
+        tag_filters: tuple[tuple[str, tuple[str, ...]], ...] | None = None,
+    ) -> SubnetSelector:
+        """Explicit subnets if given, else tag filters if given, else discovery by the scheme's
+        role tag; the cluster tag applies to all but explicit subnets."""
         role = SUBNET_ROLE_TAG_PUBLIC if scheme is Scheme.INTERNET_FACING else SUBNET_ROLE_TAG_INTERNAL
-        return cls(tuple(names_or_ids), role, f"kubernetes.io/cluster/{cluster_name}")
+        return cls(tuple(names_or_ids), role, f"kubernetes.io/cluster/{cluster_name}", tag_filters)
 
 
 @dataclass(frozen=True)

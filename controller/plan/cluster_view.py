@@ -16,11 +16,13 @@ from typing import Any, Final
 
 import yaml
 
+from controller.ingress.class_matcher import INGRESS_CLASS_PARAMS
 from controller.targetgroupbinding.model import TARGET_GROUP_BINDINGS
 from framework.kube import (
     ENDPOINT_SLICES,
     INGRESS_CLASSES,
     INGRESSES,
+    NAMESPACES,
     NODES,
     PODS,
     SERVICES,
@@ -30,7 +32,17 @@ from framework.kube import (
 )
 from framework.objects import object_key
 
-WATCHED: Final = (INGRESSES, SERVICES, INGRESS_CLASSES, NODES, PODS, ENDPOINT_SLICES, TARGET_GROUP_BINDINGS)
+WATCHED: Final = (
+    INGRESSES,
+    SERVICES,
+    INGRESS_CLASSES,
+    INGRESS_CLASS_PARAMS,
+    NAMESPACES,
+    NODES,
+    PODS,
+    ENDPOINT_SLICES,
+    TARGET_GROUP_BINDINGS,
+)
 """What the controller watches (and so all ``plan`` reads from the cluster)."""
 
 _MANIFEST_SUFFIXES: Final = (".yaml", ".yml", ".json")

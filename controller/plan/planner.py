@@ -36,7 +36,7 @@ from controller.endpointsg.ownership import RuleOwnership
 from controller.endpointsg.reconciler import EndpointSGReconciler
 from controller.finalizers import SERVICE_FINALIZER, TGB_FINALIZER
 from controller.ingress.builder import IngressModelBuilder
-from controller.ingress.class_matcher import IngressClassMatcher
+from controller.ingress.class_matcher import INGRESS_CLASS_PARAMS, IngressClassMatcher
 from controller.ingress.group import IngressGroupId, build_group, group_ids_for_ingress
 from controller.ingress.reconciler import backend_sg_user as ingress_backend_sg_user
 from controller.ingress.reconciler import ingress_group_stack_tags
@@ -76,7 +76,16 @@ from controller.targetgroupbinding.model import (
 )
 from controller.targetgroupbinding.targets import TargetRegistrar
 from framework.informer import Store
-from framework.kube import ENDPOINT_SLICES, INGRESS_CLASSES, INGRESSES, NODES, PODS, SERVICES, KubeObject
+from framework.kube import (
+    ENDPOINT_SLICES,
+    INGRESS_CLASSES,
+    INGRESSES,
+    NAMESPACES,
+    NODES,
+    PODS,
+    SERVICES,
+    KubeObject,
+)
 from framework.objects import finalizers_of, has_finalizer, is_deleting, labels_of, object_key, uid_of
 
 
@@ -109,7 +118,7 @@ class PlanOutcome:
 
 
 class _ViewIngressClasses:
-    """The IngressClasses of the view (IngressClassParams are not watched: none, as the controller)."""
+    """The IngressClasses, IngressClassParams and Namespaces of the view, as the controller's caches."""
 
     def __init__(self, view: ClusterView) -> None:
         self._view = view
@@ -121,7 +130,10 @@ class _ViewIngressClasses:
         return self._view.list(INGRESS_CLASSES)
 
     def get_ingress_class_params(self, name: str) -> Mapping[str, Any] | None:
-        return None
+        return self._view.get(INGRESS_CLASS_PARAMS, name)
+
+    def get_namespace(self, name: str) -> Mapping[str, Any] | None:
+        return self._view.get(NAMESPACES, name)
 
 
 @dataclass

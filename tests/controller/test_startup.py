@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 
 from controller.config import parse_config
-from controller.sandbox.cluster import apply_crds
+from controller.sandbox.cluster import CRD_DIR, CRDS, apply_crds
 from controller.startup import (
     ControllerStartupError,
     aws_settings_from,
@@ -69,6 +70,15 @@ async def test_custom_resources_are_required_before_anything_starts(standin_serv
             await require_custom_resources(kube, None)
         assert str(missing.value) == (
             "the TargetGroupBinding CRD (targetgroupbindings.elbv2.k8s.aws, version v1beta1) is not installed "
+            "in the cluster; install it with `kubectl apply -k config/crd`"
+        )
+        # An older install has only the TargetGroupBinding CRD: the IngressClassParams one is named.
+        tgb_crd = yaml.safe_load((CRD_DIR / "elbv2.k8s.aws_targetgroupbindings.yaml").read_text())
+        await kube.create(CRDS, tgb_crd)
+        with pytest.raises(ControllerStartupError) as params_missing:
+            await require_custom_resources(kube, "team-a")
+        assert str(params_missing.value) == (
+            "the IngressClassParams CRD (ingressclassparams.elbv2.k8s.aws, version v1beta1) is not installed "
             "in the cluster; install it with `kubectl apply -k config/crd`"
         )
         await apply_crds(kube)

@@ -94,6 +94,44 @@ async def test_subnet_discovery_picks_one_usable_subnet_per_zone(
     assert {s.ipv4_cidr for s in subnets} == {"10.0.11.0/24", "10.0.12.0/24"}
 
 
+async def test_ingress_class_params_subnet_tags_select_like_ec2_tag_filters(
+    aws_api: AwsApi, sandbox_vpc: SandboxVpc
+) -> None:
+    """``subnets.tags``: every key present with one of its values (no role tag needed), the cluster
+    tag check and one subnet per zone as discovery; an empty filter set takes any VPC subnet."""
+    ours = f"kubernetes.io/cluster/{sandbox_vpc.cluster_name}"
+    blue_a = await _subnet(aws_api, sandbox_vpc, "10.0.30.0/24", "a", {"tier": "blue", "env": "prod"})
+    green_b = await _subnet(
+        aws_api, sandbox_vpc, "10.0.31.0/24", "b", {"tier": "green", "env": "prod", ours: "shared"}
+    )
+    await _subnet(aws_api, sandbox_vpc, "10.0.32.0/24", "c", {"tier": "blue"})  # no env tag
+    await _subnet(
+        aws_api, sandbox_vpc, "10.0.33.0/24", "d", {"tier": "red", "env": "prod"}
+    )  # tier not listed
+    await _subnet(
+        aws_api,
+        sandbox_vpc,
+        "10.0.34.0/24",
+        "c",
+        {"tier": "blue", "env": "prod", "kubernetes.io/cluster/x": "owned"},
+    )
+    resolver = SubnetResolver(aws_api, sandbox_vpc.vpc_id)
+    cluster = sandbox_vpc.cluster_name
+    filters = (("env", ("prod",)), ("tier", ("blue", "green")))
+
+    found = await resolver.resolve(SubnetSelector.for_scheme((), Scheme.INTERNAL, cluster, filters))
+
+    assert [s.subnet_id for s in found] == sorted([blue_a, green_b])
+    with pytest.raises(SubnetResolutionError, match=r"matches the IngressClassParams subnets\.tags"):
+        await resolver.resolve(
+            SubnetSelector.for_scheme((), Scheme.INTERNAL, cluster, (("tier", ("none",)),))
+        )
+    everything = await resolver.resolve(SubnetSelector.for_scheme((), Scheme.INTERNAL, cluster, ()))
+    zones = [s.availability_zone for s in everything]
+    assert len(zones) == len(set(zones)) and {"a", "b", "c", "d"} <= {zone[-1] for zone in zones}
+    assert "10.0.34.0/24" not in {s.ipv4_cidr for s in everything}  # another cluster's
+
+
 async def test_explicit_subnets_resolve_by_id_and_name_tag_or_fail(
     aws_api: AwsApi, sandbox_vpc: SandboxVpc
 ) -> None:

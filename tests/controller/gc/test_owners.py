@@ -94,3 +94,37 @@ def test_bindings_name_their_peers_in_canonical_form_and_bad_peers_name_nothing(
     # A rule AWS reports matches the peer that asked for it.
     assert source_of(Ipv4CidrSource("10.1.0.0/16")) in owners.rule_sources
     assert source_of(SecurityGroupSource("sg-1", "123456789012")) in owners.rule_sources
+
+
+def test_ingress_class_params_group_is_owned_and_an_unselected_namespace_keeps_the_implicit_group() -> None:
+    """The params' ``group.name`` decides the group, as in the controller; an Ingress whose
+    Namespace the params' namespaceSelector rejects (or whose params are gone) still owns its
+    implicit group and its finalizers' groups."""
+    params_class = {
+        "metadata": {"name": "alb-params"},
+        "spec": {
+            "controller": "ingress.k8s.aws/alb",
+            "parameters": {"apiGroup": "elbv2.k8s.aws", "kind": "IngressClassParams", "name": "p"},
+        },
+    }
+    params = {"metadata": {"name": "p"}, "spec": {"group": {"name": "class-wide"}}}
+    selective = {**params, "spec": {**params["spec"], "namespaceSelector": {"matchLabels": {"team": "a"}}}}
+
+    def owners(params_objects: list[dict[str, Any]], labels: dict[str, str]) -> set[str]:
+        found = live_owners(
+            cluster_name="c",
+            ingresses=[ingress("member", "alb-params", finalizers=("group.ingress.k8s.aws/old",))],
+            ingress_classes=[params_class],
+            ingress_class_params=params_objects,
+            namespaces=[{"metadata": {"name": "ns", "labels": labels}}],
+            services=[],
+            bindings=[],
+            ingress_class="alb",
+            load_balancer_class="service.k8s.aws/nlb",
+        )
+        return {stack.stack_id for stack in found.stacks}
+
+    assert owners([params], {}) == {"class-wide", "old"}
+    assert owners([selective], {"team": "a"}) == {"class-wide", "old"}
+    assert owners([selective], {"team": "b"}) == {"ns/member", "old"}
+    assert owners([], {}) == {"ns/member", "old"}

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from ingress_factories import FakeResolver, FakeServices, ingress, make_config, stack_of
 
-from controller.annotations import ING_GROUP_NAME, ING_GROUP_ORDER, InvalidAnnotationError, InvalidObjectError
+from controller.annotations import ING_GROUP_NAME, ING_GROUP_ORDER, InvalidAnnotationError
 from controller.ingress import (
     IngressClassMatcher,
     IngressGroupId,
@@ -16,6 +16,7 @@ from controller.ingress import (
     build_group,
     group_ids_for_ingress,
 )
+from controller.ingress.class_matcher import InvalidIngressClassError
 from controller.ingress.group import validate_group_name
 from controller.networking.rules import Ipv4CidrSource
 
@@ -32,10 +33,14 @@ def ingress_class(
 
 class FakeClasses:
     def __init__(
-        self, classes: Iterable[Mapping[str, Any]] = (), params: Iterable[Mapping[str, Any]] = ()
+        self,
+        classes: Iterable[Mapping[str, Any]] = (),
+        params: Iterable[Mapping[str, Any]] = (),
+        namespaces: Iterable[Mapping[str, Any]] = (),
     ) -> None:
         self._classes = {c["metadata"]["name"]: c for c in classes}
         self._params = {p["metadata"]["name"]: p for p in params}
+        self._namespaces = {n["metadata"]["name"]: n for n in namespaces}
 
     def get_ingress_class(self, name: str) -> Mapping[str, Any] | None:
         return self._classes.get(name)
@@ -45,6 +50,9 @@ class FakeClasses:
 
     def get_ingress_class_params(self, name: str) -> Mapping[str, Any] | None:
         return self._params.get(name)
+
+    def get_namespace(self, name: str) -> Mapping[str, Any] | None:
+        return self._namespaces.get(name)
 
 
 def legacy(value: str) -> dict[str, str]:
@@ -85,7 +93,9 @@ def test_ingress_class_params_are_loaded_and_missing_params_is_an_error() -> Non
     classified = matcher.classify(ingress(class_name="alb"))
     assert classified is not None and classified.params_spec == {"scheme": "internet-facing"}
     broken = IngressClassMatcher(FakeClasses([ingress_class("alb", params="gone")]))
-    with pytest.raises(InvalidObjectError, match="IngressClassParams not found"):
+    with pytest.raises(
+        InvalidIngressClassError, match=r'ingressclassparams\.elbv2\.k8s\.aws "gone" not found'
+    ):
         broken.classify(ingress(class_name="alb"))
 
 
@@ -121,7 +131,7 @@ def test_invalid_cidr_in_ingress_class_params_names_the_params() -> None:
 
     with pytest.raises(InvalidAnnotationError) as caught:
         member_listen_ports(member)
-    assert str(caught.value.object_ref) == "IngressClassParams /p"
+    assert str(caught.value.object_ref) == "IngressClassParams p"
     assert caught.value.key == "spec.inboundCIDRs"
 
 

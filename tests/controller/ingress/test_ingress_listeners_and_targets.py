@@ -380,7 +380,7 @@ async def test_ingress_class_params_ip_target_type_needs_the_gate() -> None:
         await build(group, config=make_config(feature_gates=GATE_OFF))
     error = raised.value
     assert (str(error.object_ref), error.key, error.value) == (
-        "IngressClassParams /params-1",
+        "IngressClassParams params-1",
         "spec.targetType",
         "ip",
     )

@@ -121,7 +121,10 @@ async def world(
         ingresses = parts.factory.informer(INGRESSES)
         services = parts.factory.informer(SERVICES)
         classes = parts.factory.informer(INGRESS_CLASSES)
-        matcher = IngressClassMatcher(InformerIngressClasses(classes.store), config.ingress_class)
+        # No IngressClassParams nor Namespaces: these tests' Ingresses use the legacy class annotation.
+        matcher = IngressClassMatcher(
+            InformerIngressClasses(classes.store, Store(), Store()), config.ingress_class
+        )
         reconciler = IngressGroupReconciler(
             config=config,
             client=parts.client,
@@ -221,7 +224,7 @@ async def test_conflicting_inbound_cidrs_fail_only_their_group(world: World) -> 
     controller: Controller[str] = Controller(
         "ingress", world.reconciler, clock=FakeClock(), registry=CollectorRegistry()
     )
-    handlers = ingress_group_handlers(controller.queue.add, world.matcher, world.ingresses.store)
+    handlers = ingress_group_handlers(controller.queue.add, world.matcher, world.ingresses.store, Store())
     world.ingresses.add_handler(handlers.ingress)
     world.services.add_handler(handlers.service)
     controller.start()
@@ -320,7 +323,7 @@ async def test_missing_backend_service_is_a_terminal_build_error(world: World) -
 def test_keys_and_service_mapping() -> None:
     assert str(group_id_from_key("ns/name")) == "ns/name" and not group_id_from_key("ns/name").is_explicit
     assert group_id_from_key("my-group.prod").is_explicit
-    matcher = IngressClassMatcher(InformerIngressClasses(Store()), "alb")
+    matcher = IngressClassMatcher(InformerIngressClasses(Store(), Store(), Store()), "alb")
     ours: dict[str, Any] = {
         "metadata": {"namespace": "a", "name": "i1", "annotations": {INGRESS_CLASS_ANNOTATION: "alb"}},
         "spec": {

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from controller.plan.cluster_view import ClusterView, ManifestError, load_manifests
-from framework.kube import INGRESSES, SERVICES
+from controller.ingress.class_matcher import INGRESS_CLASS_PARAMS
+from controller.plan.cluster_view import WATCHED, ClusterView, ManifestError, load_manifests
+from framework.kube import INGRESSES, NAMESPACES, SERVICES
 
 
 def service(name: str, node_port: int | None = None, **meta: Any) -> dict[str, Any]:
@@ -87,3 +88,14 @@ def test_a_missing_file_is_an_error() -> None:
 def test_dash_reads_the_manifests_from_stdin(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("sys.stdin", io.StringIO("apiVersion: v1\nkind: Service\nmetadata: {name: s}\n"))
     assert [m["metadata"]["name"] for m in load_manifests(["-"])] == ["s"]
+
+
+def test_ingress_class_params_and_namespaces_are_read_and_layered_for_the_class_matcher() -> None:
+    """``plan`` sees IngressClassParams and Namespaces (cluster-scoped: keyed by name), so an
+    Ingress's class configuration is loaded as the controller loads it."""
+    params = {"apiVersion": "elbv2.k8s.aws/v1beta1", "kind": "IngressClassParams", "metadata": {"name": "p"}}
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop", "labels": {"t": "a"}}}
+    assert INGRESS_CLASS_PARAMS in WATCHED and NAMESPACES in WATCHED
+    layered = ClusterView().layered([params, namespace])
+    assert layered.get(INGRESS_CLASS_PARAMS, "p") == params
+    assert layered.get(NAMESPACES, "shop") == namespace

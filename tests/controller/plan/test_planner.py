@@ -383,3 +383,48 @@ async def test_an_attachment_change_names_the_security_groups_before_and_after(
     plan = build_plan(await plan_of(config, aws_api, world, changed, aws_proxy))
     [lb] = [r for r in plan.resources if r.kind == "load-balancer"]
     assert lb.details == (f"security groups: [{first} (first)] -> [{second} (second)]",)
+
+
+async def test_ingress_class_params_shape_the_plan_as_they_shape_the_controller(
+    aws_api: AwsApi, aws_proxy: AwsProxy, world: World
+) -> None:
+    """The class's IngressClassParams (read with the Namespaces, as the controller) win over the
+    Ingress's annotations: their load balancer name and inbound CIDRs are what the plan creates."""
+    params = {
+        "apiVersion": "elbv2.k8s.aws/v1beta1",
+        "kind": "IngressClassParams",
+        "metadata": {"name": "p"},
+        "spec": {
+            "loadBalancerName": "from-params",
+            "inboundCIDRs": ["10.9.0.0/16"],
+            "namespaceSelector": {"matchLabels": {"team": "shop"}},
+        },
+    }
+    classed = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "IngressClass",
+        "metadata": {"name": "alb-p"},
+        "spec": {
+            "controller": "ingress.k8s.aws/alb",
+            "parameters": {"apiGroup": "elbv2.k8s.aws", "kind": "IngressClassParams", "name": "p"},
+        },
+    }
+    shop = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop", "labels": {"team": "shop"}}}
+    front = ingress(
+        {"/": "web"}, {INBOUND: "10.0.0.0/8", "alb.ingress.kubernetes.io/load-balancer-name": "mine"}
+    )
+    front["spec"]["ingressClassName"] = "alb-p"
+    cluster = view(world, params, classed, shop, node_port_service("web", WEB_PORT), front)
+
+    outcome = await plan_of(settings(world), aws_api, world, cluster, aws_proxy)
+
+    [create_lb] = [c for c in outcome.calls if c.operation == "CreateLoadBalancer"]
+    assert create_lb.params["Name"] == "from-params"
+    cidrs = [
+        r["CidrIp"]
+        for c in outcome.calls
+        if c.operation == "AuthorizeSecurityGroupIngress"
+        for p in c.params.get("IpPermissions", [])
+        for r in p.get("IpRanges", [])
+    ]
+    assert cidrs == ["10.9.0.0/16"]
