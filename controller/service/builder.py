@@ -234,6 +234,7 @@ class ServiceModelBuilder:
             security_group_refs=sg_plan.refs,
             needs_backend_sg=sg_plan.needs_backend_sg,
             target_group_bindings=tuple(bindings),
+            warnings=tls.warnings(),
         )
 
     # ----------------------------------------------------------------------------------------------

@@ -3,8 +3,8 @@
 Upstream's rules: a listener is TLS when the Service names at least one certificate
 (``ssl-cert``) and the port is listed in ``ssl-ports`` (by number or name; no annotation means
 every port). UDP and TCP_UDP listeners never are. Without a certificate, ``ssl-ports`` changes
-nothing (the listeners stay TCP), but a listed port the Service does not have is an error even
-then, and ``*`` is no wildcard (it matches no port, so it is such an error too). The target group
+nothing (the listeners stay TCP; we add a model warning saying so, where upstream is silent), but a
+listed port the Service does not have is an error even then, and ``*`` is no wildcard (it matches no port, so it is such an error too). The target group
 speaks TLS only with ``backend-protocol: ssl``. The ALPN policy is read, and checked, only for a
 TLS listener.
 """
@@ -55,6 +55,16 @@ class TlsSettings:
     ssl_policy: str
     backend_protocol: str
     raw_alpn_policy: str | None
+    raw_ports: str | None = None
+
+    def warnings(self) -> tuple[str, ...]:
+        """``ssl-ports`` without a certificate does nothing (upstream says nothing): say so once."""
+        if self.raw_ports is None or self.certificate_arns:
+            return ()
+        return (
+            f"{self.ref}: {SVC_SSL_PORTS}={self.raw_ports!r} has no effect without {SVC_SSL_CERT}: "
+            "the listeners stay TCP",
+        )
 
     def for_port(self, number: int, name: str, protocol: str) -> ListenerTls:
         """``protocol``: the listener's protocol without TLS (TCP, UDP or TCP_UDP)."""
@@ -105,4 +115,5 @@ def tls_settings(
         ssl_policy=annotations.get(SVC_SSL_NEGOTIATION_POLICY, default_ssl_policy),
         backend_protocol=annotations.get(SVC_BACKEND_PROTOCOL, ""),
         raw_alpn_policy=annotations.get(SVC_ALPN_POLICY),
+        raw_ports=raw_ports,
     )

@@ -65,8 +65,12 @@ async def test_tls_leaves_target_groups_sg_rules_and_tgb_networking_as_they_were
     assert tls.target_group_bindings == plain.target_group_bindings
 
 
-async def test_ssl_ports_without_a_certificate_keep_tcp_listeners() -> None:
+async def test_ssl_ports_without_a_certificate_keep_tcp_listeners_with_a_warning() -> None:
     model = await build(two_ports(**{SVC_SSL_PORTS: "83"}))
+    assert model.warnings == (
+        f"Service default/svc: {SVC_SSL_PORTS}='83' has no effect without {SVC_SSL_CERT}: the listeners stay TCP",
+    )
+    assert (await build(two_ports(**{SVC_SSL_CERT: CERT_1, SVC_SSL_PORTS: "83"}))).warnings == ()
     assert [(ls.port, ls.protocol, ls.ssl_policy) for ls in model.listeners] == [
         (80, "TCP", None),
         (83, "TCP", None),
