@@ -104,8 +104,9 @@ def _default_certificate(spec: ListenerSpec) -> str | None:
 def _alpn_change(spec: ListenerSpec, existing: Listener) -> str | None:
     """The ALPN policy to send, or None to leave the listener's alone.
 
-    As upstream (without its ``EnhancedDefaultBehavior`` gate), a listener whose Service names no
-    ALPN policy keeps whatever it has; ``None`` and no policy at all are the same thing.
+    As upstream without its ``EnhancedDefaultBehavior`` gate, a listener whose Service names no
+    ALPN policy keeps whatever it has. Unlike upstream, a named ``None`` equals no policy at all
+    (a listener may report either), so it never costs a ModifyListener on every pass.
     """
     desired = spec.alpn_policy
     if desired is None:
