@@ -41,6 +41,7 @@ ING_HEALTHCHECK_PROTOCOL: Final = INGRESS_PREFIX + "healthcheck-protocol"
 ING_BACKEND_PROTOCOL: Final = INGRESS_PREFIX + "backend-protocol"
 ING_BACKEND_PROTOCOL_VERSION: Final = INGRESS_PREFIX + "backend-protocol-version"
 ING_CERTIFICATE_ARN: Final = INGRESS_PREFIX + "certificate-arn"
+ING_SSL_POLICY: Final = INGRESS_PREFIX + "ssl-policy"
 ING_TAGS: Final = INGRESS_PREFIX + "tags"
 ING_LOAD_BALANCER_NAME: Final = INGRESS_PREFIX + "load-balancer-name"
 
@@ -67,6 +68,12 @@ SVC_DISABLE_NLB_SG: Final = SERVICE_PREFIX + "aws-load-balancer-disable-nlb-sg"
 SVC_SUBNETS: Final = SERVICE_PREFIX + "aws-load-balancer-subnets"
 SVC_LOAD_BALANCER_NAME: Final = SERVICE_PREFIX + "aws-load-balancer-name"
 SVC_TARGET_GROUP_ATTRIBUTES: Final = SERVICE_PREFIX + "aws-load-balancer-target-group-attributes"
+# TLS listeners of an NLB
+SVC_SSL_CERT: Final = SERVICE_PREFIX + "aws-load-balancer-ssl-cert"
+SVC_SSL_PORTS: Final = SERVICE_PREFIX + "aws-load-balancer-ssl-ports"
+SVC_SSL_NEGOTIATION_POLICY: Final = SERVICE_PREFIX + "aws-load-balancer-ssl-negotiation-policy"
+SVC_ALPN_POLICY: Final = SERVICE_PREFIX + "aws-load-balancer-alpn-policy"
+SVC_BACKEND_PROTOCOL: Final = SERVICE_PREFIX + "aws-load-balancer-backend-protocol"
 
 
 def svc_port_target_group_attributes(port: int) -> str:

@@ -151,6 +151,10 @@ class ControllerSettings:
     default_load_balancer_scheme: str = flag(
         "Default scheme for load balancers", default="internal", choices=("internal", "internet-facing")
     )
+    default_ssl_policy: str = flag(
+        "Default SSL policy for load balancers listeners",
+        default="ELBSecurityPolicy-2016-08",
+    )
     # Controllers
     ingress_max_concurrent_reconciles: int = flag(
         "Maximum number of concurrently running reconcile loops for ingress", default=3, parse=int

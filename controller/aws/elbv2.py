@@ -166,6 +166,10 @@ class Elbv2:
         }
         if request.certificate_arn is not None:
             params["Certificates"] = _certificates([request.certificate_arn])
+        if request.ssl_policy is not None:
+            params["SslPolicy"] = request.ssl_policy
+        if request.alpn_policy is not None:
+            params["AlpnPolicy"] = [request.alpn_policy]
         response = await self._api.call("elbv2", "CreateListener", **params)
         return str(response["Listeners"][0]["ListenerArn"])
 
@@ -177,6 +181,10 @@ class Elbv2:
             params["DefaultActions"] = _actions(changes.default_actions)
         if changes.certificate_arn is not None:
             params["Certificates"] = _certificates([changes.certificate_arn])
+        if changes.ssl_policy is not None:
+            params["SslPolicy"] = changes.ssl_policy
+        if changes.alpn_policy is not None:
+            params["AlpnPolicy"] = [changes.alpn_policy]
         await self._api.call("elbv2", "ModifyListener", ListenerArn=arn, **params)
 
     async def delete_listener(self, arn: str) -> None:

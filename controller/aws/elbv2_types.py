@@ -311,6 +311,8 @@ class Listener:
     default_actions: tuple[ListenerAction, ...]
     certificate_arns: tuple[str, ...]
     """The default certificate, as the listener reports it."""
+    ssl_policy: str | None = None
+    alpn_policy: tuple[str, ...] = ()
 
     @classmethod
     def from_aws(cls, listener: Mapping[str, Any]) -> Listener:
@@ -320,18 +322,22 @@ class Listener:
             protocol=_optional_str(listener.get("Protocol")),
             default_actions=tuple(ListenerAction.from_aws(a) for a in listener.get("DefaultActions") or ()),
             certificate_arns=tuple(str(c.get("CertificateArn")) for c in listener.get("Certificates") or ()),
+            ssl_policy=_optional_str(listener.get("SslPolicy")),
+            alpn_policy=tuple(str(p) for p in listener.get("AlpnPolicy") or ()),
         )
 
 
 @dataclass(frozen=True)
 class NewListener:
-    """A CreateListener request; ``certificate_arn`` ``None`` sends no Certificates."""
+    """A CreateListener request; what is ``None`` is not sent (Certificates, SslPolicy, AlpnPolicy)."""
 
     load_balancer_arn: str
     port: int
     protocol: str
     default_actions: tuple[ListenerAction, ...]
     certificate_arn: str | None = None
+    ssl_policy: str | None = None
+    alpn_policy: str | None = None
 
 
 @dataclass(frozen=True)
@@ -341,6 +347,8 @@ class ListenerChanges:
     protocol: str | None = None
     default_actions: tuple[ListenerAction, ...] | None = None
     certificate_arn: str | None = None
+    ssl_policy: str | None = None
+    alpn_policy: str | None = None
 
     def changed_fields(self) -> list[str]:
         return [f.name for f in fields(self) if getattr(self, f.name) is not None]

@@ -39,6 +39,9 @@ _LISTENER_NOT_FOUND = "ListenerNotFound"
 _RULE_NOT_FOUND = "RuleNotFound"
 _PROTOCOLS_WITH_RULES = frozenset({"HTTP", "HTTPS"})
 """Only ALB listeners have rules beyond the default action."""
+_TLS_PROTOCOLS = frozenset({"HTTPS", "TLS"})
+"""Listeners with certificates and an SSL policy."""
+_ALPN_NONE = "None"
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,20 @@ def _default_certificate(spec: ListenerSpec) -> str | None:
     return spec.certificate_arns[0] if spec.certificate_arns else None
 
 
+def _alpn_change(spec: ListenerSpec, existing: Listener) -> str | None:
+    """The ALPN policy to send, or None to leave the listener's alone.
+
+    As upstream without its ``EnhancedDefaultBehavior`` gate, a listener whose Service names no
+    ALPN policy keeps whatever it has. Unlike upstream, a named ``None`` equals no policy at all
+    (a listener may report either), so it never costs a ModifyListener on every pass.
+    """
+    desired = spec.alpn_policy
+    if desired is None:
+        return None
+    current = existing.alpn_policy or (_ALPN_NONE,)
+    return None if current == (desired,) else desired
+
+
 class ListenerDeployer:
     def __init__(self, api: AwsApi) -> None:
         self._elbv2 = Elbv2(api)
@@ -148,7 +165,15 @@ class ListenerDeployer:
         certificate = _default_certificate(spec)
         if existing is None:
             arn = await self._elbv2.create_listener(
-                NewListener(lb_arn, spec.port, spec.protocol, default_actions, certificate)
+                NewListener(
+                    lb_arn,
+                    spec.port,
+                    spec.protocol,
+                    default_actions,
+                    certificate,
+                    ssl_policy=spec.ssl_policy,
+                    alpn_policy=spec.alpn_policy,
+                )
             )
             _log.info("created listener %s (%s:%d)", arn, spec.protocol, spec.port)
             await self._ensure_extra_certificates(arn, spec, created=True)
@@ -166,6 +191,13 @@ class ListenerDeployer:
                 if certificate is not None and existing.certificate_arns[:1] != (certificate,)
                 else None
             ),
+            # AWS reports a policy on every listener it has one for; only a named one is compared.
+            ssl_policy=(
+                spec.ssl_policy
+                if spec.ssl_policy is not None and existing.ssl_policy != spec.ssl_policy
+                else None
+            ),
+            alpn_policy=_alpn_change(spec, existing),
         )
         changed = changes.changed_fields()
         if changed:
@@ -181,7 +213,7 @@ class ListenerDeployer:
         desired = set(spec.certificate_arns[1:])
         if created:
             current: set[str] = set()
-        elif spec.protocol != "HTTPS":
+        elif spec.protocol not in _TLS_PROTOCOLS:
             return
         else:
             listed = await self._elbv2.describe_listener_certificates(listener_arn)

@@ -235,6 +235,10 @@ class IngressModelBuilder:
             default_action=self._default_action(users, backends),
             rules=tuple(rules),
             certificate_arns=config.certificate_arns,
+            # Every HTTPS listener gets a policy: the members' one, else the controller's default.
+            ssl_policy=(config.ssl_policy or self._config.default_ssl_policy)
+            if config.protocol == "HTTPS"
+            else None,
         )
 
     def _default_action(self, users: Sequence[ClassifiedIngress], backends: _Backends) -> Action:

@@ -22,6 +22,7 @@ from controller.annotations import (
     ING_PREFIX_LISTS,
     ING_SCHEME,
     ING_SECURITY_GROUPS,
+    ING_SSL_POLICY,
     ING_SUBNETS,
     ING_TAGS,
     INGRESS_PREFIX,
@@ -53,6 +54,8 @@ class MemberPortSpec:
     cidrs: ParsedCidrs
     prefix_lists: tuple[str, ...]
     certificate_arns: tuple[str, ...]
+    ssl_policy: tuple[ObjectRef, str, str] | None = None
+    """HTTPS ports only: (where it was set, its key, the policy), when the member names one."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,8 @@ class ListenPortSpec:
     certificate_arns: tuple[str, ...]
     explicit_ipv6_cidrs: tuple[str, ...] = ()
     """IPv6 CIDRs the user asked for (not the ``::/0`` default); used for the ipv4-ALB warning."""
+    ssl_policy: str | None = None
+    """The policy the members name for this HTTPS port; None: the controller's default applies."""
 
 
 def _single(
@@ -125,12 +130,14 @@ def member_listen_ports(member: ClassifiedIngress) -> dict[int, MemberPortSpec]:
         ports = parse_listen_ports(member.ref, ING_LISTEN_PORTS, raw)
     cidrs = _member_cidrs(member)
     prefix_lists = _member_prefix_lists(member)
+    ssl_policy = _param_or_annotation(member, "sslPolicy", ING_SSL_POLICY)
     return {
         port: MemberPortSpec(
             protocol=protocol,
             cidrs=cidrs,
             prefix_lists=prefix_lists,
             certificate_arns=certificates if protocol == "HTTPS" else (),
+            ssl_policy=ssl_policy if protocol == "HTTPS" else None,
         )
         for port, protocol in ports.items()
     }
@@ -179,8 +186,18 @@ def merge_listen_ports(
         if not ipv4 and not ipv6 and not prefixes:
             ipv4, ipv6 = ("0.0.0.0/0",), ("::/0",)
         certificates = tuple(dict.fromkeys(arn for _, c in declared for arn in c.certificate_arns))
+        # Upstream names the setting "sslPolicy" whether the annotation or IngressClassParams set it.
+        ssl_policy = _single(
+            "sslPolicy",
+            ING_SSL_POLICY,
+            [(c.ssl_policy[0], c.ssl_policy[2]) for _, c in declared if c.ssl_policy is not None],
+            lambda a, b: a == b,
+            str,
+        )
         assert protocol is not None  # every listed port has at least one declaring member
-        merged[port] = ListenPortSpec(port, protocol, ipv4, ipv6, prefixes, certificates, explicit_ipv6)
+        merged[port] = ListenPortSpec(
+            port, protocol, ipv4, ipv6, prefixes, certificates, explicit_ipv6, ssl_policy
+        )
     return merged, users
 
 

@@ -116,3 +116,8 @@ class ListenerSpec:
     default_action: Action
     rules: tuple[ListenerRule, ...] = ()
     certificate_arns: tuple[str, ...] = ()
+    """HTTPS/TLS only: the first is the listener's default certificate, the others its SNI list."""
+    ssl_policy: str | None = None
+    """HTTPS/TLS only: the security policy (upstream's default ``ELBSecurityPolicy-2016-08``)."""
+    alpn_policy: str | None = None
+    """TLS only, and only when the user names one: None leaves the listener's ALPN policy alone."""

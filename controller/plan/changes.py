@@ -306,7 +306,13 @@ def _details(
         if "DefaultActions" in p:
             lines.append(f"default: {_actions(p['DefaultActions'], names)}")
         lines += [f"certificate: {c['CertificateArn']}" for c in p.get("Certificates") or ()]
+        if "SslPolicy" in p:
+            lines.append(f"ssl policy: {p['SslPolicy']}")
+        lines += [f"alpn policy: {policy}" for policy in p.get("AlpnPolicy") or ()]
         return lines
+    if op in ("AddListenerCertificates", "RemoveListenerCertificates"):
+        symbol = "+" if op == "AddListenerCertificates" else "-"
+        return [f"{symbol} certificate {c['CertificateArn']}" for c in p.get("Certificates") or ()]
     if op in ("RegisterTargets", "DeregisterTargets"):
         symbol = "+" if op == "RegisterTargets" else "-"
         return [f"{symbol} target {t['Id']}:{t.get('Port')}" for t in p.get("Targets") or ()]

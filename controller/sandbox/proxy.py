@@ -2,7 +2,8 @@
 
 It adds what moto lacks (DependencyViolation, duplicate group-pair detection, atomic authorizes
 that name a missing source group, canonical rule CIDRs, EC2's and ELBv2's refusal of tags beyond
-their limits, the rules-per-security-group quota), enforces
+their limits, the rules-per-security-group quota, ELBv2's refusal of HTTPS/TLS listeners without a
+certificate and of unknown SSL policies), enforces
 per-operation token buckets and answers throttling errors the way EC2 and ELBv2 do, injects
 scripted faults, and counts and logs every request so tests and benchmarks can assert on the
 calls a controller made.
@@ -38,6 +39,7 @@ from controller.sandbox.ec2_semantics import (
     check_authorize_source_groups,
     check_delete_security_group,
 )
+from controller.sandbox.elbv2_semantics import LISTENER_OPERATIONS, check_listener
 from controller.sandbox.faults import FaultKind, FaultPlan
 from controller.sandbox.seed import SANDBOX_REGION
 from controller.sandbox.tag_semantics import check_request_tags
@@ -61,7 +63,7 @@ class RequestRecord:
     service: SandboxService
     operation: str
     status: int
-    outcome: str  # forwarded | throttled | fault | reset | dependency | duplicate | not-found | invalid-tag | limit
+    outcome: str  # forwarded | throttled | fault | reset | dependency | duplicate | not-found | invalid-tag | limit | invalid-listener
     params: dict[str, str] = field(default_factory=dict)
     region: str = ""
 
@@ -271,6 +273,8 @@ class AwsProxy:
         invalid_tags = check_request_tags(service, operation, params)
         if invalid_tags is not None:
             return invalid_tags
+        if service == "elbv2" and operation in LISTENER_OPERATIONS:
+            return await check_listener(self._backend, region, access_key, operation, params)
         if service != "ec2":
             return None
         if operation == "DeleteSecurityGroup":

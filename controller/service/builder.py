@@ -8,7 +8,7 @@ SGs (an existing NLB with SGs is then an error); custom SGs from the annotation;
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from controller.annotations import (
@@ -83,6 +83,7 @@ from controller.service.managed_sg import SourceRanges, nlb_ingress_rules, sourc
 from controller.service.matcher import LOAD_BALANCER_TYPE_NLB_IP, is_managed_service
 from controller.service.names import load_balancer_name, target_group_name
 from controller.service.tgb_networking import LegacyInputs, legacy_networking, sg_networking
+from controller.service.tls import tls_settings
 from framework.objects import annotations_of, is_deleting, name_of, namespace_of, uid_of
 
 LOAD_BALANCER_RESOURCE_ID: Final = "LoadBalancer"
@@ -200,15 +201,27 @@ class ServiceModelBuilder:
             tags=compose_resource_tags(stack_tags, LOAD_BALANCER_RESOURCE_ID, spec_tags),
         )
 
+        tls = tls_settings(service, ref, annotations, config.default_ssl_policy)
         listeners: list[ListenerSpec] = []
         target_groups: list[TargetGroupSpec] = []
         bindings: list[TargetGroupBindingSpec] = []
         for listen in listens:
-            target_group, binding = self._target_group(ctx, listen, sg_plan)
+            port_tls = tls.for_port(listen.port, str(listen.service_port.get("name") or ""), listen.protocol)
+            # The target group speaks TLS only with backend-protocol ssl; else it keeps the port's protocol.
+            target_group, binding = self._target_group(
+                ctx, replace(listen, protocol=port_tls.target_protocol), sg_plan
+            )
             target_groups.append(target_group)
             bindings.append(binding)
             listeners.append(
-                ListenerSpec(listen.port, listen.protocol, ForwardAction(target_group.resource_id))
+                ListenerSpec(
+                    listen.port,
+                    port_tls.listener_protocol,
+                    ForwardAction(target_group.resource_id),
+                    certificate_arns=port_tls.certificate_arns,
+                    ssl_policy=port_tls.ssl_policy,
+                    alpn_policy=port_tls.alpn_policy,
+                )
             )
 
         return StackModel(
@@ -221,6 +234,7 @@ class ServiceModelBuilder:
             security_group_refs=sg_plan.refs,
             needs_backend_sg=sg_plan.needs_backend_sg,
             target_group_bindings=tuple(bindings),
+            warnings=tls.warnings(),
         )
 
     # ----------------------------------------------------------------------------------------------

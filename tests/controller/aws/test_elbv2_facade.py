@@ -18,6 +18,8 @@ from controller.aws.elbv2_types import (
     RuleCondition,
     TargetRef,
 )
+from controller.sandbox.certificates import request_certificates
+from controller.sandbox.moto_server import MotoServer
 from controller.sandbox.proxy import AwsProxy
 from controller.sandbox.seed import SandboxVpc
 
@@ -211,6 +213,64 @@ async def test_listeners_and_rules(aws_api: AwsApi, sandbox_vpc: SandboxVpc) -> 
     assert [r for r in await elbv2.describe_rules(listener_arn) if not r.is_default] == []
     await elbv2.delete_listener(listener_arn)
     assert await elbv2.describe_listeners(lb_arn) == []
+
+
+async def test_tls_listener_policies_and_certificates(
+    aws_api: AwsApi, fresh_moto: MotoServer, sandbox_vpc: SandboxVpc
+) -> None:
+    elbv2 = Elbv2(aws_api)
+    created = await elbv2.create_load_balancer(
+        NewLoadBalancer(
+            name="facade-tls",
+            subnet_ids=sandbox_vpc.subnet_ids[:2],
+            scheme="internet-facing",
+            type="network",
+            ip_address_type="ipv4",
+            tags={"owner": "facade"},
+            security_groups=(),
+        )
+    )
+    tg_arn = await elbv2.create_target_group(
+        NewTargetGroup(
+            name="facade-tls-tg",
+            protocol="TCP",
+            port=8443,
+            vpc_id=sandbox_vpc.vpc_id,
+            target_type="ip",
+            ip_address_type="ipv4",
+            health_check=HealthCheck(protocol="TCP"),
+            tags={"owner": "facade"},
+        )
+    )
+    default, extra = await request_certificates(fresh_moto.url, "facade.example.com", "sni.example.com")
+    listener_arn = await elbv2.create_listener(
+        NewListener(
+            created.arn,
+            443,
+            "TLS",
+            (ListenerAction.forward(tg_arn),),
+            default,
+            ssl_policy="ELBSecurityPolicy-TLS13-1-2-2021-06",
+            alpn_policy="HTTP2Preferred",
+        )
+    )
+    [listener] = await elbv2.describe_listeners(created.arn)
+    assert (listener.protocol, listener.certificate_arns, listener.ssl_policy, listener.alpn_policy) == (
+        "TLS",
+        (default,),
+        "ELBSecurityPolicy-TLS13-1-2-2021-06",
+        ("HTTP2Preferred",),
+    )
+
+    await elbv2.modify_listener(listener_arn, ListenerChanges(ssl_policy="ELBSecurityPolicy-2016-08"))
+    [listener] = await elbv2.describe_listeners(created.arn)
+    assert listener.ssl_policy == "ELBSecurityPolicy-2016-08"
+
+    await elbv2.add_listener_certificates(listener_arn, [extra])
+    listed = await elbv2.describe_listener_certificates(listener_arn)
+    assert {c.certificate_arn for c in listed} == {default, extra}
+    await elbv2.remove_listener_certificates(listener_arn, [extra])
+    assert [c.certificate_arn for c in await elbv2.describe_listener_certificates(listener_arn)] == [default]
 
 
 def test_conditions_and_actions_write_what_they_hold() -> None:

@@ -274,3 +274,46 @@ def test_listeners_and_rules_say_what_they_match_and_where_they_forward() -> Non
         "  + target group k8s-shop-api (new)",
     ):
         assert line in text.splitlines(), f"{line!r} not in:\n{text}"
+
+
+def test_listener_tls_settings_and_certificate_changes_are_shown() -> None:
+    listener = "arn:aws:elasticloadbalancing:r:1:listener/app/k8s-shop-front/abc/l443"
+    old_cert, new_cert = "arn:aws:acm:r:1:certificate/old", "arn:aws:acm:r:1:certificate/new"
+    calls = (
+        PlannedCall(
+            "elbv2",
+            "ModifyListener",
+            {
+                "ListenerArn": listener,
+                "SslPolicy": "ELBSecurityPolicy-TLS13-1-2-2021-06",
+                "AlpnPolicy": ["HTTP2Only"],
+            },
+        ),
+        PlannedCall(
+            "elbv2",
+            "AddListenerCertificates",
+            {"ListenerArn": listener, "Certificates": [{"CertificateArn": new_cert}]},
+        ),
+        PlannedCall(
+            "elbv2",
+            "RemoveListenerCertificates",
+            {"ListenerArn": listener, "Certificates": [{"CertificateArn": old_cert}]},
+        ),
+    )
+    seen = PlanOutcome(
+        calls=calls,
+        security_groups={},
+        load_balancers={LB_ARN: {"LoadBalancerArn": LB_ARN, "LoadBalancerName": "k8s-shop-front"}},
+        target_groups={},
+        listeners={
+            listener: {"ListenerArn": listener, "Protocol": "HTTPS", "Port": 443, "LoadBalancerArn": LB_ARN}
+        },
+    )
+    lines = render_human(build_plan(seen), cluster_name="c", vpc_id="v").splitlines()
+    for line in (
+        "      ssl policy: ELBSecurityPolicy-TLS13-1-2-2021-06",
+        "      alpn policy: HTTP2Only",
+        f"      + certificate {new_cert}",
+        f"      - certificate {old_cert}",
+    ):
+        assert line in lines, f"{line!r} not in:\n" + "\n".join(lines)
