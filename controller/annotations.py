@@ -43,6 +43,11 @@ ING_BACKEND_PROTOCOL_VERSION: Final = INGRESS_PREFIX + "backend-protocol-version
 ING_CERTIFICATE_ARN: Final = INGRESS_PREFIX + "certificate-arn"
 ING_TAGS: Final = INGRESS_PREFIX + "tags"
 ING_LOAD_BALANCER_NAME: Final = INGRESS_PREFIX + "load-balancer-name"
+ING_SSL_REDIRECT: Final = INGRESS_PREFIX + "ssl-redirect"
+ING_ACTIONS_PREFIX: Final = INGRESS_PREFIX + "actions."
+"""``actions.<name>``: the action of a backend whose ``service.name`` is ``<name>`` (port ``use-annotation``)."""
+ING_CONDITIONS_PREFIX: Final = INGRESS_PREFIX + "conditions."
+"""``conditions.<name>``: extra rule conditions of every backend whose ``service.name`` is ``<name>``."""
 
 INGRESS_CLASS_ANNOTATION: Final = "kubernetes.io/ingress.class"
 DEFAULT_INGRESS_CLASS_ANNOTATION: Final = "ingressclass.kubernetes.io/is-default-class"

@@ -33,6 +33,7 @@ from typing import Any, Final, Protocol
 
 from controller.annotations import ModelBuildError
 from controller.config import ControllerSettings
+from controller.ingress.actions import USE_ANNOTATION, action_service_names
 from controller.ingress.class_matcher import IngressClassMatcher
 from controller.ingress.group import IngressGroup, IngressGroupId, build_group, group_ids_for_ingress
 from controller.metrics import LbcControllerMetrics
@@ -52,7 +53,7 @@ from framework.controller import Result
 from framework.events import EventRecorder
 from framework.informer import NAMESPACE_INDEX, DeletedFinalStateUnknown, FunctionHandler, Store, final_state
 from framework.kube import INGRESSES, KubeClient, KubeObject
-from framework.objects import finalizers_of, meta_of, name_of, namespace_of, object_key
+from framework.objects import annotations_of, finalizers_of, meta_of, name_of, namespace_of, object_key
 
 _log = logging.getLogger(__name__)
 
@@ -93,15 +94,21 @@ def ingress_event_keys(ingress: Mapping[str, Any], matcher: IngressClassMatcher)
 
 
 def backend_service_names(ingress: Mapping[str, Any]) -> set[str]:
-    """Names of the Services (in the Ingress's namespace) its default backend and paths forward to."""
+    """Names of the Services (in the Ingress's namespace) its default backend and paths forward to,
+    directly or through an ``actions.<name>`` annotation (upstream's ``ingress.serviceRef.name`` index)."""
     spec: Mapping[str, Any] = ingress.get("spec") or {}
     backends = [spec.get("defaultBackend")]
     for rule in spec.get("rules") or ():
         backends.extend(path.get("backend") for path in ((rule.get("http") or {}).get("paths") or ()))
     names = set()
     for backend in backends:
-        name = ((backend or {}).get("service") or {}).get("name")
-        if name:
+        service = (backend or {}).get("service") or {}
+        name = service.get("name")
+        if not name:
+            continue
+        if (service.get("port") or {}).get("name") == USE_ANNOTATION:
+            names |= action_service_names(annotations_of(ingress), str(name))
+        else:
             names.add(str(name))
     return names
 
