@@ -401,7 +401,7 @@ class RuleCondition:
             field=field_name,
             values=tuple(str(v) for v in condition.get("Values") or ()),
             config_values=(
-                tuple(str(v) for v in block.get("Values") or ()) if config is not None and not query else None
+                tuple(str(v) for v in block.get("Values") or ()) if "Values" in block and not query else None
             ),
             regex_values=tuple(str(v) for v in block.get("RegexValues") or ()),
             http_header_name=_optional_str(block.get("HttpHeaderName")),

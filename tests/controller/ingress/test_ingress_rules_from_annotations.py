@@ -27,6 +27,7 @@ from controller.annotations import (
 )
 from controller.ingress import ClassifiedIngress, IngressGroup, IngressGroupId
 from controller.ingress.reconciler import backend_service_names
+from controller.ingress.rule_optimizer import Rule, optimize_rules
 from controller.model import (
     FixedResponseAction,
     ForwardAction,
@@ -266,3 +267,24 @@ def test_service_index_follows_forward_actions() -> None:
         rules=[http_rule([use_annotation("/", "weighted"), path("/x", "plain", 80)])],
     )
     assert backend_service_names(member) == {"blue", "green", "plain"}
+
+
+def test_optimizer_keeps_rules_a_redirect_does_not_cover() -> None:
+    redirect = RedirectAction("HTTP_301", protocol="HTTPS", port="443")
+    forward = ForwardAction("tg")
+    everything = (RuleCondition("path-pattern", ("/*",)),)
+    header = (RuleCondition("http-header", ("v",), http_header_name="H"), *everything)
+    api = (RuleCondition("host-header", ("a.example.com",)), RuleCondition("path-pattern", ("/api",)))
+    # A redirect with any non-host/path condition covers nothing; on HTTPS:443 it would loop.
+    rules = [Rule(header, redirect), Rule(api, forward)]
+    assert optimize_rules(80, "HTTP", rules) == rules
+    assert optimize_rules(443, "HTTPS", rules) == [Rule(api, forward)]
+    # A redirect elsewhere (another host) never loops; host-limited redirects cover only their hosts.
+    away = RedirectAction("HTTP_302", host="b.example.com")
+    only_a = (RuleCondition("host-header", ("a.example.com",)),)
+    assert optimize_rules(
+        443, "HTTPS", [Rule(only_a, away), Rule(api, forward), Rule(everything, forward)]
+    ) == [
+        Rule(only_a, away),
+        Rule(everything, forward),
+    ]
