@@ -95,15 +95,12 @@ class _JsonObject:
     def __init__(self, value: object, what: str) -> None:
         if not isinstance(value, dict):
             raise _Invalid(f"failed to parse json annotation: {what} must be a JSON object")
-        self._value = value
+        # Keys folded once; Go lets a later duplicate (in any case) overwrite an earlier one.
+        self._folded = {key.lower(): item for key, item in value.items()}
         self._what = what
 
     def get(self, name: str) -> Any:
-        found = None
-        for key, value in self._value.items():
-            if key.lower() == name.lower():
-                found = value  # Go: a later duplicate overwrites an earlier one
-        return found
+        return self._folded.get(name.lower())
 
     def _typed(self, name: str, kind: type | tuple[type, ...], kind_name: str) -> Any:
         value = self.get(name)

@@ -101,13 +101,15 @@ def backend_service_names(ingress: Mapping[str, Any]) -> set[str]:
     for rule in spec.get("rules") or ():
         backends.extend(path.get("backend") for path in ((rule.get("http") or {}).get("paths") or ()))
     names = set()
+    annotations: Mapping[str, str] | None = None  # copied out once, and only if an action needs it
     for backend in backends:
         service = (backend or {}).get("service") or {}
         name = service.get("name")
         if not name:
             continue
         if (service.get("port") or {}).get("name") == USE_ANNOTATION:
-            names |= action_service_names(annotations_of(ingress), str(name))
+            annotations = annotations_of(ingress) if annotations is None else annotations
+            names |= action_service_names(annotations, str(name))
         else:
             names.add(str(name))
     return names
