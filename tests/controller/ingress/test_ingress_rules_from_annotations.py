@@ -288,3 +288,10 @@ def test_optimizer_keeps_rules_a_redirect_does_not_cover() -> None:
         Rule(only_a, away),
         Rule(everything, forward),
     ]
+
+
+def test_a_members_annotations_are_copied_once() -> None:
+    # Every backend's target group and action reads them; a 400-annotation Ingress made that a copy each.
+    member = ClassifiedIngress(ingress(annotations={ACTIONS + "weighted": WEIGHTED}))
+    assert member.annotations is member.annotations
+    assert member.annotations[ACTIONS + "weighted"] == WEIGHTED
