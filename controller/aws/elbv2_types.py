@@ -11,8 +11,17 @@ from typing import Any, Final
 
 from controller.aws.ec2_types import tag_map
 
-_CONDITION_CONFIG_KEYS: Final = {"host-header": "HostHeaderConfig", "path-pattern": "PathPatternConfig"}
-"""Condition fields whose values AWS also (or only) carries in a ``<Field>Config`` block."""
+_CONDITION_CONFIG_KEYS: Final = {
+    "host-header": "HostHeaderConfig",
+    "path-pattern": "PathPatternConfig",
+    "http-header": "HttpHeaderConfig",
+    "http-request-method": "HttpRequestMethodConfig",
+    "query-string": "QueryStringConfig",
+    "source-ip": "SourceIpConfig",
+}
+"""Each condition field's ``<Field>Config`` block (host-header and path-pattern also have plain ``Values``)."""
+_QUERY_STRING: Final = "query-string"
+_HTTP_HEADER: Final = "http-header"
 
 
 def _optional_str(value: object) -> str | None:
@@ -214,33 +223,112 @@ class FixedResponse:
 
 
 @dataclass(frozen=True)
+class Redirect:
+    """A ``RedirectConfig``; a ``None`` part is not sent (real AWS then reports ``#{port}`` etc.)."""
+
+    status_code: str
+    protocol: str | None = None
+    port: str | None = None
+    host: str | None = None
+    path: str | None = None
+    query: str | None = None
+
+    @classmethod
+    def from_aws(cls, config: Mapping[str, Any]) -> Redirect:
+        return cls(
+            status_code=str(config.get("StatusCode", "")),
+            protocol=_optional_str(config.get("Protocol")),
+            port=_optional_str(config.get("Port")),
+            host=_optional_str(config.get("Host")),
+            path=_optional_str(config.get("Path")),
+            query=_optional_str(config.get("Query")),
+        )
+
+    def to_aws(self) -> dict[str, str]:
+        sent = {
+            "Protocol": self.protocol,
+            "Port": self.port,
+            "Host": self.host,
+            "Path": self.path,
+            "Query": self.query,
+            "StatusCode": self.status_code,
+        }
+        return {key: value for key, value in sent.items() if value is not None}
+
+
+@dataclass(frozen=True)
+class ForwardTarget:
+    """One ``ForwardConfig.TargetGroups`` entry; ``weight`` ``None`` is not sent."""
+
+    target_group_arn: str
+    weight: int | None = None
+
+
+@dataclass(frozen=True)
+class Stickiness:
+    """A forward action's ``TargetGroupStickinessConfig``; ``None`` fields are not sent."""
+
+    enabled: bool | None = None
+    duration_seconds: int | None = None
+
+
+@dataclass(frozen=True)
 class ListenerAction:
     """A listener or rule action. AWS answers a plain ``forward`` with the target group both in
-    ``target_group_arn`` and in the forward config (``forward_target_group_arns``)."""
+    ``target_group_arn`` and in the forward config (``forward_target_groups``, weight 1)."""
 
     type: str
     target_group_arn: str | None = None
-    forward_target_group_arns: tuple[str, ...] = ()
+    forward_target_groups: tuple[ForwardTarget, ...] = ()
+    stickiness: Stickiness | None = None
     fixed_response: FixedResponse | None = None
+    redirect: Redirect | None = None
     order: int | None = None
+
+    @property
+    def forward_target_group_arns(self) -> tuple[str, ...]:
+        return tuple(t.target_group_arn for t in self.forward_target_groups)
 
     @classmethod
     def forward(cls, target_group_arn: str) -> ListenerAction:
         return cls("forward", target_group_arn=target_group_arn)
 
     @classmethod
-    def fixed(cls, status_code: str, content_type: str | None) -> ListenerAction:
-        return cls("fixed-response", fixed_response=FixedResponse(status_code, content_type))
+    def forward_config(
+        cls, targets: tuple[ForwardTarget, ...], stickiness: Stickiness | None = None
+    ) -> ListenerAction:
+        return cls("forward", forward_target_groups=targets, stickiness=stickiness)
+
+    @classmethod
+    def fixed(
+        cls, status_code: str, content_type: str | None, message_body: str | None = None
+    ) -> ListenerAction:
+        return cls("fixed-response", fixed_response=FixedResponse(status_code, content_type, message_body))
+
+    @classmethod
+    def redirect_to(cls, redirect: Redirect) -> ListenerAction:
+        return cls("redirect", redirect=redirect)
 
     @classmethod
     def from_aws(cls, action: Mapping[str, Any]) -> ListenerAction:
         forward = action.get("ForwardConfig") or {}
         fixed = action.get("FixedResponseConfig")
+        redirect = action.get("RedirectConfig")
+        sticky = forward.get("TargetGroupStickinessConfig")
         return cls(
             type=str(action.get("Type", "")),
             target_group_arn=_optional_str(action.get("TargetGroupArn")) or None,
-            forward_target_group_arns=tuple(
-                str(t["TargetGroupArn"]) for t in forward.get("TargetGroups") or ()
+            forward_target_groups=tuple(
+                ForwardTarget(str(t["TargetGroupArn"]), _optional_int(t.get("Weight")))
+                for t in forward.get("TargetGroups") or ()
+            ),
+            stickiness=(
+                Stickiness(
+                    None if sticky.get("Enabled") is None else bool(sticky["Enabled"]),
+                    _optional_int(sticky.get("DurationSeconds")),
+                )
+                if sticky is not None
+                else None
             ),
             fixed_response=(
                 FixedResponse(
@@ -251,6 +339,7 @@ class ListenerAction:
                 if fixed is not None
                 else None
             ),
+            redirect=Redirect.from_aws(redirect) if redirect is not None else None,
             order=_optional_int(action.get("Order")),
         )
 
@@ -258,10 +347,21 @@ class ListenerAction:
         action: dict[str, Any] = {"Type": self.type}
         if self.target_group_arn is not None:
             action["TargetGroupArn"] = self.target_group_arn
-        if self.forward_target_group_arns:
-            action["ForwardConfig"] = {
-                "TargetGroups": [{"TargetGroupArn": arn} for arn in self.forward_target_group_arns]
+        if self.forward_target_groups:
+            forward: dict[str, Any] = {
+                "TargetGroups": [
+                    {"TargetGroupArn": t.target_group_arn}
+                    | ({"Weight": t.weight} if t.weight is not None else {})
+                    for t in self.forward_target_groups
+                ]
             }
+            if self.stickiness is not None:
+                sticky = {
+                    "Enabled": self.stickiness.enabled,
+                    "DurationSeconds": self.stickiness.duration_seconds,
+                }
+                forward["TargetGroupStickinessConfig"] = {k: v for k, v in sticky.items() if v is not None}
+            action["ForwardConfig"] = forward
         if self.fixed_response is not None:
             config = {
                 "StatusCode": self.fixed_response.status_code,
@@ -269,6 +369,8 @@ class ListenerAction:
                 "MessageBody": self.fixed_response.message_body,
             }
             action["FixedResponseConfig"] = {k: v for k, v in config.items() if v is not None}
+        if self.redirect is not None:
+            action["RedirectConfig"] = self.redirect.to_aws()
         if self.order is not None:
             action["Order"] = self.order
         return action
@@ -276,30 +378,60 @@ class ListenerAction:
 
 @dataclass(frozen=True)
 class RuleCondition:
-    """A rule condition. ``values`` is AWS's plain ``Values``; ``config_values`` the values of the
-    ``<Field>Config`` block that host-header and path-pattern conditions have (``None``: no block)."""
+    """A rule condition. ``values`` is AWS's plain ``Values`` (host-header and path-pattern only);
+    the rest is the ``<Field>Config`` block: ``config_values`` its ``Values`` (``None``: no block,
+    unless another block part is set), ``regex_values`` its ``RegexValues``, ``http_header_name``
+    (http-header) and ``query_strings`` (query-string: ``(key or None, value)`` pairs)."""
 
     field: str
     values: tuple[str, ...] = ()
     config_values: tuple[str, ...] | None = None
+    regex_values: tuple[str, ...] = ()
+    http_header_name: str | None = None
+    query_strings: tuple[tuple[str | None, str], ...] = ()
 
     @classmethod
     def from_aws(cls, condition: Mapping[str, Any]) -> RuleCondition:
         field_name = str(condition.get("Field", ""))
         config_key = _CONDITION_CONFIG_KEYS.get(field_name)
         config = condition.get(config_key) if config_key is not None else None
+        block: Mapping[str, Any] = config or {}
+        query = field_name == _QUERY_STRING
         return cls(
             field=field_name,
             values=tuple(str(v) for v in condition.get("Values") or ()),
-            config_values=tuple(str(v) for v in config.get("Values") or ()) if config is not None else None,
+            config_values=(
+                tuple(str(v) for v in block.get("Values") or ()) if "Values" in block and not query else None
+            ),
+            regex_values=tuple(str(v) for v in block.get("RegexValues") or ()),
+            http_header_name=_optional_str(block.get("HttpHeaderName")),
+            query_strings=(
+                tuple(
+                    (_optional_str(p.get("Key")), str(p.get("Value", ""))) for p in block.get("Values") or ()
+                )
+                if query
+                else ()
+            ),
         )
 
     def to_aws(self) -> dict[str, Any]:
         condition: dict[str, Any] = {"Field": self.field}
-        if self.values or self.config_values is None:
-            condition["Values"] = list(self.values)
+        block: dict[str, Any] = {}
+        if self.http_header_name is not None:
+            block["HttpHeaderName"] = self.http_header_name
         if self.config_values is not None:
-            condition[_CONDITION_CONFIG_KEYS[self.field]] = {"Values": list(self.config_values)}
+            block["Values"] = list(self.config_values)
+        if self.regex_values:
+            block["RegexValues"] = list(self.regex_values)
+        if self.query_strings:
+            block["Values"] = [
+                {"Key": key, "Value": value} if key is not None else {"Value": value}
+                for key, value in self.query_strings
+            ]
+        if self.values or not block:
+            condition["Values"] = list(self.values)
+        if block:
+            condition[_CONDITION_CONFIG_KEYS[self.field]] = block
         return condition
 
 

@@ -1,8 +1,8 @@
 """Listeners (matched by port) and their rules (matched by priority) on the stack's LB.
 
 Existing and desired settings are compared in a normalised form, because AWS answers a plain
-``forward`` action with an added ``ForwardConfig`` and conditions with both ``Values`` and the
-``<Field>Config`` block. Listeners and rules the model no longer has are returned, not deleted:
+``forward`` action with an added ``ForwardConfig``, fills in the redirect parts that were not sent,
+and may answer conditions with both ``Values`` and the ``<Field>Config`` block. Listeners and rules the model no longer has are returned, not deleted:
 the deployer deletes them after everything else converged.
 """
 
@@ -11,14 +11,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Final
 
 from controller.aws.api import AwsApi
 from controller.aws.elbv2 import Elbv2
 from controller.aws.elbv2_types import (
+    ForwardTarget,
     Listener,
     ListenerAction,
     ListenerChanges,
     NewListener,
+    Redirect,
+    Stickiness,
 )
 from controller.aws.elbv2_types import RuleCondition as AwsRuleCondition
 from controller.aws.errors import AwsApiError
@@ -28,13 +32,14 @@ from controller.model.load_balancer import (
     ForwardAction,
     ListenerRule,
     ListenerSpec,
+    RedirectAction,
     RuleCondition,
 )
 
 _log = logging.getLogger(__name__)
 
-# Conditions whose values AWS takes (and answers) in a ``<Field>Config`` block.
-_CONFIG_BLOCK_FIELDS = frozenset({"host-header", "path-pattern"})
+_QUERY_STRING: Final = "query-string"
+_HTTP_HEADER: Final = "http-header"
 _LISTENER_NOT_FOUND = "ListenerNotFound"
 _RULE_NOT_FOUND = "RuleNotFound"
 _PROTOCOLS_WITH_RULES = frozenset({"HTTP", "HTTPS"})
@@ -54,18 +59,50 @@ class Leftovers:
 
 def render_action(action: Action, target_group_arns: Mapping[str, str]) -> ListenerAction:
     match action:
-        case ForwardAction(target_group_id=target_group_id):
+        case ForwardAction(target_groups=(), stickiness=None, target_group_id=target_group_id):
             return ListenerAction.forward(target_group_arns[target_group_id])
-        case FixedResponseAction(status_code=status, content_type=content_type):
-            return ListenerAction.fixed(str(status), content_type)
+        case ForwardAction(stickiness=stickiness):
+            targets = tuple(
+                ForwardTarget(t.target_group_arn or target_group_arns[t.target_group_id], t.weight)
+                for t in action.all_target_groups
+            )
+            sticky = Stickiness(stickiness.enabled, stickiness.duration_seconds) if stickiness else None
+            return ListenerAction.forward_config(targets, sticky)
+        case FixedResponseAction(status_code=status, content_type=content_type, message_body=body):
+            return ListenerAction.fixed(status, content_type, body)
+        case RedirectAction():
+            return ListenerAction.redirect_to(
+                Redirect(
+                    action.status_code, action.protocol, action.port, action.host, action.path, action.query
+                )
+            )
+
+
+# What real AWS reports for a redirect part that was not sent: the request's own value.
+_REDIRECT_DEFAULTS: Final = {
+    "protocol": "#{protocol}",
+    "port": "#{port}",
+    "host": "#{host}",
+    "path": "/#{path}",
+    "query": "#{query}",
+}
+_DEFAULT_WEIGHT: Final = 1
+"""The weight AWS reports for a target group sent without one."""
 
 
 def action_key(action: ListenerAction) -> tuple[object, ...]:
-    """What makes two actions the same, whichever of AWS's equivalent spellings they use."""
+    """What makes two actions the same, whichever of AWS's equivalent spellings they use: a plain
+    ``TargetGroupArn`` equals a one-group forward config of weight 1 and disabled stickiness, and a
+    redirect part left out equals the ``#{...}`` value AWS fills in."""
     if action.type == "forward":
-        arns = {a for a in [action.target_group_arn] if a}
-        arns.update(action.forward_target_group_arns)
-        return (action.type, tuple(sorted(arns)))
+        weights = {t.target_group_arn: t.weight for t in action.forward_target_groups}
+        if action.target_group_arn and action.target_group_arn not in weights:
+            weights[action.target_group_arn] = None
+        targets = tuple(sorted((arn, _DEFAULT_WEIGHT if w is None else w) for arn, w in weights.items()))
+        sticky = action.stickiness
+        enabled = bool(sticky and sticky.enabled)
+        duration = sticky.duration_seconds if sticky is not None and enabled else None
+        return (action.type, targets, enabled, duration)
     if action.type == "fixed-response":
         config = action.fixed_response
         return (
@@ -74,6 +111,10 @@ def action_key(action: ListenerAction) -> tuple[object, ...]:
             (config.content_type or "") if config else "",
             (config.message_body or "") if config else "",
         )
+    if action.type == "redirect" and action.redirect is not None:
+        redirect = action.redirect
+        parts = tuple(getattr(redirect, name) or default for name, default in _REDIRECT_DEFAULTS.items())
+        return (action.type, redirect.status_code, *parts)
     return (action.type, repr(action))
 
 
@@ -83,17 +124,35 @@ def _actions_key(actions: Sequence[ListenerAction]) -> tuple[tuple[object, ...],
 
 
 def render_condition(condition: RuleCondition) -> AwsRuleCondition:
-    if condition.field not in _CONFIG_BLOCK_FIELDS:
-        return AwsRuleCondition(condition.field, values=tuple(condition.values))
-    return AwsRuleCondition(condition.field, config_values=tuple(condition.values))
+    """Every field in its ``<Field>Config`` block, as upstream sends them."""
+    if condition.field == _QUERY_STRING:
+        pairs = tuple((p.key, p.value) for p in condition.query_strings)
+        return AwsRuleCondition(condition.field, query_strings=pairs)
+    return AwsRuleCondition(
+        condition.field,
+        config_values=tuple(condition.values) if condition.values or not condition.regex_values else None,
+        regex_values=tuple(condition.regex_values),
+        http_header_name=condition.http_header_name if condition.field == _HTTP_HEADER else None,
+    )
 
 
-def condition_key(condition: AwsRuleCondition) -> tuple[str, tuple[str, ...]]:
+ConditionKey = tuple[str, str, tuple[str, ...], tuple[str, ...], tuple[tuple[str, str], ...]]
+
+
+def condition_key(condition: AwsRuleCondition) -> ConditionKey:
+    """Field, header name, values (plain and block alike), regex values and query pairs, unordered."""
     values = [*condition.values, *(condition.config_values or ())]
-    return (condition.field, tuple(sorted(set(values))))
+    pairs = sorted((key or "", value) for key, value in condition.query_strings)
+    return (
+        condition.field,
+        condition.http_header_name or "",
+        tuple(sorted(set(values))),
+        tuple(sorted(set(condition.regex_values))),
+        tuple(pairs),
+    )
 
 
-def _conditions_key(conditions: Sequence[AwsRuleCondition]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+def _conditions_key(conditions: Sequence[AwsRuleCondition]) -> tuple[ConditionKey, ...]:
     return tuple(sorted(condition_key(c) for c in conditions))
 
 

@@ -20,11 +20,20 @@ from controller.annotations import (
     ObjectRef,
 )
 from controller.config import ControllerSettings
+from controller.ingress.actions import (
+    USE_ANNOTATION,
+    ForwardConfig,
+    actions_key,
+    conditions_key,
+    parse_action,
+    parse_conditions,
+)
 from controller.ingress.class_matcher import ClassifiedIngress
 from controller.ingress.group import IngressGroup
 from controller.ingress.managed_sg import alb_ingress_rules, dropped_ipv6_warnings
 from controller.ingress.names import load_balancer_name
 from controller.ingress.paths import rule_conditions, sort_paths
+from controller.ingress.rule_optimizer import Rule, optimize_rules
 from controller.ingress.settings import (
     ListenPortSpec,
     merge_ip_address_type,
@@ -36,6 +45,7 @@ from controller.ingress.settings import (
     merge_subnets,
     merge_tags,
 )
+from controller.ingress.ssl_redirect import merge_ssl_redirect
 from controller.ingress.target_groups import (
     BackendRef,
     ServiceLookup,
@@ -52,8 +62,10 @@ from controller.model.load_balancer import (
     ListenerSpec,
     LoadBalancerSpec,
     LoadBalancerType,
+    RedirectAction,
     Scheme,
     SubnetSelector,
+    TargetGroupTuple,
 )
 from controller.model.resolver import SecurityGroupIdResolver, resolve_custom_sgs
 from controller.model.security_group import (
@@ -76,6 +88,7 @@ from controller.naming import (
 from framework.objects import namespace_of
 
 LOAD_BALANCER_RESOURCE_ID = "LoadBalancer"
+HTTP = "HTTP"
 
 
 @dataclass(frozen=True)
@@ -141,7 +154,10 @@ class IngressModelBuilder:
             networking_source=sg_plan.networking_source,
         )
         backends = _Backends(self._services, tg_settings, stack_tags)
-        listeners = tuple(self._listener(ports[port], users[port], backends) for port in sorted(ports))
+        ssl_redirect = merge_ssl_redirect(members, ports)
+        listeners = tuple(
+            self._listener(ports[port], users[port], backends, ssl_redirect) for port in sorted(ports)
+        )
         return StackModel(
             stack_tags=stack_tags,
             tags=spec_tags,
@@ -209,9 +225,21 @@ class IngressModelBuilder:
         )
 
     def _listener(
-        self, config: ListenPortSpec, users: Sequence[ClassifiedIngress], backends: _Backends
+        self,
+        config: ListenPortSpec,
+        users: Sequence[ClassifiedIngress],
+        backends: _Backends,
+        ssl_redirect: RedirectAction | None,
     ) -> ListenerSpec:
-        rules: list[ListenerRule] = []
+        if ssl_redirect is not None and config.protocol == HTTP:
+            # Upstream: an HTTP listener of an ssl-redirect group only redirects, it has no rules.
+            return ListenerSpec(
+                port=config.port,
+                protocol=config.protocol,
+                default_action=ssl_redirect,
+                certificate_arns=config.certificate_arns,
+            )
+        rules: list[Rule] = []
         for member in users:
             ref = member.ref
             for host_rule in (member.ingress.get("spec") or {}).get("rules") or ():
@@ -221,19 +249,20 @@ class IngressModelBuilder:
                 host = str(host_rule.get("host") or "")
                 for path in sort_paths(http.get("paths") or (), ref):
                     backend = parse_backend(path.get("backend"), ref, "spec.rules[].http.paths[].backend")
-                    target_group_id = backends.target_group_for(member, backend)
-                    rules.append(
-                        ListenerRule(
-                            priority=len(rules) + 1,
-                            conditions=rule_conditions(host, path, ref),
-                            action=ForwardAction(target_group_id),
-                        )
-                    )
+                    extra = parse_conditions(ref, member.annotations, backend.service_name)
+                    key = conditions_key(backend.service_name)
+                    source = (key, member.annotations.get(key, ""))
+                    conditions = rule_conditions(host, path, ref, extra, source)
+                    rules.append(Rule(conditions, backends.action_for(member, backend)))
+        optimized = optimize_rules(config.port, config.protocol, rules)
         return ListenerSpec(
             port=config.port,
             protocol=config.protocol,
             default_action=self._default_action(users, backends),
-            rules=tuple(rules),
+            rules=tuple(
+                ListenerRule(priority, rule.conditions, rule.action)
+                for priority, rule in enumerate(optimized, start=1)
+            ),
             certificate_arns=config.certificate_arns,
             # Every HTTPS listener gets a policy: the members' one, else the controller's default.
             ssl_policy=(config.ssl_policy or self._config.default_ssl_policy)
@@ -244,7 +273,7 @@ class IngressModelBuilder:
     def _default_action(self, users: Sequence[ClassifiedIngress], backends: _Backends) -> Action:
         with_default = [m for m in users if (m.ingress.get("spec") or {}).get("defaultBackend")]
         if not with_default:
-            return FixedResponseAction(status_code=404, content_type="text/plain")
+            return FixedResponseAction(status_code="404", content_type="text/plain")
         if len(with_default) > 1:
             raise ConflictingGroupSettingError(
                 "default backend",
@@ -253,7 +282,7 @@ class IngressModelBuilder:
             )
         member = with_default[0]
         backend = parse_backend(member.ingress["spec"]["defaultBackend"], member.ref, "spec.defaultBackend")
-        return ForwardAction(backends.target_group_for(member, backend))
+        return backends.action_for(member, backend)
 
 
 class _Backends:
@@ -266,6 +295,36 @@ class _Backends:
         self._by_id: dict[str, TargetGroupSpec] = {}
         self.target_groups: list[TargetGroupSpec] = []
         self.bindings: list[TargetGroupBindingSpec] = []
+
+    def action_for(self, member: ClassifiedIngress, backend: BackendRef) -> Action:
+        """A plain backend forwards to its Service's target group; a ``use-annotation`` one takes
+        the ``actions.<name>`` annotation, whose Service targets get target groups (and bindings)
+        exactly as plain backends do."""
+        if backend.port != USE_ANNOTATION:
+            return ForwardAction(self.target_group_for(member, backend))
+        parsed = parse_action(member.ref, member.annotations, backend.service_name)
+        if not isinstance(parsed, ForwardConfig):
+            return parsed
+        targets: list[TargetGroupTuple] = []
+        for target in parsed.targets:
+            if target.service is not None:
+                service_backend = BackendRef(target.service.service_name, target.service.port)
+                targets.append(
+                    TargetGroupTuple(self.target_group_for(member, service_backend), weight=target.weight)
+                )
+            elif target.target_group_arn is not None:
+                targets.append(
+                    TargetGroupTuple(target_group_arn=target.target_group_arn, weight=target.weight)
+                )
+            else:
+                key = actions_key(backend.service_name)
+                raise InvalidAnnotationError(
+                    member.ref,
+                    key,
+                    member.annotations.get(key, ""),
+                    f"targetGroupName {target.target_group_name} is not supported, use targetGroupARN",
+                )
+        return ForwardAction(target_groups=tuple(targets), stickiness=parsed.stickiness)
 
     def target_group_for(self, member: ClassifiedIngress, backend: BackendRef) -> str:
         namespace = namespace_of(member.ingress)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Final, Protocol
 
 from controller.annotations import (
@@ -66,8 +67,9 @@ class ClassifiedIngress:
     def ref(self) -> ObjectRef:
         return ObjectRef.of("Ingress", self.ingress)
 
-    @property
+    @cached_property
     def annotations(self) -> Mapping[str, str]:
+        # Read for every backend's target group and action: copy the Ingress's annotations once.
         return annotations_of(self.ingress)
 
     @property

@@ -33,6 +33,7 @@ from typing import Any, Final, Protocol
 
 from controller.annotations import ModelBuildError
 from controller.config import ControllerSettings
+from controller.ingress.actions import USE_ANNOTATION, action_service_names
 from controller.ingress.class_matcher import (
     PARAMS_API_GROUP,
     PARAMS_KIND,
@@ -58,6 +59,7 @@ from framework.events import EventRecorder
 from framework.informer import NAMESPACE_INDEX, DeletedFinalStateUnknown, FunctionHandler, Store, final_state
 from framework.kube import INGRESSES, KubeClient, KubeObject
 from framework.objects import (
+    annotations_of,
     finalizers_of,
     is_deleting,
     labels_of,
@@ -110,15 +112,23 @@ def ingress_event_keys(ingress: Mapping[str, Any], matcher: IngressClassMatcher)
 
 
 def backend_service_names(ingress: Mapping[str, Any]) -> set[str]:
-    """Names of the Services (in the Ingress's namespace) its default backend and paths forward to."""
+    """Names of the Services (in the Ingress's namespace) its default backend and paths forward to,
+    directly or through an ``actions.<name>`` annotation (upstream's ``ingress.serviceRef.name`` index)."""
     spec: Mapping[str, Any] = ingress.get("spec") or {}
     backends = [spec.get("defaultBackend")]
     for rule in spec.get("rules") or ():
         backends.extend(path.get("backend") for path in ((rule.get("http") or {}).get("paths") or ()))
     names = set()
+    annotations: Mapping[str, str] | None = None  # copied out once, and only if an action needs it
     for backend in backends:
-        name = ((backend or {}).get("service") or {}).get("name")
-        if name:
+        service = (backend or {}).get("service") or {}
+        name = service.get("name")
+        if not name:
+            continue
+        if (service.get("port") or {}).get("name") == USE_ANNOTATION:
+            annotations = annotations_of(ingress) if annotations is None else annotations
+            names |= action_service_names(annotations, str(name))
+        else:
             names.add(str(name))
     return names
 

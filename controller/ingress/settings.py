@@ -427,28 +427,11 @@ def merge_tags(members: Sequence[ClassifiedIngress], external_managed_tags: Sequ
 
 
 # --------------------------------------------------------------------------------------------------
-# SSL policy and load balancer attributes (the params side; their annotations are read here too)
+# Load balancer attributes (the params side; their annotation is read here too)
 # --------------------------------------------------------------------------------------------------
 
-# The annotations upstream reads alongside these params fields.
-ING_SSL_POLICY: Final = INGRESS_PREFIX + "ssl-policy"
+# The annotation upstream reads alongside this params field.
 ING_LOAD_BALANCER_ATTRIBUTES: Final = INGRESS_PREFIX + "load-balancer-attributes"
-
-
-def member_ssl_policy(member: ClassifiedIngress) -> tuple[ObjectRef, str] | None:
-    """Upstream ``computeIngressExplicitSSLPolicy``: IngressClassParams ``spec.sslPolicy`` if set,
-    else the ``ssl-policy`` annotation, else None; with who set it."""
-    source = _param_or_annotation(member, "sslPolicy", ING_SSL_POLICY)
-    return None if source is None else (source[0], source[2])
-
-
-def merge_ssl_policy(members: Sequence[ClassifiedIngress], default: str | None = None) -> str | None:
-    """The SSL policy of one HTTPS listener, from the members that listen on its port: those that
-    set one (params over annotation) must agree ("conflicting sslPolicy"); none set: ``default``
-    (upstream's ``--default-ssl-policy``)."""
-    found = [policy for policy in map(member_ssl_policy, members) if policy is not None]
-    value = _single("sslPolicy", ING_SSL_POLICY, found, lambda a, b: a == b, str)
-    return default if value is None else value
 
 
 def class_load_balancer_attributes(member: ClassifiedIngress) -> dict[str, str]:

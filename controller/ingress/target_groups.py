@@ -64,7 +64,8 @@ HC_GRPC_DEFAULT_PATH: Final = "/AWS.ALB/healthcheck"
 
 @dataclass(frozen=True)
 class BackendRef:
-    """``spec.rules[].http.paths[].backend.service`` (or ``spec.defaultBackend.service``)."""
+    """``spec.rules[].http.paths[].backend.service`` (or ``spec.defaultBackend.service``); a port
+    named ``use-annotation`` makes ``service_name`` the name of an ``actions.<name>`` annotation."""
 
     service_name: str
     port: int | str
@@ -98,10 +99,6 @@ def parse_backend(backend: Mapping[str, Any] | None, ref: ObjectRef, field: str)
         port_ref = int(port["number"])
     else:
         raise InvalidObjectError(ref, f"{field}.service.port", str(port), "a port number or name is required")
-    if port_ref == "use-annotation":
-        raise InvalidObjectError(
-            ref, f"{field}.service.port", "use-annotation", "action annotations are not supported"
-        )
     return BackendRef(name, port_ref)
 
 

@@ -78,27 +78,79 @@ class LoadBalancerSpec:
 
 
 @dataclass(frozen=True)
-class ForwardAction:
-    """Forward to the target group whose ``TargetGroupSpec.resource_id`` is ``target_group_id``."""
+class TargetGroupTuple:
+    """One target group of a forward action: a stack target group (``target_group_id``, the
+    ``TargetGroupSpec.resource_id``) or an existing one by ARN; ``weight`` ``None`` → AWS's default."""
 
-    target_group_id: str
+    target_group_id: str = ""
+    target_group_arn: str = ""
+    weight: int | None = None
+
+
+@dataclass(frozen=True)
+class TargetGroupStickiness:
+    """ELBv2 ``TargetGroupStickinessConfig`` of a forward action; ``None`` fields are not sent."""
+
+    enabled: bool | None = None
+    duration_seconds: int | None = None
+
+
+@dataclass(frozen=True)
+class ForwardAction:
+    """Forward to one stack target group (``target_group_id``), or to ``target_groups`` (weighted,
+    optionally sticky) as an ``actions.<name>`` annotation describes."""
+
+    target_group_id: str = ""
+    target_groups: tuple[TargetGroupTuple, ...] = ()
+    stickiness: TargetGroupStickiness | None = None
+
+    @property
+    def all_target_groups(self) -> tuple[TargetGroupTuple, ...]:
+        return self.target_groups or (TargetGroupTuple(self.target_group_id),)
 
 
 @dataclass(frozen=True)
 class FixedResponseAction:
-    status_code: int = 404
-    content_type: str = "text/plain"
+    status_code: str = "404"
+    content_type: str | None = "text/plain"
+    message_body: str | None = None
 
 
-Action = ForwardAction | FixedResponseAction
+@dataclass(frozen=True)
+class RedirectAction:
+    """ELBv2 ``RedirectConfig``; a ``None`` part is not sent (AWS keeps the request's, ``#{port}``...)."""
+
+    status_code: str
+    protocol: str | None = None
+    port: str | None = None
+    host: str | None = None
+    path: str | None = None
+    query: str | None = None
+
+
+Action = ForwardAction | FixedResponseAction | RedirectAction
+
+
+@dataclass(frozen=True)
+class QueryStringPair:
+    """One ``query-string`` condition value; ``key`` ``None`` matches the value under any key."""
+
+    key: str | None
+    value: str
 
 
 @dataclass(frozen=True)
 class RuleCondition:
-    """``field`` is the ELBv2 condition field: ``host-header`` or ``path-pattern``."""
+    """An ELBv2 rule condition. ``field``: host-header, path-pattern, http-header,
+    http-request-method, query-string or source-ip. ``values``/``regex_values`` hold the values of
+    every field but query-string (whose pairs are ``query_strings``); ``http_header_name`` is set for
+    http-header only."""
 
     field: str
-    values: tuple[str, ...]
+    values: tuple[str, ...] = ()
+    regex_values: tuple[str, ...] = ()
+    http_header_name: str = ""
+    query_strings: tuple[QueryStringPair, ...] = ()
 
 
 @dataclass(frozen=True)

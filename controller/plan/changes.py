@@ -333,8 +333,18 @@ def _conditions(conditions: Iterable[Mapping[str, Any]]) -> str:
         config = next(
             (v for k, v in condition.items() if k.endswith("Config") and isinstance(v, Mapping)), {}
         )
-        values = config.get("Values") or condition.get("Values") or ()
-        shown.append(f"{condition.get('Field')} [{', '.join(map(str, values))}]")
+        values = [
+            # query-string values are key/value pairs (the key may be absent)
+            f"{v['Key']}={v.get('Value', '')}"
+            if isinstance(v, Mapping) and v.get("Key")
+            else str(v.get("Value", ""))
+            if isinstance(v, Mapping)
+            else str(v)
+            for v in config.get("Values") or condition.get("Values") or ()
+        ]
+        values += [f"regex {v}" for v in config.get("RegexValues") or ()]
+        header = f" {config['HttpHeaderName']}" if config.get("HttpHeaderName") else ""
+        shown.append(f"{condition.get('Field')}{header} [{', '.join(values)}]")
     return " and ".join(shown) or "always"
 
 
@@ -349,15 +359,18 @@ def _actions(actions: Iterable[Mapping[str, Any]], names: Mapping[str, str]) -> 
     for action in actions:
         kind = str(action.get("Type"))
         if kind == "forward":
-            arns = (
-                [action["TargetGroupArn"]]
+            targets = (
+                [(action["TargetGroupArn"], None)]
                 if action.get("TargetGroupArn")
                 else [
-                    t.get("TargetGroupArn")
+                    (t.get("TargetGroupArn"), t.get("Weight"))
                     for t in (action.get("ForwardConfig") or {}).get("TargetGroups") or ()
                 ]
             )
-            shown.append(f"forward to {', '.join(group(a) for a in arns)}")
+            shown.append(
+                "forward to "
+                + ", ".join(group(a) + (f" (weight {w})" if w is not None else "") for a, w in targets)
+            )
         elif kind == "fixed-response":
             shown.append(f"fixed-response {(action.get('FixedResponseConfig') or {}).get('StatusCode')}")
         elif kind == "redirect":

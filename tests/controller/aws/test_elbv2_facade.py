@@ -291,3 +291,19 @@ def test_conditions_and_actions_write_what_they_hold() -> None:
         "HealthCheckPort": "8080",
         "Matcher": {"GrpcCode": "0"},
     }
+
+
+def test_condition_blocks_with_regex_values_header_names_and_query_pairs() -> None:
+    # moto does not take RegexValues yet, so the request shape is checked here.
+    header = RuleCondition("http-header", regex_values=("^a.*$",), http_header_name="X-A")
+    assert header.to_aws() == {
+        "Field": "http-header",
+        "HttpHeaderConfig": {"HttpHeaderName": "X-A", "RegexValues": ["^a.*$"]},
+    }
+    assert RuleCondition.from_aws(header.to_aws()) == header
+    query = RuleCondition("query-string", query_strings=(("k", "v"), (None, "w")))
+    assert query.to_aws() == {
+        "Field": "query-string",
+        "QueryStringConfig": {"Values": [{"Key": "k", "Value": "v"}, {"Value": "w"}]},
+    }
+    assert RuleCondition.from_aws(query.to_aws()) == query

@@ -52,7 +52,7 @@ def test_condition_values_and_config_block_compare_equal() -> None:
             "PathPatternConfig": {"Values": ["/a", "/a/*"]},
         }
     )
-    assert condition_key(config) == condition_key(both) == ("path-pattern", ("/a", "/a/*"))
+    assert condition_key(config) == condition_key(both) == ("path-pattern", "", ("/a", "/a/*"), (), ())
     assert condition_key(config) != condition_key(
         RuleCondition.from_aws({"Field": "path-pattern", "Values": ["/b"]})
     )

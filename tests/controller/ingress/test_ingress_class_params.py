@@ -35,7 +35,6 @@ from controller.ingress.reconciler import (
 )
 from controller.ingress.settings import (
     ING_LOAD_BALANCER_ATTRIBUTES,
-    ING_SSL_POLICY,
     ExplicitSubnets,
     member_certificate_arns,
     member_listen_ports,
@@ -43,7 +42,6 @@ from controller.ingress.settings import (
     merge_load_balancer_attributes,
     merge_load_balancer_name,
     merge_scheme,
-    merge_ssl_policy,
     merge_subnets,
     merge_tags,
 )
@@ -336,17 +334,6 @@ def test_certificate_arns_from_params_win_and_make_the_default_port_https() -> N
     )
     assert member_certificate_arns(with_params) == (arn,)
     assert {port: spec.protocol for port, spec in member_listen_ports(with_params).items()} == {443: "HTTPS"}
-
-
-def test_ssl_policy_from_params_wins_and_members_must_agree() -> None:
-    annotation = {ING_SSL_POLICY: "ELBSecurityPolicy-2016-08"}
-    assert merge_ssl_policy([member({"sslPolicy": "ELBSecurityPolicy-TLS13-1-2-2021-06"}, annotation)]) == (
-        "ELBSecurityPolicy-TLS13-1-2-2021-06"
-    )
-    assert merge_ssl_policy([plain(annotation)]) == "ELBSecurityPolicy-2016-08"
-    assert merge_ssl_policy([plain()], default="ELBSecurityPolicy-Default") == "ELBSecurityPolicy-Default"
-    with pytest.raises(ConflictingGroupSettingError, match="conflicting sslPolicy"):
-        merge_ssl_policy([member({"sslPolicy": "ELBSecurityPolicy-TLS13-1-2-2021-06"}), plain(annotation)])
 
 
 def test_subnets_from_params_ids_or_tags_win_and_conflicts_are_upstreams() -> None:

@@ -117,7 +117,7 @@ async def test_subnets_conflict_ignores_order_but_not_content() -> None:
 
 async def test_listener_default_action_is_404_fixed_response() -> None:
     model = await build(implicit_group(ingress()))
-    assert model.listeners[0].default_action == FixedResponseAction(404, "text/plain")
+    assert model.listeners[0].default_action == FixedResponseAction("404", "text/plain")
 
 
 async def test_default_backend_becomes_default_action() -> None:

@@ -317,3 +317,56 @@ def test_listener_tls_settings_and_certificate_changes_are_shown() -> None:
         f"      - certificate {old_cert}",
     ):
         assert line in lines, f"{line!r} not in:\n" + "\n".join(lines)
+
+
+def test_rules_show_weights_header_names_query_pairs_and_redirects() -> None:
+    listener = "arn:aws:elasticloadbalancing:r:1:listener/app/k8s-shop-front/abc/l1"
+    blue = "arn:aws:elasticloadbalancing:r:1:targetgroup/k8s-shop-blue/t1"
+    green = "arn:aws:elasticloadbalancing:r:1:targetgroup/k8s-shop-green/t2"
+    weighted = {
+        "Type": "forward",
+        "ForwardConfig": {
+            "TargetGroups": [{"TargetGroupArn": blue, "Weight": 40}, {"TargetGroupArn": green, "Weight": 60}]
+        },
+    }
+    conditions = [
+        {"Field": "http-header", "HttpHeaderConfig": {"HttpHeaderName": "X-Canary", "Values": ["yes"]}},
+        {
+            "Field": "query-string",
+            "QueryStringConfig": {"Values": [{"Key": "v", "Value": "2"}, {"Value": "x"}]},
+        },
+        {"Field": "host-header", "HostHeaderConfig": {"RegexValues": ["^.+$"]}},
+    ]
+    redirect = {
+        "Type": "redirect",
+        "RedirectConfig": {"Protocol": "HTTPS", "Port": "443", "StatusCode": "HTTP_301"},
+    }
+    calls = (
+        PlannedCall(
+            "elbv2",
+            "CreateRule",
+            {"ListenerArn": listener, "Priority": 1, "Conditions": conditions, "Actions": [weighted]},
+            "planned-arn:listener-rule/1/1",
+        ),
+        PlannedCall("elbv2", "ModifyListener", {"ListenerArn": listener, "DefaultActions": [redirect]}),
+    )
+    seen = PlanOutcome(
+        calls=calls,
+        security_groups={},
+        load_balancers={LB_ARN: {"LoadBalancerArn": LB_ARN, "LoadBalancerName": "k8s-shop-front"}},
+        target_groups={
+            blue: {"TargetGroupArn": blue, "TargetGroupName": "k8s-shop-blue"},
+            green: {"TargetGroupArn": green, "TargetGroupName": "k8s-shop-green"},
+        },
+        listeners={
+            listener: {"ListenerArn": listener, "Protocol": "HTTP", "Port": 80, "LoadBalancerArn": LB_ARN}
+        },
+        listener_rules={},
+    )
+    lines = render_human(build_plan(seen), cluster_name="c", vpc_id="v").splitlines()
+    for line in (
+        "      if http-header X-Canary [yes] and query-string [v=2, x] and host-header [regex ^.+$]",
+        "      then forward to k8s-shop-blue (weight 40), k8s-shop-green (weight 60)",
+        "      default: redirect to HTTPS:443",
+    ):
+        assert line in lines, f"{line!r} not in:\n" + "\n".join(lines)
