@@ -29,6 +29,7 @@ from controller.ingress.settings import (
     ListenPortSpec,
     merge_ip_address_type,
     merge_listen_ports,
+    merge_load_balancer_attributes,
     merge_load_balancer_name,
     merge_manage_backend_rules,
     merge_scheme,
@@ -127,6 +128,7 @@ class IngressModelBuilder:
             ip_address_type=ip_address_type,
             subnets=SubnetSelector.for_scheme(subnets, scheme, config.cluster_name),
             tags=compose_resource_tags(stack_tags, LOAD_BALANCER_RESOURCE_ID, spec_tags),
+            attributes=merge_load_balancer_attributes(members),
         )
         tg_settings = TargetGroupSettings(
             cluster_name=config.cluster_name,

@@ -17,6 +17,7 @@ from controller.annotations import (
     ING_INBOUND_CIDRS,
     ING_IP_ADDRESS_TYPE,
     ING_LISTEN_PORTS,
+    ING_LOAD_BALANCER_ATTRIBUTES,
     ING_LOAD_BALANCER_NAME,
     ING_MANAGE_BACKEND_SG_RULES,
     ING_PREFIX_LISTS,
@@ -34,6 +35,7 @@ from controller.annotations import (
     parse_string_list,
 )
 from controller.ingress.class_matcher import ClassifiedIngress
+from controller.model.attributes import parse_attributes
 from controller.model.load_balancer import IpAddressType, Scheme
 from controller.model.tags import parse_tag_annotation
 
@@ -334,3 +336,32 @@ def merge_tags(members: Sequence[ClassifiedIngress], external_managed_tags: Sequ
             merged.setdefault(key, value)
             owner.setdefault(key, member.ref)
     return merged
+
+
+def class_load_balancer_attributes(member: ClassifiedIngress) -> dict[str, str]:
+    """IngressClassParams ``spec.loadBalancerAttributes`` (a list of ``{key, value}``)."""
+    return {
+        str(item.get("key") or ""): str(item.get("value") or "")
+        for item in member.params_spec.get("loadBalancerAttributes") or ()
+        if isinstance(item, Mapping)
+    }
+
+
+def merge_load_balancer_attributes(members: Sequence[ClassifiedIngress]) -> dict[str, str]:
+    """Upstream's group attributes: each member's ``load-balancer-attributes``; members naming one
+    key must agree unless the class's IngressClassParams sets that key, whose value wins anyway."""
+    from_class = class_load_balancer_attributes(members[0]) if members else {}
+    merged: dict[str, str] = {}
+    owner: dict[str, ObjectRef] = {}
+    for member in members:
+        raw = member.annotations.get(ING_LOAD_BALANCER_ATTRIBUTES)
+        for key, value in parse_attributes(member.ref, ING_LOAD_BALANCER_ATTRIBUTES, raw).items():
+            if key in merged and merged[key] != value and key not in from_class:
+                raise ConflictingGroupSettingError(
+                    f"load balancer attributes {key}",
+                    ING_LOAD_BALANCER_ATTRIBUTES,
+                    [(owner[key], merged[key]), (member.ref, value)],
+                )
+            merged[key] = value
+            owner.setdefault(key, member.ref)
+    return {**merged, **from_class}
