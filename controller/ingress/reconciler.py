@@ -31,11 +31,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
-from controller.annotations import ModelBuildError
+from controller.annotations import ING_LOAD_BALANCER_ATTRIBUTES, ModelBuildError, ObjectRef
 from controller.config import ControllerSettings
 from controller.ingress.class_matcher import IngressClassMatcher
 from controller.ingress.group import IngressGroup, IngressGroupId, build_group, group_ids_for_ingress
 from controller.metrics import LbcControllerMetrics
+from controller.model.attributes import deletion_protection_enabled
 from controller.model.stack import StackModel
 from controller.naming import INGRESS_TAG_PREFIX, StackTags
 from controller.stack import (
@@ -52,7 +53,15 @@ from framework.controller import Result
 from framework.events import EventRecorder
 from framework.informer import NAMESPACE_INDEX, DeletedFinalStateUnknown, FunctionHandler, Store, final_state
 from framework.kube import INGRESSES, KubeClient, KubeObject
-from framework.objects import finalizers_of, meta_of, name_of, namespace_of, object_key
+from framework.objects import (
+    annotations_of,
+    finalizers_of,
+    is_deleting,
+    meta_of,
+    name_of,
+    namespace_of,
+    object_key,
+)
 
 _log = logging.getLogger(__name__)
 
@@ -253,9 +262,31 @@ class IngressGroupReconciler:
             self._build_failed(error, ())
             raise_if_terminal(f"ingress group {key}", error)
             raise
+        await self._refuse_protected_deletion(group)
         if group.members:
             return await self._reconcile_active(group)
         return await self._reconcile_deleted(group)
+
+    async def _refuse_protected_deletion(self, group: IngressGroup) -> None:
+        """Upstream's first step: an Ingress being deleted whose ``load-balancer-attributes`` still
+        say ``deletion_protection.enabled=true`` stops the whole group's reconcile (retried with
+        backoff) before anything is built, deployed or deleted."""
+        deleting = [dict(i) for i in group.inactive_members if is_deleting(i)]
+        objs = [*(dict(m.ingress) for m in group.members), *deleting]
+        protected: list[tuple[ObjectRef, str]] = []
+        try:
+            for ingress in deleting:
+                ref = ObjectRef.of("Ingress", ingress)
+                raw = annotations_of(ingress).get(ING_LOAD_BALANCER_ATTRIBUTES)
+                if deletion_protection_enabled(ref, ING_LOAD_BALANCER_ATTRIBUTES, raw):
+                    protected.append((ref, ING_LOAD_BALANCER_ATTRIBUTES))
+        except ModelBuildError as error:
+            self._build_failed(error, objs)
+            raise_if_terminal(f"ingress group {group.id}", error)
+            raise
+        await self._steps.refuse_protected_deletion(
+            f"ingress group {group.id}", self._stack(group.id), protected, objs
+        )
 
     # ----------------------------------------------------------------------------- active groups
 

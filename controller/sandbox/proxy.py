@@ -1,6 +1,6 @@
 """An aiohttp proxy in front of moto that makes it answer like AWS.
 
-It adds what moto lacks (DependencyViolation, duplicate group-pair detection, atomic authorizes
+It adds what moto lacks (DependencyViolation, ELBv2 deletion protection, duplicate group-pair detection, atomic authorizes
 that name a missing source group, canonical rule CIDRs, EC2's and ELBv2's refusal of tags beyond
 their limits, the rules-per-security-group quota), enforces
 per-operation token buckets and answers throttling errors the way EC2 and ELBv2 do, injects
@@ -38,6 +38,7 @@ from controller.sandbox.ec2_semantics import (
     check_authorize_source_groups,
     check_delete_security_group,
 )
+from controller.sandbox.elbv2_semantics import check_delete_load_balancer
 from controller.sandbox.faults import FaultKind, FaultPlan
 from controller.sandbox.seed import SANDBOX_REGION
 from controller.sandbox.tag_semantics import check_request_tags
@@ -61,7 +62,7 @@ class RequestRecord:
     service: SandboxService
     operation: str
     status: int
-    outcome: str  # forwarded | throttled | fault | reset | dependency | duplicate | not-found | invalid-tag | limit
+    outcome: str  # forwarded | throttled | fault | reset | dependency | duplicate | not-found | invalid-tag | limit | protected
     params: dict[str, str] = field(default_factory=dict)
     region: str = ""
 
@@ -268,6 +269,8 @@ class AwsProxy:
         invalid_tags = check_request_tags(service, operation, params)
         if invalid_tags is not None:
             return invalid_tags
+        if service == "elbv2" and operation == "DeleteLoadBalancer":
+            return await check_delete_load_balancer(self._backend, region, access_key, params)
         if service != "ec2":
             return None
         if operation == "DeleteSecurityGroup":
