@@ -72,7 +72,9 @@ SVC_HEALTHCHECK_PATH: Final = SERVICE_PREFIX + "aws-load-balancer-healthcheck-pa
 SVC_HEALTHCHECK_INTERVAL: Final = SERVICE_PREFIX + "aws-load-balancer-healthcheck-interval"
 SVC_HEALTHCHECK_TIMEOUT: Final = SERVICE_PREFIX + "aws-load-balancer-healthcheck-timeout"
 SVC_HEALTHCHECK_HEALTHY_THRESHOLD: Final = SERVICE_PREFIX + "aws-load-balancer-healthcheck-healthy-threshold"
-SVC_HEALTHCHECK_UNHEALTHY_THRESHOLD: Final = SERVICE_PREFIX + "aws-load-balancer-healthcheck-unhealthy-threshold"
+SVC_HEALTHCHECK_UNHEALTHY_THRESHOLD: Final = (
+    SERVICE_PREFIX + "aws-load-balancer-healthcheck-unhealthy-threshold"
+)
 SVC_HEALTHCHECK_SUCCESS_CODES: Final = SERVICE_PREFIX + "aws-load-balancer-healthcheck-success-codes"
 SVC_LOAD_BALANCER_ATTRIBUTES: Final = SERVICE_PREFIX + "aws-load-balancer-attributes"
 SVC_ACCESS_LOG_ENABLED: Final = SERVICE_PREFIX + "aws-load-balancer-access-log-enabled"
@@ -217,7 +219,10 @@ def parse_int32(ref: ObjectRef, key: str, raw: str) -> int:
     body = raw[1:] if raw[:1] in "+-" else raw
     if not body.isascii() or not body.isdigit():
         raise InvalidAnnotationError(
-            ref, key, raw, f'failed to parse int32 annotation, {key}: {raw}: strconv.ParseInt: parsing "{raw}": invalid syntax'
+            ref,
+            key,
+            raw,
+            f'failed to parse int32 annotation, {key}: {raw}: strconv.ParseInt: parsing "{raw}": invalid syntax',
         )
     value = int(raw)
     if not _INT32_MIN <= value <= _INT32_MAX:

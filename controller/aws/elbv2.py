@@ -118,7 +118,10 @@ class Elbv2:
     async def modify_load_balancer_attributes(self, arn: str, attributes: Mapping[str, str]) -> None:
         """Sends exactly ``attributes`` (keys in sorted order, as upstream)."""
         await self._api.call(
-            "elbv2", "ModifyLoadBalancerAttributes", LoadBalancerArn=arn, Attributes=_attribute_list(attributes)
+            "elbv2",
+            "ModifyLoadBalancerAttributes",
+            LoadBalancerArn=arn,
+            Attributes=_attribute_list(attributes),
         )
 
     # --------------------------------------------------------------------------------- target groups

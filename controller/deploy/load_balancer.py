@@ -129,7 +129,9 @@ class LoadBalancerDeployer:
         except AwsApiError as error:
             if not refused_for_deletion_protection(error):
                 raise
-            _log.info("load balancer %s has deletion protection on, which nothing asks for: turning it off", arn)
+            _log.info(
+                "load balancer %s has deletion protection on, which nothing asks for: turning it off", arn
+            )
             sent = {DELETION_PROTECTION_ATTRIBUTE: "false"}
             await self._elbv2.modify_load_balancer_attributes(arn, sent)
             self._index.attributes_changed(arn, sent)

@@ -290,7 +290,9 @@ def _health_check(ann: _SourcedAnnotations, port: str, protocol: str, grpc: bool
         path=path,
         interval_seconds=ann.integer(ING_HEALTHCHECK_INTERVAL_SECONDS, HC_INTERVAL_SECONDS, hc.INTERVAL),
         timeout_seconds=ann.integer(ING_HEALTHCHECK_TIMEOUT_SECONDS, HC_TIMEOUT_SECONDS, hc.TIMEOUT),
-        healthy_threshold=ann.integer(ING_HEALTHY_THRESHOLD_COUNT, HC_HEALTHY_THRESHOLD, hc.HEALTHY_THRESHOLD),
+        healthy_threshold=ann.integer(
+            ING_HEALTHY_THRESHOLD_COUNT, HC_HEALTHY_THRESHOLD, hc.HEALTHY_THRESHOLD
+        ),
         unhealthy_threshold=ann.integer(
             ING_UNHEALTHY_THRESHOLD_COUNT, HC_UNHEALTHY_THRESHOLD, hc.UNHEALTHY_THRESHOLD
         ),

@@ -54,7 +54,10 @@ def success_codes(ref: ObjectRef, key: str, raw: str, allowed: tuple[int, int]) 
     low, high = allowed
     if not _CODES.match(raw):
         raise InvalidAnnotationError(
-            ref, key, raw, 'success codes must be codes or ranges separated by commas, like "200,202" or "200-299"'
+            ref,
+            key,
+            raw,
+            'success codes must be codes or ranges separated by commas, like "200,202" or "200-299"',
         )
     for item in raw.split(","):
         first, _, last = item.partition("-")

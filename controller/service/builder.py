@@ -414,7 +414,10 @@ class ServiceModelBuilder:
             protocol = raw_protocol.upper()
             if protocol not in HC_PROTOCOLS:
                 raise InvalidAnnotationError(
-                    ref, SVC_HEALTHCHECK_PROTOCOL, raw_protocol, f"unsupported health check protocol {raw_protocol}"
+                    ref,
+                    SVC_HEALTHCHECK_PROTOCOL,
+                    raw_protocol,
+                    f"unsupported health check protocol {raw_protocol}",
                 )
         path = annotations.get(SVC_HEALTHCHECK_PATH, path)
         http = protocol != "TCP"
@@ -438,7 +441,11 @@ class ServiceModelBuilder:
             protocol=protocol,
             path=path if http else None,
             interval_seconds=hc.health_check_int(
-                ref, SVC_HEALTHCHECK_INTERVAL, annotations.get(SVC_HEALTHCHECK_INTERVAL), interval, hc.INTERVAL
+                ref,
+                SVC_HEALTHCHECK_INTERVAL,
+                annotations.get(SVC_HEALTHCHECK_INTERVAL),
+                interval,
+                hc.INTERVAL,
             ),
             timeout_seconds=timeout,
             healthy_threshold=hc.health_check_int(

@@ -56,7 +56,9 @@ async def test_attributes_changed_and_reverted_with_only_the_needed_calls(
 ) -> None:
     deployer = make_deployer()
     wanted = annotated(lb="idle_timeout.timeout_seconds=120", tg="deregistration_delay.timeout_seconds=30")
-    first = await deployer.deploy(await build_alb_model(ingress(annotations=wanted)), backend_sg_id=backend_sg)
+    first = await deployer.deploy(
+        await build_alb_model(ingress(annotations=wanted)), backend_sg_id=backend_sg
+    )
     # New LB and target group: one Modify each, no Describe.
     assert attribute_calls(aws_proxy) == Counter(
         {"ModifyLoadBalancerAttributes": 1, "ModifyTargetGroupAttributes": 1}
@@ -106,7 +108,9 @@ async def test_a_change_made_outside_the_controller_is_reverted_after_the_rescan
 ) -> None:
     deployer = make_deployer()
     wanted = annotated(lb="idle_timeout.timeout_seconds=120")
-    first = await deployer.deploy(await build_alb_model(ingress(annotations=wanted)), backend_sg_id=backend_sg)
+    first = await deployer.deploy(
+        await build_alb_model(ingress(annotations=wanted)), backend_sg_id=backend_sg
+    )
     await aws_api.call(
         "elbv2",
         "ModifyLoadBalancerAttributes",

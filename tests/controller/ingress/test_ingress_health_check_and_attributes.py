@@ -98,13 +98,13 @@ async def test_service_health_check_annotations_win_over_the_ingress() -> None:
         (
             ING_HEALTHCHECK_INTERVAL_SECONDS,
             "ten",
-            'failed to parse int32 annotation, alb.ingress.kubernetes.io/healthcheck-interval-seconds: ten: '
+            "failed to parse int32 annotation, alb.ingress.kubernetes.io/healthcheck-interval-seconds: ten: "
             'strconv.ParseInt: parsing "ten": invalid syntax',
         ),
         (
             ING_HEALTHY_THRESHOLD_COUNT,
             "99999999999",
-            'failed to parse int32 annotation, alb.ingress.kubernetes.io/healthy-threshold-count: 99999999999: '
+            "failed to parse int32 annotation, alb.ingress.kubernetes.io/healthy-threshold-count: 99999999999: "
             'strconv.ParseInt: parsing "99999999999": value out of range',
         ),
         (ING_HEALTHCHECK_INTERVAL_SECONDS, "4", "HealthCheckIntervalSeconds must be within [5, 300]"),
@@ -133,7 +133,9 @@ async def test_grpc_success_codes_are_checked_against_grpc_range() -> None:
 
 
 async def test_target_group_attributes_from_service_win_and_are_kept_as_written() -> None:
-    svc = service(annotations={ING_TARGET_GROUP_ATTRIBUTES: "stickiness.enabled=true,stickiness.type=lb_cookie"})
+    svc = service(
+        annotations={ING_TARGET_GROUP_ATTRIBUTES: "stickiness.enabled=true,stickiness.type=lb_cookie"}
+    )
     raw = "deregistration_delay.timeout_seconds=30"
     model = await build(implicit_group(ingress(annotations={ING_TARGET_GROUP_ATTRIBUTES: raw})), [svc])
     assert model.target_groups[0].attributes == {"stickiness.enabled": "true", "stickiness.type": "lb_cookie"}

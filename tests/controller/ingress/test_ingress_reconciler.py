@@ -498,7 +498,7 @@ async def test_deletion_protection_stops_the_group_until_the_annotation_says_fal
         "only",
         lambda obj: bool(obj and "yes" in obj["metadata"]["annotations"][ING_LOAD_BALANCER_ATTRIBUTES]),
     )
-    with pytest.raises(TerminalError, match='strconv.ParseBool: parsing "yes": invalid syntax'):
+    with pytest.raises(TerminalError, match=r'strconv\.ParseBool: parsing "yes": invalid syntax'):
         await world.reconciler.reconcile("vault")
     assert len(await world.load_balancers()) == 1
 

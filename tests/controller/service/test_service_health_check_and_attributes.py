@@ -69,7 +69,11 @@ async def test_with_annotations() -> None:
 
 
 async def test_default_path_and_matcher_code() -> None:
-    check = (await build(lb_service(annotations={SVC_HEALTHCHECK_PROTOCOL: "HTTP"}))).target_groups[0].health_check
+    check = (
+        (await build(lb_service(annotations={SVC_HEALTHCHECK_PROTOCOL: "HTTP"})))
+        .target_groups[0]
+        .health_check
+    )
     assert (check.path, check.matcher, check.timeout_seconds) == ("/", "200-399", 10)
 
 
