@@ -238,7 +238,8 @@ class StackDeployer:
         """Every LB, target group and managed SG carrying ``stack``'s tags is deleted, in that order.
 
         Raises ``DeploymentPending`` if something could not be deleted yet (everything else was).
-        The caller deletes the stack's TargetGroupBindings first, as upstream does.
+        The caller deletes the load balancers first (``delete_load_balancers``), then the stack's
+        TargetGroupBindings, then calls this, as upstream orders them (LB, TGBs, target groups, SGs).
         """
         with self._invalidating_on_failure(stack):
             return await self._delete_stack(stack)

@@ -19,8 +19,10 @@ One pass, in upstream's order (upstream-behaviour §3.4, §7):
 8. write ``status.loadBalancer.ingress[0].hostname``; remove the finalizer from inactive members;
    Normal ``SuccessfullyReconciled`` on every member.
 
-A group without active members deletes its stack (TGBs first), releases the backend SG and drops
-the finalizer from its inactive members. A group with nothing of ours (no member, no finalizer)
+A group without active members deletes its stack (the ALB, then the TGBs, then the rest),
+releases the backend SG and drops the finalizer from its inactive members. While an Ingress being
+deleted still asks for deletion protection in ``load-balancer-attributes``, the whole group waits
+(Warning ``FailedBuildModel``, retried with backoff), as upstream. A group with nothing of ours (no member, no finalizer)
 costs no AWS call.
 """
 

@@ -12,8 +12,10 @@ A managed, live Service (upstream-behaviour §3.4, §7):
 4. release the backend SG when the model no longer needs it; Normal ``SuccessfullyReconciled``.
 
 A Service being deleted, or no longer ours (type or class changed), that still carries our
-finalizer is cleaned up: TGBs and the stack are deleted, the backend SG released, the LB status
-cleared (Warning ``FailedCleanupStatus`` on failure) and the finalizer removed.
+finalizer is cleaned up: the NLB, then the TGBs, then the rest of the stack are deleted, the
+backend SG released, the LB status cleared (Warning ``FailedCleanupStatus`` on failure) and the
+finalizer removed. A Service being deleted whose ``aws-load-balancer-attributes`` still ask for
+deletion protection is not cleaned up (Warning ``FailedBuildModel``, retried with backoff).
 """
 
 from __future__ import annotations

@@ -263,7 +263,8 @@ class StackReconcileSteps:
     async def delete(
         self, subject: str, stack: StackTags, objs: Sequence[Mapping[str, Any]]
     ) -> Result | None:
-        """Tears down the stack's TGBs, then the stack; a ``Result`` (requeue) while AWS refuses one."""
+        """Tears down the stack's load balancers, then its TGBs, then the rest of the stack, in
+        upstream's order; a ``Result`` (requeue) while AWS refuses a deletion for now."""
         try:
             with self.stage("deploy_model"):
                 # The load balancer goes first, as upstream: while AWS refuses to delete it, its
