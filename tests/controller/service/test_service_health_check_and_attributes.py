@@ -4,7 +4,7 @@ and load-balancer attributes (with the legacy access-log and cross-zone annotati
 from __future__ import annotations
 
 import pytest
-from service_factories import build, lb_service, make_config, port
+from service_factories import NLB_IP, build, lb_service, make_config, port
 
 from controller.annotations import (
     SVC_ACCESS_LOG_ENABLED,
@@ -194,4 +194,19 @@ async def test_custom_health_check_port_gets_its_own_rule() -> None:
     assert [rule.ports for rule in networking.ingress] == [
         (NetworkingPort("TCP", 31080),),
         (NetworkingPort("TCP", 31999),),
+    ]
+
+
+async def test_named_health_check_port_of_ip_targets_opens_the_pods_port() -> None:
+    """ip targets: a named health-check port resolves to that Service port's numeric targetPort,
+    and the pod ENI SG gets a rule for it next to the traffic targetPort."""
+    ports = [port(80, target=8080, name="web"), port(9000, target=9901, name="admin")]
+    svc = lb_service(annotations={**NLB_IP, SVC_HEALTHCHECK_PORT: "admin"}, ports=ports)
+    model = await build(svc)
+    binding = next(b for b in model.target_group_bindings if b.service_port == 80)
+    assert model.target_groups[0].health_check.port == "9901"
+    assert binding.networking is not None
+    assert [rule.ports for rule in binding.networking.ingress] == [
+        (NetworkingPort("TCP", 8080),),
+        (NetworkingPort("TCP", 9901),),
     ]
