@@ -38,6 +38,13 @@ ING_SUBNETS: Final = INGRESS_PREFIX + "subnets"
 ING_HEALTHCHECK_PORT: Final = INGRESS_PREFIX + "healthcheck-port"
 ING_HEALTHCHECK_PATH: Final = INGRESS_PREFIX + "healthcheck-path"
 ING_HEALTHCHECK_PROTOCOL: Final = INGRESS_PREFIX + "healthcheck-protocol"
+ING_HEALTHCHECK_INTERVAL_SECONDS: Final = INGRESS_PREFIX + "healthcheck-interval-seconds"
+ING_HEALTHCHECK_TIMEOUT_SECONDS: Final = INGRESS_PREFIX + "healthcheck-timeout-seconds"
+ING_HEALTHY_THRESHOLD_COUNT: Final = INGRESS_PREFIX + "healthy-threshold-count"
+ING_UNHEALTHY_THRESHOLD_COUNT: Final = INGRESS_PREFIX + "unhealthy-threshold-count"
+ING_SUCCESS_CODES: Final = INGRESS_PREFIX + "success-codes"
+ING_TARGET_GROUP_ATTRIBUTES: Final = INGRESS_PREFIX + "target-group-attributes"
+ING_LOAD_BALANCER_ATTRIBUTES: Final = INGRESS_PREFIX + "load-balancer-attributes"
 ING_BACKEND_PROTOCOL: Final = INGRESS_PREFIX + "backend-protocol"
 ING_BACKEND_PROTOCOL_VERSION: Final = INGRESS_PREFIX + "backend-protocol-version"
 ING_CERTIFICATE_ARN: Final = INGRESS_PREFIX + "certificate-arn"
@@ -68,6 +75,18 @@ SVC_ICMP_PATH_MTU: Final = SERVICE_PREFIX + "aws-load-balancer-enable-icmp-for-p
 SVC_HEALTHCHECK_PORT: Final = SERVICE_PREFIX + "aws-load-balancer-healthcheck-port"
 SVC_HEALTHCHECK_PROTOCOL: Final = SERVICE_PREFIX + "aws-load-balancer-healthcheck-protocol"
 SVC_HEALTHCHECK_PATH: Final = SERVICE_PREFIX + "aws-load-balancer-healthcheck-path"
+SVC_HEALTHCHECK_INTERVAL: Final = SERVICE_PREFIX + "aws-load-balancer-healthcheck-interval"
+SVC_HEALTHCHECK_TIMEOUT: Final = SERVICE_PREFIX + "aws-load-balancer-healthcheck-timeout"
+SVC_HEALTHCHECK_HEALTHY_THRESHOLD: Final = SERVICE_PREFIX + "aws-load-balancer-healthcheck-healthy-threshold"
+SVC_HEALTHCHECK_UNHEALTHY_THRESHOLD: Final = (
+    SERVICE_PREFIX + "aws-load-balancer-healthcheck-unhealthy-threshold"
+)
+SVC_HEALTHCHECK_SUCCESS_CODES: Final = SERVICE_PREFIX + "aws-load-balancer-healthcheck-success-codes"
+SVC_LOAD_BALANCER_ATTRIBUTES: Final = SERVICE_PREFIX + "aws-load-balancer-attributes"
+SVC_ACCESS_LOG_ENABLED: Final = SERVICE_PREFIX + "aws-load-balancer-access-log-enabled"
+SVC_ACCESS_LOG_S3_BUCKET_NAME: Final = SERVICE_PREFIX + "aws-load-balancer-access-log-s3-bucket-name"
+SVC_ACCESS_LOG_S3_BUCKET_PREFIX: Final = SERVICE_PREFIX + "aws-load-balancer-access-log-s3-bucket-prefix"
+SVC_CROSS_ZONE_ENABLED: Final = SERVICE_PREFIX + "aws-load-balancer-cross-zone-load-balancing-enabled"
 SVC_ADDITIONAL_TAGS: Final = SERVICE_PREFIX + "aws-load-balancer-additional-resource-tags"
 SVC_DISABLE_NLB_SG: Final = SERVICE_PREFIX + "aws-load-balancer-disable-nlb-sg"
 SVC_SUBNETS: Final = SERVICE_PREFIX + "aws-load-balancer-subnets"
@@ -200,6 +219,32 @@ def parse_int(ref: ObjectRef, key: str, raw: str, minimum: int, maximum: int) ->
     value = int(text)
     if not minimum <= value <= maximum:
         raise InvalidAnnotationError(ref, key, raw, f"must be within [{minimum}, {maximum}]")
+    return value
+
+
+_INT32_MIN: Final = -(2**31)
+_INT32_MAX: Final = 2**31 - 1
+
+
+def parse_int32(ref: ObjectRef, key: str, raw: str) -> int:
+    """Go's ``strconv.ParseInt(raw, 10, 32)`` with upstream's ``ParseInt32Annotation`` error text
+    (no trimming: Go rejects surrounding space too)."""
+    body = raw[1:] if raw[:1] in "+-" else raw
+    if not body.isascii() or not body.isdigit():
+        raise InvalidAnnotationError(
+            ref,
+            key,
+            raw,
+            f'failed to parse int32 annotation, {key}: {raw}: strconv.ParseInt: parsing "{raw}": invalid syntax',
+        )
+    value = int(raw)
+    if not _INT32_MIN <= value <= _INT32_MAX:
+        raise InvalidAnnotationError(
+            ref,
+            key,
+            raw,
+            f'failed to parse int32 annotation, {key}: {raw}: strconv.ParseInt: parsing "{raw}": value out of range',
+        )
     return value
 
 

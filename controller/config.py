@@ -33,6 +33,7 @@ DEFAULT_FEATURE_GATES: Mapping[str, bool] = {
     "EnableDefaultTagsLowPriority": False,
     "EnableIPTargetType": True,
     "EnableServiceController": True,
+    "NLBHealthCheckAdvancedConfig": True,
 }
 
 DEFAULT_SG_RULES_QUOTA = 60

@@ -46,6 +46,14 @@ def _targets(targets: Sequence[TargetRef]) -> list[dict[str, Any]]:
     return [{"Id": t.target_id, "Port": t.port} for t in targets]
 
 
+def _attributes(response: Mapping[str, Any]) -> dict[str, str]:
+    return {str(a["Key"]): str(a.get("Value") or "") for a in response.get("Attributes") or ()}
+
+
+def _attribute_list(attributes: Mapping[str, str]) -> list[dict[str, str]]:
+    return [{"Key": key, "Value": attributes[key]} for key in sorted(attributes)]
+
+
 class Elbv2:
     def __init__(self, api: AwsApi) -> None:
         self._api = api
@@ -103,6 +111,19 @@ class Elbv2:
     async def delete_load_balancer(self, arn: str) -> None:
         await self._api.call("elbv2", "DeleteLoadBalancer", LoadBalancerArn=arn)
 
+    async def describe_load_balancer_attributes(self, arn: str) -> dict[str, str]:
+        response = await self._api.call("elbv2", "DescribeLoadBalancerAttributes", LoadBalancerArn=arn)
+        return _attributes(response)
+
+    async def modify_load_balancer_attributes(self, arn: str, attributes: Mapping[str, str]) -> None:
+        """Sends exactly ``attributes`` (keys in sorted order, as upstream)."""
+        await self._api.call(
+            "elbv2",
+            "ModifyLoadBalancerAttributes",
+            LoadBalancerArn=arn,
+            Attributes=_attribute_list(attributes),
+        )
+
     # --------------------------------------------------------------------------------- target groups
 
     async def describe_target_groups(self) -> list[TargetGroup]:
@@ -130,6 +151,15 @@ class Elbv2:
     async def modify_target_group(self, arn: str, health_check: HealthCheck) -> None:
         """Sends the health-check fields that are set, and only those."""
         await self._api.call("elbv2", "ModifyTargetGroup", TargetGroupArn=arn, **health_check.to_aws())
+
+    async def describe_target_group_attributes(self, arn: str) -> dict[str, str]:
+        response = await self._api.call("elbv2", "DescribeTargetGroupAttributes", TargetGroupArn=arn)
+        return _attributes(response)
+
+    async def modify_target_group_attributes(self, arn: str, attributes: Mapping[str, str]) -> None:
+        await self._api.call(
+            "elbv2", "ModifyTargetGroupAttributes", TargetGroupArn=arn, Attributes=_attribute_list(attributes)
+        )
 
     async def delete_target_group(self, arn: str) -> None:
         await self._api.call("elbv2", "DeleteTargetGroup", TargetGroupArn=arn)

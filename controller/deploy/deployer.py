@@ -218,11 +218,28 @@ class StackDeployer:
             )
         return result
 
+    async def load_balancer_names(self, stack: StackTags) -> tuple[str, ...]:
+        """Names of the stack's load balancers (from the index), for messages."""
+        found = await self._lbs.find(stack)
+        return tuple(r.description.name or r.arn for r in _all_resources(found))
+
+    async def delete_load_balancers(self, stack: StackTags) -> tuple[str, ...]:
+        """Delete the stack's load balancers (ARNs returned), before anything else of the stack.
+
+        Upstream deletes the LB before the TargetGroupBindings, whose removal revokes the rules on
+        node and pod SGs: a load balancer AWS will not delete yet keeps those rules (and so keeps
+        working) instead of being left without them.
+        """
+        with self._invalidating_on_failure(stack):
+            found = await self._lbs.find(stack)
+            return tuple([r.arn for r in _all_resources(found) if await self._lbs.delete(r.arn)])
+
     async def delete_stack(self, stack: StackTags) -> DeletionResult:
         """Every LB, target group and managed SG carrying ``stack``'s tags is deleted, in that order.
 
         Raises ``DeploymentPending`` if something could not be deleted yet (everything else was).
-        The caller deletes the stack's TargetGroupBindings first, as upstream does.
+        The caller deletes the load balancers first (``delete_load_balancers``), then the stack's
+        TargetGroupBindings, then calls this, as upstream orders them (LB, TGBs, target groups, SGs).
         """
         with self._invalidating_on_failure(stack):
             return await self._delete_stack(stack)

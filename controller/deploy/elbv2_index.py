@@ -102,6 +102,8 @@ class Elbv2Index:
         self._journal: list[_Write] | None = None
         """Our writes made while a scan runs, replayed onto its result (the scan may predate them)."""
         self._scans = 0
+        self._attributes: dict[str, dict[str, str]] = {}
+        """ARN → attribute values known to be in AWS (a full describe, or what we sent since)."""
 
     @property
     def scan_count(self) -> int:
@@ -208,7 +210,24 @@ class Elbv2Index:
             for resources in state.kinds.values():
                 resources.remove(arn)
 
+        self._attributes.pop(arn, None)
         self._write(remove)
+
+    # ------------------------------------------------------------------------------ attributes
+
+    def known_attributes(self, arn: str) -> Mapping[str, str]:
+        """Attribute values of an LB or target group known without a describe (maybe none). They are
+        forgotten with every scan and invalidation, so changes made outside the controller are seen
+        within one sync period, like the rest of the index."""
+        return self._attributes.get(arn, {})
+
+    def attributes_read(self, arn: str, attributes: Mapping[str, str]) -> None:
+        """What a Describe*Attributes answered (every attribute of the resource)."""
+        self._attributes[arn] = dict(attributes)
+
+    def attributes_changed(self, arn: str, sent: Mapping[str, str]) -> None:
+        """What a successful Modify*Attributes set."""
+        self._attributes.setdefault(arn, {}).update(sent)
 
     def _write(self, write: _Write) -> None:
         write(self._state)
@@ -221,11 +240,13 @@ class Elbv2Index:
         """Our view of ``stack`` may be wrong (a failed or interrupted write): rescan before using it."""
         self._generation += 1
         self._invalid_stacks[stack] = self._generation
+        self._attributes.clear()
 
     def invalidate_all(self) -> None:
         """The next look-up rescans everything (e.g. each sync period, to pick up manual edits)."""
         self._generation += 1
         self._all_invalid_at = self._generation
+        self._attributes.clear()
 
     async def refresh(self) -> None:
         """Rescan now (the sync period's alternative to ``invalidate_all``)."""
@@ -268,6 +289,7 @@ class Elbv2Index:
         finally:
             self._journal = None
         self._state, self._loaded = scanned, True
+        self._attributes.clear()
         self._scans += 1
         self._invalid_stacks = {s: at for s, at in self._invalid_stacks.items() if at > started}
         if self._all_invalid_at is not None and self._all_invalid_at < started:

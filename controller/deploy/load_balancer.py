@@ -15,6 +15,7 @@ from controller.aws.api import AwsApi
 from controller.aws.elbv2 import Elbv2
 from controller.aws.elbv2_types import LoadBalancer, NewLoadBalancer
 from controller.aws.errors import AwsApiError
+from controller.deploy.attributes import reconcile_attributes
 from controller.deploy.elbv2_index import Elbv2Index
 from controller.deploy.elbv2_tags import StackResources, TaggedResource, reconcile_elbv2_tags
 from controller.model.load_balancer import LoadBalancerSpec
@@ -23,6 +24,15 @@ from controller.naming import StackTags
 _log = logging.getLogger(__name__)
 
 LOAD_BALANCER_NOT_FOUND: Final = "LoadBalancerNotFound"
+OPERATION_NOT_PERMITTED: Final = "OperationNotPermitted"
+DELETION_PROTECTION_ATTRIBUTE: Final = "deletion_protection.enabled"
+
+
+def refused_for_deletion_protection(error: AwsApiError) -> bool:
+    """AWS's answer to DeleteLoadBalancer while ``deletion_protection.enabled`` is true:
+    ``OperationNotPermitted``, "Load balancer '<arn>' cannot be deleted because deletion protection
+    is enabled" (upstream matches the code and "deletion protection" in the message)."""
+    return error.code == OPERATION_NOT_PERMITTED and "deletion protection" in error.message
 
 
 def requires_replacement(spec: LoadBalancerSpec, existing: LoadBalancer) -> bool:
@@ -64,7 +74,18 @@ class LoadBalancerDeployer:
         )
         self._index.load_balancer_created(created, spec.tags)
         _log.info("created load balancer %s (%s)", created.arn, spec.name)
+        await self._attributes(spec, created.arn, created=True)
         return created
+
+    async def _attributes(self, spec: LoadBalancerSpec, arn: str, *, created: bool) -> None:
+        await reconcile_attributes(
+            arn,
+            spec.attributes,
+            created=created,
+            index=self._index,
+            describe=self._elbv2.describe_load_balancer_attributes,
+            modify=self._elbv2.modify_load_balancer_attributes,
+        )
 
     async def update(
         self,
@@ -90,20 +111,41 @@ class LoadBalancerDeployer:
         if current.ip_address_type not in (None, spec.ip_address_type.value):
             await self._elbv2.set_ip_address_type(arn, spec.ip_address_type.value)
             self._index.load_balancer_changed(arn, ip_address_type=spec.ip_address_type.value)
+        await self._attributes(spec, arn, created=False)
         plan = await reconcile_elbv2_tags(
             self._elbv2, arn, spec.tags, existing.tags, ignored_keys=self._ignored_tag_keys
         )
         self._index.tags_changed(arn, plan)
 
     async def delete(self, arn: str) -> bool:
-        """The LB is deleted (its listeners and rules go with it); ``False`` if already gone."""
+        """The LB is deleted (its listeners and rules go with it); ``False`` if already gone.
+
+        Deletion protection left on in AWS while nothing asks for it any more (the reconcilers
+        refuse to delete an object whose annotation still asks for it) is turned off and the
+        delete repeated, as upstream does.
+        """
+        try:
+            deleted = await self._delete(arn)
+        except AwsApiError as error:
+            if not refused_for_deletion_protection(error):
+                raise
+            _log.info(
+                "load balancer %s has deletion protection on, which nothing asks for: turning it off", arn
+            )
+            sent = {DELETION_PROTECTION_ATTRIBUTE: "false"}
+            await self._elbv2.modify_load_balancer_attributes(arn, sent)
+            self._index.attributes_changed(arn, sent)
+            deleted = await self._delete(arn)
+        self._index.deleted(arn)
+        if deleted:
+            _log.info("deleted load balancer %s", arn)
+        return deleted
+
+    async def _delete(self, arn: str) -> bool:
         try:
             await self._elbv2.delete_load_balancer(arn)
         except AwsApiError as error:
             if error.code == LOAD_BALANCER_NOT_FOUND:
-                self._index.deleted(arn)
                 return False
             raise
-        self._index.deleted(arn)
-        _log.info("deleted load balancer %s", arn)
         return True

@@ -15,6 +15,7 @@ from controller.aws.api import AwsApi
 from controller.aws.elbv2 import Elbv2
 from controller.aws.elbv2_types import HealthCheck, Matcher, NewTargetGroup, TargetGroup
 from controller.aws.errors import AwsApiError
+from controller.deploy.attributes import reconcile_attributes
 from controller.deploy.elbv2_index import Elbv2Index
 from controller.deploy.elbv2_tags import StackResources, TaggedResource, reconcile_elbv2_tags
 from controller.model.target_group import TargetGroupSpec
@@ -150,13 +151,26 @@ class TargetGroupDeployer:
                 self._elbv2, existing.arn, spec.tags, existing.tags, ignored_keys=self._ignored_tag_keys
             )
             self._index.tags_changed(existing.arn, plan)
+            await self._attributes(spec, existing.arn, created=False)
             return EnsuredTargetGroup(existing.arn, None)
         request = _new_target_group(spec, self._vpc_id)
         arn = await self._elbv2.create_target_group(request)
         already_known = self._index.knows(arn)
         self._index.target_group_created(_described(arn, request), spec.tags)
         _log.info("created target group %s (%s)", arn, spec.name)
+        # CreateTargetGroup may answer with an existing group of that name: its attributes are read.
+        await self._attributes(spec, arn, created=not already_known)
         return EnsuredTargetGroup(arn, existing, created_empty=not already_known)
+
+    async def _attributes(self, spec: TargetGroupSpec, arn: str, *, created: bool) -> None:
+        await reconcile_attributes(
+            arn,
+            spec.attributes,
+            created=created,
+            index=self._index,
+            describe=self._elbv2.describe_target_group_attributes,
+            modify=self._elbv2.modify_target_group_attributes,
+        )
 
     async def delete(self, arn: str) -> bool:
         """``False`` if already gone; ``TargetGroupStillInUse`` while a listener or rule uses it."""

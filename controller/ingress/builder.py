@@ -38,6 +38,7 @@ from controller.ingress.settings import (
     ListenPortSpec,
     merge_ip_address_type,
     merge_listen_ports,
+    merge_load_balancer_attributes,
     merge_load_balancer_name,
     merge_manage_backend_rules,
     merge_scheme,
@@ -142,6 +143,7 @@ class IngressModelBuilder:
                 subnets.names_or_ids, scheme, config.cluster_name, subnets.tag_filters
             ),
             tags=compose_resource_tags(stack_tags, LOAD_BALANCER_RESOURCE_ID, spec_tags),
+            attributes=merge_load_balancer_attributes(members),
         )
         tg_settings = TargetGroupSettings(
             cluster_name=config.cluster_name,

@@ -19,8 +19,10 @@ One pass, in upstream's order (upstream-behaviour §3.4, §7):
 8. write ``status.loadBalancer.ingress[0].hostname``; remove the finalizer from inactive members;
    Normal ``SuccessfullyReconciled`` on every member.
 
-A group without active members deletes its stack (TGBs first), releases the backend SG and drops
-the finalizer from its inactive members. A group with nothing of ours (no member, no finalizer)
+A group without active members deletes its stack (the ALB, then the TGBs, then the rest),
+releases the backend SG and drops the finalizer from its inactive members. While an Ingress being
+deleted still asks for deletion protection in ``load-balancer-attributes``, the whole group waits
+(Warning ``FailedBuildModel``, retried with backoff), as upstream. A group with nothing of ours (no member, no finalizer)
 costs no AWS call.
 """
 
@@ -31,7 +33,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
-from controller.annotations import ModelBuildError
+from controller.annotations import ING_LOAD_BALANCER_ATTRIBUTES, ModelBuildError, ObjectRef
 from controller.config import ControllerSettings
 from controller.ingress.actions import USE_ANNOTATION, action_service_names
 from controller.ingress.class_matcher import (
@@ -42,6 +44,7 @@ from controller.ingress.class_matcher import (
 )
 from controller.ingress.group import IngressGroup, IngressGroupId, build_group, group_ids_for_ingress
 from controller.metrics import LbcControllerMetrics
+from controller.model.attributes import deletion_protection_enabled
 from controller.model.stack import StackModel
 from controller.naming import INGRESS_TAG_PREFIX, StackTags
 from controller.stack import (
@@ -341,9 +344,31 @@ class IngressGroupReconciler:
             self._build_failed(error, ())
             raise_if_terminal(f"ingress group {key}", error)
             raise
+        await self._refuse_protected_deletion(group)
         if group.members:
             return await self._reconcile_active(group)
         return await self._reconcile_deleted(group)
+
+    async def _refuse_protected_deletion(self, group: IngressGroup) -> None:
+        """Upstream's first step: an Ingress being deleted whose ``load-balancer-attributes`` still
+        say ``deletion_protection.enabled=true`` stops the whole group's reconcile (retried with
+        backoff) before anything is built, deployed or deleted."""
+        deleting = [dict(i) for i in group.inactive_members if is_deleting(i)]
+        objs = [*(dict(m.ingress) for m in group.members), *deleting]
+        protected: list[tuple[ObjectRef, str]] = []
+        try:
+            for ingress in deleting:
+                ref = ObjectRef.of("Ingress", ingress)
+                raw = annotations_of(ingress).get(ING_LOAD_BALANCER_ATTRIBUTES)
+                if deletion_protection_enabled(ref, ING_LOAD_BALANCER_ATTRIBUTES, raw):
+                    protected.append((ref, ING_LOAD_BALANCER_ATTRIBUTES))
+        except ModelBuildError as error:
+            self._build_failed(error, objs)
+            raise_if_terminal(f"ingress group {group.id}", error)
+            raise
+        await self._steps.refuse_protected_deletion(
+            f"ingress group {group.id}", self._stack(group.id), protected, objs
+        )
 
     # ----------------------------------------------------------------------------- active groups
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Final, TypeVar
+from typing import TypeVar
 
 from controller.annotations import (
     ING_CERTIFICATE_ARN,
     ING_INBOUND_CIDRS,
     ING_IP_ADDRESS_TYPE,
     ING_LISTEN_PORTS,
+    ING_LOAD_BALANCER_ATTRIBUTES,
     ING_LOAD_BALANCER_NAME,
     ING_MANAGE_BACKEND_SG_RULES,
     ING_PREFIX_LISTS,
@@ -25,7 +26,6 @@ from controller.annotations import (
     ING_SSL_POLICY,
     ING_SUBNETS,
     ING_TAGS,
-    INGRESS_PREFIX,
     ConflictingGroupSettingError,
     InvalidAnnotationError,
     ObjectRef,
@@ -34,10 +34,10 @@ from controller.annotations import (
     parse_cidrs,
     parse_listen_ports,
     parse_string_list,
-    parse_string_map,
 )
 from controller.aws.tag_rules import tag_problem
 from controller.ingress.class_matcher import ClassifiedIngress
+from controller.model.attributes import parse_attributes
 from controller.model.load_balancer import IpAddressType, Scheme
 from controller.model.tags import parse_tag_annotation
 
@@ -426,16 +426,8 @@ def merge_tags(members: Sequence[ClassifiedIngress], external_managed_tags: Sequ
     return merged
 
 
-# --------------------------------------------------------------------------------------------------
-# Load balancer attributes (the params side; their annotation is read here too)
-# --------------------------------------------------------------------------------------------------
-
-# The annotation upstream reads alongside this params field.
-ING_LOAD_BALANCER_ATTRIBUTES: Final = INGRESS_PREFIX + "load-balancer-attributes"
-
-
 def class_load_balancer_attributes(member: ClassifiedIngress) -> dict[str, str]:
-    """IngressClassParams ``spec.loadBalancerAttributes`` as a map (a later duplicate key wins)."""
+    """IngressClassParams ``spec.loadBalancerAttributes`` (a list of ``{key, value}``)."""
     return {
         str(item.get("key") or ""): str(item.get("value") or "")
         for item in member.params_spec.get("loadBalancerAttributes") or ()
@@ -444,20 +436,14 @@ def class_load_balancer_attributes(member: ClassifiedIngress) -> dict[str, str]:
 
 
 def merge_load_balancer_attributes(members: Sequence[ClassifiedIngress]) -> dict[str, str]:
-    """Upstream ``buildIngressGroupLoadBalancerAttributes``: the members' ``load-balancer-attributes``
-    annotations merged key by key; two members disagreeing on a key is an error ("conflicting load
-    balancer attributes") unless the IngressClassParams attributes of the group's first member
-    set that key; those params attributes then win over every annotation."""
-    if not members:
-        return {}
-    from_class = class_load_balancer_attributes(members[0])
+    """Upstream's group attributes: each member's ``load-balancer-attributes``; members naming one
+    key must agree unless the class's IngressClassParams sets that key, whose value wins anyway."""
+    from_class = class_load_balancer_attributes(members[0]) if members else {}
     merged: dict[str, str] = {}
     owner: dict[str, ObjectRef] = {}
     for member in members:
         raw = member.annotations.get(ING_LOAD_BALANCER_ATTRIBUTES)
-        if raw is None:
-            continue
-        for key, value in parse_string_map(member.ref, ING_LOAD_BALANCER_ATTRIBUTES, raw).items():
+        for key, value in parse_attributes(member.ref, ING_LOAD_BALANCER_ATTRIBUTES, raw).items():
             if key in merged and merged[key] != value and key not in from_class:
                 raise ConflictingGroupSettingError(
                     f"load balancer attributes {key}",
@@ -465,5 +451,5 @@ def merge_load_balancer_attributes(members: Sequence[ClassifiedIngress]) -> dict
                     [(owner[key], merged[key]), (member.ref, value)],
                 )
             merged[key] = value
-            owner[key] = member.ref
+            owner.setdefault(key, member.ref)
     return {**merged, **from_class}

@@ -13,10 +13,16 @@ from typing import Any, Final
 from controller.annotations import (
     ING_BACKEND_PROTOCOL,
     ING_BACKEND_PROTOCOL_VERSION,
+    ING_HEALTHCHECK_INTERVAL_SECONDS,
     ING_HEALTHCHECK_PATH,
     ING_HEALTHCHECK_PORT,
     ING_HEALTHCHECK_PROTOCOL,
+    ING_HEALTHCHECK_TIMEOUT_SECONDS,
+    ING_HEALTHY_THRESHOLD_COUNT,
+    ING_SUCCESS_CODES,
+    ING_TARGET_GROUP_ATTRIBUTES,
     ING_TARGET_TYPE,
+    ING_UNHEALTHY_THRESHOLD_COUNT,
     InvalidAnnotationError,
     InvalidObjectError,
     ObjectRef,
@@ -24,6 +30,8 @@ from controller.annotations import (
 from controller.ingress.class_matcher import ClassifiedIngress
 from controller.ingress.group import IngressGroupId
 from controller.ingress.names import target_group_name
+from controller.model import health_check as hc
+from controller.model.attributes import parse_attributes
 from controller.model.load_balancer import IpAddressType
 from controller.model.service_ports import (
     find_service_port,
@@ -60,6 +68,8 @@ HC_HEALTHY_THRESHOLD: Final = 2
 HC_UNHEALTHY_THRESHOLD: Final = 2
 HC_DEFAULT_PATH: Final = "/"
 HC_GRPC_DEFAULT_PATH: Final = "/AWS.ALB/healthcheck"
+HC_HTTP_DEFAULT_CODES: Final = "200"
+HC_GRPC_DEFAULT_CODES: Final = "12"
 
 
 @dataclass(frozen=True)
@@ -117,6 +127,12 @@ class _SourcedAnnotations:
         if key in self._ingress:
             return self._ingress_ref, self._ingress[key]
         return None
+
+    def integer(self, key: str, default: int, limit: hc.Limit) -> int:
+        found = self.get(key)
+        if found is None:
+            return default
+        return hc.health_check_int(found[0], key, found[1], default, limit)
 
     def choice(self, key: str, allowed: tuple[str, ...], default: str, reason: str) -> str:
         found = self.get(key)
@@ -199,17 +215,12 @@ def build_target_group(
         "healthCheckProtocol must be within [HTTP, HTTPS]",
     )
     grpc = protocol_version == "GRPC"
-    hc_path_source = ann.get(ING_HEALTHCHECK_PATH)
-    hc_path = hc_path_source[1] if hc_path_source else (HC_GRPC_DEFAULT_PATH if grpc else HC_DEFAULT_PATH)
-    health_check = HealthCheckSpec(
-        port=hc_port,
-        protocol=hc_protocol,
-        path=hc_path,
-        interval_seconds=HC_INTERVAL_SECONDS,
-        timeout_seconds=HC_TIMEOUT_SECONDS,
-        healthy_threshold=HC_HEALTHY_THRESHOLD,
-        unhealthy_threshold=HC_UNHEALTHY_THRESHOLD,
-        matcher="12" if grpc else "200",
+    health_check = _health_check(ann, hc_port, hc_protocol, grpc)
+    attributes_source = ann.get(ING_TARGET_GROUP_ATTRIBUTES)
+    attributes = (
+        parse_attributes(attributes_source[0], ING_TARGET_GROUP_ATTRIBUTES, attributes_source[1])
+        if attributes_source
+        else {}
     )
 
     ip_address_type = target_group_ip_address_type(
@@ -244,6 +255,7 @@ def build_target_group(
         health_check=health_check,
         protocol_version=protocol_version,
         tags=dict(settings.tags),
+        attributes=attributes,
     )
     binding = TargetGroupBindingSpec(
         name=name,
@@ -256,6 +268,33 @@ def build_target_group(
         networking=_networking(traffic_port(port, target_type), health_check, settings),
     )
     return target_group, binding
+
+
+def _health_check(ann: _SourcedAnnotations, port: str, protocol: str, grpc: bool) -> HealthCheckSpec:
+    """Upstream's ALB health check: each field from its annotation (Service over Ingress) or the
+    default; gRPC target groups default to their own path and matcher (a gRPC status code)."""
+    path_source = ann.get(ING_HEALTHCHECK_PATH)
+    path = path_source[1] if path_source else (HC_GRPC_DEFAULT_PATH if grpc else HC_DEFAULT_PATH)
+    codes_source = ann.get(ING_SUCCESS_CODES)
+    if codes_source is None:
+        matcher = HC_GRPC_DEFAULT_CODES if grpc else HC_HTTP_DEFAULT_CODES
+    else:
+        allowed = hc.GRPC_CODES if grpc else hc.ALB_HTTP_CODES
+        matcher = hc.success_codes(codes_source[0], ING_SUCCESS_CODES, codes_source[1], allowed)
+    return HealthCheckSpec(
+        port=port,
+        protocol=protocol,
+        path=path,
+        interval_seconds=ann.integer(ING_HEALTHCHECK_INTERVAL_SECONDS, HC_INTERVAL_SECONDS, hc.INTERVAL),
+        timeout_seconds=ann.integer(ING_HEALTHCHECK_TIMEOUT_SECONDS, HC_TIMEOUT_SECONDS, hc.TIMEOUT),
+        healthy_threshold=ann.integer(
+            ING_HEALTHY_THRESHOLD_COUNT, HC_HEALTHY_THRESHOLD, hc.HEALTHY_THRESHOLD
+        ),
+        unhealthy_threshold=ann.integer(
+            ING_UNHEALTHY_THRESHOLD_COUNT, HC_UNHEALTHY_THRESHOLD, hc.UNHEALTHY_THRESHOLD
+        ),
+        matcher=matcher,
+    )
 
 
 def _networking(

@@ -75,6 +75,8 @@ class LoadBalancerSpec:
     subnets: SubnetSelector
     tags: Mapping[str, str] = field(default_factory=dict)
     """Full tag set (tracking tags first, then user/default tags); see ``controller.model.tags``."""
+    attributes: Mapping[str, str] = field(default_factory=dict)
+    """LB attributes to converge (only these keys are compared with AWS, as upstream)."""
 
 
 @dataclass(frozen=True)

@@ -44,3 +44,5 @@ class TargetGroupSpec:
     health_check: HealthCheckSpec
     protocol_version: str | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
+    attributes: Mapping[str, str] = field(default_factory=dict)
+    """Target-group attributes to converge (only these keys are compared with AWS, as upstream)."""

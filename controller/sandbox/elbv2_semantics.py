@@ -11,6 +11,9 @@
   A name AWS has but moto lacks still fails in moto's ModifyListener (moto's own message).
 * Gap 3: moto accepts an ``SslPolicy`` on a listener that is neither HTTPS nor TLS. AWS refuses it:
   ``ValidationError`` "An SSL policy cannot be specifed for TCP listeners" (AWS's spelling).
+* Gap 4: moto deletes a load balancer whatever its ``deletion_protection.enabled`` says; AWS refuses
+  with ``OperationNotPermitted`` (HTTP 400) and "Load balancer '<arn>' cannot be deleted because
+  deletion protection is enabled", and the controller's deletion path depends on that answer.
 
 Not covered (moto limits the sandbox keeps): moto's ModifyListener ignores ``AlpnPolicy`` and
 refuses the ``TLS`` protocol, so an ALPN change, or a TCP listener becoming TLS, does not show in
@@ -134,4 +137,28 @@ async def check_listener(
         return None  # no such listener: moto answers the request with AWS's error itself
     if found and found[0].get("Protocol") not in _TLS_PROTOCOLS:
         return missing_certificate(protocol)
+    return None
+
+
+DELETION_PROTECTION = "deletion_protection.enabled"
+
+
+async def check_delete_load_balancer(
+    backend: MotoBackend, region: str, access_key: str, params: Mapping[str, str]
+) -> RuleViolation | None:
+    arn = params.get("LoadBalancerArn")
+    if not arn:
+        return None
+    elbv2 = await backend.client("elbv2", region, access_key)
+    try:
+        response = await elbv2.describe_load_balancer_attributes(LoadBalancerArn=arn)
+    except elbv2.exceptions.LoadBalancerNotFoundException:
+        return None  # let moto answer
+    attributes = {a["Key"]: a.get("Value") for a in response.get("Attributes") or ()}
+    if attributes.get(DELETION_PROTECTION) == "true":
+        return RuleViolation(
+            "OperationNotPermitted",
+            f"Load balancer '{arn}' cannot be deleted because deletion protection is enabled",
+            outcome="protected",
+        )
     return None

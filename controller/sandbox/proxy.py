@@ -3,7 +3,7 @@
 It adds what moto lacks (DependencyViolation, duplicate group-pair detection, atomic authorizes
 that name a missing source group, canonical rule CIDRs, EC2's and ELBv2's refusal of tags beyond
 their limits, the rules-per-security-group quota, ELBv2's refusal of HTTPS/TLS listeners without a
-certificate and of unknown SSL policies), enforces
+certificate and of unknown SSL policies, ELBv2 deletion protection), enforces
 per-operation token buckets and answers throttling errors the way EC2 and ELBv2 do, injects
 scripted faults, and counts and logs every request so tests and benchmarks can assert on the
 calls a controller made.
@@ -39,7 +39,11 @@ from controller.sandbox.ec2_semantics import (
     check_authorize_source_groups,
     check_delete_security_group,
 )
-from controller.sandbox.elbv2_semantics import LISTENER_OPERATIONS, check_listener
+from controller.sandbox.elbv2_semantics import (
+    LISTENER_OPERATIONS,
+    check_delete_load_balancer,
+    check_listener,
+)
 from controller.sandbox.faults import FaultKind, FaultPlan
 from controller.sandbox.seed import SANDBOX_REGION
 from controller.sandbox.tag_semantics import check_request_tags
@@ -63,7 +67,9 @@ class RequestRecord:
     service: SandboxService
     operation: str
     status: int
-    outcome: str  # forwarded | throttled | fault | reset | dependency | duplicate | not-found | invalid-tag | limit | invalid-listener
+    # forwarded | throttled | fault | reset | dependency | duplicate | not-found | invalid-tag | limit
+    # | invalid-listener | protected
+    outcome: str
     params: dict[str, str] = field(default_factory=dict)
     region: str = ""
 
@@ -275,6 +281,8 @@ class AwsProxy:
             return invalid_tags
         if service == "elbv2" and operation in LISTENER_OPERATIONS:
             return await check_listener(self._backend, region, access_key, operation, params)
+        if service == "elbv2" and operation == "DeleteLoadBalancer":
+            return await check_delete_load_balancer(self._backend, region, access_key, params)
         if service != "ec2":
             return None
         if operation == "DeleteSecurityGroup":

@@ -12,14 +12,24 @@ from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from controller.annotations import (
+    SVC_ACCESS_LOG_ENABLED,
+    SVC_ACCESS_LOG_S3_BUCKET_NAME,
+    SVC_ACCESS_LOG_S3_BUCKET_PREFIX,
     SVC_ADDITIONAL_TAGS,
+    SVC_CROSS_ZONE_ENABLED,
     SVC_DISABLE_NLB_SG,
+    SVC_HEALTHCHECK_HEALTHY_THRESHOLD,
+    SVC_HEALTHCHECK_INTERVAL,
     SVC_HEALTHCHECK_PATH,
     SVC_HEALTHCHECK_PORT,
     SVC_HEALTHCHECK_PROTOCOL,
+    SVC_HEALTHCHECK_SUCCESS_CODES,
+    SVC_HEALTHCHECK_TIMEOUT,
+    SVC_HEALTHCHECK_UNHEALTHY_THRESHOLD,
     SVC_ICMP_PATH_MTU,
     SVC_INTERNAL,
     SVC_IP_ADDRESS_TYPE,
+    SVC_LOAD_BALANCER_ATTRIBUTES,
     SVC_LOAD_BALANCER_NAME,
     SVC_LOAD_BALANCER_TYPE,
     SVC_MANAGE_BACKEND_SG_RULES,
@@ -39,6 +49,17 @@ from controller.annotations import (
 )
 from controller.config import ControllerSettings
 from controller.flagtypes import parse_bool as go_parse_bool
+from controller.model import health_check as hc
+from controller.model.attributes import (
+    ACCESS_LOGS_S3_BUCKET,
+    ACCESS_LOGS_S3_ENABLED,
+    ACCESS_LOGS_S3_PREFIX,
+    CROSS_ZONE_ENABLED,
+    DNS_CLIENT_ROUTING_POLICIES,
+    DNS_CLIENT_ROUTING_POLICY,
+    merged_attributes,
+    parse_attributes,
+)
 from controller.model.load_balancer import (
     ForwardAction,
     IpAddressType,
@@ -89,6 +110,7 @@ from framework.objects import annotations_of, is_deleting, name_of, namespace_of
 LOAD_BALANCER_RESOURCE_ID: Final = "LoadBalancer"
 PRESERVE_CLIENT_IP_ATTRIBUTE: Final = "preserve_client_ip.enabled"
 HC_PROTOCOLS: Final = ("TCP", "HTTP", "HTTPS")
+NLB_HC_DEFAULT_CODES: Final = "200-399"
 LISTENER_PROTOCOLS: Final = ("TCP", "UDP")
 
 
@@ -199,6 +221,7 @@ class ServiceModelBuilder:
                 _subnets(annotations, scheme, existing), scheme, config.cluster_name
             ),
             tags=compose_resource_tags(stack_tags, LOAD_BALANCER_RESOURCE_ID, spec_tags),
+            attributes=_load_balancer_attributes(ref, annotations),
         )
 
         tls = tls_settings(service, ref, annotations, config.default_ssl_policy)
@@ -405,19 +428,55 @@ class ServiceModelBuilder:
             protocol = raw_protocol.upper()
             if protocol not in HC_PROTOCOLS:
                 raise InvalidAnnotationError(
-                    ref, SVC_HEALTHCHECK_PROTOCOL, raw_protocol, "must be TCP, HTTP or HTTPS"
+                    ref,
+                    SVC_HEALTHCHECK_PROTOCOL,
+                    raw_protocol,
+                    f"unsupported health check protocol {raw_protocol}",
                 )
         path = annotations.get(SVC_HEALTHCHECK_PATH, path)
         http = protocol != "TCP"
+        # NLBHealthCheckAdvancedConfig (on by default upstream) lets the timeout and the success
+        # codes be set; without it both keep their defaults (and TCP checks have no matcher).
+        advanced = self._config.feature_enabled("NLBHealthCheckAdvancedConfig")
+        matcher: str | None = None
+        if http and advanced:
+            raw_codes = annotations.get(SVC_HEALTHCHECK_SUCCESS_CODES)
+            matcher = (
+                hc.success_codes(ref, SVC_HEALTHCHECK_SUCCESS_CODES, raw_codes, hc.NLB_HTTP_CODES)
+                if raw_codes is not None
+                else NLB_HC_DEFAULT_CODES
+            )
+        if advanced:
+            timeout = hc.health_check_int(
+                ref, SVC_HEALTHCHECK_TIMEOUT, annotations.get(SVC_HEALTHCHECK_TIMEOUT), timeout, hc.TIMEOUT
+            )
         return HealthCheckSpec(
             port=port,
             protocol=protocol,
             path=path if http else None,
-            interval_seconds=interval,
+            interval_seconds=hc.health_check_int(
+                ref,
+                SVC_HEALTHCHECK_INTERVAL,
+                annotations.get(SVC_HEALTHCHECK_INTERVAL),
+                interval,
+                hc.INTERVAL,
+            ),
             timeout_seconds=timeout,
-            healthy_threshold=healthy,
-            unhealthy_threshold=unhealthy,
-            matcher="200-399" if http else None,
+            healthy_threshold=hc.health_check_int(
+                ref,
+                SVC_HEALTHCHECK_HEALTHY_THRESHOLD,
+                annotations.get(SVC_HEALTHCHECK_HEALTHY_THRESHOLD),
+                healthy,
+                hc.HEALTHY_THRESHOLD,
+            ),
+            unhealthy_threshold=hc.health_check_int(
+                ref,
+                SVC_HEALTHCHECK_UNHEALTHY_THRESHOLD,
+                annotations.get(SVC_HEALTHCHECK_UNHEALTHY_THRESHOLD),
+                unhealthy,
+                hc.UNHEALTHY_THRESHOLD,
+            ),
+            matcher=matcher,
         )
 
     def _target_group(
@@ -434,7 +493,8 @@ class ServiceModelBuilder:
                 "unable to support instance target type with an unallocated NodePort",
             )
         health_check = self._health_check(ctx)
-        preserve_client_ip = self._preserve_client_ip(ctx, listen.port)
+        attributes = _port_target_group_attributes(ctx, listen.port)
+        preserve_client_ip = _preserve_client_ip(ctx, attributes)
         tg_port = target_group_port(port, target_type)
         ip_address_type = target_group_ip_address_type(service, ctx.ip_address_type, ref, "spec.ipFamilies")
         ipv6_targets = ip_address_type == "ipv6"
@@ -461,6 +521,7 @@ class ServiceModelBuilder:
             ip_address_type=ip_address_type,
             health_check=health_check,
             tags=compose_resource_tags(ctx.stack_tags, resource_id, ctx.spec_tags),
+            attributes=attributes,
         )
         traffic = traffic_port(port, target_type)
         networking: NetworkingSpec | None
@@ -503,17 +564,55 @@ class ServiceModelBuilder:
         )
         return target_group, binding
 
-    def _preserve_client_ip(self, ctx: _Context, service_port: int) -> bool:
-        """``preserve_client_ip.enabled`` of the port's target group; both attribute annotations are
-        validated on every build (not only when an SG-less NLB needs the value), as upstream."""
-        base = _target_group_attributes(ctx, SVC_TARGET_GROUP_ATTRIBUTES)
-        per_port = _target_group_attributes(ctx, svc_port_target_group_attributes(service_port))
-        # The port's own annotation overrides the base one, except with an empty value.
-        value = per_port.get(PRESERVE_CLIENT_IP_ATTRIBUTE) or base.get(PRESERVE_CLIENT_IP_ATTRIBUTE)
-        if value is not None:
-            return go_parse_bool(value)
-        # AWS's default: preserved for instance targets, not for ip targets.
-        return ctx.target_type is TargetType.INSTANCE
+
+def _port_target_group_attributes(ctx: _Context, service_port: int) -> dict[str, str]:
+    """The port's target-group attributes: the base annotation's, overridden by the per-port
+    annotation's non-empty values. Both annotations are validated on every build, as upstream.
+    Upstream also always adds ``proxy_protocol_v2.enabled=false``; we do not (see the module's
+    deploy notes: no attribute call for a target group whose Service names none)."""
+    attributes = _target_group_attributes(ctx, SVC_TARGET_GROUP_ATTRIBUTES)
+    for name, value in _target_group_attributes(ctx, svc_port_target_group_attributes(service_port)).items():
+        if value:
+            attributes[name] = value
+    return attributes
+
+
+def _preserve_client_ip(ctx: _Context, attributes: Mapping[str, str]) -> bool:
+    """``preserve_client_ip.enabled`` of a port's target group (already validated)."""
+    value = attributes.get(PRESERVE_CLIENT_IP_ATTRIBUTE)
+    if value is not None:
+        return go_parse_bool(value)
+    # AWS's default: preserved for instance targets, not for ip targets.
+    return ctx.target_type is TargetType.INSTANCE
+
+
+def _load_balancer_attributes(ref: ObjectRef, annotations: Mapping[str, str]) -> dict[str, str]:
+    """``aws-load-balancer-attributes``, under the legacy access-log and cross-zone annotations
+    (which win, as upstream merges them first); ``dns_record.client_routing_policy`` is checked."""
+    raw = annotations.get(SVC_LOAD_BALANCER_ATTRIBUTES)
+    attributes = parse_attributes(ref, SVC_LOAD_BALANCER_ATTRIBUTES, raw)
+    policy = attributes.get(DNS_CLIENT_ROUTING_POLICY)
+    if policy is not None and policy not in DNS_CLIENT_ROUTING_POLICIES:
+        expected = ", ".join(f"'{p}'" for p in DNS_CLIENT_ROUTING_POLICIES)
+        raise InvalidAnnotationError(
+            ref,
+            SVC_LOAD_BALANCER_ATTRIBUTES,
+            raw or "",
+            f"invalid {DNS_CLIENT_ROUTING_POLICY} set in annotation {SVC_LOAD_BALANCER_ATTRIBUTES}: "
+            f"got '{policy}' expected one of [{expected}]",
+        )
+    legacy: dict[str, str] = {}
+    raw_access_log = annotations.get(SVC_ACCESS_LOG_ENABLED)
+    if raw_access_log is not None and parse_bool(ref, SVC_ACCESS_LOG_ENABLED, raw_access_log):
+        legacy[ACCESS_LOGS_S3_ENABLED] = "true"
+        if SVC_ACCESS_LOG_S3_BUCKET_NAME in annotations:
+            legacy[ACCESS_LOGS_S3_BUCKET] = annotations[SVC_ACCESS_LOG_S3_BUCKET_NAME]
+        if SVC_ACCESS_LOG_S3_BUCKET_PREFIX in annotations:
+            legacy[ACCESS_LOGS_S3_PREFIX] = annotations[SVC_ACCESS_LOG_S3_BUCKET_PREFIX]
+    raw_cross_zone = annotations.get(SVC_CROSS_ZONE_ENABLED)
+    if raw_cross_zone is not None:
+        legacy[CROSS_ZONE_ENABLED] = str(parse_bool(ref, SVC_CROSS_ZONE_ENABLED, raw_cross_zone)).lower()
+    return merged_attributes(legacy, attributes)
 
 
 def _target_group_attributes(ctx: _Context, key: str) -> dict[str, str]:

@@ -12,8 +12,10 @@ A managed, live Service (upstream-behaviour §3.4, §7):
 4. release the backend SG when the model no longer needs it; Normal ``SuccessfullyReconciled``.
 
 A Service being deleted, or no longer ours (type or class changed), that still carries our
-finalizer is cleaned up: TGBs and the stack are deleted, the backend SG released, the LB status
-cleared (Warning ``FailedCleanupStatus`` on failure) and the finalizer removed.
+finalizer is cleaned up: the NLB, then the TGBs, then the rest of the stack are deleted, the
+backend SG released, the LB status cleared (Warning ``FailedCleanupStatus`` on failure) and the
+finalizer removed. A Service being deleted whose ``aws-load-balancer-attributes`` still ask for
+deletion protection is not cleaned up (Warning ``FailedBuildModel``, retried with backoff).
 """
 
 from __future__ import annotations
@@ -22,12 +24,13 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any, Final, Protocol
 
-from controller.annotations import ModelBuildError
+from controller.annotations import SVC_LOAD_BALANCER_ATTRIBUTES, ModelBuildError, ObjectRef
 from controller.config import ControllerSettings
 from controller.deploy.elbv2_index import Elbv2Index
 from controller.deploy.load_balancer import subnet_ids_of
 from controller.finalizers import SERVICE_FINALIZER
 from controller.metrics import LbcControllerMetrics
+from controller.model.attributes import deletion_protection_enabled
 from controller.model.load_balancer import Scheme
 from controller.model.stack import StackModel
 from controller.naming import SERVICE_TAG_PREFIX, StackTags
@@ -205,6 +208,8 @@ class ServiceReconciler:
         if not objects.has_finalizer(service, SERVICE_FINALIZER):
             return Result()  # never deployed (the finalizer comes first), or already cleaned up
         steps = self._steps
+        if is_deleting(service):
+            await self._refuse_protected_deletion(service, stack)
         pending = await steps.delete(f"service {stack.stack_id}", stack, [service])
         if pending is not None:
             return pending
@@ -214,6 +219,25 @@ class ServiceReconciler:
             [service], SERVICE_FINALIZER, "remove_finalizers_error", report_to=[service]
         )
         return Result()
+
+    async def _refuse_protected_deletion(self, service: KubeObject, stack: StackTags) -> None:
+        """Upstream: a Service being deleted whose ``aws-load-balancer-attributes`` still say
+        ``deletion_protection.enabled=true`` is not cleaned up (retried with backoff) until they
+        say false; nothing of its stack is touched meanwhile."""
+        ref = ObjectRef.of("Service", service)
+        raw = objects.annotations_of(service).get(SVC_LOAD_BALANCER_ATTRIBUTES)
+        try:
+            protected = deletion_protection_enabled(ref, SVC_LOAD_BALANCER_ATTRIBUTES, raw)
+        except ModelBuildError as error:
+            self._build_failed(service, error)
+            raise_if_terminal(f"service {stack.stack_id}", error)
+            raise
+        await self._steps.refuse_protected_deletion(
+            f"service {stack.stack_id}",
+            stack,
+            [(ref, SVC_LOAD_BALANCER_ATTRIBUTES)] if protected else [],
+            [service],
+        )
 
     # ----------------------------------------------------------------------------- helpers
 

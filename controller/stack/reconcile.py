@@ -15,11 +15,12 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from controller.annotations import ModelBuildError
+from controller.annotations import ModelBuildError, ObjectRef
 from controller.aws.errors import AwsApiError
 from controller.backendsg import BackendSGDisabledError
 from controller.deploy import DeploymentPending, DeployResult
 from controller.metrics import LbcControllerMetrics
+from controller.model.attributes import DeletionProtectedError
 from controller.model.stack import StackModel
 from controller.naming import StackTags
 from controller.stack.binding_applier import (
@@ -262,9 +263,15 @@ class StackReconcileSteps:
     async def delete(
         self, subject: str, stack: StackTags, objs: Sequence[Mapping[str, Any]]
     ) -> Result | None:
-        """Tears down the stack's TGBs, then the stack; a ``Result`` (requeue) while AWS refuses one."""
+        """Tears down the stack's load balancers, then its TGBs, then the rest of the stack, in
+        upstream's order; a ``Result`` (requeue) while AWS refuses a deletion for now."""
         try:
             with self.stage("deploy_model"):
+                # The load balancer goes first, as upstream: while AWS refuses to delete it, its
+                # bindings (and so the rules on node and pod SGs it sends traffic through) stay.
+                deleted_lbs = await self._deployer.delete_load_balancers(stack)
+                if deleted_lbs:
+                    self._log.info("%s: deleted load balancers %s", subject, list(deleted_lbs))
                 bindings = await self._tgbs.find(stack)
                 # Every target group these bindings use is the stack's and is deleted below, targets
                 # and all: their clean-up need not deregister first (design.md Difference 16).
@@ -280,6 +287,28 @@ class StackReconcileSteps:
         if not deleted.is_empty:
             self._log.info("%s: deleted %s", subject, deleted)
         return None
+
+    async def refuse_protected_deletion(
+        self,
+        subject: str,
+        stack: StackTags,
+        protected: Sequence[tuple[ObjectRef, str]],
+        objs: Sequence[Mapping[str, Any]],
+    ) -> None:
+        """Raise ``DeletionProtectedError`` (reported as ``FailedBuildModel`` on ``objs``, retried with
+        backoff) when an object being deleted still asks for deletion protection (``protected``:
+        its reference and the attribute annotation). Nothing of the stack has been touched."""
+        if not protected:
+            return
+        ref, key = protected[0]
+        try:
+            names = await self._deployer.load_balancer_names(stack)
+        except Exception:  # only the message loses the name; the refusal stands
+            self._log.warning("%s: could not read its load balancers' names", subject, exc_info=True)
+            names = ()
+        error = DeletionProtectedError(ref, key, names)
+        self.fail(objs, REASON_FAILED_BUILD_MODEL, "build_model_error", error, "Failed build model")
+        raise error
 
     async def write_status(self, objs: Sequence[Mapping[str, Any]], dns_name: str) -> None:
         """``status.loadBalancer.ingress`` of each object: the LB's DNS name."""

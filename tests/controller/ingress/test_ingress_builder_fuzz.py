@@ -33,6 +33,13 @@ INGRESS_KEYS = [
     keys.ING_HEALTHCHECK_PORT,
     keys.ING_HEALTHCHECK_PATH,
     keys.ING_HEALTHCHECK_PROTOCOL,
+    keys.ING_HEALTHCHECK_INTERVAL_SECONDS,
+    keys.ING_HEALTHCHECK_TIMEOUT_SECONDS,
+    keys.ING_HEALTHY_THRESHOLD_COUNT,
+    keys.ING_UNHEALTHY_THRESHOLD_COUNT,
+    keys.ING_SUCCESS_CODES,
+    keys.ING_TARGET_GROUP_ATTRIBUTES,
+    keys.ING_LOAD_BALANCER_ATTRIBUTES,
     keys.ING_BACKEND_PROTOCOL,
     keys.ING_BACKEND_PROTOCOL_VERSION,
     keys.ING_CERTIFICATE_ARN,
@@ -41,7 +48,7 @@ INGRESS_KEYS = [
 ]
 PLAUSIBLE = st.sampled_from(
     ["", "true", "ip", "instance", "http", "8080", "traffic-port", "HTTP", "GRPC", "dualstack", "internet-facing",
-     '[{"HTTP":80}]', '[{"HTTPS":443},{"HTTP":80}]', "10.0.0.0/8", "2001:db8::/32", "sg-1, web", "a=b", "pl-1"]
+     '[{"HTTP":80}]', '[{"HTTPS":443},{"HTTP":80}]', "10.0.0.0/8", "2001:db8::/32", "sg-1, web", "a=b", "pl-1", "10", "200-299", "1"]
 )  # fmt: skip
 annotation_maps = st.dictionaries(st.sampled_from(INGRESS_KEYS), PLAUSIBLE | st.text(max_size=20), max_size=6)
 

@@ -15,6 +15,7 @@ from stack_reconciler_harness import StackWorld, stack_collaborators, watching
 from controller.annotations import (
     ING_GROUP_NAME,
     ING_INBOUND_CIDRS,
+    ING_LOAD_BALANCER_ATTRIBUTES,
     ING_SCHEME,
     ING_SECURITY_GROUPS,
     INGRESS_CLASS_ANNOTATION,
@@ -31,6 +32,7 @@ from controller.ingress.reconciler import (
     service_event_keys,
 )
 from controller.metrics import controller_metrics
+from controller.model.attributes import DeletionProtectedError
 from controller.naming import INGRESS_TAG_PREFIX
 from controller.networking.sg_resolver import SecurityGroupResolver
 from controller.sandbox.proxy import AwsProxy
@@ -465,3 +467,51 @@ async def test_unresolved_custom_sg_is_requeued_by_the_controller(world: World) 
         assert not registry.get_sample_value("controller_runtime_terminal_reconcile_errors_total")
     finally:
         await controller.stop(timeout=5.0)
+
+
+async def test_deletion_protection_stops_the_group_until_the_annotation_says_false(world: World) -> None:
+    """Upstream: an Ingress being deleted whose load-balancer-attributes still ask for deletion
+    protection stops its whole group (retried with backoff), before anything is touched; each
+    member gets a Warning naming the Ingress, the annotation, the attribute and the ALB. Set to
+    false, the group converges without it and the last member's deletion removes the ALB."""
+    protected = {ING_GROUP_NAME: "vault", ING_LOAD_BALANCER_ATTRIBUTES: "deletion_protection.enabled=true"}
+    await world.create_ingress("only", protected)
+    assert await world.reconciler.reconcile("vault") == Result()
+    (lb,) = await world.load_balancers()
+
+    await objects.delete(world.client, INGRESSES, "only", NAMESPACE)
+    await world.cached("only", lambda obj: bool(obj and obj["metadata"].get("deletionTimestamp")))
+    with pytest.raises(DeletionProtectedError):
+        await world.reconciler.reconcile("vault")
+    assert [x["LoadBalancerArn"] for x in await world.load_balancers()] == [lb["LoadBalancerArn"]]
+    assert len(await world.tgbs()) == 1
+    assert (await world.ingress("only"))["metadata"]["finalizers"] == ["group.ingress.k8s.aws/vault"]
+    (event,) = await world.events_for("only", "FailedBuildModel")
+    assert event["note"] == (
+        "Failed build model due to deletion_protection is enabled, cannot delete the ingress: only "
+        f"(Ingress {NAMESPACE}/only: {ING_LOAD_BALANCER_ATTRIBUTES} has deletion_protection.enabled=true; "
+        f"{lb['LoadBalancerName']} is kept until it is set to false)"
+    )
+
+    # A malformed value is a terminal build error naming the annotation (an edit retriggers).
+    ingress = await world.ingress("only")
+    ingress["metadata"]["annotations"][ING_LOAD_BALANCER_ATTRIBUTES] = "deletion_protection.enabled=yes"
+    await world.client.replace(INGRESSES, "only", ingress, NAMESPACE)
+    await world.cached(
+        "only",
+        lambda obj: bool(obj and "yes" in obj["metadata"]["annotations"][ING_LOAD_BALANCER_ATTRIBUTES]),
+    )
+    with pytest.raises(TerminalError, match=r'strconv\.ParseBool: parsing "yes": invalid syntax'):
+        await world.reconciler.reconcile("vault")
+    assert len(await world.load_balancers()) == 1
+
+    ingress = await world.ingress("only")
+    ingress["metadata"]["annotations"][ING_LOAD_BALANCER_ATTRIBUTES] = "deletion_protection.enabled=false"
+    await world.client.replace(INGRESSES, "only", ingress, NAMESPACE)
+    await world.cached(
+        "only",
+        lambda obj: obj is None or "false" in obj["metadata"]["annotations"][ING_LOAD_BALANCER_ATTRIBUTES],
+    )
+    assert await world.reconciler.reconcile("vault") == Result()
+    assert await world.load_balancers() == []
+    assert await world.tgbs() == []

@@ -26,6 +26,14 @@ SERVICE_KEYS = [
     keys.SVC_ICMP_PATH_MTU,
     keys.SVC_HEALTHCHECK_PORT,
     keys.SVC_HEALTHCHECK_PROTOCOL,
+    keys.SVC_HEALTHCHECK_INTERVAL,
+    keys.SVC_HEALTHCHECK_TIMEOUT,
+    keys.SVC_HEALTHCHECK_HEALTHY_THRESHOLD,
+    keys.SVC_HEALTHCHECK_UNHEALTHY_THRESHOLD,
+    keys.SVC_HEALTHCHECK_SUCCESS_CODES,
+    keys.SVC_LOAD_BALANCER_ATTRIBUTES,
+    keys.SVC_CROSS_ZONE_ENABLED,
+    keys.SVC_ACCESS_LOG_ENABLED,
     keys.SVC_ADDITIONAL_TAGS,
     keys.SVC_DISABLE_NLB_SG,
     keys.SVC_SUBNETS,
@@ -36,7 +44,7 @@ SERVICE_KEYS = [
 PLAUSIBLE = st.sampled_from(
     ["", "on", "true", "false", "ip", "instance", "nlb-ip", "external", "dualstack", "internet-facing", "http",
      "8080", "traffic-port", "HTTP", "10.0.0.0/8", "2001:db8::/32", "sg-1, web", "a=b", "pl-1",
-     "preserve_client_ip.enabled=true", "preserve_client_ip.enabled=maybe"]
+     "preserve_client_ip.enabled=true", "preserve_client_ip.enabled=maybe", "10", "200-399", "1"]
 )  # fmt: skip
 annotation_maps = st.dictionaries(st.sampled_from(SERVICE_KEYS), PLAUSIBLE | st.text(max_size=20), max_size=7)
 existing = st.none() | st.builds(

@@ -12,6 +12,7 @@ from stack_reconciler_harness import StackWorld, stack_collaborators, watching
 
 from controller.annotations import (
     SVC_DISABLE_NLB_SG,
+    SVC_LOAD_BALANCER_ATTRIBUTES,
     SVC_LOAD_BALANCER_TYPE,
     SVC_NLB_TARGET_TYPE,
     SVC_SCHEME,
@@ -22,6 +23,7 @@ from controller.annotations import (
 from controller.aws.api import AwsApi
 from controller.aws.errors import AwsApiError
 from controller.metrics import controller_metrics
+from controller.model.attributes import DeletionProtectedError
 from controller.naming import SERVICE_TAG_PREFIX, StackTags
 from controller.networking.sg_resolver import SecurityGroupResolver
 from controller.sandbox.proxy import AwsProxy
@@ -346,3 +348,65 @@ async def test_live_nlb_keeps_its_subnets_when_discovery_would_now_pick_others(w
     assert await world.reconciler.reconcile(f"{NAMESPACE}/placed") == Result()
     (still,) = await world.load_balancers()
     assert sorted(zone["SubnetId"] for zone in still["AvailabilityZones"]) == placed
+
+
+async def test_deletion_protection_keeps_everything_until_the_annotation_says_false(world: World) -> None:
+    """Upstream: a Service being deleted whose attributes still ask for deletion protection is not
+    cleaned up (retried with backoff): its NLB, bindings, SGs and finalizer all stay, and a
+    Warning names the Service, the annotation, the attribute and the NLB. Set to false, the
+    deletion goes through (the deployer turns protection off first)."""
+    protected = {**NLB_ANNOTATIONS, SVC_LOAD_BALANCER_ATTRIBUTES: "deletion_protection.enabled=true"}
+    await world.create_service("vault", protected)
+    assert await world.reconciler.reconcile(f"{NAMESPACE}/vault") == Result()
+    (lb,) = await world.load_balancers()
+
+    await objects.delete(world.client, SERVICES, "vault", NAMESPACE)
+    await world.cached("vault", lambda obj: bool(obj and obj["metadata"].get("deletionTimestamp")))
+    with pytest.raises(DeletionProtectedError) as refused:
+        await world.reconciler.reconcile(f"{NAMESPACE}/vault")
+    assert refused.value.retryable
+    assert [x["LoadBalancerArn"] for x in await world.load_balancers()] == [lb["LoadBalancerArn"]]
+    assert len(await world.tgbs()) == 1
+    assert len(await world.stack_sgs(f"{NAMESPACE}/vault")) == 1
+    assert (await world.service("vault"))["metadata"]["finalizers"] == ["service.k8s.aws/resources"]
+    (event,) = await world.events_for("vault", "FailedBuildModel")
+    assert event["type"] == "Warning"
+    assert event["note"] == (
+        "Failed build model due to deletion_protection is enabled, cannot delete the service: vault "
+        f"(Service {NAMESPACE}/vault: {SVC_LOAD_BALANCER_ATTRIBUTES} has deletion_protection.enabled=true; "
+        f"{lb['LoadBalancerName']} is kept until it is set to false)"
+    )
+
+    service = await world.service("vault")
+    service["metadata"]["annotations"][SVC_LOAD_BALANCER_ATTRIBUTES] = "deletion_protection.enabled=false"
+    await world.client.replace(SERVICES, "vault", service, NAMESPACE)
+    await world.cached(
+        "vault",
+        lambda obj: obj is None or "false" in obj["metadata"]["annotations"][SVC_LOAD_BALANCER_ATTRIBUTES],
+    )
+    assert await world.reconciler.reconcile(f"{NAMESPACE}/vault") == Result()
+    assert await world.load_balancers() == []
+    assert await world.tgbs() == []
+    assert await world.stack_sgs(f"{NAMESPACE}/vault") == []
+
+
+async def test_the_load_balancer_is_deleted_before_its_bindings(world: World, aws_proxy: AwsProxy) -> None:
+    """Upstream's order: while AWS refuses to delete the NLB, its TargetGroupBindings (and so the
+    rules on the node SGs its traffic needs) stay; once it is gone, the rest follows."""
+    await world.create_service("echo", NLB_ANNOTATIONS)
+    assert await world.reconciler.reconcile(f"{NAMESPACE}/echo") == Result()
+    await objects.delete(world.client, SERVICES, "echo", NAMESPACE)
+    await world.cached("echo", lambda obj: bool(obj and obj["metadata"].get("deletionTimestamp")))
+
+    aws_proxy.faults.fail("DeleteLoadBalancer", code="AccessDenied", status=400, times=None)
+    with pytest.raises(AwsApiError):
+        await world.reconciler.reconcile(f"{NAMESPACE}/echo")
+    assert len(await world.load_balancers()) == 1
+    assert len(await world.tgbs()) == 1
+
+    aws_proxy.faults.clear()
+    aws_proxy.reset_counts()
+    assert await world.reconciler.reconcile(f"{NAMESPACE}/echo") == Result()
+    assert await world.load_balancers() == [] and await world.tgbs() == []
+    order = [r.operation for r in aws_proxy.request_log if r.operation.startswith("Delete")]
+    assert order[0] == "DeleteLoadBalancer", order

@@ -65,6 +65,12 @@ class ScriptedDeployer:
     async def deploy(self, model: StackModel, *, backend_sg_id: str | None) -> DeployResult:
         raise self.error
 
+    async def load_balancer_names(self, stack: StackTags) -> tuple[str, ...]:
+        return ()
+
+    async def delete_load_balancers(self, stack: StackTags) -> tuple[str, ...]:
+        return ()
+
     async def delete_stack(self, stack: StackTags) -> DeletionResult:
         raise self.error
 
