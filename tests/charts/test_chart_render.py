@@ -4,6 +4,7 @@ the kustomize manifests in config/ (which stay; `make chart-sync` copies what th
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
 import yaml
@@ -149,13 +150,25 @@ def test_without_a_cluster_name_rendering_fails_naming_the_value(helm: Helm) -> 
     assert "clusterName is required" in result.stderr
 
 
+def crds_by_name(objects: Sequence[Manifest]) -> dict[str, Manifest]:
+    return {obj["metadata"]["name"]: obj for obj in objects if obj["kind"] == "CustomResourceDefinition"}
+
+
+# Every CRD config/crd installs (kustomize), by name.
+CONFIG_CRD_NAMES = {
+    yaml.safe_load(path.read_text())["metadata"]["name"]
+    for path in (CONFIG_DIR / "crd").glob("*.yaml")
+    if path.name != "kustomization.yaml"
+}
+
+
 def test_defaults_render_the_controller_with_its_own_defaults(helm: Helm) -> None:
     objects = helm.template(REQUIRED, release="lbsg", namespace="lb")
 
     assert kinds(objects) == [
         "ClusterRole",
         "ClusterRoleBinding",
-        "CustomResourceDefinition",
+        *["CustomResourceDefinition"] * len(CONFIG_CRD_NAMES),
         "Deployment",
         "IngressClass",
         "Role",
@@ -266,7 +279,8 @@ def test_optional_objects_can_be_left_out(helm: Helm) -> None:
         }
     )
 
-    assert kinds(objects) == ["CustomResourceDefinition", "Deployment", "Service"]
+    assert kinds(objects) == [*["CustomResourceDefinition"] * len(CONFIG_CRD_NAMES), "Deployment", "Service"]
+    assert crds_by_name(objects).keys() == CONFIG_CRD_NAMES
     assert only(objects, "Deployment")["spec"]["template"]["spec"]["serviceAccountName"] == "existing"
 
 
@@ -301,8 +315,12 @@ def test_the_chart_renders_what_config_default_applies(helm: Helm) -> None:
     kustomize = kustomize_objects(CONFIG_DIR / "default")
 
     assert kinds(chart) == kinds(kustomize)
-    for kind in ("ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "CustomResourceDefinition"):
+    for kind in ("ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"):
         assert _without_labels(only(chart, kind)) == _without_labels(only(kustomize, kind)), kind
+    chart_crds, kustomize_crds = crds_by_name(chart), crds_by_name(kustomize)
+    assert chart_crds.keys() == kustomize_crds.keys() == CONFIG_CRD_NAMES
+    for name, crd in chart_crds.items():
+        assert _without_labels(crd) == _without_labels(kustomize_crds[name]), name
     for kind in ("ServiceAccount", "Service"):
         chart_object, kustomize_object = only(chart, kind), only(kustomize, kind)
         assert chart_object["metadata"]["name"] == kustomize_object["metadata"]["name"], kind
