@@ -19,8 +19,8 @@ from controller.annotations import (
     ModelBuildError,
     ObjectRef,
 )
-from controller.ingress.namespace_selector import InvalidSelectorError, NamespaceSelector
 from framework.kube import Resource
+from framework.label_selector import InvalidSelectorError, LabelSelector
 from framework.objects import annotations_of, labels_of, meta_of, name_of
 
 ALB_INGRESS_CONTROLLER: Final = "ingress.k8s.aws/alb"
@@ -148,7 +148,7 @@ class IngressClassMatcher:
             return
         params_name = name_of(params)
         try:
-            selector = NamespaceSelector.parse(raw)
+            selector = LabelSelector.parse(raw)
         except InvalidSelectorError as error:
             raise InvalidIngressClassError(ref, str(error)) from None
         namespace = self._classes.get_namespace(ref.namespace)

@@ -17,7 +17,7 @@ from typing import Any, Final
 
 from controller.aws.elbv2_types import TargetRef
 from controller.endpointsg.discovery import instance_id_from_provider_id
-from controller.targetgroupbinding.model import NodeSelector
+from framework.label_selector import LabelSelector
 from framework.objects import labels_of, name_of, namespace_of
 
 SERVICE_NAME_LABEL: Final = "kubernetes.io/service-name"
@@ -115,7 +115,7 @@ def _node_ready(node: Mapping[str, Any]) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 
-def eligible_node(node: Mapping[str, Any], selector: NodeSelector) -> bool:
+def eligible_node(node: Mapping[str, Any], selector: LabelSelector) -> bool:
     """A node that may carry instance targets: ready, not excluded, matching the selector."""
     labels = labels_of(node)
     if EXCLUDE_FROM_LB_LABEL in labels:
@@ -127,7 +127,7 @@ def resolve_node_endpoints(
     service: Mapping[str, Any],
     nodes: Iterable[Mapping[str, Any]],
     ref_port: int | str,
-    selector: NodeSelector,
+    selector: LabelSelector,
 ) -> list[NodeEndpoint]:
     """Eligible nodes on the Service port's NodePort, sorted by instance id."""
     service_port = find_service_port(service, ref_port)

@@ -8,6 +8,7 @@ from typing import Any, Final
 
 from controller.finalizers import TGB_FINALIZER
 from framework.kube import KubeObject, Resource
+from framework.label_selector import InvalidSelectorError, LabelSelector
 from framework.objects import has_finalizer, is_deleting, meta_of, name_of, namespace_of
 
 TARGET_GROUP_BINDINGS: Final = Resource(
@@ -23,43 +24,12 @@ class InvalidBindingError(ValueError):
     """The TGB's spec cannot be acted on; the message is meant for a Warning event."""
 
 
-@dataclass(frozen=True)
-class NodeSelector:
-    """``spec.nodeSelector``: a Kubernetes label selector (matchLabels and matchExpressions)."""
-
-    match_labels: tuple[tuple[str, str], ...] = ()
-    match_expressions: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
-
-    @classmethod
-    def parse(cls, raw: Mapping[str, Any] | None) -> NodeSelector:
-        if not raw:
-            return cls()
-        labels = tuple(sorted((str(k), str(v)) for k, v in (raw.get("matchLabels") or {}).items()))
-        expressions = []
-        for expression in raw.get("matchExpressions") or ():
-            operator = str(expression.get("operator", ""))
-            values = tuple(str(v) for v in expression.get("values") or ())
-            if operator not in ("In", "NotIn", "Exists", "DoesNotExist"):
-                raise InvalidBindingError(f"nodeSelector: unsupported operator {operator!r}")
-            if operator in ("In", "NotIn") and not values:
-                raise InvalidBindingError(f"nodeSelector: operator {operator} needs values")
-            expressions.append((str(expression.get("key", "")), operator, values))
-        return cls(labels, tuple(expressions))
-
-    def matches(self, labels: Mapping[str, str]) -> bool:
-        if any(labels.get(key) != value for key, value in self.match_labels):
-            return False
-        for key, operator, values in self.match_expressions:
-            present = key in labels
-            if operator == "In" and not (present and labels[key] in values):
-                return False
-            if operator == "NotIn" and present and labels[key] in values:
-                return False
-            if operator == "Exists" and not present:
-                return False
-            if operator == "DoesNotExist" and present:
-                return False
-        return True
+def parse_node_selector(raw: Mapping[str, Any] | None) -> LabelSelector:
+    """``spec.nodeSelector``; absent or empty selects every node."""
+    try:
+        return LabelSelector.parse(raw or {})
+    except InvalidSelectorError as error:
+        raise InvalidBindingError(f"nodeSelector: {error}") from None
 
 
 @dataclass(frozen=True)
@@ -76,7 +46,7 @@ class Binding:
     service_name: str
     service_port: int | str
     ip_address_type: str
-    node_selector: NodeSelector
+    node_selector: LabelSelector
     networking: Mapping[str, Any] | None
     deleting: bool
     has_finalizer: bool
@@ -113,7 +83,7 @@ class Binding:
             service_name=str(service_ref["name"]),
             service_port=port if isinstance(port, int) and not isinstance(port, bool) else str(port),
             ip_address_type=str(spec.get("ipAddressType") or "ipv4"),
-            node_selector=NodeSelector.parse(spec.get("nodeSelector")),
+            node_selector=parse_node_selector(spec.get("nodeSelector")),
             networking=spec.get("networking"),
             deleting=is_deleting(obj),
             has_finalizer=has_finalizer(obj, TGB_FINALIZER),

@@ -27,7 +27,6 @@ from controller.ingress import IngressClassMatcher, IngressGroupId, IngressModel
 from controller.ingress.class_matcher import ClassifiedIngress, InvalidIngressClassError
 from controller.ingress.class_source import slim_namespace
 from controller.ingress.group import group_id_of
-from controller.ingress.namespace_selector import InvalidSelectorError, NamespaceSelector
 from controller.ingress.reconciler import (
     ingress_class_params_event_keys,
     ingress_group_handlers,
@@ -48,6 +47,7 @@ from controller.ingress.settings import (
 from controller.model.load_balancer import IpAddressType, Scheme
 from controller.model.stack import StackModel
 from framework.informer import Store
+from framework.label_selector import InvalidSelectorError, LabelSelector
 
 PARAMS = "params-1"
 
@@ -189,7 +189,7 @@ def test_empty_namespace_selector_selects_every_namespace_and_an_unknown_namespa
 def test_namespace_selector_expressions(
     expressions: list[dict[str, Any]], labels: dict[str, str], matches: bool
 ) -> None:
-    assert NamespaceSelector.parse({"matchExpressions": expressions}).matches(labels) is matches
+    assert LabelSelector.parse({"matchExpressions": expressions}).matches(labels) is matches
 
 
 @pytest.mark.parametrize(
@@ -211,7 +211,7 @@ def test_namespace_selector_expressions(
 )
 def test_invalid_namespace_selector_is_apimachinerys_error(expression: dict[str, Any], message: str) -> None:
     with pytest.raises(InvalidSelectorError) as raised:
-        NamespaceSelector.parse({"matchExpressions": [expression]})
+        LabelSelector.parse({"matchExpressions": [expression]})
     assert str(raised.value) == message
     matcher = matcher_for({"namespaceSelector": {"matchExpressions": [expression]}}, [namespace("ns-1")])
     with pytest.raises(InvalidIngressClassError, match="invalid ingress class: "):
@@ -219,7 +219,7 @@ def test_invalid_namespace_selector_is_apimachinerys_error(expression: dict[str,
 
 
 def test_selector_is_shown_as_kubernetes_prints_it() -> None:
-    selector = NamespaceSelector.parse(
+    selector = LabelSelector.parse(
         {
             "matchLabels": {"team": "a"},
             "matchExpressions": [

@@ -14,7 +14,8 @@ from controller.targetgroupbinding.endpoints import (
     resolve_node_endpoints,
     resolve_pod_endpoints,
 )
-from controller.targetgroupbinding.model import Binding, InvalidBindingError, NodeSelector
+from controller.targetgroupbinding.model import Binding, InvalidBindingError
+from framework.label_selector import LabelSelector
 
 SERVICE = {
     "metadata": {"name": "web", "namespace": "ns"},
@@ -88,7 +89,7 @@ def test_unknown_service_port_is_backend_not_found() -> None:
     with pytest.raises(BackendNotFoundError, match="unable to find port https on service ns/web"):
         resolve_pod_endpoints(SERVICE, [], "https", "ipv4")
     with pytest.raises(BackendNotFoundError):
-        resolve_node_endpoints(SERVICE, [], 443, NodeSelector())
+        resolve_node_endpoints(SERVICE, [], 443, LabelSelector())
 
 
 def test_node_endpoints_ready_not_excluded_selected_on_the_node_port() -> None:
@@ -99,14 +100,14 @@ def test_node_endpoints_ready_not_excluded_selected_on_the_node_port() -> None:
         node("d", labels={"pool": "web", EXCLUDE_FROM_LB_LABEL: "true"}),
         node("e", labels={"pool": "web"}, provider="kind://docker/e"),
     ]
-    everyone = resolve_node_endpoints(SERVICE, nodes, 80, NodeSelector())
+    everyone = resolve_node_endpoints(SERVICE, nodes, 80, LabelSelector())
     assert [e.target for e in everyone] == [Target("i-a", 30080), Target("i-b", 30080)]
-    selector = NodeSelector.parse(
+    selector = LabelSelector.parse(
         {"matchExpressions": [{"key": "pool", "operator": "In", "values": ["web"]}]}
     )
     assert [e.target.id for e in resolve_node_endpoints(SERVICE, nodes, "http", selector)] == ["i-a"]
     with pytest.raises(EndpointResolutionError, match="has no nodePort"):
-        resolve_node_endpoints(SERVICE, nodes, 9090, NodeSelector())
+        resolve_node_endpoints(SERVICE, nodes, 9090, LabelSelector())
 
 
 @pytest.mark.parametrize(
@@ -120,7 +121,7 @@ def test_node_endpoints_ready_not_excluded_selected_on_the_node_port() -> None:
     ],
 )
 def test_node_selector(selector: dict[str, Any], labels: dict[str, str], expected: bool) -> None:
-    assert NodeSelector.parse(selector).matches(labels) is expected
+    assert LabelSelector.parse(selector).matches(labels) is expected
 
 
 def _tgb(**spec: Any) -> dict[str, Any]:
@@ -143,7 +144,9 @@ def test_binding_parse() -> None:
         Binding.parse(_tgb(targetGroupARN=""))
     with pytest.raises(InvalidBindingError, match="serviceRef"):
         Binding.parse(_tgb(serviceRef={"name": "web"}))
-    with pytest.raises(InvalidBindingError, match="unsupported operator"):
+    with pytest.raises(
+        InvalidBindingError, match=r"nodeSelector: \"Gt\" is not a valid label selector operator"
+    ):
         Binding.parse(
             _tgb(targetType="instance", nodeSelector={"matchExpressions": [{"key": "a", "operator": "Gt"}]})
         )

@@ -1,9 +1,10 @@
-"""IngressClassParams ``spec.namespaceSelector``: a Kubernetes label selector over the Ingress's Namespace.
+"""A Kubernetes label selector (``metav1.LabelSelector``): IngressClassParams ``namespaceSelector``,
+TargetGroupBinding ``nodeSelector``.
 
-Semantics and error texts are apimachinery's ``LabelSelectorAsSelector`` (what upstream calls):
-``matchLabels`` and ``matchExpressions`` (``In``, ``NotIn``, ``Exists``, ``DoesNotExist``) must all
-hold; an empty selector selects every namespace. An absent selector is no restriction at all (the
-caller never builds one).
+Semantics and error texts are apimachinery's ``LabelSelectorAsSelector``: ``matchLabels`` and
+``matchExpressions`` (``In``, ``NotIn``, ``Exists``, ``DoesNotExist``) must all hold; an empty
+selector selects everything. Whether an absent selector means "no restriction" is the caller's
+business.
 """
 
 from __future__ import annotations
@@ -20,12 +21,12 @@ class InvalidSelectorError(ValueError):
 
 
 @dataclass(frozen=True)
-class NamespaceSelector:
+class LabelSelector:
     match_labels: tuple[tuple[str, str], ...] = ()
     match_expressions: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
 
     @classmethod
-    def parse(cls, raw: Mapping[str, Any]) -> NamespaceSelector:
+    def parse(cls, raw: Mapping[str, Any]) -> LabelSelector:
         """Raises ``InvalidSelectorError`` for an operator apimachinery rejects, or values that do
         not fit the operator (``In``/``NotIn`` need some, ``Exists``/``DoesNotExist`` take none)."""
         labels = tuple(sorted((str(k), str(v)) for k, v in (raw.get("matchLabels") or {}).items()))
