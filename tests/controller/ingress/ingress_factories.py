@@ -156,3 +156,29 @@ async def build(
     model = await builder.build(group, stack_of(group, config))
     assert model is not None
     return model
+
+
+class StaticClassSource:
+    """``IngressClassSource`` over plain lists of IngressClasses, IngressClassParams and Namespaces."""
+
+    def __init__(
+        self,
+        classes: Iterable[Mapping[str, Any]] = (),
+        params: Iterable[Mapping[str, Any]] = (),
+        namespaces: Iterable[Mapping[str, Any]] = (),
+    ) -> None:
+        self.classes = {c["metadata"]["name"]: c for c in classes}
+        self.params = {p["metadata"]["name"]: p for p in params}
+        self.namespaces = {n["metadata"]["name"]: n for n in namespaces}
+
+    def get_ingress_class(self, name: str) -> Mapping[str, Any] | None:
+        return self.classes.get(name)
+
+    def list_ingress_classes(self) -> Iterable[Mapping[str, Any]]:
+        return self.classes.values()
+
+    def get_ingress_class_params(self, name: str) -> Mapping[str, Any] | None:
+        return self.params.get(name)
+
+    def get_namespace(self, name: str) -> Mapping[str, Any] | None:
+        return self.namespaces.get(name)

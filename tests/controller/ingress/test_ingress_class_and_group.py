@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
 from typing import Any
 
 import pytest
-from ingress_factories import FakeResolver, FakeServices, ingress, make_config, stack_of
+from ingress_factories import FakeResolver, FakeServices, StaticClassSource, ingress, make_config, stack_of
 
 from controller.annotations import ING_GROUP_NAME, ING_GROUP_ORDER, InvalidAnnotationError
 from controller.ingress import (
@@ -31,47 +30,23 @@ def ingress_class(
     return {"metadata": {"name": name, "annotations": annotations}, "spec": spec}
 
 
-class FakeClasses:
-    def __init__(
-        self,
-        classes: Iterable[Mapping[str, Any]] = (),
-        params: Iterable[Mapping[str, Any]] = (),
-        namespaces: Iterable[Mapping[str, Any]] = (),
-    ) -> None:
-        self._classes = {c["metadata"]["name"]: c for c in classes}
-        self._params = {p["metadata"]["name"]: p for p in params}
-        self._namespaces = {n["metadata"]["name"]: n for n in namespaces}
-
-    def get_ingress_class(self, name: str) -> Mapping[str, Any] | None:
-        return self._classes.get(name)
-
-    def list_ingress_classes(self) -> Iterable[Mapping[str, Any]]:
-        return self._classes.values()
-
-    def get_ingress_class_params(self, name: str) -> Mapping[str, Any] | None:
-        return self._params.get(name)
-
-    def get_namespace(self, name: str) -> Mapping[str, Any] | None:
-        return self._namespaces.get(name)
-
-
 def legacy(value: str) -> dict[str, str]:
     return {"kubernetes.io/ingress.class": value}
 
 
 def test_legacy_class_annotation_decides_alone() -> None:
-    matcher = IngressClassMatcher(FakeClasses([ingress_class("nginx", "k8s.io/nginx")]), "alb")
+    matcher = IngressClassMatcher(StaticClassSource([ingress_class("nginx", "k8s.io/nginx")]), "alb")
     assert matcher.classify(ingress(annotations=legacy("alb"))) is not None
     assert matcher.classify(ingress(annotations=legacy("nginx"))) is None
     # The annotation wins over spec.ingressClassName, as upstream.
     assert matcher.classify(ingress(annotations=legacy("alb"), class_name="nginx")) is not None
-    custom = IngressClassMatcher(FakeClasses(), "internal-alb")
+    custom = IngressClassMatcher(StaticClassSource(), "internal-alb")
     assert custom.classify(ingress(annotations=legacy("internal-alb"))) is not None
     assert custom.classify(ingress(annotations=legacy("alb"))) is None
 
 
 def test_ingress_class_name_must_name_an_alb_class() -> None:
-    classes = FakeClasses([ingress_class("alb"), ingress_class("nginx", "k8s.io/nginx")])
+    classes = StaticClassSource([ingress_class("alb"), ingress_class("nginx", "k8s.io/nginx")])
     matcher = IngressClassMatcher(classes)
     assert matcher.classify(ingress(class_name="alb")) is not None
     assert matcher.classify(ingress(class_name="nginx")) is None
@@ -80,19 +55,22 @@ def test_ingress_class_name_must_name_an_alb_class() -> None:
 
 def test_default_ingress_class_applies_without_any_class() -> None:
     assert (
-        IngressClassMatcher(FakeClasses([ingress_class("alb", default=True)])).classify(ingress()) is not None
+        IngressClassMatcher(StaticClassSource([ingress_class("alb", default=True)])).classify(ingress())
+        is not None
     )
-    assert IngressClassMatcher(FakeClasses([ingress_class("alb")])).classify(ingress()) is None
-    other_default = FakeClasses([ingress_class("nginx", "k8s.io/nginx", default=True), ingress_class("alb")])
+    assert IngressClassMatcher(StaticClassSource([ingress_class("alb")])).classify(ingress()) is None
+    other_default = StaticClassSource(
+        [ingress_class("nginx", "k8s.io/nginx", default=True), ingress_class("alb")]
+    )
     assert IngressClassMatcher(other_default).classify(ingress()) is None
 
 
 def test_ingress_class_params_are_loaded_and_missing_params_is_an_error() -> None:
     params = {"metadata": {"name": "p"}, "spec": {"scheme": "internet-facing"}}
-    matcher = IngressClassMatcher(FakeClasses([ingress_class("alb", params="p")], [params]))
+    matcher = IngressClassMatcher(StaticClassSource([ingress_class("alb", params="p")], [params]))
     classified = matcher.classify(ingress(class_name="alb"))
     assert classified is not None and classified.params_spec == {"scheme": "internet-facing"}
-    broken = IngressClassMatcher(FakeClasses([ingress_class("alb", params="gone")]))
+    broken = IngressClassMatcher(StaticClassSource([ingress_class("alb", params="gone")]))
     with pytest.raises(
         InvalidIngressClassError, match=r'ingressclassparams\.elbv2\.k8s\.aws "gone" not found'
     ):
@@ -109,7 +87,7 @@ async def test_ingress_class_params_override_annotations() -> None:
             "group": {"name": "from-params"},
         },
     }
-    matcher = IngressClassMatcher(FakeClasses([ingress_class("alb", params="p")], [params]))
+    matcher = IngressClassMatcher(StaticClassSource([ingress_class("alb", params="p")], [params]))
     member = ingress(class_name="alb", annotations={"alb.ingress.kubernetes.io/inbound-cidrs": "10.2.0.0/16"})
     group = build_group(IngressGroupId.explicit("from-params"), [member], matcher)
     assert len(group.members) == 1
@@ -124,7 +102,7 @@ async def test_ingress_class_params_override_annotations() -> None:
 
 def test_invalid_cidr_in_ingress_class_params_names_the_params() -> None:
     params = {"metadata": {"name": "p"}, "spec": {"inboundCIDRs": ["nope"]}}
-    matcher = IngressClassMatcher(FakeClasses([ingress_class("alb", params="p")], [params]))
+    matcher = IngressClassMatcher(StaticClassSource([ingress_class("alb", params="p")], [params]))
     member = matcher.classify(ingress(class_name="alb"))
     assert member is not None
     from controller.ingress.settings import member_listen_ports
@@ -141,7 +119,7 @@ def _svc() -> dict[str, Any]:
     return service()
 
 
-MATCH_ALL = IngressClassMatcher(FakeClasses([ingress_class("alb", default=True)]))
+MATCH_ALL = IngressClassMatcher(StaticClassSource([ingress_class("alb", default=True)]))
 
 
 def test_explicit_group_members_sorted_by_order_then_name() -> None:

@@ -7,7 +7,15 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import pytest
-from ingress_factories import FakeResolver, FakeServices, ingress, make_config, service, stack_of
+from ingress_factories import (
+    FakeResolver,
+    FakeServices,
+    StaticClassSource,
+    ingress,
+    make_config,
+    service,
+    stack_of,
+)
 
 from controller.annotations import (
     ING_CERTIFICATE_ARN,
@@ -74,34 +82,8 @@ def namespace(name: str, labels: Mapping[str, str] | None = None) -> dict[str, A
     return {"metadata": {"name": name, "labels": dict(labels or {})}}
 
 
-class Sources:
-    """``IngressClassSource`` over plain lists."""
-
-    def __init__(
-        self,
-        classes: Iterable[Mapping[str, Any]] = (),
-        params: Iterable[Mapping[str, Any]] = (),
-        namespaces: Iterable[Mapping[str, Any]] = (),
-    ) -> None:
-        self.classes = {c["metadata"]["name"]: c for c in classes}
-        self.params = {p["metadata"]["name"]: p for p in params}
-        self.namespaces = {n["metadata"]["name"]: n for n in namespaces}
-
-    def get_ingress_class(self, name: str) -> Mapping[str, Any] | None:
-        return self.classes.get(name)
-
-    def list_ingress_classes(self) -> Iterable[Mapping[str, Any]]:
-        return self.classes.values()
-
-    def get_ingress_class_params(self, name: str) -> Mapping[str, Any] | None:
-        return self.params.get(name)
-
-    def get_namespace(self, name: str) -> Mapping[str, Any] | None:
-        return self.namespaces.get(name)
-
-
 def matcher_for(spec: Mapping[str, Any], namespaces: Iterable[Mapping[str, Any]] = ()) -> IngressClassMatcher:
-    return IngressClassMatcher(Sources([alb_class()], [params_object(spec)], namespaces))
+    return IngressClassMatcher(StaticClassSource([alb_class()], [params_object(spec)], namespaces))
 
 
 def member(
@@ -130,19 +112,19 @@ def test_params_are_loaded_from_the_class_reference() -> None:
     assert classified is not None and classified.params_spec == {"scheme": "internal"}
     assert str(classified.params_ref) == f"IngressClassParams {PARAMS}"
     # A class without parameters: no params, the annotations apply.
-    no_params = IngressClassMatcher(Sources([alb_class(params=None)]))
+    no_params = IngressClassMatcher(StaticClassSource([alb_class(params=None)]))
     classified = no_params.classify(ingress(class_name="alb"))
     assert classified is not None and classified.class_params is None
 
 
 def test_unknown_parameters_kind_and_missing_params_are_upstreams_errors() -> None:
-    unknown = IngressClassMatcher(Sources([alb_class(kind="ConfigMap")]))
+    unknown = IngressClassMatcher(StaticClassSource([alb_class(kind="ConfigMap")]))
     with pytest.raises(InvalidIngressClassError) as raised:
         unknown.classify(ingress(class_name="alb"))
     assert str(raised.value) == "invalid ingress class: IngressClass alb references unknown parameters"
     assert [str(ref) for ref in raised.value.objects] == ["Ingress ns-1/ing-1"]
 
-    missing = IngressClassMatcher(Sources([alb_class(params="gone")]))
+    missing = IngressClassMatcher(StaticClassSource([alb_class(params="gone")]))
     with pytest.raises(InvalidIngressClassError) as raised:
         missing.classify(ingress(class_name="alb"))
     assert str(raised.value) == 'invalid ingress class: ingressclassparams.elbv2.k8s.aws "gone" not found'
@@ -442,8 +424,8 @@ async def test_the_model_carries_params_name_subnet_tags_and_scheme() -> None:
 # --------------------------------------------------------------------------------------------------
 
 
-def _world() -> tuple[Sources, list[dict[str, Any]]]:
-    sources = Sources(
+def _world() -> tuple[StaticClassSource, list[dict[str, Any]]]:
+    sources = StaticClassSource(
         [alb_class("alb"), alb_class("alb-b", params="other"), alb_class("alb-c", params=None)],
         [params_object({"group": {"name": "team"}}), params_object({}, "other")],
         [namespace("ns-1", {"team": "a"}), namespace("ns-2")],
