@@ -1,7 +1,9 @@
 """``StackDeployer``: make AWS match a ``StackModel``, in upstream's order (upstream-behaviour §1.9).
 
-Creations and updates run first, in dependency order: managed SG → target groups → load balancer
-→ listeners → listener rules → TargetGroupBinding objects (rendered; the caller applies them).
+Creations and updates run first, in dependency order: the managed SG (with its rules), the target
+groups and the LB's subnets, which do not depend on each other, at once (upstream runs them one
+after another) → load balancer → listeners → listener rules → TargetGroupBinding objects
+(rendered; the caller applies them).
 Then whatever the stack has in AWS but the model no longer needs is deleted in reverse order:
 rules → listeners → load balancers → target groups → SGs. So an LB switched to other SGs lets go
 of its old managed SG (SetSecurityGroups) before that SG is deleted, and a listener stops
@@ -15,6 +17,7 @@ target group ``ResourceInUse``) does not stop the other deletions; at the end it
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
@@ -26,6 +29,7 @@ from controller.aws.ec2_types import Vpc
 from controller.aws.elbv2 import Elbv2
 from controller.aws.elbv2_types import LoadBalancer
 from controller.deploy.bindings import needs_vpc_cidrs, render_target_group_bindings
+from controller.deploy.concurrently import concurrently
 from controller.deploy.elbv2_index import Elbv2Index
 from controller.deploy.elbv2_tags import ResourceT, StackResources, TaggedResource
 from controller.deploy.errors import (
@@ -43,10 +47,11 @@ from controller.deploy.security_group import (
     SecurityGroupStillInUse,
 )
 from controller.deploy.subnets import Subnet, SubnetResolver
-from controller.deploy.target_groups import TargetGroupDeployer, TargetGroupStillInUse
+from controller.deploy.target_groups import EnsuredTargetGroup, TargetGroupDeployer, TargetGroupStillInUse
 from controller.metrics import SecurityGroupRuleMetrics
 from controller.model.security_group import BACKEND_SG_REF, resolve_sg_refs
 from controller.model.stack import StackModel
+from controller.model.target_group import TargetGroupSpec
 from controller.model.target_group_binding import PeerValues
 from controller.naming import MANAGED_SG_RESOURCE_ID, StackTags
 from controller.networking.sg_manager import StackSecurityGroups, UnexpectedSecurityGroupError
@@ -54,6 +59,9 @@ from controller.networking.sg_reader import SecurityGroupReader
 from controller.networking.tags import managed_sg_ignored_tag_keys
 
 _log = logging.getLogger(__name__)
+
+TARGET_GROUPS_IN_FLIGHT = 8
+"""At most this many target groups of one stack are ensured at once."""
 
 
 @dataclass
@@ -75,6 +83,15 @@ class _Deletions:
             listener_arns=tuple(self.listener_arns),
             rule_arns=tuple(self.rule_arns),
         )
+
+
+@dataclass
+class _EnsuredTargetGroups:
+    """The target groups step's outcome: ARNs by resource id, what to delete, what is new and empty."""
+
+    arns: dict[str, str] = field(default_factory=dict)
+    doomed: list[str] = field(default_factory=list)
+    created_empty: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -153,34 +170,33 @@ class StackDeployer:
             return await self._deploy(model, stack, backend_sg_id)
 
     async def _deploy(self, model: StackModel, stack: StackTags, backend_sg_id: str | None) -> DeployResult:
-        found_sgs = await self._find_security_groups(stack)
-        managed_sg_id: str | None = None
-        if model.managed_sg is not None:
-            existing_sg = found_sgs.by_resource_id.get(MANAGED_SG_RESOURCE_ID)
-            managed_sg_id = await self._sgs.ensure(model.managed_sg, existing_sg)
-        doomed_sgs = [g.group_id for g in found_sgs.duplicates] + [
-            info.group_id for info in found_sgs.by_resource_id.values() if info.group_id != managed_sg_id
-        ]
-
-        found_tgs = await self._tgs.find(stack)
-        target_group_arns: dict[str, str] = {}
-        doomed_tgs = [r.arn for r in found_tgs.duplicates]
-        created_empty_tgs: list[str] = []
-        for spec in model.target_groups:
-            ensured = await self._tgs.ensure(spec, found_tgs.by_resource_id.get(spec.resource_id))
-            target_group_arns[spec.resource_id] = ensured.arn
-            if ensured.created_empty:
-                created_empty_tgs.append(ensured.arn)
-            if ensured.replaced is not None:
-                doomed_tgs.append(ensured.replaced.arn)
-        doomed_tgs += [
-            r.arn
-            for resource_id, r in found_tgs.by_resource_id.items()
-            if resource_id not in target_group_arns
-        ]
+        # The managed SG (with its rules), the target groups and the subnets do not depend on each
+        # other: only the load balancer needs them all (its SGs and subnets), and the listeners
+        # need the LB and the target groups. So the three run at once and the LB waits for all of
+        # them; the managed SG's rules are still authorized before any LB uses it.
+        #
+        # A failure in one step cancels the others, possibly with a create on the wire. That
+        # leaves nothing the next deploy cannot see: the failure invalidates the stack in both
+        # indexes (``_invalidating_on_failure``), so the next look-up of the stack asks AWS
+        # again (``Elbv2Index`` rescans, ``StackSecurityGroupIndex`` re-queries the stack by its
+        # tags), and every SG and target group is tagged with the stack in its create request,
+        # so one AWS made for a create whose answer was lost is found, not created twice.
+        # ``SubnetResolutionError`` (which does not invalidate) is held back until the other
+        # steps finished, as it came after them when the steps ran one after another.
+        async with concurrently() as steps:
+            sg_step = steps.create_task(self._ensure_security_groups(model, stack))
+            tg_step = steps.create_task(self._ensure_target_groups(model, stack))
+            subnet_step = steps.create_task(self._resolve_subnets(model))
+        managed_sg_id, doomed_sgs = sg_step.result()
+        ensured_tgs = tg_step.result()
+        target_group_arns = ensured_tgs.arns
+        doomed_tgs = ensured_tgs.doomed
+        created_empty_tgs = ensured_tgs.created_empty
+        subnets = subnet_step.result()
+        if isinstance(subnets, SubnetResolutionError):
+            raise subnets
 
         security_groups = resolve_sg_refs(model.security_group_refs, managed_sg_id, backend_sg_id)
-        subnets = await self._subnets.resolve(model.load_balancer.subnets)
         lb, created, doomed_lbs, deleted_early = await self._ensure_load_balancer(
             model, stack, security_groups, subnets
         )
@@ -288,6 +304,53 @@ class StackDeployer:
             return await self._sgs.find(stack)
         except UnexpectedSecurityGroupError as error:
             raise UnexpectedResourceError(str(error)) from error
+
+    async def _ensure_security_groups(
+        self, model: StackModel, stack: StackTags
+    ) -> tuple[str | None, list[str]]:
+        """(the managed SG's id, the stack's other SGs: to delete at the end)."""
+        found_sgs = await self._find_security_groups(stack)
+        managed_sg_id: str | None = None
+        if model.managed_sg is not None:
+            existing_sg = found_sgs.by_resource_id.get(MANAGED_SG_RESOURCE_ID)
+            managed_sg_id = await self._sgs.ensure(model.managed_sg, existing_sg)
+        doomed_sgs = [g.group_id for g in found_sgs.duplicates] + [
+            info.group_id for info in found_sgs.by_resource_id.values() if info.group_id != managed_sg_id
+        ]
+        return managed_sg_id, doomed_sgs
+
+    async def _ensure_target_groups(self, model: StackModel, stack: StackTags) -> _EnsuredTargetGroups:
+        """Each target group of the model at once, at most ``TARGET_GROUPS_IN_FLIGHT`` at a time
+        (the client's token buckets pace the calls; the bound keeps a stack of 100 target groups
+        from queueing 100 creates ahead of every other stack's calls)."""
+        found_tgs = await self._tgs.find(stack)
+        slots = asyncio.Semaphore(TARGET_GROUPS_IN_FLIGHT)
+
+        async def ensure(spec: TargetGroupSpec) -> EnsuredTargetGroup:
+            async with slots:
+                return await self._tgs.ensure(spec, found_tgs.by_resource_id.get(spec.resource_id))
+
+        async with concurrently() as steps:
+            tasks = [steps.create_task(ensure(spec)) for spec in model.target_groups]
+        ensured = _EnsuredTargetGroups(doomed=[r.arn for r in found_tgs.duplicates])
+        for spec, task in zip(model.target_groups, tasks, strict=True):  # in the model's order
+            result = task.result()
+            ensured.arns[spec.resource_id] = result.arn
+            if result.created_empty:
+                ensured.created_empty.append(result.arn)
+            if result.replaced is not None:
+                ensured.doomed.append(result.replaced.arn)
+        ensured.doomed += [
+            r.arn for resource_id, r in found_tgs.by_resource_id.items() if resource_id not in ensured.arns
+        ]
+        return ensured
+
+    async def _resolve_subnets(self, model: StackModel) -> list[Subnet] | SubnetResolutionError:
+        """Returned, not raised: see ``_deploy``."""
+        try:
+            return await self._subnets.resolve(model.load_balancer.subnets)
+        except SubnetResolutionError as error:
+            return error
 
     async def _ensure_load_balancer(
         self, model: StackModel, stack: StackTags, security_groups: list[str], subnets: list[Subnet]
