@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import copy
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -56,7 +56,9 @@ class DryRunAwsApi:
 
     def __init__(self, api: AwsApi) -> None:
         self._api = api
-        self._counter = itertools.count(1)
+        # One count per operation: the deployer makes the managed SG and the target groups at once,
+        # so a shared count would number an SG by how many target groups happened to come first.
+        self._counters: dict[str, Iterator[int]] = {}
         self.calls: list[PlannedCall] = []
         self._planned_sgs: dict[str, dict[str, Any]] = {}
         self.load_balancers_seen: dict[str, dict[str, Any]] = {}
@@ -106,7 +108,7 @@ class DryRunAwsApi:
 
     def _answer(self, operation: str, params: Mapping[str, Any]) -> tuple[dict[str, Any], str | None]:
         """What AWS answers when ``operation`` succeeds (only the fields the facades read)."""
-        number = next(self._counter)
+        number = next(self._counters.setdefault(operation, itertools.count(1)))
         if operation == "CreateSecurityGroup":
             group_id = f"{PLANNED_SG_PREFIX}{number}"
             tags = [t for spec in params.get("TagSpecifications") or () for t in spec.get("Tags") or ()]

@@ -47,6 +47,7 @@ from controller.networking.sg_info import SecurityGroupInfo
 from controller.networking.sg_manager import SecurityGroupManager
 from controller.networking.sg_reader import SecurityGroupReader
 from controller.networking.sg_resolver import SecurityGroupResolver
+from controller.plan.call_order import in_deploy_order
 from controller.plan.cluster_view import ClusterView
 from controller.plan.dry_run import DryRunAwsApi, PlannedCall
 from controller.service.builder import ServiceModelBuilder
@@ -278,12 +279,15 @@ class Planner:
                 self._warn(subject, f"Failed build model due to {error}")
                 return
             stacks.backend_users.update(users)
+        start = len(self.dry_run.calls)
         try:
             result = await self._deployer.deploy(model, backend_sg_id=backend_sg_id)
         except DeploymentPending as pending:  # only AWS refusing a deletion raises it; never in a dry run
             if pending.result is None:
                 raise
             result = pending.result
+        finally:
+            self.dry_run.calls[start:] = in_deploy_order(self.dry_run.calls[start:])
         stacks.replaced.append(stack_labels(model.stack_tags))
         stacks.rendered.extend(dict(tgb) for tgb in result.tgb_specs)
 
