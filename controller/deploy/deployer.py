@@ -180,7 +180,7 @@ class StackDeployer:
         # indexes (``_invalidating_on_failure``), so the next look-up of the stack asks AWS
         # again (``Elbv2Index`` rescans, ``StackSecurityGroupIndex`` re-queries the stack by its
         # tags), and every SG and target group is tagged with the stack in its create request,
-        # so one AWS made for a create whose answer was lost is found, not created twice.
+        # so one that AWS made for a create whose answer was lost is found, not created twice.
         # ``SubnetResolutionError`` (which does not invalidate) is held back until the other
         # steps finished, as it came after them when the steps ran one after another.
         async with concurrently() as steps:

@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 from deploy_factories import build_alb_model, ingress, node_port_service, stack_leftovers
 
+from controller.annotations import ING_SCHEME
 from controller.aws.api import AwsApi, Service
 from controller.aws.errors import AwsApiError
-from controller.deploy import StackDeployer
+from controller.deploy import StackDeployer, SubnetResolutionError
 from controller.deploy.deployer import TARGET_GROUPS_IN_FLIGHT
 from controller.networking.sg_reader import SecurityGroupReader
 from controller.sandbox.proxy import AwsProxy
@@ -31,8 +32,8 @@ Hook = Callable[[], Awaitable[None]]
 
 
 class HoldingApi:
-    """``api`` with hooks run before (``before[op]``) or after (``after[op]``) each call of an
-    operation, and a count of each operation's calls in flight at once (``most_in_flight``)."""
+    """``api`` with hooks run before (``before[op]``, calls only) or after (``after[op]``) each
+    call of an operation, and a count of each operation's calls in flight at once (``most_in_flight``)."""
 
     def __init__(self, api: AwsApi) -> None:
         self._api = api
@@ -62,7 +63,10 @@ class HoldingApi:
     async def paginate(
         self, service: Service, operation: str, result_key: str, **params: Any
     ) -> list[dict[str, Any]]:
-        return await self._api.paginate(service, operation, result_key, **params)
+        answer = await self._api.paginate(service, operation, result_key, **params)
+        if (after := self.after.get(operation)) is not None:
+            await after()
+        return answer
 
     async def wait(self, event: asyncio.Event, what: str) -> None:
         """Until ``event`` is set; after one hold gave up, none waits (the test fails anyway)."""
@@ -178,3 +182,37 @@ async def test_a_failed_step_cancels_the_others_and_a_retry_finds_what_they_made
     assert sorted(await stack_leftovers(aws_api, model.stack_tags)) == sorted(
         [retried.lb_arn, made, retried.managed_sg_id]
     )
+
+
+async def test_a_subnet_resolution_error_lets_the_other_steps_finish(
+    aws_api: AwsApi,
+    aws_proxy: AwsProxy,
+    deploy_reader: SecurityGroupReader,
+    sandbox_vpc: SandboxVpc,
+    backend_sg: str,
+) -> None:
+    """As when it came after them: the SG and the target group are made and recorded, and the
+    error (a fix of annotations or subnet tags is needed) invalidates nothing."""
+    api = HoldingApi(aws_api)
+    deployer = deployer_over(api, deploy_reader, sandbox_vpc)
+    model = await build_alb_model(ingress(annotations={ING_SCHEME: "internal"}))  # no internal subnets
+    subnets_read: list[None] = []
+    resolution_failed = asyncio.Event()
+
+    async def subnets_answered() -> None:
+        subnets_read.append(None)
+        if len(subnets_read) == 2:  # the cached read and the fresh one: the resolution fails now
+            resolution_failed.set()
+
+    api.after["DescribeSubnets"] = subnets_answered
+    api.before["CreateTargetGroup"] = lambda: api.wait(resolution_failed, "CreateTargetGroup")
+
+    with pytest.raises(SubnetResolutionError):
+        await deployer.deploy(model, backend_sg_id=backend_sg)
+
+    assert api.gave_up == [] and api.cancelled == []
+    made = await stack_leftovers(aws_api, model.stack_tags)
+    (target_group,) = [arn for arn in made if ":targetgroup/" in arn]
+    assert deployer.elbv2_index.knows(target_group)
+    assert any(group.startswith("sg-") for group in made)
+    assert operations(aws_proxy).count("CreateLoadBalancer") == 0
