@@ -65,9 +65,11 @@ chart-sync:
 	@tools/chart-sync.sh
 
 # Two pytest workers (more on a bigger machine): most tests wait on a subprocess (the controller,
-# kube-apiserver, moto), so two share 2 cores well; each worker starts its own servers.
+# kube-apiserver, moto), so two share 2 cores well; each worker starts its own servers. worksteal:
+# an idle worker takes queued tests from a busy one, so the long end-to-end tests do not pile up
+# at the end on one worker.
 unit: setup kube-binaries helm-binary compose-schema
-	$(BIN)/pytest -q -n auto --maxprocesses=4
+	$(BIN)/pytest -q -n auto --maxprocesses=4 --dist worksteal
 
 test: lint typecheck unit
 
