@@ -24,12 +24,12 @@ from prometheus_client import CollectorRegistry
 
 from controller.annotations import SVC_SCHEME
 from controller.aws.client import open_aws_client
-from controller.aws.settings import AwsSettings, RetrySettings, StaticCredentials
-from controller.aws.throttle import ThrottleSettings
+from controller.aws.settings import AwsSettings, RetrySettings
 from controller.config import parse_config
 from controller.deploy import StackDeployer
 from controller.networking.sg_manager import SecurityGroupManager
 from controller.networking.sg_reader import SecurityGroupReader
+from controller.sandbox.client_settings import sandbox_settings
 from controller.sandbox.moto_server import MotoServer
 from controller.sandbox.proxy import AwsProxy
 from controller.sandbox.seed import SANDBOX_CLUSTER, SANDBOX_REGION, seed_vpc
@@ -43,13 +43,9 @@ class IdResolver:
 
 
 def _settings(endpoint_url: str) -> AwsSettings:
-    return AwsSettings(
-        region=SANDBOX_REGION,
-        endpoint_url=endpoint_url,
-        retry=RetrySettings(max_retries=10, backoff_base=0.01, backoff_cap=0.5),
-        throttle=ThrottleSettings(rules=()),
-        max_pool_connections=32,
-        credentials=StaticCredentials("testing", "testing"),
+    """The sandbox client, with retries patient enough for a loaded moto."""
+    return sandbox_settings(
+        endpoint_url, retry=RetrySettings(max_retries=10, backoff_base=0.01, backoff_cap=0.5)
     )
 
 
