@@ -153,9 +153,13 @@ class RuleOwnership:
 
     def desired_rules(self, sg_id: str) -> frozenset[EndpointRule]:
         """The packed union of all live contributions to ``sg_id`` (unpacked without merging)."""
+        return self.pack(self.contributions(sg_id))
+
+    def pack(self, rules: frozenset[EndpointRule]) -> frozenset[EndpointRule]:
+        """``rules`` packed as this SG engine packs contributions (as they are without merging)."""
         if not self._merge:
-            return self.contributions(sg_id)
-        return pack_rules(self.contributions(sg_id), self._max_ranges)
+            return rules
+        return pack_rules(rules, self._max_ranges)
 
     def owners(self, sg_id: str, rule: EndpointRule) -> frozenset[str]:
         """TGBs with a contribution that ``rule`` covers (same protocol and source, ports inside)."""

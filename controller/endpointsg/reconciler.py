@@ -4,13 +4,16 @@ Keyed by SG id on a deduplicating work queue: any number of TGB publishes touchi
 into one pass here, and one pass is at most one AuthorizeSecurityGroupIngress and one
 RevokeSecurityGroupIngress (authorize first). Only rules labelled
 ``elbv2.k8s.aws/targetGroupBinding=shared`` are ever revoked; before every TGB with networking has
-published, only rules this process itself authorized (and no longer needs) are revoked.
+published, only rules this process itself authorized that a wider range now replaces are revoked.
 
 Why that exception is safe: before every TGB has published, a labelled rule may belong to a TGB we
-have not heard from, so rules found on AWS are left alone. A rule we authorized in this process was
-derived from published needs only; if nobody known needs it now, an unheard-from TGB relies on the
-rules that were there before we started, which stay. Without this, start-up churn (each publish
-re-packing the ranges) piles up stale ranges until the SG hits its rule quota.
+have not heard from, so rules found on AWS are left alone. Rules we authorized in this process may
+serve such a TGB too (from the moment we added them), so they are *held*: the pass packs them
+together with the published needs, and the packing therefore covers each of them. A held rule is
+revoked only when a wider range of the new packing covers its ports (same protocol and source), which
+takes nothing from anybody. Start-up churn (each publish re-packing the ranges) thus never leaves more
+than the packing's ranges per source (stale ranges would otherwise pile up until the SG hits its rule
+quota), and a rule a known binding dropped stays until revoking is allowed.
 
 A rule whose *source* SG does not exist makes AWS refuse the whole authorize with
 ``InvalidGroup.NotFound``, the same code as for a vanished endpoint SG. One fresh read of the endpoint
@@ -31,15 +34,17 @@ whose ports they carry (``PortRangesMerged``). Everything that fits is applied a
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from controller.aws.errors import AwsApiError
 from controller.config import DEFAULT_SG_RULES_QUOTA
-from controller.endpointsg.aws_rules import to_labelled_rules
+from controller.endpointsg.aws_rules import from_rule, to_labelled_rules
 from controller.endpointsg.budget import FittedRules, fit_rules
 from controller.endpointsg.budget_report import BindingWarnings, BudgetReport
 from controller.endpointsg.model import EndpointRule
 from controller.endpointsg.ownership import RuleOwnership
+from controller.endpointsg.packing import merge_ranges
 from controller.endpointsg.startup_hold import StartupHold
 from controller.metrics import SecurityGroupRuleMetrics
 from controller.networking.errors import INVALID_GROUP_NOT_FOUND, SecurityGroupNotFoundError
@@ -98,14 +103,31 @@ def _source_group(rule: Rule) -> str | None:
     return rule.source.group_id if isinstance(rule.source, SecurityGroupSource) else None
 
 
-@dataclass(frozen=True)
-class _AuthorizedHere(OwnershipSelector):
-    """Labelled rules that this process authorized itself (the authorize-only revoke set)."""
+def _held(authorized_here: Iterable[Rule]) -> frozenset[EndpointRule]:
+    return frozenset(rule for rule in map(from_rule, authorized_here) if rule is not None)
 
-    rules: frozenset[Rule] = field(default_factory=frozenset)
+
+@dataclass(frozen=True)
+class _ReplacedHere(OwnershipSelector):
+    """The authorize-only revoke set: labelled rules this process authorized itself whose ports the
+    pass's desired rules cover (so revoking one takes nothing from anybody)."""
+
+    authorized_here: frozenset[Rule] = field(default_factory=frozenset)
+    desired: tuple[Rule, ...] = ()
 
     def owns(self, rule: Rule) -> bool:
-        return rule in self.rules and OWN_TGB_SHARED_RULES.owns(rule)
+        return rule in self.authorized_here and OWN_TGB_SHARED_RULES.owns(rule) and self._covered(rule)
+
+    def _covered(self, rule: Rule) -> bool:
+        need = from_rule(rule)
+        if need is None:
+            return False
+        runs = merge_ranges(
+            d.ports
+            for d in map(from_rule, self.desired)
+            if d is not None and d.protocol == need.protocol and d.source == need.source
+        )
+        return any(run.covers(need.ports) for run in runs)
 
 
 class EndpointSGReconciler:
@@ -177,10 +199,11 @@ class EndpointSGReconciler:
         authorize_only = not self._ownership.revoke_allowed
         if sg_id not in self._ownership.tracked_sgs:
             return EndpointSGOutcome(RuleChanges(), authorize_only)
-        contributions = self._ownership.contributions(sg_id)
+        needs = self._ownership.contributions(sg_id)
+        mine = self._authorized_here.setdefault(sg_id, set())
         # The packing without the quota: what the quota makes of it depends on nothing else (but the
         # rules we do not own, re-read at every recheck), so an unchanged one needs no pass.
-        packed = self._ownership.desired_rules(sg_id)
+        packed = self._packing(needs, mine, authorize_only)
         converged = self._converged.get(sg_id)
         now = self._clock.now()
         if (
@@ -192,13 +215,18 @@ class EndpointSGReconciler:
             # existing range already covers): AWS was converged to exactly this moments ago.
             return EndpointSGOutcome(RuleChanges(), authorize_only, skipped=True)
         self._converged.pop(sg_id, None)
-        mine = self._authorized_here.setdefault(sg_id, set())
-        selector = _AuthorizedHere(rules=frozenset(mine)) if authorize_only else OWN_TGB_SHARED_RULES
         try:
             try:
                 existing = (await self._rules.reader.get(sg_id)).ingress
             except SecurityGroupNotFoundError:
                 raise _EndpointGroupGone(sg_id) from None
+            contributions = needs
+            revocable: frozenset[Rule] | None = None
+            if authorize_only:
+                # Held rules someone else revoked are gone: they are not put back.
+                mine.intersection_update(existing)
+                contributions = needs | _held(mine)
+                revocable = frozenset(mine)
             fitted = fit_rules(
                 contributions,
                 existing,
@@ -208,7 +236,7 @@ class EndpointSGReconciler:
             )
             desired = to_labelled_rules(fitted.desired)
             missing = await self._still_missing(sg_id, desired)
-            changes, missing = await self._apply_without_missing(sg_id, desired, selector, missing)
+            changes, missing = await self._apply_without_missing(sg_id, desired, revocable, missing)
         except _EndpointGroupGone:
             _log.info("endpoint security group %s no longer exists; untracking it", sg_id)
             self._ownership.untrack(sg_id)
@@ -224,8 +252,14 @@ class EndpointSGReconciler:
             self._missing_sources[sg_id] = missing
             return EndpointSGOutcome(changes, authorize_only, missing_sources=missing, fitted=fitted)
         self._missing_sources.pop(sg_id, None)
-        self._converged[sg_id] = (packed, authorize_only, now)
+        # Keyed by what the next pass will compute before reading AWS (the held rules changed here).
+        self._converged[sg_id] = (self._packing(needs, mine, authorize_only), authorize_only, now)
         return EndpointSGOutcome(changes, authorize_only, fitted=fitted)
+
+    def _packing(
+        self, needs: frozenset[EndpointRule], mine: set[Rule], authorize_only: bool
+    ) -> frozenset[EndpointRule]:
+        return self._ownership.pack(needs | _held(mine) if authorize_only else needs)
 
     async def _still_missing(self, sg_id: str, desired: list[Rule]) -> frozenset[str]:
         """The source SGs the last pass found missing that are still needed and still missing.
@@ -240,11 +274,24 @@ class EndpointSGReconciler:
         return remembered - found.keys()
 
     async def _apply_without_missing(
-        self, sg_id: str, desired: list[Rule], selector: OwnershipSelector, missing: frozenset[str]
+        self,
+        sg_id: str,
+        desired: list[Rule],
+        authorized_here: frozenset[Rule] | None,
+        missing: frozenset[str],
     ) -> tuple[RuleChanges, frozenset[str]]:
-        """Reconcile ``desired`` minus the rules from missing sources; find newly missing ones."""
+        """Reconcile ``desired`` minus the rules from missing sources; find newly missing ones.
+
+        ``authorized_here`` is None once revoking is allowed; before that, the rules this process
+        authorized on ``sg_id`` (only those the usable rules cover may go).
+        """
         while True:
             usable = [rule for rule in desired if _source_group(rule) not in missing]
+            selector: OwnershipSelector = (
+                OWN_TGB_SHARED_RULES
+                if authorized_here is None
+                else _ReplacedHere(authorized_here=authorized_here, desired=tuple(usable))
+            )
             try:
                 return await self._rules.reconcile(sg_id, usable, selector=selector), missing
             except AwsApiError as error:

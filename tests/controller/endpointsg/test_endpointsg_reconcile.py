@@ -26,6 +26,10 @@ def tcp(port: int, source: str, to_port: int | None = None) -> EndpointRule:
     )
 
 
+def udp(port: int, source: str) -> EndpointRule:
+    return EndpointRule("udp", PortRange.single(port), Source.security_group(source))
+
+
 async def test_single_tgb_rule_is_authorized_with_the_shared_label(stack: EndpointStack) -> None:
     # Scenario 36.
     node_sg, backend = await stack.create_sg("node"), await stack.create_sg("backend")
@@ -275,26 +279,82 @@ async def test_controller_workers_coalesce_a_burst_per_sg(stack: EndpointStack) 
         assert len(await stack.labelled(sg)) == 8  # 1,000 ports 2 apart packed into R = 8 ranges
 
 
-async def test_before_all_published_only_rules_added_by_this_process_are_revoked(
+async def test_before_all_published_only_replaced_rules_added_by_this_process_are_revoked(
     stack: EndpointStack,
 ) -> None:
     # Start-up churn must not pile up stale ranges (they would hit the SG rule quota), and rules
     # found on AWS must stay until every TGB has published.
+    stack.restart(max_ranges=1)
     node_sg, backend = await stack.create_sg("node"), await stack.create_sg("backend")
     stack.ownership.set_expected_tgbs(["ns/a", "ns/b"])
     stack.ownership.publish("ns/a", {node_sg: [tcp(30080, backend)]})
-    stack.ownership.publish("ns/b", {node_sg: [tcp(31443, backend)]})
+    stack.ownership.publish("ns/b", {node_sg: [udp(31443, backend)]})
     assert await stack.drain() == []
 
-    stack.restart()
+    stack.restart(max_ranges=1)
     stack.ownership.set_expected_tgbs(["ns/a", "ns/b", "ns/c"])
     stack.ownership.publish("ns/c", {node_sg: [tcp(32000, backend)]})
     assert await stack.drain() == []
-    stack.ownership.publish("ns/c", {node_sg: [tcp(32001, backend)]})
+    stack.ownership.publish("ns/c", {node_sg: [tcp(32000, backend), tcp(32010, backend)]})
     assert await stack.drain() == []
     assert not stack.ownership.revoke_allowed
-    # 32000 was added by this process and nobody needs it now: gone. a's and b's rules stay.
-    assert await stack.labelled(node_sg) == {tcp(30080, backend), tcp(31443, backend), tcp(32001, backend)}
+    # 32000 was added by this process and 32000-32010 replaced it: gone. a's and b's rules stay.
+    assert await stack.labelled(node_sg) == {
+        tcp(30080, backend),
+        udp(31443, backend),
+        tcp(32000, backend, 32010),
+    }
+
+
+async def test_before_all_published_a_rule_added_here_and_no_longer_covered_stays(
+    stack: EndpointStack,
+) -> None:
+    # Found by the state machine: c published a need and the process restarted before it was
+    # applied; after the restart a's publish added the rule (so c was served by it), then a dropped
+    # it. c has not republished yet, so nobody can tell it does not need the rule: it stays, packed
+    # with a's new port (R = 1), so the held rule never costs a second rule.
+    stack.restart(max_ranges=1)
+    node_sg, backend = await stack.create_sg("node"), await stack.create_sg("backend")
+    stack.ownership.set_expected_tgbs(["ns/a", "ns/c"])
+    stack.ownership.publish("ns/a", {node_sg: [tcp(30000, backend)]})
+    assert await stack.drain() == []
+    stack.ownership.publish("ns/a", {node_sg: [tcp(30005, backend)]})
+    assert await stack.drain() == []
+    assert not stack.ownership.revoke_allowed
+    assert await stack.labelled(node_sg) == {tcp(30000, backend, 30005)}
+
+    stack.ownership.publish("ns/c", {node_sg: []})  # c needs nothing here after all
+    assert stack.ownership.revoke_allowed
+    assert await stack.drain() == []
+    assert await stack.labelled(node_sg) == {tcp(30005, backend)}
+
+
+async def test_before_all_published_a_held_rule_revoked_by_hand_is_not_put_back(
+    stack: EndpointStack,
+) -> None:
+    stack.restart(max_ranges=1)
+    node_sg, backend = await stack.create_sg("node"), await stack.create_sg("backend")
+    stack.ownership.set_expected_tgbs(["ns/a", "ns/c"])
+    stack.ownership.publish("ns/a", {node_sg: [tcp(30000, backend)]})
+    assert await stack.drain() == []
+    await stack.api.call(
+        "ec2",
+        "RevokeSecurityGroupIngress",
+        GroupId=node_sg,
+        IpPermissions=[
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 30000,
+                "ToPort": 30000,
+                "UserIdGroupPairs": [{"GroupId": backend, "Description": TGB_RULE_DESCRIPTION}],
+            }
+        ],
+    )
+    stack.reader.invalidate(node_sg)
+    stack.ownership.publish("ns/a", {node_sg: [tcp(30005, backend)]})
+    assert await stack.drain() == []
+    # Not held any more (someone removed it), so not packed into a wider range either.
+    assert await stack.labelled(node_sg) == {tcp(30005, backend)}
 
 
 async def test_unchanged_packing_skips_aws_until_the_recheck_interval(stack: EndpointStack) -> None:
