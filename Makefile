@@ -16,7 +16,7 @@ PROXY_PORT ?= 0
 # More flags for the sandbox, e.g. RUN_ARGS=--once (apply config/samples/, wait, print every SG, exit).
 RUN_ARGS ?=
 
-.PHONY: setup run-setup test lint typecheck unit run bench clean kube-binaries compose-schema helm-binary chart-sync
+.PHONY: setup run-setup test lint typecheck unit run bench clean kube-binaries compose-schema helm-binary chart-sync gateway-api-crds
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -54,6 +54,11 @@ kube-binaries:
 compose-schema:
 	@tools/compose-schema/fetch.sh
 
+# The Gateway API CRDs (sigs.k8s.io/gateway-api) the tests install into the real kube-apiserver,
+# fetched from the Go module proxy into .cache/gateway-api (needs Go; instant when already there).
+gateway-api-crds:
+	@tools/gateway-api/fetch.sh
+
 # The real helm CLI the chart tests (tests/charts/) run, built from tools/helm/go.mod into
 # .cache/helm/bin (needs Go; a second run with nothing changed returns at once).
 helm-binary:
@@ -68,7 +73,7 @@ chart-sync:
 # kube-apiserver, moto), so two share 2 cores well; each worker starts its own servers. worksteal:
 # an idle worker takes queued tests from a busy one, so the long end-to-end tests do not pile up
 # at the end on one worker.
-unit: setup kube-binaries helm-binary compose-schema
+unit: setup kube-binaries helm-binary compose-schema gateway-api-crds
 	$(BIN)/pytest -q -n auto --maxprocesses=4 --dist worksteal
 
 test: lint typecheck unit
