@@ -23,6 +23,12 @@ SERVICE_FINALIZER: Final = "service.k8s.aws/resources"
 TGB_FINALIZER: Final = "elbv2.k8s.aws/resources"
 """On a TargetGroupBinding whose targets and rules we registered."""
 
+ALB_GATEWAY_FINALIZER: Final = "gateway.k8s.aws/alb"
+"""On a Gateway whose ALB we deployed."""
+
+NLB_GATEWAY_FINALIZER: Final = "gateway.k8s.aws/nlb"
+"""On a Gateway whose NLB we deployed."""
+
 
 def is_ingress_finalizer(finalizer: str) -> bool:
     """One of the Ingress group finalizers, implicit or explicit."""
