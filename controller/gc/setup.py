@@ -9,8 +9,8 @@ from controller.config import ControllerSettings
 from controller.gc.census import LeakCensus
 from controller.gc.owners import LiveOwners, live_owners
 from controller.ingress.class_matcher import INGRESS_CLASS_PARAMS
-from controller.ingress.class_source import slim_namespace
 from controller.networking.sg_reader import SecurityGroupReader
+from controller.stack.namespaces import slim_namespace
 from controller.stack.wiring import StackFeatureDeps
 from controller.targetgroupbinding.model import TARGET_GROUP_BINDINGS
 from framework.kube import INGRESS_CLASSES, INGRESSES, NAMESPACES, SERVICES

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from controller.stack.namespaces import slim_namespace
 from framework.informer import Store
-from framework.kube import KubeObject
-from framework.objects import meta_of
 
 
 class InformerIngressClasses:
@@ -36,14 +35,4 @@ class InformerIngressClasses:
         return self._namespaces.get(name)
 
 
-_NAMESPACE_METADATA_KEYS = ("name", "uid", "resourceVersion", "labels", "deletionTimestamp")
-
-
-def slim_namespace(namespace: KubeObject) -> KubeObject:
-    """Keep a Namespace's identity and labels (all the namespaceSelector check reads); idempotent."""
-    metadata = meta_of(namespace)
-    return {
-        "apiVersion": namespace.get("apiVersion", "v1"),
-        "kind": namespace.get("kind", "Namespace"),
-        "metadata": {key: metadata[key] for key in _NAMESPACE_METADATA_KEYS if key in metadata},
-    }
+__all__ = ["InformerIngressClasses", "slim_namespace"]

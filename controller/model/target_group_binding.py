@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 from controller.model.security_group import BACKEND_SG_REF, MANAGED_SG_REF
+from controller.model.target_group import HEALTH_CHECK_TRAFFIC_PORT
 
 
 class PeerKind(StrEnum):
@@ -146,3 +147,31 @@ class TargetGroupBindingSpec:
         if self.networking is not None:
             spec["networking"] = self.networking.to_k8s(values)
         return spec
+
+
+# Listener/target-group protocols carrying UDP, and those carrying TCP as well.
+UDP_FAMILY = frozenset({"UDP", "TCP_UDP", "QUIC", "TCP_QUIC"})
+BOTH_FAMILY = frozenset({"TCP_UDP", "TCP_QUIC"})
+
+
+def sg_networking(
+    source: str, protocol: str, traffic: int | str, health_check_port: str, restricted: bool
+) -> NetworkingSpec:
+    """Rules sourced from one SG (backend or managed placeholder, or an id)."""
+    peers = (NetworkingPeer.security_group(source),)
+    ports: list[NetworkingPort] = []
+    if not restricted:
+        ports.append(NetworkingPort("TCP", None))
+        if protocol in UDP_FAMILY:
+            ports.append(NetworkingPort("UDP", None))
+    else:
+        hc_numeric = None if health_check_port == HEALTH_CHECK_TRAFFIC_PORT else int(health_check_port)
+        if protocol in UDP_FAMILY:
+            ports.append(NetworkingPort("UDP", traffic))
+            if protocol in BOTH_FAMILY or hc_numeric is None or hc_numeric == traffic:
+                ports.append(NetworkingPort("TCP", traffic))
+        else:
+            ports.append(NetworkingPort("TCP", traffic))
+        if hc_numeric is not None and hc_numeric != traffic:
+            ports.append(NetworkingPort("TCP", hc_numeric))
+    return NetworkingSpec(tuple(NetworkingIngressRule(peers, (port,)) for port in ports))

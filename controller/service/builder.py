@@ -93,7 +93,7 @@ from controller.model.target_group import (
     TargetGroupSpec,
     TargetType,
 )
-from controller.model.target_group_binding import NetworkingSpec, TargetGroupBindingSpec
+from controller.model.target_group_binding import NetworkingSpec, TargetGroupBindingSpec, sg_networking
 from controller.naming import (
     MANAGED_SG_DESCRIPTION,
     MANAGED_SG_RESOURCE_ID,
@@ -103,7 +103,7 @@ from controller.naming import (
 from controller.service.managed_sg import SourceRanges, nlb_ingress_rules, source_ranges
 from controller.service.matcher import LOAD_BALANCER_TYPE_NLB_IP, is_managed_service
 from controller.service.names import load_balancer_name, target_group_name
-from controller.service.tgb_networking import LegacyInputs, legacy_networking, sg_networking
+from controller.service.tgb_networking import LegacyInputs, legacy_networking
 from controller.service.tls import tls_settings
 from framework.objects import annotations_of, is_deleting, name_of, namespace_of, uid_of
 
