@@ -58,6 +58,15 @@ def managed_sg_name_for_gateway(cluster_name: str, namespace: str, name: str, ui
     return managed_sg_name_for_service(cluster_name, namespace, name, uid)
 
 
+def load_balancer_name_for_gateway(
+    cluster_name: str, namespace: str, name: str, uid: str, scheme: str
+) -> str:
+    """A Gateway's LB name (upstream's gateway ``buildLoadBalancerName``): the hash covers the
+    cluster, the Gateway's UID and the scheme, so a scheme change makes a new LB."""
+    digest = short_hash(cluster_name, uid, scheme)
+    return f"k8s-{sanitize_name_part(namespace)[:8]}-{sanitize_name_part(name)[:8]}-{digest}"
+
+
 # --------------------------------------------------------------------------------------------------
 # Shared backend security group
 # --------------------------------------------------------------------------------------------------
