@@ -28,6 +28,7 @@ from controller.gateway.routes import Route
 from controller.model.load_balancer import QueryStringPair, RuleCondition
 
 _PATH_KIND_RANK: Final = {"Exact": 3, "PathPrefix": 2, "RegularExpression": 1}
+DEFAULT_PATH_MATCH: Final[Mapping[str, str]] = {"type": "PathPrefix", "value": "/"}
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,9 @@ def _http(
 ) -> tuple[list[RuleCondition], tuple[int, ...]]:
     match = match or {}
     conditions: list[RuleCondition] = []
-    path = match.get("path")
+    # The CRD defaults a match's path (and a rule's matches) to PathPrefix "/"; applied here too, so
+    # every rule has a condition (ALB refuses a rule without one) whoever wrote the object.
+    path = match.get("path") or DEFAULT_PATH_MATCH
     path_kind = path_length = 0
     if path:
         kind = str(path.get("type") or "PathPrefix")

@@ -8,6 +8,7 @@ tagged ``kubernetes.io/cluster/<cluster>=owned`` (the endpoint SG our rules go t
 from __future__ import annotations
 
 import asyncio
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,13 @@ from controller.sandbox.seed import SandboxVpc
 from framework.kube import INGRESS_CLASSES, NODES, KubeApiError, KubeClient, Resource
 
 CRD_DIR = Path(__file__).resolve().parents[2] / "config" / "crd"
+GATEWAY_CRD_DIR = CRD_DIR / "gateway"
+"""Upstream's gateway.k8s.aws CRDs (LoadBalancerConfiguration...): needed only for Gateways."""
+GATEWAY_API_CRD_DIR = (
+    Path(os.environ.get("GATEWAY_API_DIR") or Path(__file__).resolve().parents[2] / ".cache" / "gateway-api")
+    / "crds"
+)
+"""The Gateway API's own CRDs, fetched from the Go module by ``tools/gateway-api/fetch.sh``."""
 CRDS: Resource = Resource(
     "apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", namespaced=False
 )

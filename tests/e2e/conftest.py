@@ -30,7 +30,23 @@ from controller_rbac import controller_kubeconfig
 from e2e_harness import RunningController, StartController, controller_process
 
 from controller.aws.client import AwsClient
-from controller.sandbox.cluster import SandboxCluster, seed_cluster
+from controller.gateway.resources import (
+    GATEWAYS,
+    GRPC_ROUTES,
+    HTTP_ROUTES,
+    LOAD_BALANCER_CONFIGURATIONS,
+    TARGET_GROUP_CONFIGURATIONS,
+    TCP_ROUTES,
+    TLS_ROUTES,
+    UDP_ROUTES,
+)
+from controller.sandbox.cluster import (
+    GATEWAY_API_CRD_DIR,
+    GATEWAY_CRD_DIR,
+    SandboxCluster,
+    apply_crds,
+    seed_cluster,
+)
 from controller.sandbox.proxy import AwsProxy
 from controller.sandbox.seed import SandboxVpc
 from framework.kube import (
@@ -50,9 +66,27 @@ from framework.testing.handle import ApiServerHandle
 
 # "real" (default): the session's kube-apiserver; "standin": a fresh in-repo stand-in per test.
 E2E_KUBE = os.environ.get("E2E_KUBE", "real")
+GATEWAY_KINDS = (
+    GATEWAYS,
+    HTTP_ROUTES,
+    GRPC_ROUTES,
+    TCP_ROUTES,
+    UDP_ROUTES,
+    TLS_ROUTES,
+    LOAD_BALANCER_CONFIGURATIONS,
+    TARGET_GROUP_CONFIGURATIONS,
+)
 TARGET_GROUP_BINDINGS = Resource("elbv2.k8s.aws", "v1beta1", "targetgroupbindings", "TargetGroupBinding")
-# What the tests and the controller create in a test's namespace, emptied on teardown.
-_NAMESPACED_KINDS = (INGRESSES, TARGET_GROUP_BINDINGS, SERVICES, ENDPOINT_SLICES, PODS)
+# What the tests and the controller create in a test's namespace, emptied on teardown (Gateway API
+# kinds first: their finalizers would otherwise keep TGBs coming back while the controller runs).
+_NAMESPACED_KINDS = (
+    *GATEWAY_KINDS,
+    INGRESSES,
+    TARGET_GROUP_BINDINGS,
+    SERVICES,
+    ENDPOINT_SLICES,
+    PODS,
+)
 
 
 @pytest.fixture
@@ -103,7 +137,12 @@ async def _empty_namespace(kube: KubeClient, namespace: str) -> None:
     """Do what the namespace controller would: delete everything in it, finalizers included (the
     controller that owned them has stopped), and pods at once (no kubelet confirms their end)."""
     for resource in _NAMESPACED_KINDS:
-        listed = await kube.list(resource, namespace, request_timeout=10)
+        try:
+            listed = await kube.list(resource, namespace, request_timeout=10)
+        except KubeApiError as error:
+            if error.is_not_found and resource in GATEWAY_KINDS:
+                continue  # the Gateway API CRDs are installed only by the tests that use them
+            raise
         for item in listed.get("items", []):
             path = resource.object_path(item["metadata"]["name"], namespace)
             try:
@@ -119,6 +158,20 @@ async def _empty_namespace(kube: KubeClient, namespace: str) -> None:
             except KubeApiError as error:
                 if not error.is_not_found:  # gone already is fine; anything else would leak
                     raise
+
+
+@pytest_asyncio.fixture
+async def gateway_crds(kube: KubeClient) -> None:
+    """The Gateway API CRDs (``make gateway-api-crds``) and ours (config/crd/gateway) installed and
+    Established, before the controller starts: it enables its Gateway controllers only when they are
+    served. Idempotent (the session's server keeps them, as a cluster would)."""
+    if not (GATEWAY_API_CRD_DIR / "kustomization.yaml").is_file():
+        pytest.fail(
+            f"the Gateway API CRDs are not in {GATEWAY_API_CRD_DIR}: run `make gateway-api-crds`",
+            pytrace=False,
+        )
+    await apply_crds(kube, GATEWAY_API_CRD_DIR)
+    await apply_crds(kube, GATEWAY_CRD_DIR)
 
 
 @pytest_asyncio.fixture

@@ -352,3 +352,88 @@ def nlb_service_manifest(name: str, port_name: str = "tcp") -> dict[str, Any]:
             "ports": [{"name": port_name, "port": 80, "protocol": "TCP", "targetPort": 8080}],
         },
     }
+
+
+# ---- Gateway API ---------------------------------------------------------------------------------
+
+GATEWAY_API = "gateway.networking.k8s.io/v1"
+LBC_GATEWAY_API = "gateway.k8s.aws/v1"
+
+
+def gateway_class_manifest(name: str, controller: str, config_namespace: str, config: str) -> dict[str, Any]:
+    """A GatewayClass for ``controller`` (``gateway.k8s.aws/alb``...) whose LoadBalancerConfiguration is ``config``."""
+    return {
+        "apiVersion": GATEWAY_API,
+        "kind": "GatewayClass",
+        "metadata": {"name": name},
+        "spec": {
+            "controllerName": controller,
+            "parametersRef": {
+                "group": "gateway.k8s.aws",
+                "kind": "LoadBalancerConfiguration",
+                "name": config,
+                "namespace": config_namespace,
+            },
+        },
+    }
+
+
+def lb_configuration_manifest(name: str, **spec: Any) -> dict[str, Any]:
+    """A LoadBalancerConfiguration; internet-facing unless ``scheme`` is given (the sandbox's subnets
+    are tagged for public load balancers only)."""
+    return {
+        "apiVersion": LBC_GATEWAY_API,
+        "kind": "LoadBalancerConfiguration",
+        "metadata": {"name": name},
+        "spec": {"scheme": "internet-facing", **spec},
+    }
+
+
+def gateway_manifest(
+    name: str, gateway_class: str, listeners: list[dict[str, Any]], config: str | None = None
+) -> dict[str, Any]:
+    spec: dict[str, Any] = {"gatewayClassName": gateway_class, "listeners": listeners}
+    if config is not None:
+        spec["infrastructure"] = {
+            "parametersRef": {"group": "gateway.k8s.aws", "kind": "LoadBalancerConfiguration", "name": config}
+        }
+    return {"apiVersion": GATEWAY_API, "kind": "Gateway", "metadata": {"name": name}, "spec": spec}
+
+
+def route_manifest(
+    kind: str, name: str, gateway: str, service: str, port: int, *, path: str | None = None
+) -> dict[str, Any]:
+    """An HTTPRoute (with a path prefix when given), TCPRoute or UDPRoute to ``service``:``port``."""
+    rule: dict[str, Any] = {"backendRefs": [{"name": service, "port": port}]}
+    if path is not None:
+        rule["matches"] = [{"path": {"type": "PathPrefix", "value": path}}]
+    return {
+        "apiVersion": GATEWAY_API,
+        "kind": kind,
+        "metadata": {"name": name},
+        "spec": {"parentRefs": [{"name": gateway}], "rules": [rule]},
+    }
+
+
+async def create_udp_node_port_service(kube: KubeClient, namespace: str, name: str) -> int:
+    """A NodePort Service with one UDP port (53 -> 5353); returns its NodePort."""
+    created = await kube.create(
+        SERVICES,
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": name},
+            "spec": {
+                "type": "NodePort",
+                "selector": {"app": name},
+                "ports": [{"port": 53, "targetPort": 5353, "protocol": "UDP"}],
+            },
+        },
+        namespace,
+    )
+    return int(created["spec"]["ports"][0]["nodePort"])
+
+
+def condition(obj: dict[str, Any], kind: str) -> dict[str, Any] | None:
+    """The status condition of type ``kind`` (None when absent)."""
+    return next((c for c in (obj.get("status") or {}).get("conditions") or () if c.get("type") == kind), None)
