@@ -25,6 +25,8 @@ REPO = Path(__file__).resolve().parents[1]
 GATEWAY_API_CRDS = Path(os.environ.get("GATEWAY_API_DIR", REPO / ".cache" / "gateway-api")) / "crds"
 OUR_GATEWAY_CRDS = REPO / "config" / "crd" / "gateway"
 KUBECTL_TIMEOUT_S = 60
+# The control planes (by URL) this process has seen every CRD Established on. No test deletes them.
+_INSTALLED: set[str] = set()
 
 
 class GatewayCrdsUnavailable(AssertionError):
@@ -96,10 +98,16 @@ def install_gateway_crds(control_plane: RealControlPlane) -> Kubectl:
     if shutil.which("kubectl") is None:
         raise GatewayCrdsUnavailable("kubectl is not installed (.ci/run installs Debian's kubernetes-client)")
     kubectl = Kubectl(control_plane.kubeconfig_path)
+    if control_plane.server in _INSTALLED:
+        return kubectl
     if _all_established(control_plane, crd_names(GATEWAY_API_CRDS) + crd_names(OUR_GATEWAY_CRDS)):
+        _INSTALLED.add(control_plane.server)
         return kubectl
     for directory in (GATEWAY_API_CRDS, OUR_GATEWAY_CRDS):
         kubectl.run("apply", "--server-side", "-k", str(directory))
-        names = [f"crd/{name}" for name in crd_names(directory)]
-        kubectl.run("wait", "--for", "condition=Established", "--timeout", "30s", *names)
+    names = [
+        f"crd/{name}" for directory in (GATEWAY_API_CRDS, OUR_GATEWAY_CRDS) for name in crd_names(directory)
+    ]
+    kubectl.run("wait", "--for", "condition=Established", "--timeout", "30s", *names)
+    _INSTALLED.add(control_plane.server)
     return kubectl

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
+import gateway_api_crds
 import pytest
 import yaml
 from gateway_api_crds import (
@@ -32,6 +34,15 @@ def kubectl(real_control_plane: RealControlPlane) -> Kubectl:
         return install_gateway_crds(real_control_plane)
     except GatewayCrdsUnavailable as error:
         pytest.fail(str(error), pytrace=False)
+
+
+def test_without_the_fetched_crds_the_tests_fail_naming_the_make_target(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(gateway_api_crds, "GATEWAY_API_CRDS", tmp_path / "crds")
+
+    with pytest.raises(GatewayCrdsUnavailable, match=r"run `make gateway-api-crds`$"):
+        install_gateway_crds(RealControlPlane())  # fails before it needs a running server
 
 
 @pytest.fixture
