@@ -168,7 +168,7 @@ def test_a_gateway_set_up_is_accepted(kubectl: Kubectl, namespace: str) -> None:
 def test_malformed_load_balancer_configuration_is_refused(
     kubectl: Kubectl, namespace: str, field: str, value: object, complaint: str
 ) -> None:
-    document = {
+    document: dict[str, object] = {
         "apiVersion": "gateway.k8s.aws/v1",
         "kind": "LoadBalancerConfiguration",
         "metadata": {"name": "bad", "namespace": namespace},
