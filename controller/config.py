@@ -34,6 +34,10 @@ DEFAULT_FEATURE_GATES: Mapping[str, bool] = {
     "EnableIPTargetType": True,
     "EnableServiceController": True,
     "NLBHealthCheckAdvancedConfig": True,
+    # The Gateway controllers; a gate left at its default is turned off when the cluster lacks the
+    # CRDs its controller watches (controller/gateway/crd_detection.py), one set explicitly is obeyed.
+    "ALBGatewayAPI": True,
+    "NLBGatewayAPI": True,
 }
 
 DEFAULT_SG_RULES_QUOTA = 60

@@ -4,11 +4,15 @@ Shared by the end-to-end tests (the controller process runs as this identity), t
 tests that show the library working under the controller's least-privilege role, and the tests
 that check the role itself: ``rbac_mismatches`` runs everything the controller does on the API
 server (and what it must not do) as an identity, for config/rbac and for the Helm chart alike.
+Its scene installs the Gateway CRDs (``gateway_api_crds``), so the Gateway controllers' calls are
+checked against the real resources.
 Importable as ``controller_rbac`` because ``tests/`` is on ``sys.path`` (its conftest has no package).
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -17,7 +21,24 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+from gateway_api_crds import install_gateway_crds
 
+from controller.finalizers import ALB_GATEWAY_FINALIZER
+from controller.gateway.resources import (
+    ALB_CONTROLLER_NAME,
+    GATEWAY_API_GROUP,
+    GATEWAY_API_VERSION,
+    GATEWAY_CLASSES,
+    GATEWAYS,
+    GRPC_ROUTES,
+    HTTP_ROUTES,
+    LISTENER_RULE_CONFIGURATIONS,
+    LOAD_BALANCER_CONFIGURATIONS,
+    TARGET_GROUP_CONFIGURATIONS,
+    TCP_ROUTES,
+    TLS_ROUTES,
+    UDP_ROUTES,
+)
 from framework.kube import (
     ENDPOINT_SLICES,
     ENDPOINTS,
@@ -83,6 +104,20 @@ EVENTS_V1 = Resource("events.k8s.io", "v1", "events", "Event")
 CLUSTER_ROLE_BINDINGS = Resource(
     "rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", namespaced=False
 )
+REFERENCE_GRANTS = Resource(GATEWAY_API_GROUP, GATEWAY_API_VERSION, "referencegrants", "ReferenceGrant")
+GATEWAY_ROUTES = (HTTP_ROUTES, GRPC_ROUTES, TCP_ROUTES, UDP_ROUTES, TLS_ROUTES)
+# Everything the Gateway controllers read; one object of each is in the scene.
+GATEWAY_READS = (
+    GATEWAY_CLASSES,
+    GATEWAYS,
+    *GATEWAY_ROUTES,
+    REFERENCE_GRANTS,
+    LOAD_BALANCER_CONFIGURATIONS,
+    TARGET_GROUP_CONFIGURATIONS,
+    LISTENER_RULE_CONFIGURATIONS,
+)
+# Whose status they write: the classes, Gateways and routes they reconcile.
+GATEWAY_STATUS_WRITES = (GATEWAY_CLASSES, GATEWAYS, *GATEWAY_ROUTES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,12 +135,19 @@ CONFIG_RBAC_IDENTITY = ControllerIdentity(CONTROLLER_NAMESPACE, CONTROLLER_SERVI
 
 @dataclass(frozen=True, slots=True)
 class RbacScene:
-    """A namespace with one object of each kind, and clients for the admin and the controller."""
+    """A namespace with one object of each kind, and clients for the admin and the controller.
+
+    Every namespaced object is named ``web``; the scene's GatewayClass (cluster-scoped) is named
+    after the namespace."""
 
     namespace: str
     controller: KubeClient
     admin: KubeClient
     identity: ControllerIdentity
+
+    @property
+    def gateway_class(self) -> str:
+        return self.namespace
 
 
 @asynccontextmanager
@@ -143,7 +185,55 @@ async def rbac_scene(
         await admin.create(
             LEASES, {"metadata": {"name": "someone-elses-lease"}, "spec": {"holderIdentity": "x"}}, namespace
         )
-        yield RbacScene(namespace, controller, admin, identity)
+        # The Gateway CRDs are cluster-wide: installed once per session, by whichever test is first.
+        await asyncio.to_thread(install_gateway_crds, control_plane)
+        for resource, body in _gateway_objects(namespace):
+            await admin.create(resource, body, None if resource is GATEWAY_CLASSES else namespace)
+        try:
+            yield RbacScene(namespace, controller, admin, identity)
+        finally:
+            # Namespaced objects stay in their namespace; the class would be left in the cluster.
+            await admin.request("DELETE", GATEWAY_CLASSES.object_path(namespace))
+
+
+def _gateway_objects(namespace: str) -> list[tuple[Resource, dict[str, Any]]]:
+    """One valid object of each kind the Gateway controllers read, as a user would create them."""
+    parent = {"parentRefs": [{"name": "web"}]}
+    backends = {"rules": [{"backendRefs": [{"name": "web", "port": 80}]}]}
+    specs: list[tuple[Resource, dict[str, Any]]] = [
+        (GATEWAY_CLASSES, {"controllerName": ALB_CONTROLLER_NAME}),
+        (
+            GATEWAYS,
+            {"gatewayClassName": namespace, "listeners": [{"name": "http", "protocol": "HTTP", "port": 80}]},
+        ),
+        (HTTP_ROUTES, parent),
+        (GRPC_ROUTES, parent),
+        (TCP_ROUTES, {**parent, **backends}),
+        (UDP_ROUTES, {**parent, **backends}),
+        (TLS_ROUTES, {**parent, **backends, "hostnames": ["web.example.com"]}),
+        (
+            REFERENCE_GRANTS,
+            {
+                "from": [{"group": GATEWAY_API_GROUP, "kind": "HTTPRoute", "namespace": namespace}],
+                "to": [{"group": "", "kind": "Service"}],
+            },
+        ),
+        (LOAD_BALANCER_CONFIGURATIONS, {"scheme": "internal"}),
+        (TARGET_GROUP_CONFIGURATIONS, {"targetReference": {"name": "web"}}),
+        (LISTENER_RULE_CONFIGURATIONS, {}),
+    ]
+    return [
+        (
+            resource,
+            {
+                "apiVersion": resource.api_version,
+                "kind": resource.kind,
+                "metadata": {"name": namespace if resource is GATEWAY_CLASSES else "web"},
+                "spec": spec,
+            },
+        )
+        for resource, spec in specs
+    ]
 
 
 async def rbac_mismatches(scene: RbacScene) -> list[str]:
@@ -247,6 +337,7 @@ def controller_checks(scene: RbacScene) -> list[Check]:
         ),
         ("leader lease: create, read and renew", "allowed", lambda: _take_leader_lease(c, me)),
         ("target group binding: create, patch status, delete", "allowed", lambda: _own_binding(c, ns)),
+        *_gateway_checks(scene),
         # What it must not do.
         ("read a secret", "denied", lambda: c.get(SECRETS, "credentials", ns)),
         ("list secrets", "denied", lambda: c.list(SECRETS)),
@@ -295,6 +386,140 @@ def controller_checks(scene: RbacScene) -> list[Check]:
         ),
     ]
     return checks
+
+
+def _gateway_checks(scene: RbacScene) -> list[Check]:
+    """The Gateway controllers read every Gateway API and gateway.k8s.aws kind, add their finalizer
+    to Gateways and write the status of classes, Gateways and routes; nothing more."""
+    c, ns = scene.controller, scene.namespace
+
+    def name_of(resource: Resource) -> str:
+        return scene.gateway_class if resource is GATEWAY_CLASSES else "web"
+
+    def scope_of(resource: Resource) -> str | None:
+        return ns if resource.namespaced else None
+
+    checks: list[Check] = []
+    for resource in GATEWAY_READS:
+        checks += _list_and_watch(c, resource)
+        checks.append(
+            (
+                f"get {resource}",
+                "allowed",
+                functools.partial(c.get, resource, name_of(resource), scope_of(resource)),
+            )
+        )
+    gateway = GATEWAYS.object_path("web", ns)
+    checks += [
+        (
+            "add a finalizer to a gateway",
+            "allowed",
+            lambda: _merge_patch(c, gateway, {"metadata": {"finalizers": [ALB_GATEWAY_FINALIZER]}}),
+        ),
+        ("remove a gateway's finalizer with an update", "allowed", lambda: _drop_finalizers(c, gateway)),
+    ]
+    for resource in GATEWAY_STATUS_WRITES:
+        path = resource.object_path(name_of(resource), scope_of(resource)) + "/status"
+        status = {"status": _gateway_status(resource, ns)}
+        checks += [
+            (f"get {resource.plural}/status", "allowed", functools.partial(c.request, "GET", path)),
+            (
+                f"update {resource.plural}/status",
+                "allowed",
+                functools.partial(_replace_status, c, path, status),
+            ),
+            (f"patch {resource.plural}/status", "allowed", functools.partial(_merge_patch, c, path, status)),
+        ]
+    checks += [
+        ("delete a gateway", "denied", lambda: c.request("DELETE", gateway)),
+        (
+            "create an httproute",
+            "denied",
+            lambda: c.create(
+                HTTP_ROUTES,
+                {
+                    "apiVersion": HTTP_ROUTES.api_version,
+                    "kind": "HTTPRoute",
+                    "metadata": {"name": "x"},
+                    "spec": {"parentRefs": [{"name": "web"}]},
+                },
+                ns,
+            ),
+        ),
+        (
+            "patch an httproute (only its status is ours)",
+            "denied",
+            lambda: _merge_patch(c, HTTP_ROUTES.object_path("web", ns), {"metadata": {"labels": {"a": "b"}}}),
+        ),
+        (
+            "update a gatewayclass (only its status is ours)",
+            "denied",
+            lambda: _replace(c, GATEWAY_CLASSES.object_path(scene.gateway_class)),
+        ),
+        (
+            "update a loadbalancerconfiguration",
+            "denied",
+            lambda: _replace(c, LOAD_BALANCER_CONFIGURATIONS.object_path("web", ns)),
+        ),
+        (
+            "patch a targetgroupconfiguration",
+            "denied",
+            lambda: _merge_patch(
+                c, TARGET_GROUP_CONFIGURATIONS.object_path("web", ns), {"metadata": {"labels": {"a": "b"}}}
+            ),
+        ),
+        (
+            "patch loadbalancerconfiguration status",
+            "denied",
+            lambda: _merge_patch(
+                c, LOAD_BALANCER_CONFIGURATIONS.object_path("web", ns) + "/status", {"status": {}}
+            ),
+        ),
+        (
+            "delete a referencegrant",
+            "denied",
+            lambda: c.request("DELETE", REFERENCE_GRANTS.object_path("web", ns)),
+        ),
+    ]
+    return checks
+
+
+def _accepted() -> dict[str, Any]:
+    return {
+        "type": "Accepted",
+        "status": "True",
+        "reason": "Accepted",
+        "message": "",
+        "lastTransitionTime": "2026-01-01T00:00:00Z",
+    }
+
+
+def _gateway_status(resource: Resource, namespace: str) -> dict[str, Any]:
+    """A status the CRD's schema accepts: conditions for classes and Gateways, a parent for routes."""
+    if resource in (GATEWAY_CLASSES, GATEWAYS):
+        return {"conditions": [_accepted()]}
+    parent = {"parentRef": {"name": "web", "namespace": namespace}, "controllerName": ALB_CONTROLLER_NAME}
+    return {"parents": [{**parent, "conditions": [_accepted()]}]}
+
+
+async def _replace(client: KubeClient, path: str) -> None:
+    """Read an object and write it back (PUT) with a label added."""
+    current = await client.request("GET", path)
+    current["metadata"].setdefault("labels", {})["reconciled"] = "yes"
+    await client.request("PUT", path, body=current)
+
+
+async def _drop_finalizers(client: KubeClient, path: str) -> None:
+    current = await client.request("GET", path)
+    current["metadata"]["finalizers"] = []
+    await client.request("PUT", path, body=current)
+
+
+async def _replace_status(client: KubeClient, status_path: str, body: dict[str, Any]) -> None:
+    """What a status writer does: read the object through /status, then PUT it with its status."""
+    current = await client.request("GET", status_path)
+    current["status"] = body["status"]
+    await client.request("PUT", status_path, body=current)
 
 
 def _core_event(namespace: str) -> dict[str, Any]:

@@ -154,10 +154,13 @@ def crds_by_name(objects: Sequence[Manifest]) -> dict[str, Manifest]:
     return {obj["metadata"]["name"]: obj for obj in objects if obj["kind"] == "CustomResourceDefinition"}
 
 
-# Every CRD config/crd installs (kustomize), by name.
+# The chart ships the CRDs of config/crd and of config/crd/gateway (as upstream's chart ships its
+# gateway.k8s.aws ones); config/default installs both directories too.
+CRD_DIRS = (CONFIG_DIR / "crd", CONFIG_DIR / "crd" / "gateway")
 CONFIG_CRD_NAMES = {
     yaml.safe_load(path.read_text())["metadata"]["name"]
-    for path in (CONFIG_DIR / "crd").glob("*.yaml")
+    for directory in CRD_DIRS
+    for path in directory.glob("*.yaml")
     if path.name != "kustomization.yaml"
 }
 
@@ -285,14 +288,18 @@ def test_optional_objects_can_be_left_out(helm: Helm) -> None:
 
 
 def test_the_chart_copies_of_config_files_are_byte_equal() -> None:
-    """crds/ holds exactly config/crd's CRDs and files/role.yaml is config/rbac/role.yaml: run
-    `make chart-sync` after changing config/."""
-    listed = yaml.safe_load((CONFIG_DIR / "crd" / "kustomization.yaml").read_text())["resources"]
-    config_crds = {path.name: path.read_bytes() for path in (CONFIG_DIR / "crd").glob("*.yaml")}
-    config_crds.pop("kustomization.yaml")
+    """crds/ holds exactly the CRDs of config/crd and config/crd/gateway, and files/role.yaml is
+    config/rbac/role.yaml: run `make chart-sync` after changing config/."""
+    config_crds: dict[str, bytes] = {}
+    for directory in CRD_DIRS:
+        listed = yaml.safe_load((directory / "kustomization.yaml").read_text())["resources"]
+        files = {path.name: path.read_bytes() for path in directory.glob("*.yaml")}
+        files.pop("kustomization.yaml")
+        assert sorted(listed) == sorted(files), directory
+        assert not files.keys() & config_crds.keys()  # crds/ is one flat directory
+        config_crds |= files
     chart_crds = {path.name: path.read_bytes() for path in (CHART_DIR / "crds").iterdir()}
 
-    assert sorted(listed) == sorted(config_crds)
     assert chart_crds == config_crds, "run `make chart-sync`"
     assert (CHART_DIR / "files" / "role.yaml").read_bytes() == (
         CONFIG_DIR / "rbac" / "role.yaml"

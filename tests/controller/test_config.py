@@ -42,6 +42,20 @@ def test_defaults_match_upstream() -> None:
     assert not config.feature_enabled("EnableDefaultTagsLowPriority")
 
 
+def test_the_gateway_gates_default_on_and_record_only_what_the_user_set() -> None:
+    """Upstream's defaults; whether a gate was set or defaulted decides whether CRD detection may
+    turn it off, so only gates given on the command line are in ``feature_gates``."""
+    defaulted = parse_config(["--cluster-name=c"])
+    assert defaulted.feature_enabled("ALBGatewayAPI") and defaulted.feature_enabled("NLBGatewayAPI")
+    assert dict(defaulted.feature_gates) == {}
+
+    config = parse_config(["--cluster-name=c", "--feature-gates=ALBGatewayAPI=false,NLBGatewayAPI=true"])
+    assert dict(config.feature_gates) == {"ALBGatewayAPI": False, "NLBGatewayAPI": True}
+    assert not config.feature_enabled("ALBGatewayAPI") and config.feature_enabled("NLBGatewayAPI")
+    help_text = " ".join(build_parser().format_help().split())
+    assert "ALBGatewayAPI, NLBGatewayAPI" in help_text
+
+
 def test_go_style_flags_are_accepted() -> None:
     config = parse_config(
         [

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 import yaml
+from gateway_api_crds import GATEWAY_API_CRDS, OUR_GATEWAY_CRDS
 
 from controller.config import parse_config
+from controller.gateway.crd_detection import GatewayControllers
 from controller.sandbox.cluster import CRD_DIR, CRDS, apply_crds
 from controller.startup import (
+    GATEWAY_API_RELEASE,
     ControllerStartupError,
     aws_settings_from,
     leader_election_namespace,
@@ -90,3 +96,56 @@ async def test_custom_resources_are_required_before_anything_starts(standin_serv
             ControllerStartupError, match=r"cannot list targetgroupbindings\.elbv2\.k8s\.aws: HTTP 403"
         ):
             await require_custom_resources(kube, None)
+
+
+STANDARD_INSTALL = (
+    "kubectl apply --server-side -f "
+    "https://github.com/kubernetes-sigs/gateway-api/releases/download/v1.6.3/standard-install.yaml"
+)
+
+
+async def test_gateway_crds_are_required_only_for_the_gateway_controllers_that_run(
+    standin_server: StandInApiServer,
+) -> None:
+    """A gate the user set on without the CRDs (a defaulted one is turned off by detection instead)
+    stops start-up naming the first missing CRD, its install command, and the gate."""
+    alb, nlb = GatewayControllers(alb=True, nlb=False), GatewayControllers(alb=False, nlb=True)
+    both = GatewayControllers(alb=True, nlb=True)
+    async with KubeClient.from_configuration(standin_server.client_configuration()) as kube:
+        await apply_crds(kube)
+        await require_custom_resources(kube, None)  # no Gateway controller: no Gateway CRD needed
+        await require_custom_resources(kube, None, GatewayControllers(alb=False, nlb=False))
+        with pytest.raises(ControllerStartupError) as no_gateway_api:
+            await require_custom_resources(kube, None, both)
+        assert str(no_gateway_api.value) == (
+            "the Gateway CRD (gateways.gateway.networking.k8s.io, version v1) is not installed in the cluster; "
+            f"install it with `{STANDARD_INSTALL}` or turn off the ALBGatewayAPI and NLBGatewayAPI feature gates"
+        )
+
+        await apply_crds(kube, GATEWAY_API_CRDS)
+        with pytest.raises(ControllerStartupError) as no_lbc_crds:
+            await require_custom_resources(kube, "team-a", alb)
+        assert str(no_lbc_crds.value) == (
+            "the TargetGroupConfiguration CRD (targetgroupconfigurations.gateway.k8s.aws, version v1) is not "
+            "installed in the cluster; install it with `kubectl apply -k config/crd/gateway` or turn off the "
+            "ALBGatewayAPI feature gate"
+        )
+
+        await apply_crds(kube, OUR_GATEWAY_CRDS)
+        await require_custom_resources(kube, None, both)
+        await require_custom_resources(kube, "team-a", both)
+
+        # Only the NLB controller watches UDPRoutes.
+        await kube.request("DELETE", CRDS.object_path("udproutes.gateway.networking.k8s.io"))
+        await require_custom_resources(kube, None, alb)
+        with pytest.raises(
+            ControllerStartupError, match=r"^the UDPRoute CRD .* turn off the NLBGatewayAPI feature gate$"
+        ):
+            await require_custom_resources(kube, None, nlb)
+
+
+def test_the_gateway_api_install_hint_names_the_release_the_tests_install() -> None:
+    fetch = (Path(__file__).resolve().parents[2] / "tools" / "gateway-api" / "fetch.sh").read_text()
+    pinned = re.search(r'^version="(v[0-9.]+)"$', fetch, re.MULTILINE)
+    assert pinned is not None
+    assert pinned.group(1) == GATEWAY_API_RELEASE

@@ -9,81 +9,40 @@ since the suite's kube-apiserver has no namespace controller.
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
+import gateway_api_crds
 import pytest
 import yaml
+from gateway_api_crds import (
+    GATEWAY_API_CRDS,
+    OUR_GATEWAY_CRDS,
+    GatewayCrdsUnavailable,
+    Kubectl,
+    crd_names,
+    install_gateway_crds,
+)
 
 from framework.testing.controlplane import RealControlPlane
-
-REPO = Path(__file__).resolve().parents[2]
-GATEWAY_API_CRDS = Path(os.environ.get("GATEWAY_API_DIR", REPO / ".cache" / "gateway-api")) / "crds"
-OUR_GATEWAY_CRDS = REPO / "config" / "crd" / "gateway"
-KUBECTL_TIMEOUT_S = 60
-
-
-@dataclass(frozen=True)
-class Kubectl:
-    kubeconfig: Path
-
-    def run(
-        self, *args: str, stdin: str | None = None, check: bool = True
-    ) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            ["kubectl", "--kubeconfig", str(self.kubeconfig), *args],
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=KUBECTL_TIMEOUT_S,
-        )
-        if check and result.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)} failed: {result.stderr}")
-        return result
-
-    def apply(self, documents: list[dict[str, object]], namespace: str) -> subprocess.CompletedProcess[str]:
-        return self.run(
-            "apply",
-            "--server-side",
-            "-n",
-            namespace,
-            "-f",
-            "-",
-            stdin=yaml.safe_dump_all(documents),
-            check=False,
-        )
-
-
-def _crd_names(directory: Path) -> list[str]:
-    names = []
-    for path in sorted(directory.glob("*.yaml")):
-        if path.name == "kustomization.yaml":
-            continue
-        for document in yaml.safe_load_all(path.read_text()):
-            if document and document.get("kind") == "CustomResourceDefinition":
-                names.append(str(document["metadata"]["name"]))
-    return names
 
 
 @pytest.fixture(scope="module")
 def kubectl(real_control_plane: RealControlPlane) -> Kubectl:
-    if not (GATEWAY_API_CRDS / "kustomization.yaml").is_file():
-        pytest.fail(
-            f"the Gateway API CRDs are not in {GATEWAY_API_CRDS}: run `make gateway-api-crds`", pytrace=False
-        )
-    if shutil.which("kubectl") is None:
-        pytest.fail("kubectl is not installed (.ci/run installs Debian's kubernetes-client)", pytrace=False)
-    client = Kubectl(real_control_plane.kubeconfig_path)
-    for directory in (GATEWAY_API_CRDS, OUR_GATEWAY_CRDS):
-        client.run("apply", "--server-side", "-k", str(directory))
-        names = [f"crd/{name}" for name in _crd_names(directory)]
-        client.run("wait", "--for", "condition=Established", "--timeout", "30s", *names)
-    return client
+    try:
+        return install_gateway_crds(real_control_plane)
+    except GatewayCrdsUnavailable as error:
+        pytest.fail(str(error), pytrace=False)
+
+
+def test_without_the_fetched_crds_the_tests_fail_naming_the_make_target(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(gateway_api_crds, "GATEWAY_API_CRDS", tmp_path / "crds")
+
+    with pytest.raises(GatewayCrdsUnavailable, match=r"run `make gateway-api-crds`$"):
+        install_gateway_crds(RealControlPlane())  # fails before it needs a running server
 
 
 @pytest.fixture
@@ -96,7 +55,7 @@ def namespace(kubectl: Kubectl) -> Iterator[str]:
 
 
 def test_every_fetched_and_upstream_crd_is_established(kubectl: Kubectl) -> None:
-    names = _crd_names(GATEWAY_API_CRDS) + _crd_names(OUR_GATEWAY_CRDS)
+    names = crd_names(GATEWAY_API_CRDS) + crd_names(OUR_GATEWAY_CRDS)
     assert "gateways.gateway.networking.k8s.io" in names
     assert {"tcproutes", "udproutes", "tlsroutes"} <= {n.split(".")[0] for n in names}
     assert {"loadbalancerconfigurations.gateway.k8s.aws", "targetgroupconfigurations.gateway.k8s.aws"} <= set(
@@ -209,7 +168,7 @@ def test_a_gateway_set_up_is_accepted(kubectl: Kubectl, namespace: str) -> None:
 def test_malformed_load_balancer_configuration_is_refused(
     kubectl: Kubectl, namespace: str, field: str, value: object, complaint: str
 ) -> None:
-    document = {
+    document: dict[str, object] = {
         "apiVersion": "gateway.k8s.aws/v1",
         "kind": "LoadBalancerConfiguration",
         "metadata": {"name": "bad", "namespace": namespace},
