@@ -12,11 +12,11 @@ selector allows). Our own status writes change no spec and re-queue nothing.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from controller.config import ControllerSettings
 from controller.gateway.builder import GatewayModelBuilder
+from controller.gateway.crd_detection import GatewayControllers
 from controller.gateway.index import GatewayIndex
 from controller.gateway.lb_config import KIND as LB_CONFIG_KIND
 from controller.gateway.reconciler import (
@@ -47,14 +47,6 @@ from framework.manager import LeaderRunnable, Manager
 from framework.objects import has_finalizer, name_of, namespace_of, object_key
 
 
-@dataclass(frozen=True)
-class EnabledGatewayControllers:
-    """Which Gateway controllers run (feature gates ``ALBGatewayAPI``/``NLBGatewayAPI`` and CRD detection)."""
-
-    alb: bool
-    nlb: bool
-
-
 def _final(obj: KubeObject | DeletedFinalStateUnknown) -> KubeObject:
     return obj.obj if isinstance(obj, DeletedFinalStateUnknown) else obj
 
@@ -80,7 +72,7 @@ def setup(
     config: ControllerSettings,
     manager: Manager,
     deps: StackFeatureDeps,
-    enabled: EnabledGatewayControllers,
+    enabled: GatewayControllers,
 ) -> tuple[LeaderRunnable, ...]:
     """Build the enabled Gateway controllers and their watches; register their Gateways as backend
     SG users and with ``resync``. Nothing is watched when neither is enabled (the CRDs may be absent)."""

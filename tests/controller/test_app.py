@@ -106,6 +106,7 @@ async def test_backend_sg_users_come_from_ingresses_and_services_even_with_the_s
 
 
 def test_the_composition_root_stays_small() -> None:
-    """app.py only composes: feature logic belongs in the features' setup modules."""
+    """app.py only composes: feature logic belongs in the features' setup modules (the bound grew
+    from 120 to 130 lines when the Gateway controllers joined the Ingress and Service ones)."""
     source = Path(__file__).resolve().parents[2] / "controller" / "app.py"
-    assert len(source.read_text().splitlines()) < 120
+    assert len(source.read_text().splitlines()) < 130
