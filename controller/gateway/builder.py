@@ -420,16 +420,16 @@ def _routes_of(attachments: Attachments, listener_names: Sequence[str]) -> list[
 def _forward(
     route: Route, refs: Sequence[Mapping[str, Any]], backends: GatewayBackends, protocol: str
 ) -> Action:
-    targets = []
+    # Two refs to the same Service port share one target group: their weights add up (a forward
+    # action may name each target group once).
+    weights: dict[str, int] = {}
     for backend in refs:
-        weight = backend.get("weight", 1)
-        if weight == 0:
-            continue
+        weight = int(backend.get("weight", 1))
         target = backends.target_group_for(route, backend, protocol)
-        if target is not None:
-            targets.append(TargetGroupTuple(target, weight=int(weight)))
-    if not targets:
+        if target is not None and weight > 0:
+            weights[target] = weights.get(target, 0) + weight
+    if not weights:
         return FixedResponseAction(status_code=BACKEND_ERROR_STATUS, content_type="text/plain")
-    if len(targets) == 1:
-        return ForwardAction(targets[0].target_group_id)
-    return ForwardAction(target_groups=tuple(targets))
+    if len(weights) == 1:
+        return ForwardAction(next(iter(weights)))
+    return ForwardAction(target_groups=tuple(TargetGroupTuple(t, weight=w) for t, w in weights.items()))

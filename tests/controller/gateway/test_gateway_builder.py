@@ -47,6 +47,13 @@ SERVICES = {
             "ports": [{"port": 80, "targetPort": 8080, "nodePort": 30080, "protocol": "TCP"}],
         },
     },
+    "shop/web": {
+        "metadata": {"name": "web", "namespace": "shop", "uid": "web-uid"},
+        "spec": {
+            "type": "NodePort",
+            "ports": [{"port": 80, "targetPort": 8080, "nodePort": 30081, "protocol": "TCP"}],
+        },
+    },
     "shop/dns": {
         "metadata": {"name": "dns", "namespace": "shop", "uid": "dns-uid"},
         "spec": {
@@ -254,3 +261,55 @@ async def test_names_follow_upstream_formulas() -> None:
     assert group.resource_id == "shop/web:shop-api:HTTPRoute-shop-api:80"
     with pytest.raises(InvalidObjectError, match="cannot be longer than 32 characters"):
         await build(LoadBalancerType.APPLICATION, HTTP_80, [], {"loadBalancerName": "x" * 33})
+
+
+async def test_nlb_tls_listener_forwards_a_tls_route_over_tcp_with_its_certificate() -> None:
+    built = await build(
+        LoadBalancerType.NETWORK,
+        [{"name": "tls", "protocol": "TLS", "port": 443}],
+        [route("TLSRoute", "secure", [{"name": "api", "port": 80}])],
+        {
+            "listenerConfigurations": [
+                {"protocolPort": "TLS:443", "defaultCertificate": "arn:cert", "alpnPolicy": "HTTP2Preferred"}
+            ]
+        },
+    )
+    [listener] = built.model.listeners
+    assert (listener.protocol, listener.certificate_arns, listener.alpn_policy) == (
+        "TLS",
+        ("arn:cert",),
+        "HTTP2Preferred",
+    )
+    [group] = built.model.target_groups
+    assert group.protocol == "TCP" and group.health_check.protocol == "TCP"
+
+
+async def test_weighted_backends_become_one_weighted_forward_and_zero_weights_are_left_out() -> None:
+    built = await build(
+        LoadBalancerType.APPLICATION,
+        HTTP_80,
+        [
+            route(
+                "HTTPRoute",
+                "canary",
+                [{"name": "api", "port": 80, "weight": 3}, {"name": "web", "port": 80, "weight": 1}],
+            ),
+            route(
+                "HTTPRoute",
+                "only",
+                [{"name": "api", "port": 80, "weight": 90}, {"name": "web", "port": 80, "weight": 0}],
+            ),
+            route(
+                "HTTPRoute",
+                "twice",
+                [{"name": "web", "port": 80, "weight": 2}, {"name": "web", "port": 80, "weight": 5}],
+            ),
+        ],
+    )
+    [listener] = built.model.listeners
+    actions = [rule.action for rule in listener.rules if isinstance(rule.action, ForwardAction)]
+    assert len(actions) == 3
+    weighted = [a for a in actions if a.target_groups]
+    assert [tuple(t.weight for t in a.target_groups) for a in weighted] == [(3, 1)]
+    # Zero weights are left out; the same Service port twice is one target group.
+    assert sum(1 for a in actions if not a.target_groups) == 2
