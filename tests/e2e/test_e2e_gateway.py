@@ -35,7 +35,6 @@ from e2e_objects import (
     ingress_rules,
     labelled_node_rules,
     lb_configuration_manifest,
-    mutating_operations,
     namespace_events,
     route_manifest,
     security_groups_named,
@@ -436,7 +435,12 @@ async def test_source_ranges_change_in_place_authorizes_before_revoking(
                 lambda: ranges({("tcp", 80, "192.168.0.0/16")}),
                 "the managed SG open to 192.168.0.0/16 only",
             )
-            operations = [op for op in mutating_operations(aws_proxy) if "SecurityGroupIngress" in op]
+            # On the managed SG (node SGs may see their own passes meanwhile): one authorize, then one revoke.
+            operations = [
+                record.operation
+                for record in aws_proxy.request_log
+                if "SecurityGroupIngress" in record.operation and record.params.get("GroupId") == managed
+            ]
             assert operations == ["AuthorizeSecurityGroupIngress", "RevokeSecurityGroupIngress"], operations
             await delete_and_wait_gone(kube, GATEWAYS, namespace, ["web"])
             await wait_for_nothing_of_ours_left(

@@ -21,9 +21,10 @@ from framework.clock import REAL_CLOCK, TimerHandle
 SERVER_RATE, SERVER_BURST = 25.0, 10
 # Under the server's limits: a request leaves the client when its bucket allows, but the server
 # counts it on arrival, and arrivals bunch up (new connections, an event loop shared by client,
-# proxy and 200 callers on a busy machine). The burst margin absorbs 6 tokens (240 ms at 25/s)
-# of such jitter, and the rate margin earns 5 more every second.
-CLIENT_RATE, CLIENT_BURST = 20.0, 4
+# proxy and 200 callers on a busy machine). The burst margin absorbs 8 tokens (320 ms at 25/s)
+# of such jitter, and the rate margin earns 10 more every second (a run on a 2-core machine shared
+# with four other test suites once bunched past the 6 tokens and 5/s this test allowed before).
+CLIENT_RATE, CLIENT_BURST = 15.0, 2
 READS = WRITES = 100
 
 
