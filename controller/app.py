@@ -66,6 +66,7 @@ class ControllerApp:
         backend_sg = setup_backend_sg(config, manager, aws=aws, reader=reader, vpc_id=vpc_id)
         deps = StackFeatureDeps.build(  # one deployer and resync for the Ingress and Service features
             config,
+            informers=manager.informers,
             aws=aws,
             vpc_id=vpc_id,
             reader=reader,
