@@ -17,6 +17,7 @@ import sys
 from collections.abc import Sequence
 
 from controller.config import ControllerSettings, parse_config
+from framework import startup_gc
 
 _LOG_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "error": logging.ERROR}
 
@@ -44,6 +45,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return plan_main(args[1:])
     config = parse_config(args)
     configure_logging(config)
+    # No collection while the SDKs are imported and the app is wired; the manager freezes what
+    # that built as it starts the informers (framework.startup_gc).
+    startup_gc.pause()
     # Imported after flag parsing so `--help` and flag errors answer without loading the AWS SDK.
     from controller.app import run_controller
 

@@ -69,7 +69,7 @@ class ControllerApp:
         backend_sg = setup_backend_sg(config, manager, aws=aws, reader=reader, vpc_id=vpc_id)
         deps = StackFeatureDeps.build(  # one deployer and resync for every stack feature
             config, aws=aws, vpc_id=vpc_id, reader=reader, backend_sg=backend_sg, events=events,
-            stack_target_groups=stack_tgs, endpoint_sg=endpoint_sg,
+            stack_target_groups=stack_tgs, endpoint_sg=endpoint_sg, informers=manager.informers,
         )  # fmt: skip
         stacks = (
             *setup_ingress(config, manager, deps),

@@ -28,6 +28,8 @@ from kubernetes_asyncio import client as k8s_client
 from kubernetes_asyncio import config as k8s_config
 from kubernetes_asyncio.config.config_exception import ConfigException
 
+from framework import kube_session
+
 KubeObject = dict[str, Any]
 """A Kubernetes object as decoded JSON."""
 
@@ -256,7 +258,9 @@ class KubeClient:
     def from_configuration(
         cls, configuration: k8s_client.Configuration, timeouts: RequestTimeouts = RequestTimeouts()
     ) -> KubeClient:
-        return cls(k8s_client.ApiClient(configuration), timeouts)
+        """A client owning a new ``ApiClient`` (see :mod:`framework.kube_session`: the proxy
+        environment is read here, once)."""
+        return cls(kube_session.api_client(configuration), timeouts)
 
     @classmethod
     async def from_environment(

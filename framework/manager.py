@@ -34,6 +34,7 @@ from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry
 
+from framework import startup_gc
 from framework.clock import REAL_CLOCK, Clock, timeout_after
 from framework.health import HealthCheck, HealthChecks, ping
 from framework.httpserver import BindAddress, ObservabilityServer
@@ -205,6 +206,7 @@ class Manager:
         elector_task: asyncio.Task[None] | None = None
         try:
             await self._server.start()
+            startup_gc.end_pause()  # wired: what exists now lives as long as the process
             self.informers.start()
             if await self._wait_for_sync_or_shutdown():
                 if self._elector is None:

@@ -26,6 +26,7 @@ from controller.naming import stack_tag_key
 from controller.networking.sg_manager import SecurityGroupManager
 from controller.networking.sg_reader import SecurityGroupReader
 from controller.sandbox.seed import SandboxVpc
+from controller.stack.binding_cache import InformerBindingCache
 from controller.targetgroupbinding import StackTargetGroups
 from controller.targetgroupbinding.model import TARGET_GROUP_BINDINGS
 from framework.clock import FakeClock
@@ -70,6 +71,8 @@ class StackCollaborators:
     deployer: StackDeployer
     events: EventRecorder
     stack_target_groups: StackTargetGroups
+    tgb_cache: InformerBindingCache
+    """On ``factory``'s TGB informer (synced by ``watching``, as the manager syncs it)."""
     backend_sg_unused: list[bool]
 
     def on_backend_sg_unused(self) -> None:
@@ -92,6 +95,7 @@ async def stack_collaborators(
         )
         config = parse_config(["--cluster-name", sandbox_vpc.cluster_name])
         reader = SecurityGroupReader(aws_api, clock=FakeClock())
+        factory = InformerFactory(client)
         parts = StackCollaborators(
             client=client,
             api=aws_api,
@@ -99,7 +103,7 @@ async def stack_collaborators(
             namespace=namespace,
             config=config,
             registry=CollectorRegistry(),
-            factory=InformerFactory(client),
+            factory=factory,
             reader=reader,
             backend_sg=BackendSGManager(
                 BackendSGSettings.from_config(config, sandbox_vpc.vpc_id),
@@ -112,6 +116,7 @@ async def stack_collaborators(
             ),
             events=EventRecorder(client, EventRecorderSettings(reporting_instance="test"), clock=FakeClock()),
             stack_target_groups=StackTargetGroups(),
+            tgb_cache=InformerBindingCache.from_factory(factory),
             backend_sg_unused=[],
         )
         try:

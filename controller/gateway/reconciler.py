@@ -61,6 +61,7 @@ from controller.stack import (
     ObjectCache,
     StackDeployerLike,
     StackReconcileSteps,
+    TargetGroupBindingCache,
     raise_if_terminal,
 )
 from controller.targetgroupbinding import StackTargetGroups
@@ -131,6 +132,7 @@ class GatewayReconciler:
         events: EventRecorder,
         metrics: LbcControllerMetrics,
         stack_target_groups: StackTargetGroups,
+        tgb_cache: TargetGroupBindingCache,
         on_backend_sg_unused: Callable[[], None] | None = None,
     ) -> None:
         self._kind = kind
@@ -145,6 +147,7 @@ class GatewayReconciler:
             client=client,
             deployer=deployer,
             watch_namespace=config.watch_namespace or None,
+            tgb_cache=tgb_cache,
             backend_sg=backend_sg,
             events=events,
             metrics=metrics,

@@ -153,6 +153,7 @@ def _controller(
             events=deps.events,
             metrics=controller_metrics(manager.registry),
             stack_target_groups=deps.stack_target_groups,
+            tgb_cache=deps.tgb_cache,
             on_backend_sg_unused=deps.backend_sg.on_unused,
         ),
         # Upstream's default for its Gateway controllers' --*-max-concurrent-reconciles is 3, as for Ingresses.

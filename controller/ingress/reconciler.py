@@ -53,6 +53,7 @@ from controller.stack import (
     ObjectCache,
     StackDeployerLike,
     StackReconcileSteps,
+    TargetGroupBindingCache,
     model_inputs_changed,
     raise_if_terminal,
 )
@@ -316,6 +317,7 @@ class IngressGroupReconciler:
         events: EventRecorder,
         metrics: LbcControllerMetrics,
         stack_target_groups: StackTargetGroups,
+        tgb_cache: TargetGroupBindingCache,
         on_backend_sg_unused: Callable[[], None] | None = None,
     ) -> None:
         self._cluster_name = config.cluster_name
@@ -328,6 +330,7 @@ class IngressGroupReconciler:
             client=client,
             deployer=deployer,
             watch_namespace=config.watch_namespace or None,
+            tgb_cache=tgb_cache,
             backend_sg=backend_sg,
             events=events,
             metrics=metrics,

@@ -66,6 +66,7 @@ def setup(
             events=deps.events,
             metrics=controller_metrics(manager.registry),
             stack_target_groups=deps.stack_target_groups,
+            tgb_cache=deps.tgb_cache,
             on_backend_sg_unused=deps.backend_sg.on_unused,
         ),
         workers=WorkerSettings(max_concurrent_reconciles=config.ingress_max_concurrent_reconciles),

@@ -42,6 +42,7 @@ from controller.stack import (
     ObjectCache,
     StackDeployerLike,
     StackReconcileSteps,
+    TargetGroupBindingCache,
     model_inputs_changed,
     raise_if_terminal,
 )
@@ -136,6 +137,7 @@ class ServiceReconciler:
         events: EventRecorder,
         metrics: LbcControllerMetrics,
         stack_target_groups: StackTargetGroups,
+        tgb_cache: TargetGroupBindingCache,
         existing_load_balancers: ExistingLoadBalancerFinder | None,
         on_backend_sg_unused: Callable[[], None] | None = None,
     ) -> None:
@@ -150,6 +152,7 @@ class ServiceReconciler:
             client=client,
             deployer=deployer,
             watch_namespace=config.watch_namespace or None,
+            tgb_cache=tgb_cache,
             backend_sg=backend_sg,
             events=events,
             metrics=metrics,

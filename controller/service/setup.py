@@ -61,6 +61,7 @@ def setup(
             events=deps.events,
             metrics=controller_metrics(manager.registry),
             stack_target_groups=deps.stack_target_groups,
+            tgb_cache=deps.tgb_cache,
             existing_load_balancers=AwsExistingLoadBalancerFinder(deps.deployer.elbv2_index),
             on_backend_sg_unused=deps.backend_sg.on_unused,
         ),

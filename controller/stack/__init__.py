@@ -3,9 +3,11 @@ Kubernetes objects (upstream-behaviour §3.4, §7).
 
 * ``reconcile``: the steps (finalizers, backend SG, deploy + TGB apply, status, stack deletion)
   and how their failures are reported;
-* ``binding_applier``: makes the stack's TargetGroupBinding objects equal to the rendered ones;
+* ``binding_applier``: makes the stack's TargetGroupBinding objects equal to the rendered ones,
+  reading them from the TGB informer (``binding_cache``) without missing its own writes
+  (``unseen_writes``);
 * ``status``: the ``status.loadBalancer.ingress`` write;
-* ``seams``: the deployer, backend-SG manager and informer store the reconcilers are given;
+* ``seams``: the deployer, backend-SG manager and informer stores the reconcilers are given;
 * ``object_refs``: Event references of cached objects;
 * ``resync``: every sync period, every stack is reconciled again (drift repair);
 * ``wiring``: what the Ingress and Service setups share (``StackFeatureDeps``).
@@ -32,7 +34,7 @@ from controller.stack.reconcile import (
     model_inputs_changed,
     raise_if_terminal,
 )
-from controller.stack.seams import BackendSGUsers, ObjectCache, StackDeployerLike
+from controller.stack.seams import BackendSGUsers, ObjectCache, StackDeployerLike, TargetGroupBindingCache
 from controller.stack.status import load_balancer_ingress, write_load_balancer_status
 
 __all__ = [
@@ -52,6 +54,7 @@ __all__ = [
     "StackDeployerLike",
     "StackReconcileSteps",
     "TargetGroupBindingApplier",
+    "TargetGroupBindingCache",
     "TgbApplyResult",
     "load_balancer_ingress",
     "model_inputs_changed",

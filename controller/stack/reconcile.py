@@ -29,7 +29,7 @@ from controller.stack.binding_applier import (
     target_group_arns,
 )
 from controller.stack.object_refs import reference_of
-from controller.stack.seams import BackendSGUsers, StackDeployerLike
+from controller.stack.seams import BackendSGUsers, StackDeployerLike, TargetGroupBindingCache
 from controller.stack.status import load_balancer_ingress, write_load_balancer_status
 from controller.targetgroupbinding.stack_target_groups import StackTargetGroups
 from framework import objects
@@ -94,7 +94,8 @@ class StackReconcileSteps:
     ``subject`` (in each call) names the stack in log lines, e.g. ``"ingress group ns/name"``.
     ``on_backend_sg_unused`` is called when a release left the backend SG without users.
     ``watch_namespace``: where the stack's TargetGroupBindings may live (None: see
-    ``TargetGroupBindingApplier``). ``stack_target_groups``: shared with the TGB reconciler: a deploy marks
+    ``TargetGroupBindingApplier``); ``tgb_cache``: the TGB informer's cache they are read from.
+    ``stack_target_groups``: shared with the TGB reconciler: a deploy marks
     the target groups it created (their first target sync reads nothing) and a deletion those it
     deletes (their targets are left registered). ``log``: the reconciler's own logger, so
     log lines keep its name.
@@ -108,6 +109,7 @@ class StackReconcileSteps:
         client: KubeClient,
         deployer: StackDeployerLike,
         watch_namespace: str | None,
+        tgb_cache: TargetGroupBindingCache,
         backend_sg: BackendSGUsers,
         events: EventRecorder,
         metrics: LbcControllerMetrics,
@@ -119,7 +121,7 @@ class StackReconcileSteps:
         self._resource = resource
         self._client = client
         self._deployer = deployer
-        self._tgbs = TargetGroupBindingApplier(client, namespace=watch_namespace)
+        self._tgbs = TargetGroupBindingApplier(client, tgb_cache, namespace=watch_namespace)
         self._backend_sg = backend_sg
         self._events = events
         self._metrics = metrics
@@ -276,7 +278,7 @@ class StackReconcileSteps:
                 # Every target group these bindings use is the stack's and is deleted below, targets
                 # and all: their clean-up need not deregister first (design.md Difference 16).
                 with self._stack_target_groups.deleting(target_group_arns(bindings)):
-                    await self._tgbs.delete_all(bindings)
+                    await self._tgbs.delete_all(stack, bindings)
                     deleted = await self._deployer.delete_stack(stack)
         except DeploymentPending as pending:
             self._log.info("%s: deletion pending: %s", subject, pending)

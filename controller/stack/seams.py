@@ -40,3 +40,20 @@ class ObjectCache(Protocol):
     def get(self, key: str) -> KubeObject | None: ...
 
     def list(self) -> list[KubeObject]: ...
+
+
+class TargetGroupBindingCache(Protocol):
+    """The TargetGroupBinding informer's cache, by stack (``controller.stack.binding_cache``)."""
+
+    @property
+    def has_synced(self) -> bool: ...
+
+    @property
+    def resource_version(self) -> str:
+        """The resourceVersion the cache is current to: it shows every change up to it."""
+        ...
+
+    def of_stack(self, stack: StackTags) -> list[KubeObject]:
+        """The cached TGBs carrying ``stack``'s tracking labels (every namespace the cache watches),
+        by namespace and name."""
+        ...

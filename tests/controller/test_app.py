@@ -78,6 +78,7 @@ async def test_backend_sg_users_come_from_ingresses_and_services_even_with_the_s
         backend_sg = setup_backend_sg(config, manager, aws=aws_api, reader=reader, vpc_id=sandbox_vpc.vpc_id)
         deps = StackFeatureDeps.build(
             config,
+            informers=manager.informers,
             aws=aws_api,
             vpc_id=sandbox_vpc.vpc_id,
             reader=reader,

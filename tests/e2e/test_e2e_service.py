@@ -21,6 +21,7 @@ targetPort, and the node SG opened on that targetPort), the status hostname, the
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from e2e_harness import (
@@ -191,6 +192,9 @@ async def test_instance_nlb_gets_its_security_groups_and_deleting_it_leaves_noth
         created = await kube.create(SERVICES, web, namespace)
         node_ports = _node_ports(created)
         dns_name = await wait_for_service_hostname(running, kube, namespace, "web")
+        # Start-up ended with what it built frozen out of garbage collection (framework.startup_gc).
+        frozen = re.search(r"Start-up objects frozen out of garbage collection: (\d+)", running.log())
+        assert frozen is not None and int(frozen.group(1)) > 0, running.log()[-3000:]
 
         balancer = await _load_balancer_by_dns(aws_api, dns_name)
         assert (balancer["Type"], balancer["Scheme"]) == ("network", "internet-facing")

@@ -178,6 +178,7 @@ async def test_the_census_is_refreshed_after_the_index_and_reads_the_shared_info
         manager = Manager(kube, registry=registry)
         deps = StackFeatureDeps.build(
             config,
+            informers=manager.informers,
             aws=aws_api,
             vpc_id=sandbox_vpc.vpc_id,
             reader=reader,

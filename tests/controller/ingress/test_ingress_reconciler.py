@@ -142,6 +142,7 @@ async def world(
             events=parts.events,
             metrics=controller_metrics(parts.registry),
             stack_target_groups=parts.stack_target_groups,
+            tgb_cache=parts.tgb_cache,
             on_backend_sg_unused=parts.on_backend_sg_unused,
         )
         built = World(

@@ -30,6 +30,7 @@ from controller.sandbox.proxy import AwsProxy
 from controller.sandbox.seed import SandboxVpc
 from controller.service import ServiceModelBuilder
 from controller.service.reconciler import AwsExistingLoadBalancerFinder, ServiceReconciler, service_handler
+from controller.targetgroupbinding.model import TARGET_GROUP_BINDINGS
 from framework import objects
 from framework.controller import Result, TerminalError
 from framework.informer import SharedInformer
@@ -89,6 +90,7 @@ async def world(
             events=parts.events,
             metrics=controller_metrics(parts.registry),
             stack_target_groups=parts.stack_target_groups,
+            tgb_cache=parts.tgb_cache,
             existing_load_balancers=AwsExistingLoadBalancerFinder(parts.deployer.elbv2_index),
             on_backend_sg_unused=parts.on_backend_sg_unused,
         )
@@ -144,6 +146,38 @@ async def test_nlb_service_is_deployed_then_deleted(world: World) -> None:
     assert gone.value.is_not_found
     assert world.backend_sg.users == frozenset()
     assert world.backend_sg_unused == [True]
+
+
+async def test_reconciles_read_the_stacks_bindings_from_the_cache_and_see_their_own_writes(
+    world: World, standin_server: StandInApiServer
+) -> None:
+    """No LIST of TargetGroupBindings on a reconcile while the TGB informer is current; right after
+    a reconcile wrote one (here the informer sees nothing: its watch is held back) the next reads
+    live, and neither creates it again nor fails."""
+    await world.create_service("echo", NLB_ANNOTATIONS)
+    key, tgbs = f"{NAMESPACE}/echo", TARGET_GROUP_BINDINGS.plural
+    standin_server.stall_watches(tgbs)
+    standin_server.requests.clear()
+    assert await world.reconciler.reconcile(key) == Result()
+    await world.cached("echo", lambda obj: bool(obj and obj.get("status", {}).get("loadBalancer")))
+    assert await world.reconciler.reconcile(key) == Result()
+    calls = [(r.info.verb, r.status) for r in standin_server.requests.records(resource=tgbs)]
+    assert [call for call in calls if call[0] != "watch"] == [("create", 201), ("list", 200)]
+    assert len(await world.tgbs()) == 1 and world.error_count("deploy_model_error") == 0
+
+    standin_server.resume_watches()
+    stack = StackTags(world.vpc.cluster_name, SERVICE_TAG_PREFIX, key)
+
+    async def cache_current() -> None:
+        assert int(world.parts.tgb_cache.resource_version) >= standin_server.resource_version
+        assert len(world.parts.tgb_cache.of_stack(stack)) == 1
+
+    await world.until(cache_current, "the TGB cache to show the binding")
+    standin_server.requests.clear()
+    assert await world.reconciler.reconcile(key) == Result()
+    assert [
+        r.info.verb for r in standin_server.requests.records(resource=tgbs) if r.info.verb != "watch"
+    ] == []
 
 
 async def test_service_no_longer_ours_is_cleaned_up_and_kept(world: World) -> None:

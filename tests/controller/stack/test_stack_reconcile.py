@@ -44,6 +44,14 @@ class ModelOfStack:
 
 
 MODEL = cast(StackModel, ModelOfStack(STACK))
+CONVERGED = DeployResult(
+    lb_arn="arn:lb",
+    lb_dns_name="web.elb",
+    managed_sg_id=None,
+    load_balancer_security_groups=(),
+    target_group_arns={},
+    tgb_specs=(),
+)
 ERRORS = "awslbc_controller_reconcile_errors_total"
 
 
@@ -76,8 +84,22 @@ class ScriptedDeployer:
 
 
 @dataclass
+class CachedBindings:
+    """The TGB informer's cache as the applier reads it: ``bindings`` for any stack; each lookup recorded."""
+
+    bindings: list[KubeObject] = field(default_factory=list)
+    looked_up: list[StackTags] = field(default_factory=list)
+    has_synced: bool = True
+    resource_version: str = "1"
+
+    def of_stack(self, stack: StackTags) -> list[KubeObject]:
+        self.looked_up.append(stack)
+        return list(self.bindings)
+
+
+@dataclass
 class NoBindingsClient:
-    """Answers the TGB applier's label-selected LIST: the stack has no TargetGroupBindings."""
+    """Answers the TGB applier's label-selected LIST (a live read): the stack has no TargetGroupBindings."""
 
     listed: list[tuple[str | None, str]] = field(default_factory=list)
     """(namespace, label selector) of each LIST."""
@@ -106,6 +128,7 @@ def steps_for(
     events: RecordedEvents,
     registry: CollectorRegistry,
     client: NoBindingsClient | None = None,
+    cache: CachedBindings | None = None,
 ) -> StackReconcileSteps:
     return StackReconcileSteps(
         controller_name="service",
@@ -113,6 +136,7 @@ def steps_for(
         client=cast(KubeClient, client or NoBindingsClient()),
         deployer=deployer,
         watch_namespace=None,
+        tgb_cache=cache or CachedBindings(),
         backend_sg=UnusedBackendSG(),
         events=cast(EventRecorder, events),
         metrics=controller_metrics(registry),
@@ -183,22 +207,26 @@ async def test_a_deploy_failure_is_failed_deploy_model_and_is_raised() -> None:
 
 async def test_deploy_applies_the_tgbs_and_requeues_when_only_clean_up_is_pending() -> None:
     events, registry = RecordedEvents(), CollectorRegistry()
-    converged = DeployResult(
-        lb_arn="arn:lb",
-        lb_dns_name="web.elb",
-        managed_sg_id=None,
-        load_balancer_security_groups=(),
-        target_group_arns={},
-        tgb_specs=(),
-    )
-    pending = DeploymentPending("old TG in use", requeue_after=5.0, result=converged)
-    client = NoBindingsClient()
-    steps = steps_for(ScriptedDeployer(pending), events, registry, client)
+    pending = DeploymentPending("old TG in use", requeue_after=5.0, result=CONVERGED)
+    client, cache = NoBindingsClient(), CachedBindings()
+    steps = steps_for(ScriptedDeployer(pending), events, registry, client, cache)
     outcome = await steps.deploy("service apps/web", MODEL, None, [service("web")])
-    assert outcome == Deployed(converged, 5.0)
+    assert outcome == Deployed(CONVERGED, 5.0)
     assert events.recorded == []
-    # The stack's TGBs are looked up by the model's stack tags (upstream's tracking labels).
+    # The stack's TGBs are looked up in the TGB cache by the model's stack tags; the API server is
+    # not asked.
+    assert cache.looked_up == [STACK] and client.listed == []
+
+
+async def test_the_bindings_are_listed_live_until_the_tgb_cache_has_synced() -> None:
+    events, registry = RecordedEvents(), CollectorRegistry()
+    client, cache = NoBindingsClient(), CachedBindings(has_synced=False)
+    pending = DeploymentPending("old TG in use", requeue_after=5.0, result=CONVERGED)
+    steps = steps_for(ScriptedDeployer(pending), events, registry, client, cache)
+    await steps.deploy("service apps/web", MODEL, None, [service("web")])
+    # Upstream's tracking labels select them.
     assert client.listed == [("apps", "service.k8s.aws/stack-name=web,service.k8s.aws/stack-namespace=apps")]
+    assert cache.looked_up == []
 
 
 async def test_a_pending_deletion_requeues() -> None:
@@ -285,24 +313,23 @@ async def test_a_failure_reported_as_an_event_is_one_log_line_an_unexpected_one_
         assert record.exc_info is not None
 
 
+STACK_BINDINGS = [
+    {"metadata": {"name": "web-80", "namespace": "apps"}, "spec": {"targetGroupARN": "arn:tg/80"}},
+    {
+        "metadata": {"name": "web-old", "namespace": "apps", "deletionTimestamp": "2026-01-01T00:00:00Z"},
+        "spec": {"targetGroupARN": "arn:tg/old"},
+    },
+]
+"""Two TGBs of the stack, one already being deleted."""
+
+
 @dataclass
 class StackBindingsClient(NoBindingsClient):
-    """Lists two TGBs of the stack (one already being deleted) and records each DELETE."""
+    """Records each DELETE."""
 
     deletions: StackTargetGroups = field(default_factory=StackTargetGroups)
     deleted: list[tuple[str, bool]] = field(default_factory=list)
     """(path, whether its target group was marked as being deleted at that moment)."""
-
-    async def list(
-        self, resource: object, namespace: str | None, *, query: list[tuple[str, str]]
-    ) -> dict[str, Any]:
-        await super().list(resource, namespace, query=query)
-        live = {"metadata": {"name": "web-80", "namespace": "apps"}, "spec": {"targetGroupARN": "arn:tg/80"}}
-        leaving = {
-            "metadata": {"name": "web-old", "namespace": "apps", "deletionTimestamp": "2026-01-01T00:00:00Z"},
-            "spec": {"targetGroupARN": "arn:tg/old"},
-        }
-        return {"items": [live, leaving]}
 
     async def request(self, method: str, path: str, **_: object) -> dict[str, Any]:
         assert method == "DELETE", method
@@ -337,6 +364,7 @@ async def test_a_stack_deletion_marks_its_bindings_target_groups_until_it_ends()
         client=cast(KubeClient, client),
         deployer=deployer,
         watch_namespace=None,
+        tgb_cache=CachedBindings(STACK_BINDINGS),
         backend_sg=UnusedBackendSG(),
         events=cast(EventRecorder, events),
         metrics=controller_metrics(registry),
