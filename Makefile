@@ -80,7 +80,9 @@ test: lint typecheck unit
 
 # The controller, as its own process, against the embedded sandbox: the Kubernetes API stand-in,
 # moto behind the AWS-like proxy, seeded worker nodes. kubectl --kubeconfig .run/kubeconfig works.
-run: run-setup
+# The Gateway API CRDs first (needs Go, as `make test` does): the sandbox installs them and ours
+# before the controller starts, so it runs its Gateway controllers (config/samples/gateway/).
+run: run-setup gateway-api-crds
 	@mkdir -p $(RUN_DIR)
 	$(BIN)/python -m controller.sandbox.run --kubeconfig $(RUN_DIR)/kubeconfig \
 		--api-port $(API_PORT) --metrics-port $(METRICS_PORT) --health-port $(HEALTH_PORT) \

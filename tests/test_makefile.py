@@ -49,6 +49,10 @@ def test_make_run_uses_the_run_setup(tmp_path: Path) -> None:
     ).stdout
     assert ".[sandbox]" in planned and "[test" not in planned and "bench]" not in planned
     assert "controller.sandbox.run" in planned
+    # The Gateway API CRDs are fetched first: the sandbox installs them before the controller starts.
+    lines = planned.splitlines()
+    sandbox_line = next(i for i, line in enumerate(lines) if "controller.sandbox.run" in line)
+    assert lines.index("tools/gateway-api/fetch.sh") < sandbox_line
 
 
 def test_run_setup_installs_nothing_after_the_test_setup(tmp_path: Path) -> None:

@@ -121,13 +121,18 @@ def node_object(node: SandboxNode) -> dict[str, Any]:
     }
 
 
+# libyaml's loader when PyYAML has it: the Gateway API CRDs are ~850 kB of YAML, which the pure
+# Python loader takes seconds to read, at every sandbox start and in every test that installs them.
+_YAML_LOADER: type[yaml.SafeLoader] | type[yaml.CSafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def crd_documents(crd_dir: Path = CRD_DIR) -> list[dict[str, Any]]:
     """Every CRD manifest in ``crd_dir`` (kustomize's own file is not one)."""
     return [
         document
         for path in sorted(crd_dir.glob("*.yaml"))
         if path.name != "kustomization.yaml"
-        for document in yaml.safe_load_all(path.read_text())
+        for document in yaml.load_all(path.read_text(), Loader=_YAML_LOADER)
         if document
     ]
 
@@ -149,6 +154,27 @@ async def apply_crds(kube: KubeClient, crd_dir: Path = CRD_DIR) -> None:
                     await asyncio.sleep(0.1)
     except TimeoutError:
         raise RuntimeError(f"CRDs {names} not Established within {CRD_ESTABLISHED_TIMEOUT_S:.0f}s") from None
+
+
+def gateway_api_crds_fetched(gateway_api_crd_dir: Path = GATEWAY_API_CRD_DIR) -> bool:
+    """Whether ``make gateway-api-crds`` has put the Gateway API CRDs in ``gateway_api_crd_dir``."""
+    return (gateway_api_crd_dir / "kustomization.yaml").is_file()
+
+
+async def apply_gateway_crds(
+    kube: KubeClient,
+    gateway_api_crd_dir: Path = GATEWAY_API_CRD_DIR,
+    gateway_crd_dir: Path = GATEWAY_CRD_DIR,
+) -> None:
+    """The Gateway API CRDs and our gateway.k8s.aws ones, Established: both must be served when the
+    controller starts, which is when it decides whether to run its Gateway controllers."""
+    if not gateway_api_crds_fetched(gateway_api_crd_dir):
+        # An empty directory would install nothing and the Gateways would silently never work.
+        raise FileNotFoundError(
+            f"the Gateway API CRDs are not in {gateway_api_crd_dir}: run `make gateway-api-crds`"
+        )
+    await apply_crds(kube, gateway_api_crd_dir)
+    await apply_crds(kube, gateway_crd_dir)
 
 
 def _established(crd: dict[str, Any]) -> bool:

@@ -26,7 +26,7 @@ from controller.aws.api import AwsApi
 from controller.aws.client import open_aws_client
 from controller.aws.ec2 import Ec2
 from controller.sandbox.client_settings import sandbox_settings
-from controller.sandbox.cluster import CRD_DIR, SandboxCluster, seed_cluster
+from controller.sandbox.cluster import CRD_DIR, SandboxCluster, apply_gateway_crds, seed_cluster
 from controller.sandbox.moto_server import MotoEndpoint
 from controller.sandbox.samples import SAMPLES_DIR, MotoRandom, apply_samples, create_sample_dependencies
 from controller.sandbox.seed import SANDBOX_CLUSTER, seed_vpc
@@ -47,10 +47,15 @@ async def seed_sandbox(
     cluster_name: str = SANDBOX_CLUSTER,
     node_count: int = 2,
     crd_dir: Path = CRD_DIR,
+    gateway_api_crd_dir: Path | None = None,
 ) -> SandboxCluster:
-    """Everything the sandbox starts with, in AWS and in Kubernetes (``make run`` and ``seed``)."""
+    """Everything the sandbox starts with, in AWS and in Kubernetes (``make run`` and ``seed``).
+    Given ``gateway_api_crd_dir``, the Gateway API CRDs from there and ours from ``crd_dir/gateway``
+    too: the controller started afterwards then runs its Gateway controllers."""
     vpc = await seed_vpc(aws, cluster_name=cluster_name)
     cluster = await seed_cluster(aws, kube, vpc, node_count=node_count, crd_dir=crd_dir)
+    if gateway_api_crd_dir is not None:
+        await apply_gateway_crds(kube, gateway_api_crd_dir, crd_dir / "gateway")
     await create_sample_dependencies(aws, moto, vpc)
     return cluster
 

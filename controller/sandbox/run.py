@@ -2,11 +2,19 @@
 
 Starts moto behind the AWS-like proxy, seeds a VPC with worker instances (and the target group and
 client SG that config/samples/targetgroupbinding.yaml names), starts the Kubernetes API stand-in
-(writing a kubeconfig for kubectl), registers the CRD, the ``alb`` IngressClass and the Nodes,
+(writing a kubeconfig for kubectl), registers our CRDs, the ``alb`` IngressClass and the Nodes,
 then runs ``python -m controller`` as its own process, exactly as it runs in a cluster (flags,
 kubeconfig, AWS endpoint). Apply the samples with kubectl and watch it work::
 
     kubectl --kubeconfig .run/kubeconfig apply -f config/samples/
+
+When ``make gateway-api-crds`` has fetched the Gateway API CRDs (``make run`` does), they and our
+gateway.k8s.aws CRDs are installed before the controller starts, so it runs its Gateway
+controllers; the Gateway sample is then one more apply::
+
+    kubectl --kubeconfig .run/kubeconfig apply -f config/samples/gateway/
+
+Without them the sandbox runs without Gateways, and says so in one line on stderr.
 
 While it runs, a small table (plain lines when stdout is not a terminal) shows reconciles, queued
 items, load balancers, our SGs, the rules on each node SG and the AWS calls made so far. AWS is
@@ -15,9 +23,10 @@ JSON line's ``aws_cli`` names the real port)::
 
     AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing aws --endpoint-url http://127.0.0.1:PROXY_PORT --region us-west-2 ec2 describe-security-groups
 
-With ``--once`` it applies every file of config/samples/ itself, waits until everything has
-converged, prints every security group with its inbound rules and exits 0 (1, naming what did
-not converge, after ``--timeout`` seconds).
+With ``--once`` it applies every file of config/samples/ (and of config/samples/gateway/ when the
+Gateway CRDs are installed) itself, waits until everything has converged, prints every security
+group with its inbound rules and exits 0 (1, naming what did not converge, after ``--timeout``
+seconds).
 
 Stops everything on Ctrl-C (or SIGTERM), or when the controller exits.
 
@@ -50,14 +59,14 @@ from controller.aws.client import open_aws_client
 from controller.aws.ec2 import Ec2
 from controller.aws.settings import RetrySettings
 from controller.sandbox.client_settings import SANDBOX_CREDENTIALS, sandbox_settings
-from controller.sandbox.cluster import SandboxCluster
+from controller.sandbox.cluster import GATEWAY_API_CRD_DIR, SandboxCluster, gateway_api_crds_fetched
 from controller.sandbox.convergence import not_converged
 from controller.sandbox.moto_server import MotoServer
 from controller.sandbox.prepare import seed_sandbox
 from controller.sandbox.progress import READ_TIMEOUT_S, Progress, ProgressSources, read_progress
 from controller.sandbox.progress_view import progress_view
 from controller.sandbox.proxy import AwsProxy
-from controller.sandbox.samples import apply_samples
+from controller.sandbox.samples import GATEWAY_SAMPLES_DIR, SAMPLES_DIR, apply_samples
 from controller.sandbox.seed import SANDBOX_REGION
 from controller.sandbox.summary import security_group_table
 from framework.kube import KubeClient, KubeError
@@ -100,7 +109,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--once",
         action="store_true",
-        help="apply config/samples/, wait for convergence, print every SG and its rules, exit (0: converged)",
+        help=(
+            "apply config/samples/ (and config/samples/gateway/ when the Gateway CRDs are installed), "
+            "wait for convergence, print every SG and its rules, exit (0: converged)"
+        ),
     )
     parser.add_argument(
         "--timeout",
@@ -242,11 +254,30 @@ def controller_environment(endpoint_url: str) -> dict[str, str]:
     return environment
 
 
+def gateway_api_crd_dir() -> Path | None:
+    """Where the sandbox installs the Gateway API CRDs from, or None (with one line on stderr
+    saying how to get them) when they were not fetched: the sandbox then runs without Gateways."""
+    if gateway_api_crds_fetched(GATEWAY_API_CRD_DIR):
+        return GATEWAY_API_CRD_DIR
+    print(
+        f"{PROG}: no Gateway API CRDs in {GATEWAY_API_CRD_DIR}, so Gateways are off in this sandbox; "
+        "`make gateway-api-crds` fetches them (needs Go), `make run` does that first",
+        file=sys.stderr,
+        flush=True,
+    )
+    return None
+
+
 def ready_info(
-    args: argparse.Namespace, api_server: str, proxy_url: str, cluster: SandboxCluster, ports: SandboxPorts
+    args: argparse.Namespace,
+    api_server: str,
+    proxy_url: str,
+    cluster: SandboxCluster,
+    ports: SandboxPorts,
+    gateways: bool,
 ) -> dict[str, object]:
     """The JSON line printed once the controller is ready: every address, and how to reach them."""
-    return {
+    info: dict[str, object] = {
         "kubeconfig": str(args.kubeconfig),
         "kubernetes_api": api_server,
         "aws_endpoint_url": proxy_url,
@@ -264,7 +295,11 @@ def ready_info(
             f"AWS_SECRET_ACCESS_KEY={SANDBOX_CREDENTIALS.secret_access_key} "
             f"aws --endpoint-url {proxy_url} --region {SANDBOX_REGION} ec2 describe-security-groups"
         ),
+        "gateway_api": gateways,
     }
+    if gateways:
+        info["try_gateway"] = f"kubectl --kubeconfig {args.kubeconfig} apply -f config/samples/gateway/"
+    return info
 
 
 async def serve(args: argparse.Namespace, ports: SandboxPorts, moto: MotoServer) -> int:
@@ -283,7 +318,11 @@ async def serve(args: argparse.Namespace, ports: SandboxPorts, moto: MotoServer)
             ) as moto_api,
             KubeClient.from_configuration(api.client_configuration()) as kube,
         ):
-            cluster = await seed_sandbox(aws, kube, moto, node_count=args.nodes)
+            gateway_crds = gateway_api_crd_dir()
+            cluster = await seed_sandbox(
+                aws, kube, moto, node_count=args.nodes, gateway_api_crd_dir=gateway_crds
+            )
+            gateways = gateway_crds is not None
             vpc = cluster.vpc
             proxy.reset_counts()  # "AWS calls" counts the controller's calls, not the seeding
             with _controller_output(args) as output:
@@ -297,7 +336,7 @@ async def serve(args: argparse.Namespace, ports: SandboxPorts, moto: MotoServer)
                 log_hint = "above" if output is None else f"in {_controller_log_path(args)}"
                 if not await _wait_until_ready(process, ports.health, stop, log_hint):
                     return 0  # stopped by the user before the controller was ready
-                info = ready_info(args, api.server, proxy.url, cluster, ports)
+                info = ready_info(args, api.server, proxy.url, cluster, ports, gateways)
                 if output is not None:
                     info["controller_log"] = str(_controller_log_path(args))
                 print(json.dumps(info), flush=True)
@@ -310,7 +349,7 @@ async def serve(args: argparse.Namespace, ports: SandboxPorts, moto: MotoServer)
                     aws_calls=lambda: sum(proxy.calls_by_operation().values()),
                 )
                 if args.once:
-                    return await _once(args, kube, moto_api, sources, cluster, process, stop)
+                    return await _once(args, kube, moto_api, sources, cluster, gateways, process, stop)
                 await _follow(sources, process, stop)
             finally:
                 await _stop_controller(process)
@@ -347,12 +386,17 @@ async def _once(
     moto_api: AwsApi,
     sources: ProgressSources,
     cluster: SandboxCluster,
+    gateways: bool,
     process: asyncio.subprocess.Process,
     stop: asyncio.Event,
 ) -> int:
     """Apply the samples, show the progress until converged, print the SG summary; 0 or 1."""
-    applied = await apply_samples(kube)
-    print(f"applied {applied} objects from config/samples/", flush=True)
+    directories = [SAMPLES_DIR, *([GATEWAY_SAMPLES_DIR] if gateways else [])]
+    applied = 0
+    for directory in directories:
+        applied += await apply_samples(kube, directory)
+    shown = " and ".join(f"{directory.relative_to(SAMPLES_DIR.parents[1])}/" for directory in directories)
+    print(f"applied {applied} objects from {shown}", flush=True)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + args.timeout
     missing: list[str] = []

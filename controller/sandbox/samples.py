@@ -1,4 +1,5 @@
-"""``config/samples/`` in the sandbox: what the samples need in AWS, and applying them.
+"""``config/samples/`` in the sandbox: what the samples need in AWS, and applying them (the Gateway
+sample of ``config/samples/gateway/`` too, where the Gateway CRDs are installed).
 
 The TargetGroupBinding sample binds a user-owned target group and opens the nodes to a user-owned
 client SG: in a real account both exist before the binding does. The sandbox creates them, with the
@@ -17,17 +18,43 @@ from typing import Any, Protocol
 import yaml
 
 from controller.aws.api import AwsApi
+from controller.gateway.resources import (
+    ALB_ROUTES,
+    GATEWAY_CLASSES,
+    GATEWAYS,
+    LISTENER_RULE_CONFIGURATIONS,
+    LOAD_BALANCER_CONFIGURATIONS,
+    NLB_ROUTES,
+    TARGET_GROUP_CONFIGURATIONS,
+)
 from controller.sandbox.seed import SandboxVpc
 from controller.targetgroupbinding.model import TARGET_GROUP_BINDINGS
 from framework.kube import INGRESS_CLASSES, INGRESSES, SERVICES, KubeApiError, KubeClient, Resource
 
 SAMPLES_DIR = Path(__file__).resolve().parents[2] / "config" / "samples"
+GATEWAY_SAMPLES_DIR = SAMPLES_DIR / "gateway"
+"""The Gateway sample: a directory of its own, applied only where the Gateway CRDs are installed
+(``make run`` with ``make gateway-api-crds`` done), since ``kubectl apply -f config/samples/`` and
+docker-compose's ``samples`` service apply the files of ``config/samples/`` alone."""
 # The seed that makes moto hand out the ids written in config/samples/targetgroupbinding.yaml.
 SAMPLE_RANDOM_SEED = 14
 SAMPLE_TARGET_GROUP_NAME = "echo"
 SAMPLE_SOURCE_SG_NAME = "echo-clients"
 _RESOURCES: dict[tuple[str, str], Resource] = {
-    (r.api_version, r.kind): r for r in (INGRESS_CLASSES, INGRESSES, SERVICES, TARGET_GROUP_BINDINGS)
+    (r.api_version, r.kind): r
+    for r in (
+        INGRESS_CLASSES,
+        INGRESSES,
+        SERVICES,
+        TARGET_GROUP_BINDINGS,
+        GATEWAY_CLASSES,
+        GATEWAYS,
+        *ALB_ROUTES,
+        *NLB_ROUTES,
+        LOAD_BALANCER_CONFIGURATIONS,
+        TARGET_GROUP_CONFIGURATIONS,
+        LISTENER_RULE_CONFIGURATIONS,
+    )
 }
 _TIMEOUT_S = 10.0
 

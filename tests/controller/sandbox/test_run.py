@@ -1,5 +1,7 @@
 """``make run`` (``python -m controller.sandbox.run``): every port is checked or chosen before the
-sandbox reports ready, and the ready line lists them."""
+sandbox reports ready, and the ready line lists them; ``--once`` converges on every sample, the
+Gateway sample included when the Gateway API CRDs were fetched, and the sandbox runs without
+Gateways (saying so) when they were not."""
 
 from __future__ import annotations
 
@@ -80,13 +82,18 @@ def test_the_same_port_twice_is_refused(tmp_path: Path) -> None:
 
 
 def test_ready_line_lists_the_chosen_ports_and_they_answer(tmp_path: Path) -> None:
-    process = subprocess.Popen(
-        launcher(tmp_path, "--nodes=1"),
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    # Also: without the fetched Gateway API CRDs the sandbox runs, without Gateways, and says so.
+    no_crds = tmp_path / "no-gateway-api"
+    stderr_path = tmp_path / "stderr"
+    with stderr_path.open("w") as stderr:
+        process = subprocess.Popen(
+            launcher(tmp_path, "--nodes=1"),
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", "GATEWAY_API_DIR": str(no_crds)},
+        )
     try:
         assert process.stdout is not None
         ready = json.loads(process.stdout.readline())
@@ -108,11 +115,21 @@ def test_ready_line_lists_the_chosen_ports_and_they_answer(tmp_path: Path) -> No
             assert response.status == 200
         with urllib.request.urlopen(ready["metrics"], timeout=5) as response:
             assert b"controller_runtime_reconcile_total" in response.read()
+        assert ready["gateway_api"] is False and "try_gateway" not in ready
     finally:
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=60) == 0
         if process.stdout is not None:
             process.stdout.close()
+    logged = stderr_path.read_text()
+    [hint] = [line for line in logged.splitlines() if "Gateway API CRDs" in line]
+    assert hint == (
+        f"python -m controller.sandbox.run: no Gateway API CRDs in {no_crds / 'crds'}, so Gateways are off "
+        "in this sandbox; `make gateway-api-crds` fetches them (needs Go), `make run` does that first"
+    )
+    # The controller found no Gateway kinds served, so it left its Gateway controllers off.
+    assert "Disabling ALBGatewayAPI: missing required CRDs" in logged
+    assert "Traceback" not in logged
 
 
 def test_help_tells_the_region_the_credentials_and_an_aws_cli_example() -> None:
@@ -163,25 +180,32 @@ def test_once_applies_the_samples_converges_and_prints_every_sg_and_its_rules(tm
     lines = result.stdout.splitlines()
     ready = json.loads(lines[0])
     node_sg = ready["node_security_group"]
-    assert lines[1] == "applied 4 objects from config/samples/"
+    assert ready["gateway_api"] is True  # the repository's .cache has them (make gateway-api-crds)
+    assert lines[1] == "applied 9 objects from config/samples/ and config/samples/gateway/"
     # Plain progress lines (stdout is a pipe), each different from the one before.
     progress = [line for line in lines if line.startswith("reconciled ")]
     assert progress and all(a != b for a, b in itertools.pairwise(progress))
-    assert f"rules on {node_sg} 2" in progress[-1] and "load balancers 1" in progress[-1]
+    assert f"rules on {node_sg} 3" in progress[-1] and "load balancers 2" in progress[-1]
     groups = summary_rules(lines)
     names = {sg: name for sg, (name, _, _) in groups.items()}
     assert set(names.values()) >= {"default", "echo-clients", "sandbox-cluster-nodes"}
     [frontend] = [sg for sg, name in names.items() if name.startswith("k8s-default-echo-")]
+    # The Gateway's LB's managed SG: k8s-<namespace>-<Gateway name>-<hash>, each part cut to 8 characters.
+    [gateway_frontend] = [sg for sg, name in names.items() if name.startswith("k8s-default-echogate-")]
     [backend] = [sg for sg, name in names.items() if name.startswith("k8s-traffic-sandboxcluster-")]
-    # The Ingress's frontend SG: port 80 from the inbound-cidrs annotation.
+    # The Ingress's frontend SG: port 80 from the inbound-cidrs annotation; the Gateway's: its
+    # listener's port 80 from the LoadBalancerConfiguration's sourceRanges.
     assert groups[frontend][1:] == ("ours", [["tcp", "80", "10.0.0.0/8"]])
-    # The node SG: the Ingress's NodePort from the backend SG, and all TCP from the sample
-    # binding's source SG (which the sandbox created with the id the sample names).
+    assert groups[gateway_frontend][1:] == ("ours", [["tcp", "80", "10.0.0.0/8"]])
+    # The node SG: the NodePorts of the Ingress's and the Gateway's Services from the backend SG,
+    # and all TCP from the sample binding's source SG (created with the id the sample names).
     name, role, rules = groups[node_sg]
     assert (name, role) == ("sandbox-cluster-nodes", "node")
-    assert sorted(rule[2] for rule in rules) == sorted(["sg-8e6f9833288305d32", backend]), rules
+    assert sorted(rule[2] for rule in rules) == sorted(["sg-8e6f9833288305d32", backend, backend]), rules
+    backend_ports = {rule[1] for rule in rules if rule[2] == backend}
+    assert len(backend_ports) == 2 and all(30000 <= int(port) <= 32767 for port in backend_ports)
     assert ["tcp", "all", "sg-8e6f9833288305d32", "(echo-clients)"] in [rule[:4] for rule in rules]
-    assert lines[-1].startswith("converged: every sample applied, 5 security groups")
+    assert lines[-1].startswith("converged: every sample applied, 6 security groups")
     assert "Traceback" not in result.stderr
 
 

@@ -6,14 +6,27 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+import pytest
 import pytest_asyncio
 
 from controller.aws.client import AwsClient
-from controller.sandbox.cluster import apply_crds, create_alb_ingress_class
+from controller.gateway.resources import GATEWAY_CLASSES, GATEWAYS, HTTP_ROUTES, LOAD_BALANCER_CONFIGURATIONS
+from controller.sandbox.cluster import (
+    GATEWAY_API_CRD_DIR,
+    apply_crds,
+    apply_gateway_crds,
+    create_alb_ingress_class,
+    gateway_api_crds_fetched,
+)
 from controller.sandbox.convergence import not_converged
 from controller.sandbox.moto_server import MotoServer
 from controller.sandbox.progress import ControllerNumbers, Progress
-from controller.sandbox.samples import apply_samples, create_sample_dependencies, sample_documents
+from controller.sandbox.samples import (
+    GATEWAY_SAMPLES_DIR,
+    apply_samples,
+    create_sample_dependencies,
+    sample_documents,
+)
 from controller.sandbox.seed import SandboxVpc, seed_vpc
 from controller.targetgroupbinding.model import TARGET_GROUP_BINDINGS
 from framework.kube import INGRESS_CLASSES, INGRESSES, SERVICES, KubeClient
@@ -102,3 +115,82 @@ async def test_only_services_we_give_an_nlb_must_have_a_hostname(kube: KubeClien
     await kube.create(SERVICES, load_balancer_service("ours", "service.k8s.aws/nlb"), "default")
     await kube.create(SERVICES, load_balancer_service("theirs", "example.com/other"), "default")
     assert await not_converged(kube, QUIET) == ["Service default/ours has no hostname"]
+
+
+@pytest_asyncio.fixture
+async def gateway_kube(kube: KubeClient) -> KubeClient:
+    """The stand-in with the Gateway CRDs installed, as ``make run`` installs them."""
+    if not gateway_api_crds_fetched():
+        pytest.fail(f"the Gateway API CRDs are not in {GATEWAY_API_CRD_DIR}: run `make gateway-api-crds`")
+    await apply_gateway_crds(kube)
+    return kube
+
+
+async def test_the_gateway_sample_applies_twice_as_kubectl_apply_would(gateway_kube: KubeClient) -> None:
+    kube = gateway_kube
+    # Its own directory: `kubectl apply -f config/samples/` and docker-compose do not apply it.
+    assert not any(d["apiVersion"].startswith("gateway.") for d in sample_documents())
+    assert await apply_samples(kube, GATEWAY_SAMPLES_DIR) == len(sample_documents(GATEWAY_SAMPLES_DIR)) == 5
+    assert await apply_samples(kube, GATEWAY_SAMPLES_DIR) == 5
+    config = await kube.get(LOAD_BALANCER_CONFIGURATIONS, "aws-alb", "default")
+    # Internet-facing: the sandbox's subnets are tagged for public load balancers only.
+    assert config["spec"] == {"scheme": "internet-facing", "sourceRanges": ["10.0.0.0/8"]}
+    gateway_class = await kube.get(GATEWAY_CLASSES, "aws-alb")
+    assert gateway_class["spec"]["controllerName"] == "gateway.k8s.aws/alb"
+    assert gateway_class["spec"]["parametersRef"]["name"] == "aws-alb"
+    gateway = await kube.get(GATEWAYS, "echo-gateway", "default")
+    assert gateway["spec"]["gatewayClassName"] == "aws-alb"
+    assert gateway["spec"]["listeners"] == [{"name": "http", "protocol": "HTTP", "port": 80}]
+    route = await kube.get(HTTP_ROUTES, "echo", "default")
+    assert route["spec"]["parentRefs"] == [{"name": "echo-gateway"}]
+    [rule] = route["spec"]["rules"]
+    assert rule["backendRefs"] == [{"name": "echo-gateway", "port": 80}]
+    assert (await kube.get(SERVICES, "echo-gateway", "default"))["spec"]["type"] == "NodePort"
+
+
+async def _write_gateway_status(kube: KubeClient, name: str, status: dict[str, Any]) -> None:
+    gateway = await kube.get(GATEWAYS, name, "default")
+    gateway["status"] = status
+    await kube.request("PUT", GATEWAYS.object_path(name, "default") + "/status", body=gateway)
+
+
+PROGRAMMED = {"type": "Programmed", "status": "True", "reason": "Programmed", "message": "arn"}
+
+
+async def test_a_gateway_of_ours_converges_once_programmed_with_an_address(gateway_kube: KubeClient) -> None:
+    kube = gateway_kube
+    await apply_samples(kube, GATEWAY_SAMPLES_DIR)
+    # Another controller's Gateway is never programmed by us: not waited for.
+    await kube.create(
+        GATEWAY_CLASSES,
+        {
+            "apiVersion": "gateway.networking.k8s.io/v1",
+            "kind": "GatewayClass",
+            "metadata": {"name": "other"},
+            "spec": {"controllerName": "example.com/gateway"},
+        },
+    )
+    await kube.create(
+        GATEWAYS,
+        {
+            "apiVersion": "gateway.networking.k8s.io/v1",
+            "kind": "Gateway",
+            "metadata": {"name": "theirs"},
+            "spec": {
+                "gatewayClassName": "other",
+                "listeners": [{"name": "http", "protocol": "HTTP", "port": 80}],
+            },
+        },
+        "default",
+    )
+    waiting = ["Gateway default/echo-gateway is not Programmed with an address"]
+    assert await not_converged(kube, QUIET) == waiting
+    await _write_gateway_status(
+        kube, "echo-gateway", {"conditions": [{**PROGRAMMED, "status": "False", "reason": "Pending"}]}
+    )
+    assert await not_converged(kube, QUIET) == waiting
+    await _write_gateway_status(kube, "echo-gateway", {"conditions": [PROGRAMMED]})
+    assert await not_converged(kube, QUIET) == waiting  # Programmed, but no address yet
+    address = {"type": "Hostname", "value": "echo.elb.amazonaws.com"}
+    await _write_gateway_status(kube, "echo-gateway", {"conditions": [PROGRAMMED], "addresses": [address]})
+    assert await not_converged(kube, QUIET) == []
