@@ -44,7 +44,7 @@ from controller.ingress.class_matcher import IngressClassMatcher
 from controller.ingress.group import IngressGroup, IngressGroupId, build_group
 from framework.informer import IndexFunc, Store
 from framework.kube import KubeObject
-from framework.objects import annotations_of, finalizers_of, name_of, namespace_of
+from framework.objects import annotations_of, finalizers_of, meta_of, name_of, namespace_of
 
 INGRESS_GROUP_INDEX: Final = "ingress-group"
 INGRESS_BACKEND_SERVICE_INDEX: Final = "ingress-backend-service"
@@ -85,21 +85,21 @@ def ingress_backend_services(ingress: KubeObject) -> list[str]:
 
 
 def ingress_group_values(ingress: KubeObject) -> list[str]:
-    """``INGRESS_GROUP_INDEX``'s function (see the module docstring)."""
-    values = {
+    """``INGRESS_GROUP_INDEX``'s function (see the module docstring). Runs twice per Ingress event
+    (to unfile the old state, to file the new one), so it reads the two annotations it needs from
+    the metadata, as ``annotations_of`` would read them, without copying all of them."""
+    values = [
         _GROUP + finalizer.removeprefix(EXPLICIT_GROUP_FINALIZER_PREFIX)
         for finalizer in finalizers_of(ingress)
         if finalizer.startswith(EXPLICIT_GROUP_FINALIZER_PREFIX)
-    }
-    # Read as the matcher and group_id_of read them (annotations_of), so the values agree with them.
-    annotations = annotations_of(ingress)
-    group_name = annotations.get(ING_GROUP_NAME)
-    if group_name is not None:
-        values.add(_GROUP + group_name)
-    if annotations.get(INGRESS_CLASS_ANNOTATION) is None:
+    ]  # a value twice is harmless: the store files keys in sets
+    annotations: Mapping[str, Any] = meta_of(ingress).get("annotations") or {}
+    if ING_GROUP_NAME in annotations:
+        values.append(_GROUP + str(annotations[ING_GROUP_NAME]))
+    if INGRESS_CLASS_ANNOTATION not in annotations:
         class_name = (ingress.get("spec") or {}).get("ingressClassName")
-        values.add(_CLASS + (str(class_name) if class_name else ""))
-    return sorted(values)
+        values.append(_CLASS + (str(class_name) if class_name else ""))
+    return values
 
 
 INGRESS_INDEXERS: Final[Mapping[str, IndexFunc]] = {
