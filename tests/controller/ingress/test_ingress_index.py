@@ -289,7 +289,7 @@ def apply(step: Step, store: Store, sources: StaticClassSource) -> None:
 # --------------------------------------------------------------------------------------------------
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(steps, max_size=25))
 def test_indexed_group_builds_equal_the_full_scan(changes: list[Step]) -> None:
     sources = initial_sources()
@@ -310,7 +310,7 @@ def test_indexed_group_builds_equal_the_full_scan(changes: list[Step]) -> None:
             assert loose(indexed) == loose(by_store), group_id
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(steps, max_size=25))
 def test_service_events_queue_what_the_namespace_scan_queued(changes: list[Step]) -> None:
     sources = initial_sources()
