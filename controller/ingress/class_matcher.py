@@ -108,6 +108,27 @@ class IngressClassMatcher:
             return None
         return ClassifiedIngress(ingress, self._params_of(ingress, ingress_class))
 
+    def class_names_with_params_group(self, group_name: str) -> set[str]:
+        """The ``spec.ingressClassName`` values through which an Ingress can get the group
+        ``group_name`` from IngressClassParams ``spec.group.name``: the ALB IngressClasses whose
+        parameters name an IngressClassParams setting it, and "" (no class name) when one of them is
+        a default class. A superset of what ``classify`` then decides (it also checks the
+        parameters' kind, the namespaceSelector and which default class is the newest). Costs one
+        pass over the IngressClasses, of which a cluster has a few."""
+        names: set[str] = set()
+        for ingress_class in self._classes.list_ingress_classes():
+            spec = ingress_class.get("spec") or {}
+            parameters = spec.get("parameters") or {}
+            if spec.get("controller") != ALB_INGRESS_CONTROLLER or not parameters:
+                continue
+            params = self._classes.get_ingress_class_params(str(parameters.get("name") or ""))
+            params_group = ((params or {}).get("spec") or {}).get("group") or {}
+            if params_group.get("name") and str(params_group["name"]) == group_name:
+                names.add(name_of(ingress_class))
+                if _is_default_class(ingress_class):
+                    names.add("")
+        return names
+
     def _class_of(self, ingress: Mapping[str, Any]) -> Mapping[str, Any] | None:
         name = (ingress.get("spec") or {}).get("ingressClassName")
         if name:

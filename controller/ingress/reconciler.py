@@ -2,7 +2,8 @@
 
 One pass, in upstream's order (upstream-behaviour §3.4, §7):
 
-1. collect the group's active and inactive members from the Ingress cache;
+1. collect the group's active and inactive members from the Ingress cache (its group index, see
+   ``controller.ingress.index``: the cost follows the group's size, not the cluster's);
 2. add the group finalizer (``ingress.k8s.aws/resources`` or ``group.ingress.k8s.aws/<group>``)
    to every active member, before anything exists in AWS;
 3. build the model. Bad user input is a Warning ``FailedBuildModel`` on every member (and on
@@ -35,14 +36,19 @@ from typing import Any, Final, Protocol
 
 from controller.annotations import ING_LOAD_BALANCER_ATTRIBUTES, ModelBuildError, ObjectRef
 from controller.config import ControllerSettings
-from controller.ingress.actions import USE_ANNOTATION, action_service_names
 from controller.ingress.class_matcher import (
     PARAMS_API_GROUP,
     PARAMS_KIND,
     IngressClassMatcher,
     InvalidIngressClassError,
 )
-from controller.ingress.group import IngressGroup, IngressGroupId, build_group, group_ids_for_ingress
+from controller.ingress.group import IngressGroup, IngressGroupId, group_ids_for_ingress
+from controller.ingress.index import (
+    add_ingress_indexers,
+    backend_service_names,
+    indexed_group,
+    ingresses_forwarding_to,
+)
 from controller.metrics import LbcControllerMetrics
 from controller.model.attributes import deletion_protection_enabled
 from controller.model.stack import StackModel
@@ -50,7 +56,6 @@ from controller.naming import INGRESS_TAG_PREFIX, StackTags
 from controller.stack import (
     REASON_FAILED_BUILD_MODEL,
     BackendSGUsers,
-    ObjectCache,
     StackDeployerLike,
     StackReconcileSteps,
     TargetGroupBindingCache,
@@ -115,33 +120,12 @@ def ingress_event_keys(ingress: Mapping[str, Any], matcher: IngressClassMatcher)
     return {str(group_id) for group_id in group_ids_for_ingress(ingress, matcher)}
 
 
-def backend_service_names(ingress: Mapping[str, Any]) -> set[str]:
-    """Names of the Services (in the Ingress's namespace) its default backend and paths forward to,
-    directly or through an ``actions.<name>`` annotation (upstream's ``ingress.serviceRef.name`` index)."""
-    spec: Mapping[str, Any] = ingress.get("spec") or {}
-    backends = [spec.get("defaultBackend")]
-    for rule in spec.get("rules") or ():
-        backends.extend(path.get("backend") for path in ((rule.get("http") or {}).get("paths") or ()))
-    names = set()
-    annotations: Mapping[str, str] | None = None  # copied out once, and only if an action needs it
-    for backend in backends:
-        service = (backend or {}).get("service") or {}
-        name = service.get("name")
-        if not name:
-            continue
-        if (service.get("port") or {}).get("name") == USE_ANNOTATION:
-            annotations = annotations_of(ingress) if annotations is None else annotations
-            names |= action_service_names(annotations, str(name))
-        else:
-            names.add(str(name))
-    return names
-
-
 def service_event_keys(
     service: Mapping[str, Any], namespace_ingresses: Iterable[Mapping[str, Any]], matcher: IngressClassMatcher
 ) -> set[str]:
     """Group keys to queue when ``service`` changes: the groups of the Ingresses (of its namespace)
-    that forward to it. ``namespace_ingresses``: the Ingresses of the Service's namespace."""
+    that forward to it. ``namespace_ingresses``: Ingresses of the Service's namespace, at least
+    those that forward to it (the handler passes ``ingresses_forwarding_to``)."""
     namespace, name = namespace_of(service), name_of(service)
     keys: set[str] = set()
     for ingress in namespace_ingresses:
@@ -222,8 +206,10 @@ class IngressGroupHandlers:
 def ingress_group_handlers(
     enqueue: Callable[[str], None], matcher: IngressClassMatcher, ingresses: Store, ingress_classes: Store
 ) -> IngressGroupHandlers:
-    """``ingresses``: the Ingress informer's store (its ``namespace`` index serves Service and
-    Namespace events); ``ingress_classes``: the IngressClass informer's (IngressClassParams events)."""
+    """``ingresses``: the Ingress informer's store (its ``namespace`` index serves Namespace events,
+    ``INGRESS_BACKEND_SERVICE_INDEX``, added here if missing, Service events); ``ingress_classes``:
+    the IngressClass informer's (IngressClassParams events)."""
+    add_ingress_indexers(ingresses)
 
     def add_keys(keys: Iterable[str]) -> None:
         for key in sorted(keys):
@@ -237,8 +223,7 @@ def ingress_group_handlers(
             add_keys(ingress_event_keys(old, matcher) | ingress_event_keys(new, matcher))
 
     def on_service(obj: KubeObject) -> None:
-        namespace = namespace_of(obj)
-        add_keys(service_event_keys(obj, ingresses.by_index(NAMESPACE_INDEX, namespace), matcher))
+        add_keys(service_event_keys(obj, ingresses_forwarding_to(obj, ingresses), matcher))
 
     def on_service_update(old: KubeObject, new: KubeObject) -> None:
         if _service_changed(old, new):
@@ -309,7 +294,7 @@ class IngressGroupReconciler:
         *,
         config: ControllerSettings,
         client: KubeClient,
-        ingresses: ObjectCache,
+        ingresses: Store,
         matcher: IngressClassMatcher,
         builder: IngressModelBuilderLike,
         deployer: StackDeployerLike,
@@ -321,6 +306,7 @@ class IngressGroupReconciler:
         on_backend_sg_unused: Callable[[], None] | None = None,
     ) -> None:
         self._cluster_name = config.cluster_name
+        add_ingress_indexers(ingresses)  # the group builds read INGRESS_GROUP_INDEX
         self._ingresses = ingresses
         self._matcher = matcher
         self._builder = builder
@@ -342,7 +328,7 @@ class IngressGroupReconciler:
     async def reconcile(self, key: str) -> Result:
         group_id = group_id_from_key(key)
         try:
-            group = build_group(group_id, self._ingresses.list(), self._matcher)
+            group = indexed_group(group_id, self._ingresses, self._matcher)
         except ModelBuildError as error:
             self._build_failed(error, ())
             raise_if_terminal(f"ingress group {key}", error)

@@ -11,6 +11,7 @@ from controller.finalizers import is_ingress_finalizer
 from controller.ingress.builder import IngressModelBuilder
 from controller.ingress.class_matcher import INGRESS_CLASS_PARAMS, IngressClassMatcher
 from controller.ingress.class_source import InformerIngressClasses, slim_namespace
+from controller.ingress.index import add_ingress_indexers
 from controller.ingress.reconciler import IngressGroupReconciler, backend_sg_user, ingress_group_handlers
 from controller.metrics import controller_metrics
 from controller.networking.sg_resolver import SecurityGroupResolver
@@ -37,14 +38,16 @@ def setup(
     deps: StackFeatureDeps,
 ) -> tuple[LeaderRunnable, ...]:
     """Build the controller, watch Ingresses, Services, IngressClasses, IngressClassParams and
-    Namespaces (for the params' namespaceSelector), register the
-    Ingresses as backend SG users and with ``resync`` (every sync period re-enqueues every group)."""
+    Namespaces (for the params' namespaceSelector), index the Ingresses by group and by backend
+    Service (``controller.ingress.index``), register the Ingresses as backend SG users and with
+    ``resync`` (every sync period re-enqueues every group)."""
     informers = manager.informers
     ingresses = informers.informer(INGRESSES)
     ingress_classes = informers.informer(INGRESS_CLASSES)
     class_params = informers.informer(INGRESS_CLASS_PARAMS)
     namespaces = informers.informer(NAMESPACES, transform=slim_namespace)
     services = informers.informer(SERVICES)
+    add_ingress_indexers(ingresses.store)
     matcher = IngressClassMatcher(
         InformerIngressClasses(ingress_classes.store, class_params.store, namespaces.store),
         ingress_class=config.ingress_class,
