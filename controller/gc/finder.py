@@ -36,8 +36,8 @@ from controller.networking.labels import OWN_TGB_SHARED_RULES
 from controller.networking.rules import Rule, SecurityGroupSource
 
 JUDGED_PREFIXES = (INGRESS_TAG_PREFIX, SERVICE_TAG_PREFIX)
-"""Stacks whose owners we can list. Gateway stacks (upstream's Gateway API controllers, which we do
-not implement) are never judged: their owners are objects we do not read."""
+"""Stacks whose owners we can list. Gateway stacks are never judged (never reported, never deleted):
+``gc`` does not read Gateways yet, so it cannot tell an orphan from a live Gateway's stack."""
 
 SOURCE_MISSING = "source security group does not exist"
 SOURCE_UNNEEDED = "no TargetGroupBinding names this source"
