@@ -23,7 +23,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from enum import StrEnum
+from typing import Any, Final, TypeVar
 
 from controller.annotations import InvalidObjectError, ModelBuildError, ObjectRef
 from controller.config import ControllerSettings
@@ -68,6 +69,8 @@ from controller.naming import (
 )
 from controller.networking.rules import Ipv4CidrSource, Ipv6CidrSource, PrefixListSource, Rule, dedupe_rules
 from framework.objects import name_of, namespace_of, uid_of
+
+E = TypeVar("E", bound=StrEnum)
 
 LOAD_BALANCER_RESOURCE_ID: Final = "LoadBalancer"
 MAX_LOAD_BALANCER_NAME_LENGTH: Final = 32
@@ -200,27 +203,11 @@ class GatewayModelBuilder:
 
     def _scheme(self, lb_config: GatewayLbConfig) -> Scheme:
         raw = lb_config.scheme or self._config.default_load_balancer_scheme
-        try:
-            return Scheme(raw)
-        except ValueError:
-            raise InvalidObjectError(
-                lb_config.origins.get("scheme", ObjectRef("LoadBalancerConfiguration", "", "")),
-                "spec.scheme",
-                raw,
-                "unknown scheme",
-            ) from None
+        return _choice(Scheme, raw, lb_config, "scheme", "unknown scheme")
 
     def _ip_address_type(self, lb_config: GatewayLbConfig) -> IpAddressType:
         raw = lb_config.ip_address_type or IpAddressType.IPV4.value
-        try:
-            return IpAddressType(raw)
-        except ValueError:
-            raise InvalidObjectError(
-                lb_config.origins.get("ipAddressType", ObjectRef("LoadBalancerConfiguration", "", "")),
-                "spec.ipAddressType",
-                raw,
-                "unknown IPAddressType",
-            ) from None
+        return _choice(IpAddressType, raw, lb_config, "ipAddressType", "unknown IPAddressType")
 
     # ----------------------------------------------------------------------------- security groups
 
@@ -348,6 +335,15 @@ class GatewayModelBuilder:
             *(c for c in listener.certificates if c != listener.default_certificate),
         )
         return certificates, listener.ssl_policy or self._config.default_ssl_policy, listener.alpn_policy
+
+
+def _choice(enum: type[E], raw: str, lb_config: GatewayLbConfig, key: str, reason: str) -> E:
+    """``raw`` as a member of ``enum``; else an error naming the configuration that set ``key``."""
+    try:
+        return enum(raw)
+    except ValueError:
+        origin = lb_config.origins.get(key, ObjectRef("LoadBalancerConfiguration", "", ""))
+        raise InvalidObjectError(origin, f"spec.{key}", raw, reason) from None
 
 
 def managed_sg_rules(
