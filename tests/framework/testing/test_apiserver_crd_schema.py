@@ -569,7 +569,8 @@ async def test_defaults_and_pruning_follow_the_schema_and_its_changes(
         },
         (group, "v1"),
     )
-    created = await _eventually(lambda: objects.create_namespaced_custom_object(*args, body))
+    await _eventually(lambda: objects.list_namespaced_custom_object(*args))
+    created = await objects.create_namespaced_custom_object(*args, body)
     try:
         assert created["spec"] == {
             "size": 1,
@@ -604,3 +605,127 @@ async def test_defaults_and_pruning_follow_the_schema_and_its_changes(
         await _eventually(read_with_new_schema)
     finally:
         await objects.delete_namespaced_custom_object(*args, "w")
+
+
+# --------------------------------------------------------------- this project's TargetGroupBinding
+
+TGB_MANIFEST = REPO / "config" / "crd" / "elbv2.k8s.aws_targetgroupbindings.yaml"
+
+
+@pytest_asyncio.fixture
+async def tgb_group(kube_client: client.ApiClient) -> AsyncIterator[str]:
+    """config/crd's TargetGroupBinding CRD under a group of the test's own (it cannot clash with
+    the real one the end-to-end tests install)."""
+    group = f"t{uuid.uuid4().hex[:8]}.example.com"
+    crd = yaml.safe_load(TGB_MANIFEST.read_text())
+    crd["metadata"]["name"] = f"targetgroupbindings.{group}"
+    crd["spec"]["group"] = group
+    extensions = client.ApiextensionsV1Api(kube_client)
+    await extensions.create_custom_resource_definition(crd)
+    await _established(extensions, crd["metadata"]["name"])
+    yield group
+    await extensions.delete_custom_resource_definition(crd["metadata"]["name"])
+
+
+def _sorted_causes(status: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """The causes in a stable order: the real server reports them in Go map order."""
+    return sorted((c["field"], c["reason"], c["message"]) for c in status["details"]["causes"])
+
+
+async def test_targetgroupbinding_schema_prunes_and_validates_as_the_real_server(
+    kube_client: client.ApiClient, namespace: str, tgb_group: str
+) -> None:
+    group = tgb_group
+    objects = client.CustomObjectsApi(kube_client)
+    args = (group, "v1beta1", namespace, "targetgroupbindings")
+
+    def binding(name: str, spec: dict[str, Any]) -> dict[str, Any]:
+        return _object("TargetGroupBinding", name, spec, (group, "v1beta1"))
+
+    # A real server serves a new CRD's resource shortly after it is Established.
+    await _eventually(lambda: objects.list_namespaced_custom_object(*args))
+    # serviceRef.port is int-or-string: a boolean fails the type and the anyOf, whose first
+    # branch (integer) is reported.
+    refused = await _refusal(
+        objects.create_namespaced_custom_object(
+            *args, binding("bad", {"serviceRef": {"name": "web", "port": True}})
+        )
+    )
+    port = "spec.serviceRef.port"
+    assert _sorted_causes(refused) == [
+        (
+            "<nil>",
+            "FieldValueInvalid",
+            f'Invalid value: "": "{port}" must validate at least one schema (anyOf)',
+        ),
+        (
+            port,
+            "FieldValueTypeInvalid",
+            f'Invalid value: "boolean": {port} in body must be of type integer,string: "boolean"',
+        ),
+        (
+            port,
+            "FieldValueTypeInvalid",
+            f'Invalid value: "boolean": {port} in body must be of type integer: "boolean"',
+        ),
+    ]
+    # The schema has no validation rules, so there is no "rules not checked" cause.
+    assert refused["message"].startswith(f'TargetGroupBinding.{group} "bad" is invalid: [')
+    # Patterns are Go regular expressions: `$` is the very end, not the end before a newline.
+    refused = await _refusal(
+        objects.create_namespaced_custom_object(
+            *args, binding("newline", {"serviceRef": {"name": "web", "port": 80}, "vpcID": "vpc-0a\n"})
+        )
+    )
+    assert _sorted_causes(refused) == [
+        (
+            "spec.vpcID",
+            "FieldValueInvalid",
+            "Invalid value: \"vpc-0a\\n\": spec.vpcID in body should match '^vpc-[0-9a-f]+$'",
+        )
+    ]
+    created = await objects.create_namespaced_custom_object(
+        *args,
+        binding(
+            "web",
+            {
+                "serviceRef": {"name": "web", "port": "http"},
+                "targetType": "ip",
+                "unknown": 1,
+                "networking": {
+                    "ingress": [
+                        {"from": [{"ipBlock": {"cidr": "10.0.0.0/8"}}], "ports": [{"port": 80, "junk": 1}]}
+                    ]
+                },
+            },
+        ),
+    )
+    try:
+        assert created["spec"] == {
+            "serviceRef": {"name": "web", "port": "http"},
+            "targetType": "ip",
+            "networking": {
+                "ingress": [{"from": [{"ipBlock": {"cidr": "10.0.0.0/8"}}], "ports": [{"port": 80}]}]
+            },
+        }
+        # status.conditions is a list-type map keyed by type; lastTransitionTime is a date-time.
+        conditions = [
+            {"type": "Ready", "status": "True", "lastTransitionTime": "2026-01-01T00:00:00Z"},
+            {"type": "Ready", "status": "False", "lastTransitionTime": "soon"},
+        ]
+        refused = await _refusal(
+            objects.patch_namespaced_custom_object_status(
+                *args, "web", {"status": {"conditions": conditions}}, _content_type=MERGE
+            )
+        )
+        when = "status.conditions[1].lastTransitionTime"
+        assert _sorted_causes(refused) == [
+            ("status.conditions[1]", "FieldValueDuplicate", 'Duplicate value: {"type":"Ready"}'),
+            (
+                when,
+                "FieldValueTypeInvalid",
+                'Invalid value: "soon": conditions[1].lastTransitionTime in body must be of type date-time: "soon"',
+            ),
+        ]
+    finally:
+        await objects.delete_namespaced_custom_object(*args, "web")
