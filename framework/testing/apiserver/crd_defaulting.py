@@ -33,6 +33,16 @@ def decode_custom_resource(obj: dict[str, Any], schema: Schema) -> None:
     apply_defaults(obj, schema)
 
 
+def apply_absent_root_defaults(obj: dict[str, Any], schema: Schema) -> None:
+    """Default the top-level fields `obj` lacks. For an object decoded with this same schema this
+    is all that reading it back from storage adds: the write itself only removes whole top-level
+    fields (a `status` the request may not set)."""
+    for key, prop in schema.properties.items():
+        if prop.has_default and key not in obj:
+            obj[key] = copy_json(prop.default)
+            apply_defaults(obj[key], prop)
+
+
 def _is_non_nullable_null(value: Any, schema: Schema | None) -> bool:
     return value is None and schema is not None and not schema.nullable
 
@@ -40,22 +50,23 @@ def _is_non_nullable_null(value: Any, schema: Schema | None) -> bool:
 def prune_non_nullable_nulls(value: Any, schema: Schema | None) -> None:
     """Remove map entries that are null where the schema does not allow null and has no default
     (those with a default are left for `apply_defaults`)."""
+    if schema is None:
+        return  # nothing below a field the schema does not describe is pruned here
     if isinstance(value, dict):
         for key in list(value):
-            child = schema.properties.get(key, schema.additional_properties) if schema is not None else None
+            child = schema.properties.get(key, schema.additional_properties)
             if _is_non_nullable_null(value[key], child) and not (child is not None and child.has_default):
                 del value[key]
             else:
                 prune_non_nullable_nulls(value[key], child)
     elif isinstance(value, list):
-        items = schema.items if schema is not None else None
         for item in value:
-            prune_non_nullable_nulls(item, items)
+            prune_non_nullable_nulls(item, schema.items)
 
 
 def apply_defaults(value: Any, schema: Schema | None) -> None:
     """Fill in absent (or non-nullable null) fields from the schema's `default` values, in place."""
-    if schema is None:
+    if schema is None or not schema.defaults_within:
         return
     if isinstance(value, dict):
         for key, prop in schema.properties.items():

@@ -86,6 +86,10 @@ class Schema:
     not_: Schema | None = None
     list_type: str = ""
     list_map_keys: tuple[str, ...] = ()
+    # Whether this node or one below it has a `default` / an `x-kubernetes-list-type` of set or
+    # map: the walks that only act there skip the subtrees without (most of an object).
+    defaults_within: bool = False
+    list_types_within: bool = False
 
     @property
     def has_default(self) -> bool:
@@ -172,20 +176,25 @@ def parse_schema(raw: Mapping[str, Any]) -> Schema:
         types = (str(raw["type"]),)
     else:
         types = ()
-    items = raw.get("items")
-    additional = raw.get("additionalProperties")
+    items_raw = raw.get("items")
+    additional_raw = raw.get("additionalProperties")
     not_schema = raw.get("not")
     pattern = str(raw.get("pattern") or "")
     raw_format = str(raw.get("format") or "")
+    properties = {str(k): parse_schema(v) for k, v in (raw.get("properties") or {}).items()}
+    items = parse_schema(items_raw) if isinstance(items_raw, Mapping) else None
+    # `additionalProperties: true` with no schema is the same as leaving it out.
+    additional = parse_schema(additional_raw) if isinstance(additional_raw, Mapping) else None
+    children = [*properties.values(), *(c for c in (items, additional) if c is not None)]
+    list_type = str(raw.get("x-kubernetes-list-type") or "")
     return Schema(
         types=types,
         format=raw_format if _kept_format(raw_format) else "",
         nullable=bool(raw.get("nullable")),
         default=raw.get("default"),
-        properties={str(k): parse_schema(v) for k, v in (raw.get("properties") or {}).items()},
-        items=parse_schema(items) if isinstance(items, Mapping) else None,
-        # `additionalProperties: true` with no schema is the same as leaving it out.
-        additional_properties=parse_schema(additional) if isinstance(additional, Mapping) else None,
+        properties=properties,
+        items=items,
+        additional_properties=additional,
         preserve_unknown_fields=bool(raw.get("x-kubernetes-preserve-unknown-fields")),
         embedded_resource=bool(raw.get("x-kubernetes-embedded-resource")),
         required=tuple(str(name) for name in raw.get("required") or ()),
@@ -207,8 +216,10 @@ def parse_schema(raw: Mapping[str, Any]) -> Schema:
         any_of=_branches(raw, "anyOf"),
         one_of=_branches(raw, "oneOf"),
         not_=parse_schema(not_schema) if isinstance(not_schema, Mapping) else None,
-        list_type=str(raw.get("x-kubernetes-list-type") or ""),
+        list_type=list_type,
         list_map_keys=tuple(str(key) for key in raw.get("x-kubernetes-list-map-keys") or ()),
+        defaults_within=raw.get("default") is not None or any(c.defaults_within for c in children),
+        list_types_within=list_type in ("set", "map") or any(c.list_types_within for c in children),
     )
 
 

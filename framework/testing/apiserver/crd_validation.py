@@ -110,6 +110,16 @@ def _kind(value: Any) -> tuple[str, str]:
     return "object", ""
 
 
+_FAST_KINDS: Mapping[type, str] = {
+    str: "string",
+    bool: "boolean",
+    int: "integer",
+    float: "number",
+    list: "array",
+    dict: "object",
+}
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
@@ -137,20 +147,26 @@ class _Validator:
         return FieldError.invalid(self._root or "<nil>", "", message)
 
     def validate(self, value: Any, schema: Schema, name: str) -> list[FieldError]:
+        # kube-openapi's order: type, allOf/anyOf/oneOf/not, string, format, number, array, enum,
+        # object; a null only gets the type and enum checks.
         errors = self._type(value, schema, name)
         if value is None:
             errors.extend(self._enum(value, schema, name))
             return errors
-        errors.extend(self._composition(value, schema, name))
-        if isinstance(value, str):
+        if schema.any_of or schema.one_of or schema.all_of or schema.not_ is not None:
+            errors.extend(self._composition(value, schema, name))
+        kind = type(value)
+        if kind is str:
             errors.extend(self._string(value, schema, name))
-            errors.extend(self._format(value, schema, name))
-        elif _is_number(value):
+            if schema.format:
+                errors.extend(self._format(value, schema, name))
+        elif kind is int or kind is float:
             errors.extend(self._number(value, schema, name))
-        elif isinstance(value, list):
+        elif kind is list:
             errors.extend(self._array(value, schema, name))
-        errors.extend(self._enum(value, schema, name))
-        if isinstance(value, dict):
+        if schema.enum:
+            errors.extend(self._enum(value, schema, name))
+        if kind is dict:
             errors.extend(self._object(value, schema, name))
         return errors
 
@@ -163,6 +179,8 @@ class _Validator:
         types, wanted_format = schema.types, schema.format
         if not types and not wanted_format:
             return []
+        if not wanted_format and _FAST_KINDS.get(type(value)) in types:
+            return []  # the common case, decided without the format rules below
         if value is None:
             if types and "null" not in types and not schema.nullable:
                 return [self._type_error(name, ",".join(types), "null")]
@@ -413,7 +431,7 @@ _FORMAT_CHECKS: Mapping[str, Callable[[str], bool]] = {
 
 def list_type_errors(obj: Mapping[str, Any], schema: Schema) -> list[FieldError]:
     """Duplicates in `x-kubernetes-list-type: set` lists and duplicate keys in `map` lists."""
-    return _object_lists("", schema, obj)
+    return _object_lists("", schema, obj) if schema.list_types_within else []
 
 
 def _child(path: str, name: str) -> str:
@@ -433,6 +451,8 @@ def _object_lists(path: str, schema: Schema, obj: Mapping[str, Any]) -> list[Fie
 
 
 def _lists(path: str, schema: Schema, value: Any) -> list[FieldError]:
+    if not schema.list_types_within:
+        return []
     if isinstance(value, dict):
         return _object_lists(path, schema, value)
     if not isinstance(value, list):

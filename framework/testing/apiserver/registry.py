@@ -16,7 +16,7 @@ import yaml
 
 from . import errors
 from .conversion import is_converted, to_storage, to_view
-from .crd_defaulting import decode_custom_resource
+from .crd_defaulting import apply_absent_root_defaults, decode_custom_resource
 from .crd_pruning import prune_unknown_fields
 from .defaults import ServiceAllocator, allocate_service, apply_defaults, crd_status, release_service
 from .errors import ApiError, FieldError
@@ -246,12 +246,17 @@ class ObjectRegistry:
             prune_unknown_fields(obj, stored.root)
 
     @staticmethod
-    def _as_read_back(resource: ResourceType, obj: JsonObject) -> None:
+    def _as_read_back(target: Target, obj: JsonObject) -> None:
         """A custom resource as the real server returns it after writing it: decoded from storage
         with the storage version's schema, so defaults that the write removed again come back
         (e.g. a `status` default after a create dropped the status)."""
+        resource = target.resource
         schema = resource.storage_schema
-        if schema is not None:
+        if schema is None:
+            return
+        if target.version == resource.storage_version:
+            apply_absent_root_defaults(obj, schema.root)
+        else:
             decode_custom_resource(obj, schema.root)
 
     def _record_manager(self, obj: JsonObject, manager: str, subresource: str, api_version: str) -> None:
@@ -349,7 +354,7 @@ class ObjectRegistry:
             if allocation_errors:
                 raise self._invalid(resource, name, allocation_errors)
         self._record_manager(obj, manager, "", target.api_version)
-        self._as_read_back(resource, obj)
+        self._as_read_back(target, obj)
         entry = self.store.put(resource.storage_key, self._to_storage(resource, obj), None)
         if resource.key == CRD_KEY:
             self.resources.register(resource_from_crd(obj))
@@ -470,7 +475,7 @@ class ObjectRegistry:
             if allocation_errors:
                 raise self._invalid(resource, target.name, allocation_errors)
         self._record_manager(new, manager, target.subresource, target.api_version)
-        self._as_read_back(resource, new)
+        self._as_read_back(target, new)
         new = self._to_storage(resource, new)
         if meta.get("deletionTimestamp") and not meta.get("finalizers") and not self._spec_finalizers(new):
             return self._finalize(resource, new, prev)
