@@ -15,11 +15,17 @@ Deliberately not emulated (no controllers run behind the API): garbage collectio
 ownerReferences (propagationPolicy is accepted and validated, but dependents are not deleted),
 graceful pod termination (pods without finalizers go at once), server-side apply
 (`application/apply-patch+yaml` answers 415), dry-run (400), `fieldValidation=Strict`
-unknown-field checks, CRD schema validation/pruning and version conversion (served versions share
-one storage; only `apiVersion` is rewritten), aggregated discovery (kubectl falls back to legacy
-discovery) and the PartialObjectMetadata conversions. Deleting a CRD removes its objects at once,
-finalizers or not; deleting a namespace deletes its contents immediately and the namespace once it
-is empty.
+unknown-field checks (unknown fields are dropped silently, with no `Warning` header), CRD version
+conversion (served versions share one storage; only `apiVersion` is rewritten), CRD validation
+rules (`x-kubernetes-validations`, CEL: not evaluated, see `crd_validation` for what is reproduced),
+aggregated discovery (kubectl falls back to legacy discovery) and the PartialObjectMetadata
+conversions. Deleting a CRD removes its objects at once, finalizers or not; deleting a namespace
+deletes its contents immediately and the namespace once it is empty.
+
+Custom resources get what the real server does with their CRD version's structural schema:
+unknown fields pruned (`crd_pruning`), `default`s applied on every write and to stored objects
+when the schema changes (`crd_defaulting`), and the schema validated with the real 422 causes
+(`crd_validation`).
 
 `kubectl get` output is served as the real server serves it: `Table` responses (get, list and
 watch) with the built-in printers' columns, and NAME + `additionalPrinterColumns` for custom

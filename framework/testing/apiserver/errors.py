@@ -6,7 +6,9 @@ inspects them (reason, code, details.causes) behaves here as it does against a c
 
 from __future__ import annotations
 
+import decimal
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,14 +20,43 @@ _FIELD_ERROR_TEXT = {
     "FieldValueNotSupported": "Unsupported value",
     "FieldValueDuplicate": "Duplicate value",
     "FieldValueTooLong": "Too long",
+    "FieldValueTooMany": "Too many",
+    "FieldValueTypeInvalid": "Invalid value",
 }
+
+
+def go_float(value: float) -> str:
+    """A float64 as Go's `%v` prints it (strconv's shortest `g`): the shortest digits that round-trip,
+    in exponent form (`1e+06`, `1.5e-05`) when the decimal exponent is below -4 or at least 6."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    if value == 0:
+        return "-0" if math.copysign(1.0, value) < 0 else "0"
+    sign, digit_tuple, exponent = decimal.Decimal(repr(value)).normalize().as_tuple()
+    assert isinstance(exponent, int)
+    digits = "".join(str(d) for d in digit_tuple)
+    point = len(digits) + exponent  # the decimal point sits after this many digits
+    prefix = "-" if sign else ""
+    decimal_exponent = point - 1
+    if decimal_exponent < -4 or decimal_exponent >= 6:
+        mantissa = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
+        return f"{prefix}{mantissa}e{'-' if decimal_exponent < 0 else '+'}{abs(decimal_exponent):02d}"
+    if point <= 0:
+        return f"{prefix}0.{'0' * -point}{digits}"
+    if point >= len(digits):
+        return prefix + digits + "0" * (point - len(digits))
+    return f"{prefix}{digits[:point]}.{digits[point:]}"
 
 
 def go_quote(value: Any) -> str:
     """Render a value the way Go's `%#v`/`%q` does in field error messages (close enough for strings/ints)."""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, int | float):
+    if isinstance(value, float):
+        return go_float(value)
+    if isinstance(value, int):
         return str(value)
     if isinstance(value, str):
         return json.dumps(value)
@@ -62,6 +93,19 @@ class FieldError:
     @classmethod
     def duplicate(cls, field: str, value: Any) -> FieldError:
         return cls("FieldValueDuplicate", field, "", value, True)
+
+    @classmethod
+    def too_long(cls, field: str, max_length: int) -> FieldError:
+        """A string over its maximum length; the real server leaves the value out of the message."""
+        return cls("FieldValueTooLong", field, f"may not be more than {max_length} bytes")
+
+    @classmethod
+    def too_many(cls, field: str, actual: int, maximum: int) -> FieldError:
+        return cls("FieldValueTooMany", field, f"must have at most {maximum} items", actual, True)
+
+    @classmethod
+    def type_invalid(cls, field: str, value: Any, detail: str) -> FieldError:
+        return cls("FieldValueTypeInvalid", field, detail, value, True)
 
     def body(self) -> str:
         """The message without the field path, as used in `details.causes[].message`."""

@@ -16,6 +16,8 @@ import yaml
 
 from . import errors
 from .conversion import is_converted, to_storage, to_view
+from .crd_defaulting import apply_absent_root_defaults, decode_custom_resource
+from .crd_pruning import prune_unknown_fields
 from .defaults import ServiceAllocator, allocate_service, apply_defaults, crd_status, release_service
 from .errors import ApiError, FieldError
 from .patching import (
@@ -230,6 +232,33 @@ class ObjectRegistry:
     def _invalid(self, resource: ResourceType, name: str, field_errors: list[FieldError]) -> ApiError:
         return errors.invalid(resource.error_group, resource.kind, name, field_errors)
 
+    @staticmethod
+    def _decode_custom_resource(target: Target, obj: JsonObject) -> None:
+        """What decoding a custom resource's request body does: prune, coerce metadata and default
+        with the schema of the version the request is written in; then, as converting it to the
+        storage version does, prune with that version's schema too."""
+        resource = target.resource
+        schema = resource.schemas.get(target.version)
+        if schema is not None:
+            decode_custom_resource(obj, schema.root)
+        stored = resource.storage_schema
+        if stored is not None and target.version != resource.storage_version:
+            prune_unknown_fields(obj, stored.root)
+
+    @staticmethod
+    def _as_read_back(target: Target, obj: JsonObject) -> None:
+        """A custom resource as the real server returns it after writing it: decoded from storage
+        with the storage version's schema, so defaults that the write removed again come back
+        (e.g. a `status` default after a create dropped the status)."""
+        resource = target.resource
+        schema = resource.storage_schema
+        if schema is None:
+            return
+        if target.version == resource.storage_version:
+            apply_absent_root_defaults(obj, schema.root)
+        else:
+            decode_custom_resource(obj, schema.root)
+
     def _record_manager(self, obj: JsonObject, manager: str, subresource: str, api_version: str) -> None:
         meta = obj["metadata"]
         entries = [
@@ -273,6 +302,10 @@ class ObjectRegistry:
     def create(self, target: Target, body: Any, manager: str) -> Entry:
         resource = target.resource
         obj = self._check_type(target, body)
+        if not resource.builtin:
+            self._decode_custom_resource(target, obj)
+            if resource.has_status:
+                obj.pop("status", None)  # a create cannot set the status of a status subresource
         meta = obj["metadata"]
         if resource.namespaced:
             body_namespace = meta.get("namespace")
@@ -321,6 +354,7 @@ class ObjectRegistry:
             if allocation_errors:
                 raise self._invalid(resource, name, allocation_errors)
         self._record_manager(obj, manager, "", target.api_version)
+        self._as_read_back(target, obj)
         entry = self.store.put(resource.storage_key, self._to_storage(resource, obj), None)
         if resource.key == CRD_KEY:
             self.resources.register(resource_from_crd(obj))
@@ -367,6 +401,8 @@ class ObjectRegistry:
 
     def _commit_update(self, target: Target, prev: Entry, proposed: JsonObject, manager: str) -> Entry:
         resource = target.resource
+        if not resource.builtin:
+            self._decode_custom_resource(target, proposed)
         # Checks, defaults and the no-op test all see the object as the client's version shows it.
         old = prev.obj if not is_converted(resource) else self.view(prev, target)
         requested_rv = proposed["metadata"].get("resourceVersion")
@@ -425,7 +461,9 @@ class ObjectRegistry:
             if resource.key == ("", "secrets"):
                 check_secret_data(new)
             apply_defaults(resource.group, resource.plural, new, old)
-        field_errors = validate_object(resource, new) + validate_update(resource, old, new)
+        field_errors = validate_object(resource, new, old, target.subresource) + validate_update(
+            resource, old, new
+        )
         if field_errors:
             raise self._invalid(resource, target.name, field_errors)
         if _without_volatile(new) == _without_volatile(old):
@@ -437,13 +475,30 @@ class ObjectRegistry:
             if allocation_errors:
                 raise self._invalid(resource, target.name, allocation_errors)
         self._record_manager(new, manager, target.subresource, target.api_version)
+        self._as_read_back(target, new)
         new = self._to_storage(resource, new)
         if meta.get("deletionTimestamp") and not meta.get("finalizers") and not self._spec_finalizers(new):
             return self._finalize(resource, new, prev)
         entry = self.store.put(resource.storage_key, new, prev)
         if resource.key == CRD_KEY:
-            self.resources.register(resource_from_crd(new))
+            self._register_crd(new)
         return entry
+
+    def _register_crd(self, crd: JsonObject) -> None:
+        """Serve the CRD's resource as it now is. When the storage version's schema changed, the
+        stored objects are read as the real server reads them with the new schema (pruned and
+        defaulted) without being written back: no new resourceVersion, no watch event."""
+        served = resource_from_crd(crd)
+        before = self.resources.get(*served.key)
+        self.resources.register(served)
+        schema = served.storage_schema
+        if before is None or schema is None or before.storage_schema == schema:
+            return
+        for entry in list(self.store.iterate(served.storage_key, None)):
+            as_read = copy_json(entry.obj)
+            decode_custom_resource(as_read, schema.root)
+            if as_read != entry.obj:
+                self.store.refresh(served.storage_key, entry, as_read)
 
     @staticmethod
     def _spec_finalizers(obj: Mapping[str, Any]) -> list[str]:

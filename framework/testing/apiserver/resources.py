@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .crd_schema import VersionSchema, storage_version, version_schemas
 from .table_docs import FIELD_DOCS
 
 ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
@@ -85,10 +86,18 @@ class ResourceType:
     internal_group: str | None = None
     # Custom resources: each served version's printer columns (`kubectl get` output).
     printer_columns: Mapping[str, tuple[PrinterColumn, ...]] = field(default_factory=dict)
+    # Custom resources: each version's structural schema (pruning, defaulting, validation) and
+    # the version objects are stored in, whose schema applies when they are read back.
+    schemas: Mapping[str, VersionSchema] = field(default_factory=dict)
+    storage_version: str = ""
 
     @property
     def key(self) -> tuple[str, str]:
         return (self.group, self.plural)
+
+    @property
+    def storage_schema(self) -> VersionSchema | None:
+        return self.schemas.get(self.storage_version)
 
     @property
     def error_group(self) -> str:
@@ -303,6 +312,8 @@ def resource_from_crd(crd: Mapping[str, Any]) -> ResourceType:
         builtin=False,
         has_generation=True,
         extra_field_selectors=selectable,
+        schemas=version_schemas(crd),
+        storage_version=storage_version(crd),
     )
 
 

@@ -200,6 +200,14 @@ class Store:
         self._append(StoredEvent(self._rv, resource, "ADDED" if prev is None else "MODIFIED", entry, prev))
         return entry
 
+    def refresh(self, resource: ResourceKey, entry: Entry, obj: JsonObject) -> Entry:
+        """Replace the current form of a stored object without a new resourceVersion or an event:
+        the object has not been written, only the way the server reads it has changed (a custom
+        resource under a new CRD schema). The event log keeps the entries it had."""
+        refreshed = Entry(obj, entry.rv)
+        self._objects[resource][(entry.namespace, entry.name)] = refreshed
+        return refreshed
+
     def remove(self, resource: ResourceKey, final_obj: JsonObject, prev: Entry) -> Entry:
         """Delete an object; the DELETED event carries `final_obj` at a new resourceVersion."""
         self._rv += 1

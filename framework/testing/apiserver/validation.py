@@ -1,5 +1,6 @@
 """Validation the real API server applies before storing, limited to what our clients can trip over:
-object names, labels/annotations/finalizers/ownerReferences, and per-kind required fields."""
+object names, labels/annotations/finalizers/ownerReferences, per-kind required fields, and custom
+resources' CRD schemas (`crd_validation`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from .crd_validation import validate_custom_resource
 from .errors import FieldError, bad_request
 from .resources import ResourceType
 from .selectors import label_value_errors, qualified_name_errors
@@ -97,9 +99,8 @@ def _path_segment_name(name: str, prefix: bool) -> list[str]:
 
 
 def name_validator(resource: ResourceType) -> Callable[[str, bool], list[str]]:
-    """The name check for a resource, called with `prefix=True` for metadata.generateName."""
-    if not resource.builtin:
-        return _path_segment_name
+    """The name check for a resource, called with `prefix=True` for metadata.generateName. Custom
+    resources' names are DNS subdomains (apiextensions validates them with NameIsDNSSubdomain)."""
     if resource.key == ("", "events"):
         # core/v1 Events keep their legacy validation for compatibility: only the generic check
         # that the name is a usable path segment. events.k8s.io/v1 validates them as subdomains.
@@ -356,11 +357,23 @@ _KIND_VALIDATORS: dict[tuple[str, str], Callable[[JsonObject], list[FieldError]]
 }
 
 
-def validate_object(resource: ResourceType, obj: JsonObject) -> list[FieldError]:
+def validate_object(
+    resource: ResourceType, obj: JsonObject, old: JsonObject | None = None, subresource: str = ""
+) -> list[FieldError]:
+    """Everything the real server checks on a write of `obj` (`old` on an update): metadata, the
+    built-in kinds' own rules, and a custom resource's CRD schema (only its status on a status
+    write)."""
     errors = validate_metadata(resource, obj)
     validator = _KIND_VALIDATORS.get(resource.key)
     if validator is not None:
         errors.extend(validator(obj))
+    schema = resource.storage_schema
+    if schema is not None:
+        # Objects are validated in the storage version (the real server's internal version for
+        # custom resources), whichever version the request used.
+        errors.extend(
+            validate_custom_resource(schema, obj, old, status_only=subresource == "status", prior=errors)
+        )
     return errors
 
 
