@@ -40,13 +40,7 @@ from controller.gateway.resources import (
     TLS_ROUTES,
     UDP_ROUTES,
 )
-from controller.sandbox.cluster import (
-    GATEWAY_API_CRD_DIR,
-    GATEWAY_CRD_DIR,
-    SandboxCluster,
-    apply_crds,
-    seed_cluster,
-)
+from controller.sandbox.cluster import SandboxCluster, apply_gateway_crds, seed_cluster
 from controller.sandbox.proxy import AwsProxy
 from controller.sandbox.seed import SandboxVpc
 from framework.kube import (
@@ -165,13 +159,10 @@ async def gateway_crds(kube: KubeClient) -> None:
     """The Gateway API CRDs (``make gateway-api-crds``) and ours (config/crd/gateway) installed and
     Established, before the controller starts: it enables its Gateway controllers only when they are
     served. Idempotent (the session's server keeps them, as a cluster would)."""
-    if not (GATEWAY_API_CRD_DIR / "kustomization.yaml").is_file():
-        pytest.fail(
-            f"the Gateway API CRDs are not in {GATEWAY_API_CRD_DIR}: run `make gateway-api-crds`",
-            pytrace=False,
-        )
-    await apply_crds(kube, GATEWAY_API_CRD_DIR)
-    await apply_crds(kube, GATEWAY_CRD_DIR)
+    try:
+        await apply_gateway_crds(kube)
+    except FileNotFoundError as error:
+        pytest.fail(str(error), pytrace=False)
 
 
 @pytest_asyncio.fixture
