@@ -120,6 +120,11 @@ class AwsProxy:
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
         self._url: str | None = None
+        # One request at a time into moto: its backends are not thread-safe, and concurrent writes
+        # and describes on the same resources make its threaded server answer an HTML 500 now and
+        # then, which AWS never does (AWS serves concurrent requests consistently). moto is bound by
+        # its own GIL, so serving them in turn costs little.
+        self._moto_turn = asyncio.Lock()
 
     @property
     def url(self) -> str:
@@ -305,9 +310,12 @@ class AwsProxy:
     async def _forward(self, request: web.Request, body: bytes) -> web.Response:
         assert self._session is not None, "proxy is not running"
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _DROP_HEADERS}
-        async with self._session.request(
-            request.method, self._moto_url + request.path_qs, data=body, headers=headers
-        ) as upstream:
+        async with (
+            self._moto_turn,
+            self._session.request(
+                request.method, self._moto_url + request.path_qs, data=body, headers=headers
+            ) as upstream,
+        ):
             payload = await upstream.read()
             response_headers = {k: v for k, v in upstream.headers.items() if k.lower() not in _DROP_HEADERS}
             return web.Response(status=upstream.status, body=payload, headers=response_headers)
