@@ -12,7 +12,7 @@ selector allows). Our own status writes change no spec and re-queue nothing.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, Final
 
 from controller.config import ControllerSettings
 from controller.gateway.builder import GatewayModelBuilder
@@ -51,19 +51,26 @@ def _final(obj: KubeObject | DeletedFinalStateUnknown) -> KubeObject:
     return obj.obj if isinstance(obj, DeletedFinalStateUnknown) else obj
 
 
+TARGET_GROUP_CONFIG_SERVICE_INDEX: Final = "targetReferenceService"
+
+
+def target_group_config_services(config: Mapping[str, Any]) -> list[str]:
+    """``namespace/name`` of the Service a TargetGroupConfiguration's ``targetReference`` names."""
+    reference = (config.get("spec") or {}).get("targetReference") or {}
+    if reference.get("kind", "Service") != "Service" or not reference.get("name"):
+        return []
+    return [f"{namespace_of(config)}/{reference['name']}"]
+
+
 def _target_group_config_lookup(store: Store) -> Callable[[str, str], Mapping[str, Any] | None]:
-    """The TargetGroupConfiguration naming Service ``name`` in ``namespace`` (few per namespace)."""
+    """The TargetGroupConfiguration naming Service ``name`` in ``namespace``, from an index on the
+    store (a backend's look-up costs the same whatever the number of configurations)."""
+    if TARGET_GROUP_CONFIG_SERVICE_INDEX not in store.indexer_names:
+        store.add_indexer(TARGET_GROUP_CONFIG_SERVICE_INDEX, target_group_config_services)
 
     def lookup(namespace: str, name: str) -> Mapping[str, Any] | None:
-        for config in store.list():
-            reference = (config.get("spec") or {}).get("targetReference") or {}
-            if (
-                namespace_of(config) == namespace
-                and reference.get("kind", "Service") == "Service"
-                and reference.get("name") == name
-            ):
-                return config
-        return None
+        found = store.by_index(TARGET_GROUP_CONFIG_SERVICE_INDEX, f"{namespace}/{name}")
+        return min(found, key=object_key) if found else None
 
     return lookup
 
@@ -238,10 +245,9 @@ class _Handlers:
 
     def _target_group_config_changed(self, *configs: KubeObject) -> None:
         for config in configs:
-            reference = (config.get("spec") or {}).get("targetReference") or {}
-            service = f"Service:{namespace_of(config)}/{reference.get('name') or ''}"
-            for key in sorted(self._index.users_of(service)):
-                self._enqueue(key)
+            for service in target_group_config_services(config):
+                for key in sorted(self._index.users_of(f"Service:{service}")):
+                    self._enqueue(key)
 
     def _all(self) -> None:
         for gateway in self._gateways.list():
